@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Installs what a fresh machine lacks to build, train and test Cifar.
+#
+# TorchSharp 0.107's native library (libLibTorchSharp.so, libtorch 2.10) is linked against
+# GLIBCXX_3.4.32, i.e. the libstdc++ of GCC 13+. Debian 12 (bookworm) ships GCC 12's libstdc++
+# (GLIBCXX_3.4.30), so TorchSharp fails to load there with "version `GLIBCXX_3.4.32' not found".
+# On Debian 12 this script adds Debian 13 (trixie) as a low-priority apt source, keeps bookworm the
+# default release, and upgrades only libstdc++6 (which pulls libc6 2.41; nothing is removed).
+# Other systems: see docs/native-prerequisites.md.
+#
+# Idempotent: it does nothing when the running libstdc++ already has GLIBCXX_3.4.32.
+set -euo pipefail
+
+need=GLIBCXX_3.4.32
+
+has_glibcxx() {
+  local lib
+  lib=$(ldconfig -p 2>/dev/null | awk '/libstdc\+\+\.so\.6 .*x86-64|libstdc\+\+\.so\.6 .*AArch64/ {print $NF; exit}')
+  [[ -n "$lib" && -r "$lib" ]] && grep -qa "$need" "$lib"
+}
+
+if has_glibcxx; then
+  echo "prerequisites: libstdc++ already provides $need"
+  exit 0
+fi
+
+if [[ ! -r /etc/os-release ]] || ! grep -q '^VERSION_CODENAME=bookworm' /etc/os-release; then
+  echo "prerequisites: libstdc++ lacks $need and this is not Debian 12; install a libstdc++ from GCC 13 or newer (docs/native-prerequisites.md)" >&2
+  exit 1
+fi
+
+sudo=""
+[[ $(id -u) -eq 0 ]] || sudo="sudo"
+
+echo "prerequisites: adding Debian trixie as a pinned-low apt source for libstdc++6"
+$sudo tee /etc/apt/sources.list.d/cifar-trixie.sources >/dev/null <<'SRC'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: trixie
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+# Pin trixie low (like backports) so bookworm stays the default everywhere, security updates
+# included; trixie packages come only when asked for with -t trixie.
+$sudo tee /etc/apt/preferences.d/cifar-trixie >/dev/null <<'PIN'
+Package: *
+Pin: release n=trixie
+Pin-Priority: 100
+PIN
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq -t trixie libstdc++6 >/dev/null
+$sudo ldconfig
+
+if has_glibcxx; then
+  echo "prerequisites: libstdc++ now provides $need"
+else
+  echo "prerequisites: libstdc++ still lacks $need after the upgrade" >&2
+  exit 1
+fi

@@ -1,0 +1,29 @@
+using Cifar.MLNet.Stages;
+using Cifar.Trainer.Augmentation;
+using Microsoft.ML;
+
+namespace Cifar.MLNet;
+
+/// <summary>The Cifar stages on ML.NET's catalogs: <c>ml.Transforms.LoadCifarImages()</c> and so on.</summary>
+public static class CifarCatalog
+{
+    /// <summary>The loading stage: image path → 32×32 RGB pixels, channels first, 0–255.</summary>
+    public static CifarImageLoadingEstimator LoadCifarImages(this TransformsCatalog catalog,
+        string outputColumnName = CifarColumns.Pixels, string inputColumnName = CifarColumns.ImagePath) =>
+        new(new MLContext(), outputColumnName, inputColumnName);
+
+    /// <summary>The normalization stage: (x / 255 − mean) / std per channel; default the tutorial's 0.5 / 0.5.</summary>
+    public static CifarNormalizationEstimator NormalizeCifarPixels(this TransformsCatalog catalog,
+        PixelNormalization? normalization = null,
+        string outputColumnName = CifarColumns.Features, string inputColumnName = CifarColumns.Pixels) =>
+        new(new MLContext(), normalization, outputColumnName, inputColumnName);
+
+    /// <summary>The augmentation stage (train-time only); default the tutorial's flip 0.5, ColorJitter(), rotation 10°.</summary>
+    public static CifarAugmentationEstimator AugmentCifarImages(this TransformsCatalog catalog,
+        AugmentationSettings? settings = null, string columnName = CifarColumns.Features) =>
+        new(new MLContext(), settings, columnName);
+
+    /// <summary>The CNN trainer; see <see cref="CifarCnnEstimator"/>.</summary>
+    public static CifarCnnEstimator CifarCnn(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog,
+        CifarCnnOptions? options = null) => new(options);
+}

@@ -1,0 +1,61 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+
+namespace Cifar.MLNet.Stages;
+
+/// <summary>
+/// Base of the Cifar transformers. Each does its work in memory through one ML.NET transformer
+/// and saves itself as another, standard one. ML.NET keeps <see cref="ModelSaveContext"/> internal,
+/// so a transformer outside ML.NET cannot write its own state into a model zip; delegating
+/// <see cref="ICanSaveModel.Save"/> to a standard transformer (an ONNX graph, an image chain) puts
+/// an equivalent into the zip, which ML.NET loads as that standard transformer.
+/// </summary>
+public abstract class DelegatingTransformer : ITransformer, ICanSaveModel
+{
+    /// <summary>The transformer that does the work in memory.</summary>
+    protected abstract ITransformer InMemory { get; }
+
+    /// <summary>The standard transformer written into a model zip in this one's place.</summary>
+    protected abstract ITransformer SavedForm { get; }
+
+    /// <inheritdoc />
+    public bool IsRowToRowMapper => InMemory.IsRowToRowMapper;
+
+    /// <inheritdoc />
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => InMemory.GetOutputSchema(inputSchema);
+
+    /// <inheritdoc />
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => InMemory.GetRowToRowMapper(inputSchema);
+
+    /// <inheritdoc />
+    public IDataView Transform(IDataView input)
+    {
+        var output = InMemory.Transform(input);
+        StageLineage.Record(output, input, this);
+        return output;
+    }
+
+    void ICanSaveModel.Save(ModelSaveContext ctx) => ((ICanSaveModel)SavedForm).Save(ctx);
+}
+
+/// <summary>
+/// Remembers, for each data view a Cifar stage produced, how to produce the same columns from
+/// the raw split: the estimator uses it to featurize a raw validation set exactly as the training
+/// data was featurized. Weak keys: it keeps no data view alive.
+/// </summary>
+internal static class StageLineage
+{
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<IDataView, Func<IDataView, IDataView>> Replays = new();
+
+    public static void Record(IDataView output, IDataView input, ITransformer stage)
+    {
+        var upstream = TryGetReplay(input);
+        Func<IDataView, IDataView> replay = upstream is null
+            ? stage.Transform
+            : raw => stage.Transform(upstream(raw));
+        Replays.AddOrUpdate(output, replay);
+    }
+
+    public static Func<IDataView, IDataView>? TryGetReplay(IDataView view) =>
+        Replays.TryGetValue(view, out var replay) ? replay : null;
+}

@@ -1,0 +1,78 @@
+using Cifar.MLNet.Data;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Transforms.Image;
+
+namespace Cifar.MLNet.Stages;
+
+/// <summary>
+/// The loading stage: image file → 32×32 RGB → pixels, channels first (planar R, G, B), 0–255
+/// floats, with ImageAnalytics (LoadImages → ResizeImages → ExtractPixels). A file of any size and
+/// any format ImageAnalytics reads is stretched to 32×32. Data that already has the pixels column
+/// (the binary batches) passes through unchanged; the saved model always starts from the path.
+/// </summary>
+public sealed class CifarImageLoadingEstimator : IEstimator<CifarImageLoadingTransformer>
+{
+    private readonly MLContext _ml;
+    private readonly string _outputColumnName;
+    private readonly string _inputColumnName;
+
+    /// <summary>Creates the stage.</summary>
+    /// <param name="ml">The ML.NET context.</param>
+    /// <param name="outputColumnName">The pixels column to produce.</param>
+    /// <param name="inputColumnName">The column with image file paths.</param>
+    public CifarImageLoadingEstimator(MLContext ml, string outputColumnName = CifarColumns.Pixels, string inputColumnName = CifarColumns.ImagePath)
+    {
+        _ml = ml;
+        _outputColumnName = outputColumnName;
+        _inputColumnName = inputColumnName;
+    }
+
+    /// <inheritdoc />
+    public CifarImageLoadingTransformer Fit(IDataView input)
+    {
+        var fromPaths = FromPaths(_ml, _outputColumnName, _inputColumnName).Fit(SchemaOnly.TextView(_ml, _inputColumnName));
+        if (input.Schema.GetColumnOrNull(_inputColumnName) is { Type: TextDataViewType })
+            return new CifarImageLoadingTransformer(fromPaths, fromPaths);
+        if (input.Schema.GetColumnOrNull(_outputColumnName) is { } pixels && IsPixelsType(pixels.Type))
+            return new CifarImageLoadingTransformer(new TransformerChain<ITransformer>(), fromPaths);
+        throw new ArgumentException(
+            $"the loading stage needs a text column '{_inputColumnName}' (image paths) or a '{_outputColumnName}' column of {CifarImage.Size} floats", nameof(input));
+    }
+
+    /// <inheritdoc />
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema) =>
+        inputSchema.Any(c => c.Name == _inputColumnName)
+            ? FromPaths(_ml, _outputColumnName, _inputColumnName).GetOutputSchema(inputSchema)
+            : inputSchema;
+
+    internal static bool IsPixelsType(DataViewType type) =>
+        type is VectorDataViewType { ItemType: NumberDataViewType } v && v.ItemType == NumberDataViewType.Single && v.Size == CifarImage.Size;
+
+    /// <summary>ImageAnalytics' chain from a path column to the pixels column.</summary>
+    internal static IEstimator<ITransformer> FromPaths(MLContext ml, string outputColumnName, string inputColumnName) =>
+        ml.Transforms.LoadImages(CifarColumns.Image, imageFolder: null, inputColumnName)
+            .Append(FromImages(ml, outputColumnName));
+
+    /// <summary>The chain's part after decoding: a decoded image column to the pixels column.</summary>
+    internal static IEstimator<ITransformer> FromImages(MLContext ml, string outputColumnName) =>
+        ml.Transforms.ResizeImages(CifarColumns.Image, CifarImage.Width, CifarImage.Height, CifarColumns.Image, ImageResizingEstimator.ResizingKind.Fill)
+            .Append(ml.Transforms.ExtractPixels(outputColumnName, CifarColumns.Image,
+                colorsToExtract: ImagePixelExtractingEstimator.ColorBits.Rgb, interleavePixelColors: false));
+}
+
+/// <summary>The fitted loading stage (see <see cref="CifarImageLoadingEstimator"/>).</summary>
+public sealed class CifarImageLoadingTransformer : DelegatingTransformer
+{
+    internal CifarImageLoadingTransformer(ITransformer inMemory, ITransformer savedForm)
+    {
+        InMemory = inMemory;
+        SavedForm = savedForm;
+    }
+
+    /// <inheritdoc />
+    protected override ITransformer InMemory { get; }
+
+    /// <inheritdoc />
+    protected override ITransformer SavedForm { get; }
+}

@@ -1,0 +1,136 @@
+using Cifar.MLNet.Data;
+using Cifar.Trainer.Augmentation;
+using Cifar.Trainer.Onnx;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+
+namespace Cifar.MLNet.Stages;
+
+/// <summary>
+/// The normalization stage: pixels (0–255, channels first) to features
+/// (x / 255 − mean[c]) / std[c] per channel c, torchvision's ToTensor + Normalize. The tutorial's
+/// mean = std = 0.5 maps pixels to [−1, 1]. The features column carries the mean and std as an
+/// annotation, so that augmentation can work in pixel space.
+/// </summary>
+public sealed class CifarNormalizationEstimator : IEstimator<CifarNormalizationTransformer>
+{
+    private readonly MLContext _ml;
+    private readonly PixelNormalization _normalization;
+    private readonly string _outputColumnName;
+    private readonly string _inputColumnName;
+
+    /// <summary>Creates the stage.</summary>
+    /// <param name="ml">The ML.NET context.</param>
+    /// <param name="normalization">Per-channel mean and std; null = the tutorial's 0.5 / 0.5.</param>
+    /// <param name="outputColumnName">The features column to produce.</param>
+    /// <param name="inputColumnName">The pixels column.</param>
+    /// <exception cref="ArgumentException">Mean or std is not 3 finite numbers, or a std is not positive.</exception>
+    public CifarNormalizationEstimator(MLContext ml, PixelNormalization? normalization = null,
+        string outputColumnName = CifarColumns.Features, string inputColumnName = CifarColumns.Pixels)
+    {
+        _ml = ml;
+        _normalization = normalization ?? PixelNormalization.Tutorial;
+        Validate(_normalization);
+        _outputColumnName = outputColumnName;
+        _inputColumnName = inputColumnName;
+    }
+
+    /// <summary>Checks a normalization: 3 finite means, 3 finite positive stds.</summary>
+    /// <exception cref="ArgumentException">Names what is wrong.</exception>
+    public static void Validate(PixelNormalization normalization)
+    {
+        if (normalization.Mean is not { Count: CifarImage.Channels } || normalization.Mean.Any(m => !float.IsFinite(m)))
+            throw new ArgumentException("normalization mean must be 3 finite numbers (R, G, B)");
+        if (normalization.Std is not { Count: CifarImage.Channels } || normalization.Std.Any(s => !float.IsFinite(s) || s <= 0))
+            throw new ArgumentException("normalization std must be 3 finite numbers greater than 0 (R, G, B)");
+    }
+
+    /// <inheritdoc />
+    public CifarNormalizationTransformer Fit(IDataView input)
+    {
+        var pixels = input.Schema.GetColumnOrNull(_inputColumnName)
+            ?? throw new ArgumentException($"the normalization stage needs a '{_inputColumnName}' column", nameof(input));
+        if (!CifarImageLoadingEstimator.IsPixelsType(pixels.Type))
+            throw new ArgumentException($"column '{_inputColumnName}' is {pixels.Type}; the normalization stage needs {CifarImage.Size} floats", nameof(input));
+
+        var coefficients = Coefficients.Of(_normalization);
+        var inMemory = Mapping(pixels.Type, coefficients).Fit(input);
+        var onnx = OnnxGraph(pixels.Type, coefficients);
+        var savedForm = _ml.Transforms.ApplyOnnxModel(_outputColumnName, _inputColumnName, new MemoryStream(onnx))
+            .Fit(SchemaOnly.View(_ml, _inputColumnName, pixels.Type));
+        return new CifarNormalizationTransformer(inMemory, savedForm, _normalization);
+    }
+
+    /// <inheritdoc />
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema) =>
+        Mapping(CifarDataLoader.PixelsType, Coefficients.Of(_normalization)).GetOutputSchema(inputSchema);
+
+    private IEstimator<ITransformer> Mapping(DataViewType pixelsType, Coefficients c)
+    {
+        var input = SchemaDefinition.Create(typeof(SchemaOnly.VectorRow));
+        input[0].ColumnName = _inputColumnName;
+        input[0].ColumnType = pixelsType;
+        var output = SchemaDefinition.Create(typeof(SchemaOnly.VectorRow));
+        output[0].ColumnName = _outputColumnName;
+        output[0].ColumnType = new VectorDataViewType(NumberDataViewType.Single, CifarImage.Size);
+        CifarAnnotations.Add(output[0], CifarAnnotations.Normalization, _normalization);
+        return _ml.Transforms.CustomMapping<SchemaOnly.VectorRow, SchemaOnly.VectorRow>(
+            (src, dst) => dst.Values = c.Apply(src.Values), contractName: null, input, output);
+    }
+
+    private byte[] OnnxGraph(DataViewType pixelsType, Coefficients c)
+    {
+        var g = new OnnxGraphBuilder("cifar_normalization");
+        var dims = ((VectorDataViewType)pixelsType).Dimensions.Select(d => (long)d).ToArray();
+        var x = g.FloatInput(_inputColumnName, dims);
+        x = g.Node("Reshape", new[] { x, g.Constant("flat", new long[] { CifarImage.Size }, 1) });
+        x = g.Node("Mul", new[] { x, g.Constant("scale", c.Scale, CifarImage.Size) });
+        g.Node("Add", new[] { x, g.Constant("offset", c.Offset, CifarImage.Size) }, _outputColumnName);
+        g.Output(_outputColumnName, global::Onnx.TensorProto.Types.DataType.Float, CifarImage.Size);
+        return g.ToModelBytes("Cifar.MLNet");
+    }
+
+    /// <summary>(x / 255 − mean) / std as x · scale + offset, per value; shared by both forms so they agree.</summary>
+    internal sealed record Coefficients(float[] Scale, float[] Offset)
+    {
+        public static Coefficients Of(PixelNormalization n)
+        {
+            var scale = new float[CifarImage.Size];
+            var offset = new float[CifarImage.Size];
+            int plane = CifarImage.Height * CifarImage.Width;
+            for (int ch = 0; ch < CifarImage.Channels; ch++)
+            {
+                Array.Fill(scale, (float)(1.0 / (255.0 * n.Std[ch])), ch * plane, plane);
+                Array.Fill(offset, (float)(-n.Mean[ch] / (double)n.Std[ch]), ch * plane, plane);
+            }
+            return new Coefficients(scale, offset);
+        }
+
+        public float[] Apply(float[] pixels)
+        {
+            var features = new float[pixels.Length];
+            for (int i = 0; i < features.Length; i++) features[i] = pixels[i] * Scale[i] + Offset[i];
+            return features;
+        }
+    }
+}
+
+/// <summary>The fitted normalization stage (see <see cref="CifarNormalizationEstimator"/>).</summary>
+public sealed class CifarNormalizationTransformer : DelegatingTransformer
+{
+    internal CifarNormalizationTransformer(ITransformer inMemory, ITransformer savedForm, PixelNormalization normalization)
+    {
+        InMemory = inMemory;
+        SavedForm = savedForm;
+        Normalization = normalization;
+    }
+
+    /// <summary>The mean and std applied.</summary>
+    public PixelNormalization Normalization { get; }
+
+    /// <inheritdoc />
+    protected override ITransformer InMemory { get; }
+
+    /// <inheritdoc />
+    protected override ITransformer SavedForm { get; }
+}

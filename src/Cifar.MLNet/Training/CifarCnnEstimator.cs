@@ -1,0 +1,97 @@
+using Cifar.MLNet.Data;
+using Cifar.MLNet.Stages;
+using Cifar.Trainer.Augmentation;
+using Cifar.Trainer.Training;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+
+namespace Cifar.MLNet;
+
+/// <summary>
+/// Trains a TorchSharp CNN (the tutorial's SeedCnn by default) on normalized CIFAR images inside
+/// an ML.NET pipeline. <c>Fit</c> reads the features and key labels once, trains on the GPU when
+/// there is one (see <see cref="CifarCnnOptions.Device"/>), applies the augmentation recorded by
+/// the augmentation stage to every training batch, evaluates the validation set after every epoch
+/// and reports through the options' callbacks. The result scores <c>Score</c> (softmax
+/// probabilities, slot names = class names) and <c>PredictedLabel</c> (the class name), and saves
+/// into a standard ML.NET zip as ONNX.
+/// </summary>
+public sealed class CifarCnnEstimator : IEstimator<CifarCnnTransformer>
+{
+    private readonly MLContext _ml;
+    private readonly CifarCnnOptions _options;
+
+    /// <summary>Creates the estimator; the options are validated here.</summary>
+    /// <param name="options">Options; null = the tutorial's defaults, no validation set.</param>
+    /// <param name="ml">The ML.NET context (a new one when null).</param>
+    /// <exception cref="ArgumentException">An option is out of range; the message names it.</exception>
+    public CifarCnnEstimator(CifarCnnOptions? options = null, MLContext? ml = null)
+    {
+        _options = options ?? new CifarCnnOptions();
+        _options.Validate();
+        _ml = ml ?? new MLContext(_options.Seed);
+    }
+
+    /// <summary>The options this estimator trains with.</summary>
+    public CifarCnnOptions Options => _options;
+
+    /// <inheritdoc />
+    public CifarCnnTransformer Fit(IDataView input)
+    {
+        var (features, classNames) = CheckInput(input.Schema, "training data");
+        var normalization = CifarAnnotations.ReadNormalization(features);
+        var augmentation = CifarAnnotations.ReadAugmentation(features);
+        var augmenter = augmentation is { IsIdentity: false }
+            ? new BatchAugmenter(augmentation, normalization
+                ?? throw new ArgumentException($"column '{features.Name}' has augmentation but no normalization annotation"))
+            : null;
+
+        using var train = TrainingDataReader.Read(input, _options.FeatureColumnName, _options.LabelColumnName, "training data");
+        using var validation = ReadValidation(input, classNames);
+        var callbacks = new TrainingCallbacks
+        {
+            EpochCompleted = _options.EpochCompleted,
+            BatchCompleted = _options.BatchCompleted,
+        };
+        var trained = CnnTrainer.Train(train, validation, classNames.Count, _options.ToTrainingSettings(),
+            augmenter, callbacks, _options.CancellationToken);
+        return new CifarCnnTransformer(_ml, trained, classNames, features.Type, _options.FeatureColumnName, normalization, augmentation);
+    }
+
+    /// <inheritdoc />
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema) =>
+        CifarCnnTransformer.ScoringMapping(_ml, _options.FeatureColumnName,
+                new VectorDataViewType(NumberDataViewType.Single, CifarImage.Size), Array.Empty<string>(), _ => throw new InvalidOperationException())
+            .GetOutputSchema(inputSchema);
+
+    private TensorDataset? ReadValidation(IDataView trainInput, IReadOnlyList<string> classNames)
+    {
+        if (_options.ValidationSet is not { } validation) return null;
+        if (validation.Schema.GetColumnOrNull(_options.FeatureColumnName) is null)
+        {
+            var replay = StageLineage.TryGetReplay(trainInput)
+                ?? throw new ArgumentException(
+                    $"the validation set has no '{_options.FeatureColumnName}' column and the training data did not come straight from the Cifar stages: pass the validation set through the same stages first");
+            validation = replay(validation);
+        }
+        var (_, validationClasses) = CheckInput(validation.Schema, "validation set");
+        if (!validationClasses.SequenceEqual(classNames))
+            throw new ArgumentException(
+                $"the validation set's classes ({string.Join(", ", validationClasses)}) differ from the training data's ({string.Join(", ", classNames)})");
+        return TrainingDataReader.Read(validation, _options.FeatureColumnName, _options.LabelColumnName, "validation set");
+    }
+
+    private (DataViewSchema.Column Features, IReadOnlyList<string> ClassNames) CheckInput(DataViewSchema schema, string what)
+    {
+        var features = schema.GetColumnOrNull(_options.FeatureColumnName)
+            ?? throw new ArgumentException($"{what} has no feature column '{_options.FeatureColumnName}'");
+        if (!CifarImageLoadingEstimator.IsPixelsType(features.Type))
+            throw new ArgumentException($"{what}: column '{features.Name}' is {features.Type}, expected {CifarImage.Size} floats (3×32×32)");
+        var label = schema.GetColumnOrNull(_options.LabelColumnName)
+            ?? throw new ArgumentException($"{what} has no label column '{_options.LabelColumnName}'");
+        if (label.Type is not KeyDataViewType { Count: >= 2 })
+            throw new ArgumentException(
+                $"{what}: label column '{label.Name}' is {label.Type}; it must be a key type over at least 2 classes (use MapValueToKey, or the Cifar data loader)");
+        return (features, CifarDataLoader.ClassNames(label));
+    }
+}

@@ -1,0 +1,109 @@
+using Cifar.MLNet.Prediction;
+using Cifar.MLNet.Stages;
+using Cifar.Trainer.Augmentation;
+using Cifar.Trainer.Onnx;
+using Cifar.Trainer.Training;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+
+namespace Cifar.MLNet;
+
+/// <summary>
+/// A trained CIFAR CNN. In memory it scores with the TorchSharp network; in a model zip it is an
+/// ONNX graph of the same network (run by ONNX Runtime, no libtorch needed) followed by the small
+/// <see cref="PredictedLabelMapping"/> stage.
+/// </summary>
+public sealed class CifarCnnTransformer : DelegatingTransformer, IDisposable
+{
+    /// <summary>The ONNX graph's class-name output: a [1] string vector, made scalar by <see cref="PredictedLabelMapping"/>.</summary>
+    internal const string OnnxLabelColumn = "PredictedLabelOnnx";
+
+    private readonly TrainedNetwork _trained;
+    private readonly byte[] _onnx;
+
+    internal CifarCnnTransformer(MLContext ml, TrainedNetwork trained, IReadOnlyList<string> classNames,
+        DataViewType featureType, string featureColumnName, PixelNormalization? normalization, AugmentationSettings? augmentation)
+    {
+        _trained = trained;
+        ClassNames = classNames;
+        Normalization = normalization;
+        Augmentation = augmentation;
+        var inference = new NetworkInference(trained.Network, trained.Device);
+        var schemaOnly = SchemaOnly.View(ml, featureColumnName, featureType);
+        InMemory = ScoringMapping(ml, featureColumnName, featureType, classNames, inference.Probabilities).Fit(schemaOnly);
+
+        _onnx = NetworkOnnxExporter.Export(trained.Network, classNames,
+            new ClassifierGraphNames(featureColumnName, CifarColumns.Score, OnnxLabelColumn));
+        SavedForm = ml.Transforms.ApplyOnnxModel(new[] { CifarColumns.Score, OnnxLabelColumn }, new[] { featureColumnName }, new MemoryStream(_onnx))
+            .Append(PredictedLabelMapping.Create(ml))
+            .Append(ml.Transforms.DropColumns(OnnxLabelColumn))
+            .Fit(schemaOnly);
+    }
+
+    /// <summary>Class names, in label-key order: slot i of <c>Score</c> is the probability of class i.</summary>
+    public IReadOnlyList<string> ClassNames { get; }
+
+    /// <summary>One entry per training epoch.</summary>
+    public IReadOnlyList<EpochMetrics> History => _trained.History;
+
+    /// <summary>The device the network trained on (e.g. <c>cpu</c>, <c>cuda:0</c>).</summary>
+    public string Device => _trained.Device.ToString();
+
+    /// <summary>The features' normalization, as the normalization stage recorded it (null without that stage).</summary>
+    public PixelNormalization? Normalization { get; }
+
+    /// <summary>The augmentation used while fitting (null without the augmentation stage).</summary>
+    public AugmentationSettings? Augmentation { get; }
+
+    /// <summary>The trained TorchSharp network (owned by this transformer).</summary>
+    public TorchSharp.Modules.Sequential Network => _trained.Network;
+
+    /// <summary>The network as ONNX: input [3072] normalized floats, outputs Score [classes] and the class name [1].</summary>
+    public byte[] ExportOnnx() => (byte[])_onnx.Clone();
+
+    /// <inheritdoc />
+    protected override ITransformer InMemory { get; }
+
+    /// <inheritdoc />
+    protected override ITransformer SavedForm { get; }
+
+    /// <inheritdoc />
+    public void Dispose() => _trained.Dispose();
+
+    /// <summary>Features → Score (softmax, slot names) and PredictedLabel (class name), by <paramref name="probabilities"/>.</summary>
+    internal static IEstimator<ITransformer> ScoringMapping(MLContext ml, string featureColumnName, DataViewType featureType,
+        IReadOnlyList<string> classNames, Func<float[], float[]> probabilities)
+    {
+        var input = SchemaDefinition.Create(typeof(SchemaOnly.VectorRow));
+        input[0].ColumnName = featureColumnName;
+        input[0].ColumnType = featureType;
+        var output = SchemaDefinition.Create(typeof(ScoredRow));
+        if (classNames.Count > 0)
+        {
+            var score = output[nameof(ScoredRow.Score)];
+            score.ColumnType = new VectorDataViewType(NumberDataViewType.Single, classNames.Count);
+            var slotNames = new VBuffer<ReadOnlyMemory<char>>(classNames.Count, classNames.Select(n => n.AsMemory()).ToArray());
+            score.AddAnnotation("SlotNames", slotNames,
+                new VectorDataViewType(TextDataViewType.Instance, classNames.Count));
+        }
+        var names = classNames.ToArray();
+        return ml.Transforms.CustomMapping<SchemaOnly.VectorRow, ScoredRow>((src, dst) =>
+        {
+            dst.Score = probabilities(src.Values);
+            dst.PredictedLabel = names[ArgMax(dst.Score)];
+        }, contractName: null, input, output);
+    }
+
+    private static int ArgMax(float[] values)
+    {
+        int best = 0;
+        for (int i = 1; i < values.Length; i++) if (values[i] > values[best]) best = i;
+        return best;
+    }
+
+    private sealed class ScoredRow
+    {
+        public float[] Score { get; set; } = [];
+        public string PredictedLabel { get; set; } = "";
+    }
+}

@@ -1,0 +1,174 @@
+using System.Diagnostics;
+using Cifar.Trainer.Augmentation;
+using Cifar.Trainer.Networks;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Cifar.Trainer.Training;
+
+/// <summary>Callbacks a training run reports through; every member is optional.</summary>
+public sealed class TrainingCallbacks
+{
+    /// <summary>Called after every epoch, validation included.</summary>
+    public Action<EpochMetrics>? EpochCompleted { get; init; }
+
+    /// <summary>Called after every training batch.</summary>
+    public Action<BatchProgress>? BatchCompleted { get; init; }
+}
+
+/// <summary>A trained network, the device it lives on, and its per-epoch history.</summary>
+public sealed class TrainedNetwork : IDisposable
+{
+    internal TrainedNetwork(Sequential network, Device device, IReadOnlyList<EpochMetrics> history)
+    {
+        Network = network;
+        Device = device;
+        History = history;
+    }
+
+    /// <summary>The network, in evaluation mode.</summary>
+    public Sequential Network { get; }
+
+    /// <summary>Where the network's weights are.</summary>
+    public Device Device { get; }
+
+    /// <summary>One entry per completed epoch.</summary>
+    public IReadOnlyList<EpochMetrics> History { get; }
+
+    /// <inheritdoc />
+    public void Dispose() => Network.Dispose();
+}
+
+/// <summary>The training loop: the tutorial's, read top to bottom.</summary>
+public static class CnnTrainer
+{
+    /// <summary>
+    /// Trains a fresh network on <paramref name="train"/>: per epoch, shuffle, augment each batch
+    /// (when <paramref name="augmenter"/> is given), step the optimizer on the cross-entropy loss,
+    /// then evaluate on <paramref name="validation"/> (when given) and report the epoch.
+    /// </summary>
+    /// <param name="train">Normalized training images and labels (any device; moved as needed).</param>
+    /// <param name="validation">Normalized validation images and labels, or null.</param>
+    /// <param name="classCount">Number of classes (labels are 0 .. classCount − 1).</param>
+    /// <param name="settings">Hyper-parameters, trusted as valid.</param>
+    /// <param name="augmenter">Train-time augmentation, or null for none.</param>
+    /// <param name="callbacks">Progress callbacks, or null.</param>
+    /// <param name="cancellation">Stops training between batches; throws <see cref="OperationCanceledException"/>.</param>
+    public static TrainedNetwork Train(
+        TensorDataset train,
+        TensorDataset? validation,
+        int classCount,
+        TrainingSettings settings,
+        BatchAugmenter? augmenter = null,
+        TrainingCallbacks? callbacks = null,
+        CancellationToken cancellation = default)
+    {
+        var device = DeviceSelector.Resolve(settings.Device);
+        random.manual_seed(settings.Seed);
+        var network = Architectures.Create(settings.Architecture, classCount);
+        network.to(device);
+        var optimizer = CreateOptimizer(network, settings);
+        using var shuffleGenerator = new Generator((ulong)settings.Seed);
+        using var augmentGenerator = new Generator((ulong)settings.Seed + 1);
+
+        var trainOnDevice = train.To(device);
+        var validationOnDevice = validation?.To(device);
+        var history = new List<EpochMetrics>();
+        try
+        {
+            for (int epoch = 1; epoch <= settings.Epochs; epoch++)
+            {
+                var clock = Stopwatch.StartNew();
+                var (trainLoss, trainAccuracy) = TrainOneEpoch(network, optimizer, trainOnDevice, settings,
+                    augmenter, shuffleGenerator, augmentGenerator, epoch, callbacks, cancellation);
+                (double Loss, double Accuracy)? validationResult = validationOnDevice is null
+                    ? null
+                    : Evaluate(network, validationOnDevice, settings.EvaluationBatchSize);
+                var metrics = new EpochMetrics(epoch, trainLoss, trainAccuracy,
+                    validationResult?.Loss, validationResult?.Accuracy, clock.Elapsed.TotalSeconds);
+                history.Add(metrics);
+                callbacks?.EpochCompleted?.Invoke(metrics);
+            }
+        }
+        catch
+        {
+            network.Dispose();
+            throw;
+        }
+        finally
+        {
+            if (!ReferenceEquals(trainOnDevice, train)) trainOnDevice.Dispose();
+            if (validationOnDevice is not null && !ReferenceEquals(validationOnDevice, validation)) validationOnDevice.Dispose();
+            optimizer.Dispose();
+        }
+        network.eval();
+        return new TrainedNetwork(network, device, history);
+    }
+
+    private static (double Loss, double Accuracy) TrainOneEpoch(
+        Sequential network, optim.Optimizer optimizer, TensorDataset data, TrainingSettings settings,
+        BatchAugmenter? augmenter, Generator shuffleGenerator, Generator augmentGenerator, int epoch,
+        TrainingCallbacks? callbacks, CancellationToken cancellation)
+    {
+        network.train();
+        long count = data.Count;
+        int batchCount = (int)((count + settings.BatchSize - 1) / settings.BatchSize);
+        using var order = settings.Shuffle
+            ? randperm(count, generator: shuffleGenerator).to(data.Images.device)
+            : arange(count, device: data.Images.device);
+        // Sums stay on the device and are read once per epoch: no host sync per step.
+        using var lossSum = zeros(1, dtype: ScalarType.Float64, device: data.Images.device);
+        using var correct = zeros(1, dtype: ScalarType.Int64, device: data.Images.device);
+        for (int batch = 0; batch < batchCount; batch++)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            using (NewDisposeScope())
+            {
+                var indices = order.narrow(0, (long)batch * settings.BatchSize,
+                    Math.Min(settings.BatchSize, count - (long)batch * settings.BatchSize));
+                var images = data.Images.index_select(0, indices);
+                var labels = data.Labels.index_select(0, indices);
+                if (augmenter is not null) images = augmenter.Apply(images, augmentGenerator);
+
+                var logits = network.forward(images);
+                var loss = nn.functional.cross_entropy(logits, labels);
+                optimizer.zero_grad();
+                loss.backward();
+                optimizer.step();
+
+                lossSum.add_(loss.detach().to(ScalarType.Float64) * indices.shape[0]);
+                correct.add_(logits.argmax(1).eq(labels).sum());
+            }
+            callbacks?.BatchCompleted?.Invoke(new BatchProgress(epoch, batch + 1, batchCount));
+        }
+        return (lossSum.item<double>() / count, (double)correct.item<long>() / count);
+    }
+
+    /// <summary>Mean cross-entropy and accuracy of <paramref name="network"/> on <paramref name="data"/>.</summary>
+    public static (double Loss, double Accuracy) Evaluate(Sequential network, TensorDataset data, int batchSize = 500)
+    {
+        network.eval();
+        using var _ = inference_mode();
+        var device = data.Images.device;
+        using var lossSum = zeros(1, dtype: ScalarType.Float64, device: device);
+        using var correct = zeros(1, dtype: ScalarType.Int64, device: device);
+        for (long start = 0; start < data.Count; start += batchSize)
+        {
+            using var scope = NewDisposeScope();
+            long size = Math.Min(batchSize, data.Count - start);
+            var images = data.Images.narrow(0, start, size);
+            var labels = data.Labels.narrow(0, start, size);
+            var logits = network.forward(images);
+            lossSum.add_(nn.functional.cross_entropy(logits, labels, reduction: nn.Reduction.Sum).to(ScalarType.Float64));
+            correct.add_(logits.argmax(1).eq(labels).sum());
+        }
+        return (lossSum.item<double>() / data.Count, (double)correct.item<long>() / data.Count);
+    }
+
+    private static optim.Optimizer CreateOptimizer(Sequential network, TrainingSettings settings) => settings.Optimizer switch
+    {
+        OptimizerKind.Sgd => optim.SGD(network.parameters(), settings.LearningRate, momentum: 0.9, weight_decay: settings.WeightDecay),
+        _ => optim.Adam(network.parameters(), settings.LearningRate, weight_decay: settings.WeightDecay),
+    };
+}

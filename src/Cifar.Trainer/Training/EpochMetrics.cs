@@ -1,0 +1,22 @@
+namespace Cifar.Trainer.Training;
+
+/// <summary>What one epoch of training measured; accuracies are fractions in [0, 1].</summary>
+/// <param name="Epoch">1-based epoch number.</param>
+/// <param name="TrainLoss">Mean cross-entropy over the epoch's training batches (as trained, augmented if augmentation is on).</param>
+/// <param name="TrainAccuracy">Fraction of training images classified right while training.</param>
+/// <param name="ValidationLoss">Mean cross-entropy on the validation set after the epoch, or null without one.</param>
+/// <param name="ValidationAccuracy">Validation accuracy after the epoch, or null without a validation set.</param>
+/// <param name="Seconds">Wall time of the epoch, validation included.</param>
+public sealed record EpochMetrics(
+    int Epoch,
+    double TrainLoss,
+    double TrainAccuracy,
+    double? ValidationLoss,
+    double? ValidationAccuracy,
+    double Seconds);
+
+/// <summary>Progress inside an epoch, for progress bars.</summary>
+/// <param name="Epoch">1-based epoch number.</param>
+/// <param name="Batch">Batches done in this epoch.</param>
+/// <param name="BatchCount">Batches in the epoch.</param>
+public readonly record struct BatchProgress(int Epoch, int Batch, int BatchCount);

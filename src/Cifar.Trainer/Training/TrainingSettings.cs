@@ -1,0 +1,47 @@
+namespace Cifar.Trainer.Training;
+
+/// <summary>The optimizer that updates the weights.</summary>
+public enum OptimizerKind
+{
+    /// <summary>Adam (PyTorch's: weight decay added to the gradient).</summary>
+    Adam,
+    /// <summary>SGD with momentum 0.9.</summary>
+    Sgd,
+}
+
+/// <summary>
+/// How <see cref="CnnTrainer"/> trains. Defaults are the tutorial's. The trainer trusts these
+/// values: callers validate them (see Cifar.MLNet's CifarCnnOptions).
+/// </summary>
+public sealed record TrainingSettings
+{
+    /// <summary>Network name (see <see cref="Networks.Architectures"/>). Default SeedCnn.</summary>
+    public string Architecture { get; init; } = Networks.SeedCnn.Name;
+
+    /// <summary>Passes over the training set. Default 15.</summary>
+    public int Epochs { get; init; } = 15;
+
+    /// <summary>Images per training step. Default 32.</summary>
+    public int BatchSize { get; init; } = 32;
+
+    /// <summary>Optimizer. Default Adam.</summary>
+    public OptimizerKind Optimizer { get; init; } = OptimizerKind.Adam;
+
+    /// <summary>Learning rate. Default 0.001.</summary>
+    public double LearningRate { get; init; } = 1e-3;
+
+    /// <summary>L2 weight decay. Default 5e-4.</summary>
+    public double WeightDecay { get; init; } = 5e-4;
+
+    /// <summary>Shuffle the training set every epoch. Default true.</summary>
+    public bool Shuffle { get; init; } = true;
+
+    /// <summary>Seeds weight initialisation, shuffling and augmentation. Default 1.</summary>
+    public int Seed { get; init; } = 1;
+
+    /// <summary>Where to train. Default <see cref="ComputeDevice.Auto"/>.</summary>
+    public ComputeDevice Device { get; init; } = ComputeDevice.Auto;
+
+    /// <summary>Images per forward pass when evaluating (does not change results). Default 500.</summary>
+    public int EvaluationBatchSize { get; init; } = 500;
+}
