@@ -1,0 +1,140 @@
+using Cifar.Trainer.Augmentation;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Cifar.Trainer.Tests;
+
+/// <summary>
+/// The augmentation against torchvision's definitions. Expected values come from
+/// tests/reference/torchvision_reference.py (torchvision 0.14, torchvision.transforms.functional on tensors).
+/// </summary>
+public class AugmentationTests
+{
+    private static Tensor Image(float[] values, params long[] shape) => tensor(values, shape);
+
+    private static void AssertClose(float[] expected, Tensor actual, float tolerance = 1e-5f)
+    {
+        var values = actual.contiguous().data<float>().ToArray();
+        Assert.Equal(expected.Length, values.Length);
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(Math.Abs(expected[i] - values[i]) <= tolerance, $"value {i}: expected {expected[i]}, got {values[i]}");
+    }
+
+    private static readonly float[] Arange16 = Enumerable.Range(1, 16).Select(i => (float)i).ToArray();
+    private static readonly float[] Arange64 = Enumerable.Range(1, 64).Select(i => (float)i).ToArray();
+
+    [Fact]
+    public void Rotation_by_90_degrees_turns_a_4x4_image_counter_clockwise()
+    {
+        using var image = Image(Arange16, 1, 1, 4, 4);
+        using var rotated = BatchAugmenter.Rotate(image, tensor(new[] { 90.0 }));
+        // By hand: the top row becomes the last column read upwards.
+        AssertClose(new float[] { 4, 8, 12, 16, 3, 7, 11, 15, 2, 6, 10, 14, 1, 5, 9, 13 }, rotated);
+    }
+
+    [Fact]
+    public void Rotation_by_10_degrees_matches_torchvision_nearest_zero_fill()
+    {
+        using var image = Image(Arange64, 1, 1, 8, 8);
+        using var rotated = BatchAugmenter.Rotate(image, tensor(new[] { 10.0 }));
+        AssertClose(new float[]
+        {
+            0, 3, 4, 5, 6, 7, 8, 0, 1, 10, 11, 12, 13, 14, 15, 24, 9, 18, 19, 20, 21, 22, 23, 32,
+            17, 26, 27, 28, 29, 30, 31, 40, 25, 34, 35, 36, 37, 38, 39, 48, 33, 42, 43, 44, 45, 46, 47, 56,
+            41, 50, 51, 52, 53, 54, 55, 64, 0, 57, 58, 59, 60, 61, 62, 0,
+        }, rotated);
+    }
+
+    [Fact]
+    public void Rotation_angles_apply_per_image_in_a_batch()
+    {
+        using var batch = cat(new[] { Image(Arange64, 1, 1, 8, 8), Image(Arange64, 1, 1, 8, 8) });
+        using var rotated = BatchAugmenter.Rotate(batch, tensor(new[] { 0.0, -10.0 }));
+        AssertClose(Arange64, rotated[0]);
+        AssertClose(new float[]
+        {
+            0, 1, 2, 3, 4, 5, 6, 0, 17, 10, 11, 12, 13, 14, 15, 8, 25, 18, 19, 20, 21, 22, 23, 16,
+            33, 26, 27, 28, 29, 30, 31, 24, 41, 34, 35, 36, 37, 38, 39, 32, 49, 42, 43, 44, 45, 46, 47, 40,
+            57, 50, 51, 52, 53, 54, 55, 48, 0, 59, 60, 61, 62, 63, 64, 0,
+        }, rotated[1]);
+    }
+
+    [Fact]
+    public void Horizontal_flip_with_probability_1_mirrors_every_row_and_0_changes_nothing()
+    {
+        using var generator = new Generator(7);
+        using var image = Image(Arange16.Concat(Arange16).Concat(Arange16).ToArray(), 1, 3, 4, 4);
+        var always = new BatchAugmenter(new AugmentationSettings { HorizontalFlipProbability = 1 }, PixelNormalization.Tutorial);
+        using var flipped = always.ApplyToPixels(image, generator);
+        var row = new float[] { 4, 3, 2, 1, 8, 7, 6, 5, 12, 11, 10, 9, 16, 15, 14, 13 };
+        AssertClose(row.Concat(row).Concat(row).ToArray(), flipped);
+
+        var never = new BatchAugmenter(new AugmentationSettings(), PixelNormalization.Tutorial);
+        Assert.Same(image, never.Apply(image, generator));
+    }
+
+    [Fact]
+    public void Default_ColorJitter_is_the_identity_as_in_the_tutorial()
+    {
+        var settings = new AugmentationSettings { Brightness = 0, Contrast = 0, Saturation = 0, Hue = 0 };
+        Assert.False(settings.HasColorJitter);
+        Assert.True(settings.IsIdentity);
+        Assert.False(AugmentationSettings.Tutorial.HasColorJitter);
+        using var generator = new Generator(1);
+        using var image = rand(2, 3, 8, 8);
+        var augmenter = new BatchAugmenter(settings, PixelNormalization.Tutorial);
+        Assert.Same(image, augmenter.Apply(image, generator));
+    }
+
+    private static readonly float[] Rgb2x2 = { 0.2f, 0.9f, 0.5f, 0.0f, 0.4f, 0.1f, 0.5f, 1.0f, 0.6f, 0.3f, 0.5f, 0.25f };
+
+    [Fact]
+    public void Brightness_contrast_and_saturation_match_torchvision()
+    {
+        using var image = Image(Rgb2x2, 3, 2, 2);
+        AssertClose(new[] { 0.3f, 1.0f, 0.75f, 0.0f, 0.6f, 0.15f, 0.75f, 1.0f, 0.9f, 0.45f, 0.75f, 0.375f },
+            BatchAugmenter.AdjustBrightness(image, 1.5));
+        AssertClose(new[] { 0.330043f, 0.680043f, 0.480043f, 0.230043f, 0.430043f, 0.280043f, 0.480043f, 0.730043f, 0.530043f, 0.380043f, 0.480043f, 0.355043f },
+            BatchAugmenter.AdjustContrast(image, 0.5));
+        AssertClose(new[] { 0.314086f, 0.523337f, 0.499965f, 0.430850f, 0.374086f, 0.283337f, 0.499965f, 0.730850f, 0.434086f, 0.343337f, 0.499965f, 0.505850f },
+            BatchAugmenter.AdjustSaturation(image, 0.3));
+    }
+
+    [Fact]
+    public void Hue_shifts_match_torchvision()
+    {
+        using var image = Image(Rgb2x2, 3, 2, 2);
+        AssertClose(new[] { 0.6f, 0.7f, 0.5f, 0.0f, 0.2f, 0.9f, 0.5f, 0.25f, 0.6f, 0.1f, 0.5f, 1.0f },
+            BatchAugmenter.AdjustHue(image, 0.25));
+        AssertClose(new[] { 0.56f, 0.1f, 0.5f, 1.0f, 0.6f, 0.62f, 0.5f, 0.0f, 0.2f, 0.9f, 0.5f, 0.15f },
+            BatchAugmenter.AdjustHue(image, -0.4));
+    }
+
+    [Fact]
+    public void Rotation_fill_is_black_in_pixel_space_so_minus_one_after_the_tutorials_normalization()
+    {
+        using var generator = new Generator(3);
+        using var white = ones(1, 3, 8, 8); // normalized 1 = pixel 255
+        var augmenter = new BatchAugmenter(new AugmentationSettings { RotationDegrees = 45 }, PixelNormalization.Tutorial);
+        using var rotated = augmenter.Apply(white, generator);
+        var values = rotated.data<float>().ToArray();
+        // Any rotation of a square by a non-zero angle leaves its corners uncovered.
+        Assert.All(values, v => Assert.True(Math.Abs(v - 1) < 1e-6 || Math.Abs(v + 1) < 1e-6, $"value {v}"));
+        Assert.Contains(values, v => Math.Abs(v + 1) < 1e-6);
+        Assert.Contains(values, v => Math.Abs(v - 1) < 1e-6);
+    }
+
+    [Fact]
+    public void Draws_are_fresh_per_call_and_repeat_with_the_same_seed()
+    {
+        var augmenter = new BatchAugmenter(AugmentationSettings.Tutorial, PixelNormalization.Tutorial);
+        using var images = arange(16 * 3 * 8 * 8, dtype: ScalarType.Float32).view(16, 3, 8, 8) / (16 * 3 * 8 * 8);
+        float[] Run(Generator g) => augmenter.Apply(images, g).data<float>().ToArray();
+        using var first = new Generator(11);
+        var a1 = Run(first);
+        var a2 = Run(first);
+        using var again = new Generator(11);
+        Assert.Equal(a1, Run(again));
+        Assert.NotEqual(a1, a2);
+    }
+}

@@ -1,0 +1,108 @@
+using Cifar.Trainer.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Cifar.Trainer.Tests;
+
+public class TrainingTests
+{
+    /// <summary>
+    /// A learnable toy set: class c (of 3) has a bright channel c, the others dark, plus noise.
+    /// Normalized to roughly [−1, 1] like the tutorial's images.
+    /// </summary>
+    private static TensorDataset ToySet(int count, int seed)
+    {
+        using var g = new Generator((ulong)seed);
+        var labels = randint(0, 3, new long[] { count }, generator: g);
+        var images = rand(new long[] { count, 3, 32, 32 }, generator: g) * 0.6 - 0.8;
+        var bright = nn.functional.one_hot(labels, 3).to(ScalarType.Float32).view(count, 3, 1, 1);
+        return new TensorDataset(images + bright * 1.2, labels);
+    }
+
+    private static readonly TrainingSettings Quick = new() { Epochs = 2, BatchSize = 16, Device = ComputeDevice.Cpu, Seed = 5 };
+
+    [Fact]
+    public void Loss_goes_down_and_a_learnable_toy_set_is_learned()
+    {
+        using var train = ToySet(192, seed: 1);
+        using var validation = ToySet(96, seed: 2);
+        var epochs = new List<EpochMetrics>();
+        using var trained = CnnTrainer.Train(train, validation, 3, Quick with { Epochs = 3 },
+            callbacks: new TrainingCallbacks { EpochCompleted = epochs.Add });
+        Assert.Equal(3, trained.History.Count);
+        Assert.Equal(epochs, trained.History);
+        Assert.True(trained.History[^1].TrainLoss < trained.History[0].TrainLoss,
+            $"train loss {trained.History[0].TrainLoss} → {trained.History[^1].TrainLoss}");
+        Assert.True(trained.History[^1].ValidationAccuracy > 0.9, $"validation accuracy {trained.History[^1].ValidationAccuracy}");
+        Assert.All(trained.History, m => Assert.True(m.Seconds > 0));
+    }
+
+    [Fact]
+    public void Same_seed_gives_the_same_weights_and_history_on_the_cpu()
+    {
+        using var train = ToySet(64, seed: 3);
+        using var a = CnnTrainer.Train(train, null, 3, Quick);
+        using var b = CnnTrainer.Train(train, null, 3, Quick);
+        Assert.Equal(a.History.Select(h => h.TrainLoss), b.History.Select(h => h.TrainLoss));
+        foreach (var (pa, pb) in a.Network.parameters().Zip(b.Network.parameters()))
+            Assert.True(pa.allclose(pb, rtol: 0, atol: 0), "parameters differ between two runs with the same seed");
+        using var c = CnnTrainer.Train(train, null, 3, Quick with { Seed = 6 });
+        Assert.False(a.Network.parameters().First().allclose(c.Network.parameters().First(), rtol: 0, atol: 0));
+    }
+
+    [Fact]
+    public void Batch_callbacks_count_every_batch_including_a_short_last_one()
+    {
+        using var train = ToySet(40, seed: 4);
+        var batches = new List<BatchProgress>();
+        using var _ = CnnTrainer.Train(train, null, 3, Quick with { Epochs = 1 },
+            callbacks: new TrainingCallbacks { BatchCompleted = batches.Add });
+        Assert.Equal(new[] { 1, 2, 3 }, batches.Select(b => b.Batch));
+        Assert.All(batches, b => Assert.Equal(3, b.BatchCount));
+        Assert.Null(_.History[0].ValidationAccuracy);
+    }
+
+    [Fact]
+    public void Cancellation_stops_training_between_batches()
+    {
+        using var train = ToySet(64, seed: 5);
+        using var cancel = new CancellationTokenSource();
+        int seen = 0;
+        var callbacks = new TrainingCallbacks { BatchCompleted = _ => { if (++seen == 2) cancel.Cancel(); } };
+        Assert.ThrowsAny<OperationCanceledException>(() =>
+            CnnTrainer.Train(train, null, 3, Quick, callbacks: callbacks, cancellation: cancel.Token));
+        Assert.Equal(2, seen);
+    }
+
+    [Fact]
+    public void Evaluate_computes_mean_loss_and_accuracy()
+    {
+        // A network that always answers class 0 with logits (1, 0, 0): loss = ln(e + 2) − 1 per image.
+        using var network = nn.Sequential(("flatten", nn.Flatten()), ("fc", nn.Linear(3 * 32 * 32, 3)));
+        using (no_grad())
+        {
+            var fc = (TorchSharp.Modules.Linear)network.named_children().Last().module;
+            fc.weight!.zero_();
+            fc.bias!.copy_(tensor(new float[] { 1, 0, 0 }));
+        }
+        using var data = new TensorDataset(zeros(4, 3, 32, 32), tensor(new long[] { 0, 0, 1, 2 }));
+        var (loss, accuracy) = CnnTrainer.Evaluate(network, data, batchSize: 3);
+        Assert.Equal(0.5, accuracy, 6);
+        double perImageLoss0 = Math.Log(Math.E + 2) - 1, perImageLossOther = Math.Log(Math.E + 2);
+        Assert.Equal((2 * perImageLoss0 + 2 * perImageLossOther) / 4, loss, 5);
+    }
+
+    [Fact]
+    public void Cpu_always_resolves_and_cuda_without_a_gpu_is_a_clear_error()
+    {
+        Assert.Equal(DeviceType.CPU, DeviceSelector.Resolve(ComputeDevice.Cpu).type);
+        if (cuda.is_available())
+        {
+            Assert.Equal(DeviceType.CUDA, DeviceSelector.Resolve(ComputeDevice.Auto).type);
+            return;
+        }
+        Assert.Equal(DeviceType.CPU, DeviceSelector.Resolve(ComputeDevice.Auto).type);
+        var error = Assert.Throws<InvalidOperationException>(() => DeviceSelector.Resolve(ComputeDevice.Cuda));
+        Assert.Contains("cuda", error.Message);
+    }
+}
