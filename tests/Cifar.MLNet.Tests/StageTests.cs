@@ -1,0 +1,160 @@
+using Cifar.MLNet.Data;
+using Cifar.MLNet.Stages;
+using Cifar.Tests;
+using Cifar.Trainer.Augmentation;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+
+namespace Cifar.MLNet.Tests;
+
+public class StageTests
+{
+    private readonly MLContext _ml = new(seed: 1);
+
+    private sealed class PixelRow
+    {
+        public float[] Pixels { get; set; } = [];
+    }
+
+    private IDataView PixelData(params float[][] images)
+    {
+        var schema = SchemaDefinition.Create(typeof(PixelRow));
+        schema[0].ColumnType = CifarDataLoader.PixelsType;
+        return _ml.Data.LoadFromEnumerable(images.Select(p => new PixelRow { Pixels = p }), schema);
+    }
+
+    private static float[] Planes(float r, float g, float b) =>
+        Enumerable.Repeat(r, 1024).Concat(Enumerable.Repeat(g, 1024)).Concat(Enumerable.Repeat(b, 1024)).ToArray();
+
+    private sealed class PathRow
+    {
+        public string ImagePath { get; set; } = "";
+    }
+
+    private IDataView Paths(params string[] paths) => _ml.Data.LoadFromEnumerable(paths.Select(p => new PathRow { ImagePath = p }));
+
+    [Fact]
+    public void Loading_decodes_a_32x32_image_to_planar_rgb_0_to_255()
+    {
+        using var dir = new TestData.TempFolder();
+        TestImages.WriteBmp(dir.File("a.bmp"), 32, 32, TestImages.Pattern);
+        var pixels = _ml.Transforms.LoadCifarImages().Fit(Paths(dir.File("a.bmp"))).Transform(Paths(dir.File("a.bmp")))
+            .GetColumn<float[]>("Pixels").Single();
+        Assert.Equal(3072, pixels.Length);
+        for (int y = 0; y < 32; y++)
+            for (int x = 0; x < 32; x++)
+            {
+                var (r, g, b) = TestImages.Pattern(x, y);
+                Assert.Equal(r, pixels[y * 32 + x]);
+                Assert.Equal(g, pixels[1024 + y * 32 + x]);
+                Assert.Equal(b, pixels[2048 + y * 32 + x]);
+            }
+    }
+
+    [Fact]
+    public void Loading_resizes_any_size_to_32x32()
+    {
+        using var dir = new TestData.TempFolder();
+        TestImages.WriteBmp(dir.File("big.bmp"), 64, 48, (_, _) => (200, 100, 50));
+        var data = Paths(dir.File("big.bmp"));
+        var output = _ml.Transforms.LoadCifarImages().Fit(data).Transform(data);
+        Assert.Equal(3072, ((VectorDataViewType)output.Schema["Pixels"].Type).Size);
+        var pixels = output.GetColumn<float[]>("Pixels").Single();
+        Assert.Equal(Planes(200, 100, 50), pixels);
+    }
+
+    [Fact]
+    public void Loading_passes_already_decoded_pixels_through()
+    {
+        var data = PixelData(Planes(1, 2, 3));
+        var output = _ml.Transforms.LoadCifarImages().Fit(data).Transform(data);
+        Assert.Equal(Planes(1, 2, 3), output.GetColumn<float[]>("Pixels").Single());
+        var noInput = _ml.Data.LoadFromEnumerable(new[] { new { Other = 1f } });
+        Assert.Contains("ImagePath", Assert.Throws<ArgumentException>(() => _ml.Transforms.LoadCifarImages().Fit(noInput)).Message);
+    }
+
+    [Fact]
+    public void Normalization_maps_0_to_minus_1_and_255_to_1_with_the_tutorials_mean_and_std()
+    {
+        var data = PixelData(Planes(0, 255, 51));
+        var features = _ml.Transforms.NormalizeCifarPixels().Fit(data).Transform(data).GetColumn<float[]>("Features").Single();
+        // (51/255 − 0.5)/0.5 = −0.6
+        Assert.All(features[..1024], v => Assert.Equal(-1f, v, 6));
+        Assert.All(features[1024..2048], v => Assert.Equal(1f, v, 6));
+        Assert.All(features[2048..], v => Assert.Equal(-0.6f, v, 6));
+    }
+
+    [Fact]
+    public void Normalization_applies_each_channels_own_mean_and_std()
+    {
+        var imagenet = new PixelNormalization(new[] { 0.485f, 0.456f, 0.406f }, new[] { 0.229f, 0.224f, 0.225f });
+        var data = PixelData(Planes(128, 128, 128));
+        var transformer = _ml.Transforms.NormalizeCifarPixels(imagenet).Fit(data);
+        var features = transformer.Transform(data).GetColumn<float[]>("Features").Single();
+        double x = 128 / 255.0;
+        Assert.Equal((x - 0.485) / 0.229, features[0], 5);
+        Assert.Equal((x - 0.456) / 0.224, features[1500], 5);
+        Assert.Equal((x - 0.406) / 0.225, features[3071], 5);
+        var recorded = CifarAnnotations.ReadNormalization(transformer.GetOutputSchema(data.Schema)["Features"])!;
+        Assert.Equal(imagenet.Mean, recorded.Mean);
+        Assert.Equal(imagenet.Std, recorded.Std);
+    }
+
+    [Fact]
+    public void Normalization_reloaded_from_a_zip_gives_the_same_features()
+    {
+        var normalization = new PixelNormalization(new[] { 0.4f, 0.5f, 0.6f }, new[] { 0.2f, 0.25f, 0.3f });
+        var random = new Random(3);
+        var data = PixelData(Enumerable.Range(0, 3).Select(_ => Enumerable.Range(0, 3072).Select(_ => (float)random.Next(256)).ToArray()).ToArray());
+        var transformer = _ml.Transforms.NormalizeCifarPixels(normalization).Fit(data);
+        using var dir = new TestData.TempFolder();
+        _ml.Model.Save(transformer, data.Schema, dir.File("n.zip"));
+        var reloaded = new MLContext().Model.Load(dir.File("n.zip"), out _);
+        var expected = transformer.Transform(data).GetColumn<float[]>("Features").ToArray();
+        var actual = reloaded.Transform(data).GetColumn<float[]>("Features").ToArray();
+        for (int i = 0; i < expected.Length; i++)
+            for (int k = 0; k < 3072; k++) Assert.Equal(expected[i][k], actual[i][k], 5);
+    }
+
+    [Theory]
+    [InlineData(new[] { 0.5f, 0.5f }, new[] { 0.5f, 0.5f, 0.5f }, "mean must be 3")]
+    [InlineData(new[] { 0.5f, 0.5f, 0.5f }, new[] { 0.5f, 0f, 0.5f }, "std must be 3 finite numbers greater than 0")]
+    [InlineData(new[] { 0.5f, float.NaN, 0.5f }, new[] { 0.5f, 0.5f, 0.5f }, "mean must be 3 finite")]
+    public void Bad_normalizations_are_refused_with_what_is_wrong(float[] mean, float[] std, string message)
+    {
+        var error = Assert.Throws<ArgumentException>(() => _ml.Transforms.NormalizeCifarPixels(new PixelNormalization(mean, std)));
+        Assert.Contains(message, error.Message);
+    }
+
+    [Fact]
+    public void Augmentation_stage_is_the_identity_outside_fitting_and_records_its_settings()
+    {
+        var data = PixelData(Planes(10, 20, 30), Planes(40, 50, 60));
+        var normalized = _ml.Transforms.NormalizeCifarPixels().Fit(data).Transform(data);
+        var settings = new AugmentationSettings { HorizontalFlipProbability = 1, RotationDegrees = 30, Brightness = 0.5 };
+        var augmented = _ml.Transforms.AugmentCifarImages(settings).Fit(normalized).Transform(normalized);
+        Assert.Equal(normalized.GetColumn<float[]>("Features"), augmented.GetColumn<float[]>("Features"));
+        var column = augmented.Schema["Features"];
+        Assert.Equal(settings, CifarAnnotations.ReadAugmentation(column));
+        Assert.Equal(PixelNormalization.Tutorial.Mean, CifarAnnotations.ReadNormalization(column)!.Mean);
+    }
+
+    [Fact]
+    public void Augmentation_before_normalization_is_refused_with_the_fix()
+    {
+        var data = PixelData(Planes(10, 20, 30));
+        var error = Assert.Throws<ArgumentException>(() => _ml.Transforms.AugmentCifarImages(columnName: "Pixels").Fit(data));
+        Assert.Contains("after NormalizeCifarPixels", error.Message);
+    }
+
+    [Theory]
+    [InlineData(1.5, 0, 0, "HorizontalFlip")]
+    [InlineData(0.5, 0.6, 0, "Hue")]
+    [InlineData(0.5, 0, 200, "RotationDegrees")]
+    [InlineData(-0.1, 0, 0, "HorizontalFlip")]
+    public void Out_of_range_augmentation_is_refused_by_name(double flip, double hue, double degrees, string name)
+    {
+        var settings = new AugmentationSettings { HorizontalFlipProbability = flip, Hue = hue, RotationDegrees = degrees };
+        Assert.Contains(name, Assert.Throws<ArgumentException>(() => _ml.Transforms.AugmentCifarImages(settings)).Message);
+    }
+}
