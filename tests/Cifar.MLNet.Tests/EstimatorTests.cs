@@ -1,0 +1,142 @@
+using Cifar.MLNet.Data;
+using Cifar.Tests;
+using Cifar.Trainer.Training;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+
+namespace Cifar.MLNet.Tests;
+
+public class EstimatorTests
+{
+    private readonly MLContext _ml = new(seed: 1);
+
+    [Theory]
+    [InlineData(nameof(CifarCnnOptions.Epochs), "Epochs must be greater than 0")]
+    [InlineData(nameof(CifarCnnOptions.BatchSize), "BatchSize must be greater than 0")]
+    [InlineData(nameof(CifarCnnOptions.LearningRate), "LearningRate must be a number greater than 0")]
+    [InlineData(nameof(CifarCnnOptions.WeightDecay), "WeightDecay must be 0 or more")]
+    [InlineData(nameof(CifarCnnOptions.Architecture), "Architecture 'Nope' is unknown")]
+    public void Bad_options_are_refused_naming_the_option(string option, string message)
+    {
+        var options = new CifarCnnOptions();
+        switch (option)
+        {
+            case nameof(CifarCnnOptions.Epochs): options.Epochs = 0; break;
+            case nameof(CifarCnnOptions.BatchSize): options.BatchSize = -1; break;
+            case nameof(CifarCnnOptions.LearningRate): options.LearningRate = double.NaN; break;
+            case nameof(CifarCnnOptions.WeightDecay): options.WeightDecay = -1; break;
+            case nameof(CifarCnnOptions.Architecture): options.Architecture = "Nope"; break;
+        }
+        var error = Assert.Throws<ArgumentException>(() => new CifarCnnEstimator(options));
+        Assert.Contains(message, error.Message);
+    }
+
+    [Fact]
+    public void Defaults_are_the_tutorials()
+    {
+        var o = new CifarCnnOptions();
+        Assert.Equal(("SeedCnn", 15, 32, OptimizerKind.Adam, 0.001, 0.0005, true, ComputeDevice.Auto),
+            (o.Architecture, o.Epochs, o.BatchSize, o.Optimizer, o.LearningRate, o.WeightDecay, o.Shuffle, o.Device));
+    }
+
+    private IDataView BinaryData(string folder, CifarSplit split, int limit)
+    {
+        TestImages.WriteBinaryBatches(folder, recordsPerBatch: 40);
+        return CifarDataLoader.Load(_ml, folder, split, limit);
+    }
+
+    private EstimatorChain<CifarCnnTransformer> Pipeline(CifarCnnOptions options) =>
+        _ml.Transforms.LoadCifarImages()
+            .Append(_ml.Transforms.NormalizeCifarPixels())
+            .Append(_ml.Transforms.AugmentCifarImages())
+            .Append(new CifarCnnEstimator(options));
+
+    [Fact]
+    public void Same_seed_gives_the_same_weights_after_a_short_cpu_fit()
+    {
+        using var dir = new TestData.TempFolder();
+        var train = BinaryData(dir.Path, CifarSplit.Train, 64);
+        CifarCnnTransformer Fit(int seed) =>
+            Pipeline(new CifarCnnOptions { Epochs = 1, BatchSize = 16, Seed = seed, Device = ComputeDevice.Cpu }).Fit(train).LastTransformer;
+        using var a = Fit(7);
+        using var b = Fit(7);
+        using var c = Fit(8);
+        Assert.Equal(a.History[0].TrainLoss, b.History[0].TrainLoss);
+        foreach (var (pa, pb) in a.Network.parameters().Zip(b.Network.parameters()))
+            Assert.True(pa.allclose(pb, rtol: 0, atol: 0));
+        Assert.False(a.Network.parameters().First().allclose(c.Network.parameters().First(), rtol: 0, atol: 0));
+    }
+
+    [Fact]
+    public void A_raw_validation_set_goes_through_the_same_stages_and_is_scored_every_epoch()
+    {
+        using var dir = new TestData.TempFolder();
+        var train = BinaryData(dir.Path, CifarSplit.Train, 48);
+        var test = CifarDataLoader.Load(_ml, dir.Path, CifarSplit.Test, 20);
+        var seen = new List<EpochMetrics>();
+        var model = Pipeline(new CifarCnnOptions
+        {
+            Epochs = 2, BatchSize = 16, Device = ComputeDevice.Cpu, ValidationSet = test, EpochCompleted = seen.Add,
+        }).Fit(train);
+        var cnn = model.LastTransformer;
+        Assert.Equal(2, seen.Count);
+        Assert.Equal(seen, cnn.History);
+        Assert.All(cnn.History, m => Assert.NotNull(m.ValidationAccuracy));
+        // The validation accuracy of the last epoch is what Evaluate finds on the same data.
+        var evaluated = _ml.MulticlassClassification.Evaluate(model.Transform(test));
+        Assert.Equal(cnn.History[^1].ValidationAccuracy!.Value, evaluated.MicroAccuracy, 6);
+    }
+
+    [Fact]
+    public void A_string_label_is_refused_with_the_fix()
+    {
+        var data = _ml.Data.LoadFromEnumerable(new[] { new StringLabelRow() });
+        var error = Assert.Throws<ArgumentException>(() => new CifarCnnEstimator(new CifarCnnOptions { Epochs = 1 }).Fit(data));
+        Assert.Contains("key type", error.Message);
+        Assert.Contains("MapValueToKey", error.Message);
+    }
+
+    private sealed class StringLabelRow
+    {
+        [Microsoft.ML.Data.VectorType(3072)]
+        public float[] Features { get; set; } = new float[3072];
+        public string Label { get; set; } = "cat";
+    }
+
+    [Fact]
+    public void A_validation_set_that_cannot_be_featurized_is_refused()
+    {
+        using var dir = new TestData.TempFolder();
+        var train = BinaryData(dir.Path, CifarSplit.Train, 20);
+        var featurized = _ml.Transforms.LoadCifarImages().Append(_ml.Transforms.NormalizeCifarPixels()).Fit(train).Transform(train);
+        var cached = _ml.Data.Cache(featurized); // not a Cifar stage's output: no way back to the raw split
+        var raw = CifarDataLoader.Load(_ml, dir.Path, CifarSplit.Test, 10);
+        var estimator = new CifarCnnEstimator(new CifarCnnOptions { Epochs = 1, Device = ComputeDevice.Cpu, ValidationSet = raw });
+        Assert.Contains("pass the validation set through the same stages", Assert.Throws<ArgumentException>(() => estimator.Fit(cached)).Message);
+    }
+
+    [Fact]
+    public void Cancelling_through_the_options_stops_fit()
+    {
+        using var dir = new TestData.TempFolder();
+        var train = BinaryData(dir.Path, CifarSplit.Train, 64);
+        using var cancel = new CancellationTokenSource();
+        var options = new CifarCnnOptions
+        {
+            Epochs = 5, BatchSize = 8, Device = ComputeDevice.Cpu, CancellationToken = cancel.Token,
+            BatchCompleted = p => { if (p.Batch == 2) cancel.Cancel(); },
+        };
+        Assert.ThrowsAny<OperationCanceledException>(() => Pipeline(options).Fit(train));
+    }
+
+    [Fact]
+    public void Demanding_cuda_without_a_gpu_fails_fit_with_a_clear_error()
+    {
+        if (TorchSharp.torch.cuda.is_available()) return; // only meaningful where there is no GPU
+        using var dir = new TestData.TempFolder();
+        var train = BinaryData(dir.Path, CifarSplit.Train, 20);
+        var error = Assert.Throws<InvalidOperationException>(() =>
+            Pipeline(new CifarCnnOptions { Epochs = 1, Device = ComputeDevice.Cuda }).Fit(train));
+        Assert.Contains("no CUDA GPU", error.Message);
+    }
+}
