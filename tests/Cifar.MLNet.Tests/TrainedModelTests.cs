@@ -148,3 +148,38 @@ public class TrainedModelTests : IClassFixture<RealDataModel>
         Assert.Contains("/nowhere/model.zip", error.Message);
     }
 }
+
+public class PredictOnlyHostTests : IClassFixture<RealDataModel>
+{
+    private readonly RealDataModel _fixture;
+
+    public PredictOnlyHostTests(RealDataModel fixture) => _fixture = fixture;
+
+    [Fact]
+    public void An_app_without_libtorch_loads_the_zip_and_predicts()
+    {
+        var s = _fixture.Get();
+        // tests/Cifar.MLNet.Tests/bin/<Configuration>/<tfm>/ → samples/PredictOnly/bin/<Configuration>/<tfm>/
+        var testBin = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        string tfm = testBin.Name, configuration = testBin.Parent!.Name;
+        var repo = testBin.Parent!.Parent!.Parent!.Parent!.Parent!.FullName;
+        var appDir = Path.Combine(repo, "samples", "PredictOnly", "bin", configuration, tfm);
+        Assert.True(File.Exists(Path.Combine(appDir, "PredictOnly.dll")), $"PredictOnly not built at {appDir}");
+        // No libtorch (libtorch_cpu.so and friends); TorchSharp's own small glue library may be there, unused.
+        Assert.Empty(Directory.EnumerateFiles(appDir, "libtorch*", SearchOption.AllDirectories));
+
+        var image = Directory.GetFiles(Path.Combine(s.Root, "test", "cat")).OrderBy(f => f, StringComparer.Ordinal).First();
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { Path.Combine(appDir, "PredictOnly.dll"), s.ZipPath, image }) start.ArgumentList.Add(a);
+        using var process = System.Diagnostics.Process.Start(start)!;
+        string output = process.StandardOutput.ReadToEnd(), errors = process.StandardError.ReadToEnd();
+        Assert.True(process.WaitForExit(60_000), "PredictOnly did not finish");
+        Assert.True(process.ExitCode == 0, $"exit {process.ExitCode}: {errors}");
+
+        var expected = new CifarModel[] { CifarModel.Load(s.ZipPath) }.Select(m => { using (m) return m.Predict(image); }).Single();
+        var fields = output.Trim().Split('\t');
+        Assert.Equal(image, fields[0]);
+        Assert.Equal(expected.PredictedLabel, fields[1]);
+        Assert.Equal(expected.Score.Max(), float.Parse(fields[2], System.Globalization.CultureInfo.InvariantCulture), 3);
+    }
+}
