@@ -19,6 +19,16 @@ has_glibcxx() {
   [[ -n "$lib" && -r "$lib" ]] && grep -qa "$need" "$lib"
 }
 
+sudo=""
+[[ $(id -u) -eq 0 ]] || sudo="sudo"
+
+# The training plots' text is drawn in DejaVu Sans (SkiaSharp's bundled native library has no
+# fontconfig, so it needs a font file). Debian and Ubuntu ship it as fonts-dejavu-core.
+if [[ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] && command -v apt-get >/dev/null; then
+  echo "prerequisites: installing fonts-dejavu-core for plot labels"
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq fonts-dejavu-core >/dev/null
+fi
+
 if has_glibcxx; then
   echo "prerequisites: libstdc++ already provides $need"
   exit 0
@@ -28,9 +38,6 @@ if [[ ! -r /etc/os-release ]] || ! grep -q '^VERSION_CODENAME=bookworm' /etc/os-
   echo "prerequisites: libstdc++ lacks $need and this is not Debian 12; install a libstdc++ from GCC 13 or newer (docs/native-prerequisites.md)" >&2
   exit 1
 fi
-
-sudo=""
-[[ $(id -u) -eq 0 ]] || sudo="sudo"
 
 echo "prerequisites: adding Debian trixie as a pinned-low apt source for libstdc++6"
 $sudo tee /etc/apt/sources.list.d/cifar-trixie.sources >/dev/null <<'SRC'

@@ -1,0 +1,34 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Cifar.Trainer.Training;
+
+namespace Cifar.Host.Artifacts;
+
+/// <summary>metrics.csv and metrics.json: one row per epoch, accuracies as fractions.</summary>
+internal static class MetricsFiles
+{
+    public const string CsvHeader = "epoch,train_loss,train_acc,val_loss,val_acc,seconds";
+
+    public static string ToCsv(IReadOnlyList<EpochMetrics> history)
+    {
+        var csv = new StringBuilder(CsvHeader).Append('\n');
+        foreach (var m in history)
+            csv.Append(string.Join(',', m.Epoch.ToString(CultureInfo.InvariantCulture), F(m.TrainLoss), F(m.TrainAccuracy),
+                F(m.ValidationLoss), F(m.ValidationAccuracy), F(m.Seconds))).Append('\n');
+        return csv.ToString();
+    }
+
+    public static string ToJson(IReadOnlyList<EpochMetrics> history, object details) =>
+        JsonSerializer.Serialize(new
+        {
+            epochs = history.Select(m => new
+            {
+                epoch = m.Epoch, train_loss = m.TrainLoss, train_acc = m.TrainAccuracy,
+                val_loss = m.ValidationLoss, val_acc = m.ValidationAccuracy, seconds = m.Seconds,
+            }),
+            run = details,
+        }, new JsonSerializerOptions { WriteIndented = true });
+
+    private static string F(double? value) => value?.ToString("R", CultureInfo.InvariantCulture) ?? "";
+}

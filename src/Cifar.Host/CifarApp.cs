@@ -1,0 +1,117 @@
+using Cifar.Host.Artifacts;
+using Cifar.Host.Cli;
+using Cifar.Host.Commands;
+using Cifar.Host.Configuration;
+using Cifar.Host.Data;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Cifar.Host;
+
+/// <summary>The app: parses the command line, builds the Generic Host and runs one command.</summary>
+public static class CifarApp
+{
+    /// <summary>Runs a command; returns the exit code (0 ok, 2 user error, 1 anything else).</summary>
+    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter errors, bool interactive, CancellationToken cancellation)
+    {
+        try
+        {
+            var command = CommandLine.Parse(args);
+            switch (command.Command)
+            {
+                case "help":
+                    output.WriteLine(CommandLine.Usage);
+                    return ExitCodes.Success;
+                case "train":
+                    return await TrainAsync(command, output, interactive, cancellation);
+                case "evaluate":
+                    var limit = command.Single("limit") is { } l
+                        ? int.TryParse(l, out var n) ? n : throw new UserError($"--limit must be a whole number (got '{l}')")
+                        : 0;
+                    return new EvaluateCommand().Run(command.Required("model"), command.Single("split") ?? "test", command.Single("data"), limit, output);
+                default:
+                    return new PredictCommand().Run(command.Required("model"), command.Single("format") ?? "table", command.Positional, output);
+            }
+        }
+        catch (Exception e) when (AsUserError(e) is { } userError)
+        {
+            errors.WriteLine($"error: {userError.Message}");
+            return ExitCodes.UserError;
+        }
+        catch (DownloadError e)
+        {
+            errors.WriteLine($"error: {e.Message}");
+            return ExitCodes.Failure;
+        }
+        catch (OperationCanceledException)
+        {
+            errors.WriteLine("error: stopped");
+            return ExitCodes.Failure;
+        }
+        catch (Exception e)
+        {
+            // Anything unforeseen: still one line, with the type to search for; no stack trace.
+            var cause = e.GetBaseException();
+            errors.WriteLine($"error: {cause.GetType().Name}: {cause.Message.Split('\n')[0]}");
+            return ExitCodes.Failure;
+        }
+    }
+
+    // A user error may arrive wrapped, e.g. from a parallel loop.
+    private static UserError? AsUserError(Exception e) => e switch
+    {
+        UserError u => u,
+        AggregateException a => a.Flatten().InnerExceptions.OfType<UserError>().FirstOrDefault(),
+        _ => null,
+    };
+
+    private static async Task<int> TrainAsync(CommandLine command, TextWriter output, bool interactive, CancellationToken cancellation)
+    {
+        var configFiles = command.All("config");
+        if (configFiles.Count == 0) throw new UserError("train: --config FILE is required (e.g. configs/quick.json)");
+        var outputDir = command.Required("output");
+        if (command.Flags.Contains("resume")) throw new UserError("train: --resume is not available yet; start a new run in a fresh --output folder");
+        if (command.Positional.Count > 0) throw new UserError($"train: unexpected argument '{command.Positional[0]}'");
+        var (config, configRoot) = ConfigLoader.Load(configFiles, command.Overrides);
+        PrepareOutput(outputDir);
+
+        var builder = Microsoft.Extensions.Hosting.Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Configuration.AddConfiguration(configRoot);
+        builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+        builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        builder.Logging.AddFilter<Microsoft.Extensions.Logging.Console.ConsoleLoggerProvider>(level => level >= LogLevel.Warning);
+        builder.Logging.AddProvider(new FileLoggerProvider(Path.Combine(outputDir, TrainCommand.LogFile)));
+        builder.Services.AddSingleton(config);
+        builder.Services.AddSingleton(new HttpClient { Timeout = TimeSpan.FromMinutes(30) });
+        builder.Services.AddSingleton<CifarDownloader>();
+        builder.Services.AddSingleton<TrainCommand>();
+        using var host = builder.Build();
+        await host.StartAsync(cancellation);
+        try
+        {
+            return await host.Services.GetRequiredService<TrainCommand>().RunAsync(outputDir, output, interactive, cancellation);
+        }
+        finally
+        {
+            await host.StopAsync(CancellationToken.None);
+        }
+    }
+
+    private static void PrepareOutput(string outputDir)
+    {
+        try
+        {
+            if (File.Exists(outputDir)) throw new UserError($"{outputDir}: is a file, not a folder");
+            Directory.CreateDirectory(outputDir);
+            var probe = Path.Combine(outputDir, $".write-test-{Guid.NewGuid():N}");
+            File.WriteAllBytes(probe, Array.Empty<byte>());
+            File.Delete(probe);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UserError($"{outputDir}: output folder cannot be written ({e.Message})");
+        }
+    }
+}

@@ -1,0 +1,80 @@
+namespace Cifar.Host.Cli;
+
+/// <summary>A parsed command line: the command, its options, positional arguments and config overrides.</summary>
+internal sealed class CommandLine
+{
+    public const string Usage = """
+        usage:
+          cifar train --config FILE [--config FILE ...] --output DIR [--Section:Key=value ...]
+          cifar evaluate --model model.zip [--split test|train] [--data ROOT] [--limit N]
+          cifar predict --model model.zip [--format table|tsv|json] IMAGE...
+        Later config files override earlier ones; CIFAR_Section__Key environment variables and
+        --Section:Key=value arguments override the files. Exit codes: 0 ok, 2 user error, 1 other.
+        """;
+
+    private static readonly Dictionary<string, (string[] Valued, string[] Flags)> Commands = new()
+    {
+        ["train"] = (new[] { "config", "output" }, new[] { "resume" }),
+        ["evaluate"] = (new[] { "model", "split", "data", "limit" }, Array.Empty<string>()),
+        ["predict"] = (new[] { "model", "format" }, Array.Empty<string>()),
+    };
+
+    private CommandLine(string command) => Command = command;
+
+    public string Command { get; }
+    public Dictionary<string, List<string>> Options { get; } = new(StringComparer.OrdinalIgnoreCase);
+    public HashSet<string> Flags { get; } = new(StringComparer.OrdinalIgnoreCase);
+    public List<string> Positional { get; } = new();
+    public List<KeyValuePair<string, string>> Overrides { get; } = new();
+
+    public string? Single(string option) =>
+        Options.TryGetValue(option, out var values) ? values.Count == 1 ? values[0]
+            : throw new UserError($"--{option} was given {values.Count} times") : null;
+
+    public string Required(string option) =>
+        Single(option) ?? throw new UserError($"{Command}: --{option} is required");
+
+    public IReadOnlyList<string> All(string option) => Options.TryGetValue(option, out var v) ? v : new List<string>();
+
+    public static CommandLine Parse(IReadOnlyList<string> args)
+    {
+        if (args.Count == 0 || args[0] is "-h" or "--help" or "help") return new CommandLine("help");
+        if (!Commands.TryGetValue(args[0], out var known))
+            throw new UserError($"unknown command '{args[0]}' (commands: train, evaluate, predict; --help for usage)");
+        var parsed = new CommandLine(args[0]);
+        for (int i = 1; i < args.Count; i++)
+        {
+            var arg = args[i];
+            if (!arg.StartsWith("--", StringComparison.Ordinal) || arg == "--")
+            {
+                parsed.Positional.Add(arg == "--" && i + 1 < args.Count ? args[++i] : arg);
+                continue;
+            }
+            var body = arg[2..];
+            string? inlineValue = null;
+            int eq = body.IndexOf('=');
+            if (eq >= 0) (body, inlineValue) = (body[..eq], body[(eq + 1)..]);
+            if (body.Contains(':'))
+            {
+                var value = inlineValue ?? (i + 1 < args.Count ? args[++i] : throw new UserError($"--{body} needs a value"));
+                parsed.Overrides.Add(new(body, value));
+            }
+            else if (known.Flags.Contains(body, StringComparer.OrdinalIgnoreCase))
+            {
+                if (inlineValue is not null) throw new UserError($"--{body} takes no value");
+                parsed.Flags.Add(body);
+            }
+            else if (known.Valued.Contains(body, StringComparer.OrdinalIgnoreCase))
+            {
+                var value = inlineValue ?? (i + 1 < args.Count ? args[++i] : throw new UserError($"--{body} needs a value"));
+                if (!parsed.Options.TryGetValue(body, out var list)) parsed.Options[body] = list = new List<string>();
+                list.Add(value);
+            }
+            else
+            {
+                throw new UserError($"{parsed.Command}: unknown option '--{body}' (--help for usage)");
+            }
+        }
+        return parsed;
+    }
+}

@@ -1,0 +1,66 @@
+using System.Globalization;
+using System.Text.Json;
+using Cifar.Host.Cli;
+using Cifar.MLNet.Prediction;
+
+namespace Cifar.Host.Commands;
+
+/// <summary><c>cifar predict</c>: the class of each image, through the saved zip, in parallel on pooled engines.</summary>
+internal sealed class PredictCommand
+{
+    public sealed record Result(string Path, string Label, float Probability, IReadOnlyList<(string Label, float Probability)> Top3);
+
+    public int Run(string modelPath, string format, IReadOnlyList<string> images, TextWriter output)
+    {
+        format = format.ToLowerInvariant();
+        if (format is not ("table" or "tsv" or "json")) throw new UserError($"--format must be table, tsv or json (got '{format}')");
+        if (images.Count == 0) throw new UserError("predict: give at least one image path");
+        foreach (var image in images)
+        {
+            if (Directory.Exists(image)) throw new UserError($"{image}: is a folder, not an image file");
+            if (!File.Exists(image)) throw new UserError($"{image}: image file not found");
+        }
+        using var model = ModelOpener.Open(modelPath);
+        var results = new Result[images.Count];
+        Parallel.For(0, images.Count, i => results[i] = PredictOne(model, images[i]));
+
+        switch (format)
+        {
+            case "tsv":
+                foreach (var r in results)
+                    output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{r.Path}\t{r.Label}\t{r.Probability:F4}"));
+                break;
+            case "json":
+                output.WriteLine(JsonSerializer.Serialize(results.Select(r => new
+                {
+                    path = r.Path, label = r.Label, probability = r.Probability,
+                    top3 = r.Top3.Select(t => new { label = t.Label, probability = t.Probability }),
+                }), new JsonSerializerOptions { WriteIndented = true }));
+                break;
+            default:
+                int width = Math.Max(5, results.Max(r => r.Path.Length));
+                output.WriteLine($"{"image".PadRight(width)}  {"class",-12} {"prob",6}   top 3");
+                foreach (var r in results)
+                    output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"{r.Path.PadRight(width)}  {r.Label,-12} {r.Probability,6:P1}   {string.Join(", ", r.Top3.Select(t => $"{t.Label} {t.Probability:P1}"))}"));
+                break;
+        }
+        return ExitCodes.Success;
+    }
+
+    private static Result PredictOne(CifarModel model, string path)
+    {
+        ImagePrediction p;
+        try
+        {
+            p = model.Predict(path);
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException or IOException or FormatException)
+        {
+            throw new UserError($"{path}: not an image that can be decoded ({e.GetBaseException().Message.Split('\n')[0]})");
+        }
+        string Name(int i) => i < model.ClassNames.Count ? model.ClassNames[i] : i.ToString(CultureInfo.InvariantCulture);
+        var top3 = p.Score.Select((s, i) => (Label: Name(i), Probability: s)).OrderByDescending(t => t.Probability).Take(3).ToArray();
+        return new Result(path, p.PredictedLabel, p.Score.Max(), top3);
+    }
+}

@@ -1,0 +1,182 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Cifar.Host.Artifacts;
+using Cifar.Host.Cli;
+using Cifar.Host.Configuration;
+using Cifar.Host.Data;
+using Cifar.MLNet;
+using Cifar.MLNet.Data;
+using Cifar.Trainer.Augmentation;
+using Cifar.Trainer.Training;
+using Microsoft.Extensions.Logging;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+
+namespace Cifar.Host.Commands;
+
+/// <summary>
+/// <c>cifar train</c>: the tutorial's run, driven by the configuration, writing into the output
+/// folder model.zip, metrics.csv/json, loss.png, accuracy.png, confusion.png/txt, config.json and
+/// train.log. Every artifact is written atomically; metrics and plots after every epoch.
+/// </summary>
+internal sealed class TrainCommand
+{
+    public const string ModelFile = "model.zip", MetricsCsv = "metrics.csv", MetricsJson = "metrics.json",
+        LossPlot = "loss.png", AccuracyPlot = "accuracy.png", ConfusionPlot = "confusion.png",
+        ConfusionText = "confusion.txt", ResolvedConfig = "config.json", LogFile = "train.log";
+
+    private readonly CifarConfig _config;
+    private readonly CifarDownloader _downloader;
+    private readonly ILogger<TrainCommand> _log;
+
+    public TrainCommand(CifarConfig config, CifarDownloader downloader, ILogger<TrainCommand> log)
+    {
+        _config = config;
+        _downloader = downloader;
+        _log = log;
+    }
+
+    public async Task<int> RunAsync(string outputDir, TextWriter output, bool interactive, CancellationToken cancellation)
+    {
+        var c = _config;
+        var root = DataLocator.Resolve(c.Data.Root);
+        if (!DataLocator.HasData(root, CifarSplit.Train) && c.Data.Download)
+            await _downloader.DownloadAsync(c.Data.DownloadUrl, c.Data.DownloadMd5, root, output, cancellation);
+        var device = ParseDevice(c.Training.Device);
+        string deviceName;
+        try
+        {
+            deviceName = DeviceSelector.Resolve(device).ToString();
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new UserError($"Training:Device: {e.Message}");
+        }
+        AtomicFile.WriteText(Path.Combine(outputDir, ResolvedConfig), JsonSerializer.Serialize(c, new JsonSerializerOptions { WriteIndented = true }));
+
+        var ml = new MLContext(c.Training.Seed);
+        var clock = Stopwatch.StartNew();
+        var train = DataLocator.Load(ml, root, CifarSplit.Train, c.Data.TrainLimit);
+        var validation = DataLocator.Load(ml, root, CifarSplit.Test, c.Data.ValidationLimit);
+        var classes = CifarDataLoader.ClassNames(train);
+        if (!classes.SequenceEqual(CifarDataLoader.ClassNames(validation)))
+            throw new UserError($"{root}: the train and test splits have different classes ({string.Join(", ", classes)} / {string.Join(", ", CifarDataLoader.ClassNames(validation))})");
+        long trainCount = train.GetRowCount() ?? train.GetColumn<uint>(CifarColumns.Label).LongCount();
+        long validationCount = validation.GetRowCount() ?? validation.GetColumn<uint>(CifarColumns.Label).LongCount();
+        output.WriteLine($"data: {root} — {trainCount} training, {validationCount} validation images, {classes.Count} classes; device {deviceName}");
+        _log.LogInformation("Training {Train} images, validating on {Validation}, device {Device}, config {Config}",
+            trainCount, validationCount, deviceName, JsonSerializer.Serialize(c));
+
+        var history = new List<EpochMetrics>();
+        var progress = new ProgressBar(output, interactive);
+        var options = new CifarCnnOptions
+        {
+            Architecture = c.Model.Architecture,
+            Epochs = c.Training.Epochs,
+            BatchSize = c.Training.BatchSize,
+            Optimizer = Enum.Parse<OptimizerKind>(c.Training.Optimizer, ignoreCase: true),
+            LearningRate = c.Training.LearningRate,
+            WeightDecay = c.Training.WeightDecay,
+            Shuffle = c.Training.Shuffle,
+            Seed = c.Training.Seed,
+            Device = device,
+            ValidationSet = validation,
+            CancellationToken = cancellation,
+            BatchCompleted = progress.Report,
+            EpochCompleted = m =>
+            {
+                progress.Clear();
+                history.Add(m);
+                var line = EpochLine(m, c.Training.Epochs);
+                output.WriteLine(line);
+                _log.LogInformation("{Line}", line);
+                WriteMetrics(outputDir, history, deviceName, classes);
+            },
+        };
+        var pipeline = ml.Transforms.LoadCifarImages()
+            .Append(ml.Transforms.NormalizeCifarPixels(new PixelNormalization(c.Normalization.Mean, c.Normalization.Std)))
+            .Append(ml.Transforms.AugmentCifarImages(Augmentation(c.Augmentation)))
+            .Append(new CifarCnnEstimator(options, ml));
+
+        TransformerChain<CifarCnnTransformer> model;
+        try
+        {
+            model = pipeline.Fit(train);
+        }
+        catch (OperationCanceledException)
+        {
+            progress.Clear();
+            output.WriteLine($"stopped after {history.Count} of {c.Training.Epochs} epochs; the metrics of finished epochs are in {outputDir}, no model was saved");
+            _log.LogWarning("Stopped by the user after {Epochs} epochs", history.Count);
+            return ExitCodes.Failure;
+        }
+        using var cnn = model.LastTransformer;
+        var modelPath = Path.Combine(outputDir, ModelFile);
+        AtomicFile.Write(modelPath, stream => ml.Model.Save(model, train.Schema, stream));
+        output.WriteLine($"saved {modelPath} after {clock.Elapsed.TotalMinutes:F1} min");
+
+        var metrics = ml.MulticlassClassification.Evaluate(model.Transform(validation));
+        var counts = metrics.ConfusionMatrix.Counts;
+        AtomicFile.WriteBytes(Path.Combine(outputDir, ConfusionPlot), Plots.Confusion(classes, counts));
+        var report = $"{EvaluationReport.Summary(metrics)}\n{EvaluationReport.PerClass(classes, metrics)}{EvaluationReport.ConfusionMatrix(classes, counts)}";
+        AtomicFile.WriteText(Path.Combine(outputDir, ConfusionText), report);
+        output.WriteLine($"validation: {EvaluationReport.Summary(metrics)}");
+        output.Write(EvaluationReport.ConfusionMatrix(classes, counts));
+        _log.LogInformation("Validation {Summary}", EvaluationReport.Summary(metrics));
+        return ExitCodes.Success;
+    }
+
+    public static string EpochLine(EpochMetrics m, int epochs) => string.Create(CultureInfo.InvariantCulture,
+        $"Epoch {m.Epoch}/{epochs}: train loss {m.TrainLoss:F4}, train acc {m.TrainAccuracy:P2} | val loss {m.ValidationLoss:F4}, val acc {m.ValidationAccuracy:P2} | {m.Seconds:F1}s");
+
+    private static void WriteMetrics(string outputDir, IReadOnlyList<EpochMetrics> history, string device, IReadOnlyList<string> classes)
+    {
+        AtomicFile.WriteText(Path.Combine(outputDir, MetricsCsv), MetricsFiles.ToCsv(history));
+        AtomicFile.WriteText(Path.Combine(outputDir, MetricsJson), MetricsFiles.ToJson(history, new { device, classes }));
+        AtomicFile.WriteBytes(Path.Combine(outputDir, LossPlot), Plots.Loss(history));
+        AtomicFile.WriteBytes(Path.Combine(outputDir, AccuracyPlot), Plots.Accuracy(history));
+    }
+
+    private static ComputeDevice ParseDevice(string device) => device.ToLowerInvariant() switch
+    {
+        "cpu" => ComputeDevice.Cpu,
+        "cuda" => ComputeDevice.Cuda,
+        _ => ComputeDevice.Auto,
+    };
+
+    private static AugmentationSettings Augmentation(AugmentationConfig a) => new()
+    {
+        HorizontalFlipProbability = a.HorizontalFlip ? a.HorizontalFlipProbability : 0,
+        RotationDegrees = a.RotationDegrees,
+        Brightness = a.ColorJitter.Brightness,
+        Contrast = a.ColorJitter.Contrast,
+        Saturation = a.ColorJitter.Saturation,
+        Hue = a.ColorJitter.Hue,
+    };
+}
+
+/// <summary>A one-line progress bar within an epoch on a terminal; nothing when the output is redirected.</summary>
+internal sealed class ProgressBar(TextWriter output, bool interactive)
+{
+    private long _lastDraw;
+    private bool _drawn;
+
+    public void Report(BatchProgress p)
+    {
+        if (!interactive) return;
+        long now = Environment.TickCount64;
+        if (p.Batch != p.BatchCount && now - _lastDraw < 200) return;
+        _lastDraw = now;
+        int filled = (int)(30.0 * p.Batch / p.BatchCount);
+        output.Write($"\r  epoch {p.Epoch} [{new string('#', filled)}{new string('.', 30 - filled)}] {p.Batch}/{p.BatchCount} batches");
+        _drawn = true;
+    }
+
+    public void Clear()
+    {
+        if (!_drawn) return;
+        output.Write("\r" + new string(' ', 79) + "\r");
+        _drawn = false;
+    }
+}
