@@ -52,7 +52,7 @@ public sealed class TrainingConfig
 public sealed class NormalizationConfig
 {
     // Empty until bound: the configuration binder appends to an existing array instead of replacing it.
-    // ConfigLoader puts the tutorial's 0.5 / 0.5 in when no source sets them.
+    // The tutorial's 0.5 / 0.5 come from ConfigLoader's bottom configuration layer.
     public float[] Mean { get; set; } = [];
     public float[] Std { get; set; } = [];
     public static readonly float[] TutorialValue = [0.5f, 0.5f, 0.5f];

@@ -23,7 +23,10 @@ internal static class ConfigLoader
         IReadOnlyList<string> files, IReadOnlyList<KeyValuePair<string, string>> overrides,
         IReadOnlyDictionary<string, string>? environment = null)
     {
-        var builder = new ConfigurationBuilder();
+        // Array defaults live in the bottom layer, so that one entry can be overridden on its own.
+        var builder = new ConfigurationBuilder().AddInMemoryCollection(
+            ArrayKeys.SelectMany(key => NormalizationConfig.TutorialValue.Select((v, i) =>
+                new KeyValuePair<string, string?>($"{key}:{i}", v.ToString(CultureInfo.InvariantCulture)))));
         foreach (var file in files)
         {
             var path = Path.GetFullPath(file);
@@ -43,8 +46,6 @@ internal static class ConfigLoader
         var root = builder.Build();
         var config = new CifarConfig();
         root.Bind(config);
-        if (config.Normalization.Mean.Length == 0) config.Normalization.Mean = NormalizationConfig.TutorialValue.ToArray();
-        if (config.Normalization.Std.Length == 0) config.Normalization.Std = NormalizationConfig.TutorialValue.ToArray();
         Validate(config, root);
         return (config, root);
     }
@@ -52,9 +53,11 @@ internal static class ConfigLoader
     /// <summary>Where the value of <paramref name="key"/> came from, for messages.</summary>
     public static string SourceOf(IConfigurationRoot root, string key)
     {
+        var defaults = root.Providers.First();
         foreach (var provider in root.Providers.Reverse())
         {
             if (!provider.TryGet(key, out _) && !provider.GetChildKeys(Array.Empty<string>(), key).Any()) continue;
+            if (ReferenceEquals(provider, defaults)) break;
             return provider switch
             {
                 JsonConfigurationProvider json => json.Source.Path ?? "a config file",

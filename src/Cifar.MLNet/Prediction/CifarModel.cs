@@ -1,5 +1,6 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.Transforms.Image;
 
 namespace Cifar.MLNet.Prediction;
 
@@ -92,14 +93,27 @@ public sealed class CifarModel : IDisposable
     }
 
     /// <summary>
+    /// Scores a data view: by <c>ImagePath</c> when it has one, else from already decoded
+    /// <c>Pixels</c> (as the binary-batch loader gives) with the model's image steps skipped.
+    /// </summary>
+    public IDataView Transform(IDataView data)
+    {
+        if (data.Schema.GetColumnOrNull(CifarColumns.ImagePath) is not null) return Transformer.Transform(data);
+        if (data.Schema.GetColumnOrNull(CifarColumns.Pixels) is not null) return WithoutImageSteps(Transformer).Transform(data);
+        throw new ArgumentException($"the data has neither an '{CifarColumns.ImagePath}' nor a '{CifarColumns.Pixels}' column");
+    }
+
+    /// <summary>
     /// The same model taking a decoded <c>Image</c> column: the chain with ImageAnalytics'
     /// file-loading transformer taken out.
     /// </summary>
-    public static ITransformer WithoutFileLoading(ITransformer model)
-    {
-        var steps = Flatten(model).Where(t => t is not ImageLoadingTransformer).ToArray();
-        return new TransformerChain<ITransformer>(steps);
-    }
+    public static ITransformer WithoutFileLoading(ITransformer model) =>
+        new TransformerChain<ITransformer>(Flatten(model).Where(t => t is not ImageLoadingTransformer).ToArray());
+
+    /// <summary>The same model taking a <c>Pixels</c> column: without loading, resizing and pixel extraction.</summary>
+    public static ITransformer WithoutImageSteps(ITransformer model) =>
+        new TransformerChain<ITransformer>(Flatten(model)
+            .Where(t => t is not (ImageLoadingTransformer or ImageResizingTransformer or ImagePixelExtractingTransformer)).ToArray());
 
     private static IEnumerable<ITransformer> Flatten(ITransformer transformer) =>
         transformer is IEnumerable<ITransformer> chain ? chain.SelectMany(Flatten) : new[] { transformer };

@@ -1,0 +1,137 @@
+using Cifar.Host.Cli;
+using Cifar.Host.Configuration;
+using Cifar.Tests;
+
+namespace Cifar.Host.Tests;
+
+public class ConfigTests
+{
+    private static readonly IReadOnlyDictionary<string, string> NoEnvironment = new Dictionary<string, string>();
+
+    private static (CifarConfig Config, Microsoft.Extensions.Configuration.IConfigurationRoot Root) Load(
+        TestData.TempFolder dir, IEnumerable<string> jsons, IEnumerable<KeyValuePair<string, string>>? overrides = null,
+        IReadOnlyDictionary<string, string>? environment = null)
+    {
+        var files = jsons.Select((json, i) =>
+        {
+            var path = dir.File($"c{i}.json");
+            File.WriteAllText(path, json);
+            return path;
+        }).ToArray();
+        return ConfigLoader.Load(files, (overrides ?? Array.Empty<KeyValuePair<string, string>>()).ToList(), environment ?? NoEnvironment);
+    }
+
+    private static string Error(string json, string? second = null)
+    {
+        using var dir = new TestData.TempFolder();
+        var jsons = second is null ? new[] { json } : new[] { json, second };
+        return Assert.Throws<UserError>(() => Load(dir, jsons)).Message;
+    }
+
+    [Fact]
+    public void The_seed_config_binds_to_the_tutorials_values()
+    {
+        var repo = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", ".."));
+        var (c, _) = ConfigLoader.Load(new[] { Path.Combine(repo, "configs", "seed.json") }, new List<KeyValuePair<string, string>>(), NoEnvironment);
+        Assert.Equal((15, 32, "Adam", 0.001, 0.0005, 1, "auto"),
+            (c.Training.Epochs, c.Training.BatchSize, c.Training.Optimizer, c.Training.LearningRate, c.Training.WeightDecay, c.Training.Seed, c.Training.Device));
+        Assert.Equal(new[] { 0.5f, 0.5f, 0.5f }, c.Normalization.Mean);
+        Assert.Equal(new[] { 0.5f, 0.5f, 0.5f }, c.Normalization.Std);
+        Assert.False(c.Augmentation.HorizontalFlip);
+        Assert.Equal("SeedCnn", c.Model.Architecture);
+    }
+
+    [Fact]
+    public void Later_files_override_earlier_ones_and_the_command_line_overrides_both()
+    {
+        using var dir = new TestData.TempFolder();
+        var (c, _) = Load(dir,
+            new[] { """{ "Training": { "Epochs": 15, "BatchSize": 64 }, "Normalization": { "Mean": [0.1, 0.2, 0.3] } }""",
+                    """{ "Training": { "Epochs": 3 }, "Normalization": { "Mean": [0.4, 0.5, 0.6] } }""" },
+            new[] { new KeyValuePair<string, string>("Training:BatchSize", "8") });
+        Assert.Equal(3, c.Training.Epochs);
+        Assert.Equal(8, c.Training.BatchSize);
+        Assert.Equal(new[] { 0.4f, 0.5f, 0.6f }, c.Normalization.Mean); // replaced, not appended
+        Assert.Equal(new[] { 0.5f, 0.5f, 0.5f }, c.Normalization.Std);
+    }
+
+    [Fact]
+    public void Environment_variables_override_files_and_the_command_line_overrides_them()
+    {
+        using var dir = new TestData.TempFolder();
+        var environment = new Dictionary<string, string> { ["CIFAR_Training__Epochs"] = "4", ["CIFAR_Training__Seed"] = "9", ["OTHER"] = "x" };
+        var (c, _) = Load(dir, new[] { """{ "Training": { "Epochs": 15 } }""" },
+            new[] { new KeyValuePair<string, string>("Training:Seed", "11") }, environment);
+        Assert.Equal(4, c.Training.Epochs);
+        Assert.Equal(11, c.Training.Seed);
+    }
+
+    [Fact]
+    public void An_unknown_key_is_named_with_its_file()
+    {
+        var message = Error("""{ "Training": { "Epoch": 3 } }""");
+        Assert.Contains("c0.json", message);
+        Assert.Contains("unknown key 'Training:Epoch'", message);
+        Assert.Contains("unknown key 'Trainer'", Error("""{ "Trainer": {} }"""));
+    }
+
+    [Theory]
+    [InlineData("""{ "Training": { "Epochs": "ten" } }""", "'Training:Epochs' must be a whole number (got \"ten\")")]
+    [InlineData("""{ "Training": { "LearningRate": true } }""", "'Training:LearningRate' must be a number")]
+    [InlineData("""{ "Augmentation": { "HorizontalFlip": "yes" } }""", "'Augmentation:HorizontalFlip' must be true or false")]
+    [InlineData("""{ "Normalization": { "Mean": [0.5, 0.5] } }""", "'Normalization:Mean' must be 3 numbers (R, G, B) (got an array of 2)")]
+    [InlineData("""{ "Normalization": { "Std": 0.5 } }""", "'Normalization:Std' must be 3 numbers")]
+    [InlineData("""{ "Training": 3 }""", "'Training' must be an object")]
+    public void Wrong_types_are_named(string json, string expected) => Assert.Contains(expected, Error(json));
+
+    [Theory]
+    [InlineData("""{ "Training": { "Epochs": 0 } }""", "'Training:Epochs' must be greater than 0 (got 0)")]
+    [InlineData("""{ "Training": { "BatchSize": -4 } }""", "'Training:BatchSize' must be greater than 0 (got -4)")]
+    [InlineData("""{ "Training": { "LearningRate": 0 } }""", "'Training:LearningRate' must be greater than 0 (got 0)")]
+    [InlineData("""{ "Training": { "Optimizer": "Lion" } }""", "'Training:Optimizer' must be Adam or Sgd (got 'Lion')")]
+    [InlineData("""{ "Training": { "Device": "tpu" } }""", "'Training:Device' must be auto, cpu or cuda (got 'tpu')")]
+    [InlineData("""{ "Model": { "Architecture": "ResNet" } }""", "'Model:Architecture' must be one of SeedCnn (got 'ResNet')")]
+    [InlineData("""{ "Normalization": { "Std": [0.5, 0, 0.5] } }""", "'Normalization:Std' must be 3 numbers greater than 0")]
+    [InlineData("""{ "Augmentation": { "RotationDegrees": 400 } }""", "'Augmentation:RotationDegrees' must be in [0, 180] (got 400)")]
+    [InlineData("""{ "Data": { "TrainLimit": -1 } }""", "'Data:TrainLimit' must be 0 (all) or more (got -1)")]
+    public void Out_of_range_values_are_named_with_their_file(string json, string expected)
+    {
+        var message = Error(json);
+        Assert.Contains(expected, message);
+        Assert.Contains("c0.json", message);
+    }
+
+    [Fact]
+    public void A_bad_value_names_the_file_it_came_from_not_the_first_file()
+    {
+        var message = Error("""{ "Training": { "Epochs": 3 } }""", """{ "Training": { "Epochs": -2 } }""");
+        Assert.Contains("c1.json", message);
+    }
+
+    [Fact]
+    public void Broken_json_names_the_file_and_line()
+    {
+        var message = Error("{\n  \"Training\": { \"Epochs\": 3,, }\n}");
+        Assert.Contains("c0.json: not valid JSON (line 2", message);
+    }
+
+    [Fact]
+    public void Bad_command_line_overrides_are_named()
+    {
+        using var dir = new TestData.TempFolder();
+        KeyValuePair<string, string> O(string k, string v) => new(k, v);
+        Assert.Contains("command line --Training:Epoch: unknown key 'Training:Epoch'",
+            Assert.Throws<UserError>(() => Load(dir, new[] { "{}" }, new[] { O("Training:Epoch", "3") })).Message);
+        Assert.Contains("'Training:Epochs' must be a whole number (got 'many')",
+            Assert.Throws<UserError>(() => Load(dir, new[] { "{}" }, new[] { O("Training:Epochs", "many") })).Message);
+        Assert.Contains("command line: 'Training:Epochs' must be greater than 0",
+            Assert.Throws<UserError>(() => Load(dir, new[] { "{}" }, new[] { O("Training:Epochs", "0") })).Message);
+        var (c, _) = Load(dir, new[] { "{}" }, new[] { O("Normalization:Mean:1", "0.25") });
+        Assert.Equal(new[] { 0.5f, 0.25f, 0.5f }, c.Normalization.Mean);
+    }
+
+    [Fact]
+    public void A_missing_config_file_is_named() =>
+        Assert.Contains("nope.json: config file not found",
+            Assert.Throws<UserError>(() => ConfigLoader.Load(new[] { "nope.json" }, new List<KeyValuePair<string, string>>(), NoEnvironment)).Message);
+}

@@ -1,0 +1,133 @@
+using System.Globalization;
+using System.Text.Json;
+using Cifar.MLNet.Prediction;
+using Cifar.Tests;
+using SkiaSharp;
+
+namespace Cifar.Host.Tests;
+
+public class TrainCommandTests : IClassFixture<TrainRun>
+{
+    private readonly TrainRun _run;
+
+    public TrainCommandTests(TrainRun run) => _run = run;
+
+    private string Artifact(string name) => Path.Combine(_run.Output, name);
+
+    [Fact]
+    public void Train_succeeds_and_prints_a_line_per_epoch()
+    {
+        Assert.True(_run.Result.ExitCode == 0, _run.Result.Errors);
+        Assert.Contains("Epoch 1/2: train loss", _run.Result.Output);
+        Assert.Contains("Epoch 2/2: train loss", _run.Result.Output);
+        Assert.Contains("100 training, 20 validation images, 10 classes", _run.Result.Output);
+    }
+
+    [Fact]
+    public void Metrics_csv_has_the_header_and_one_parsable_row_per_epoch()
+    {
+        var lines = File.ReadAllLines(Artifact("metrics.csv"));
+        Assert.Equal("epoch,train_loss,train_acc,val_loss,val_acc,seconds", lines[0]);
+        Assert.Equal(3, lines.Length);
+        for (int i = 1; i < lines.Length; i++)
+        {
+            var cells = lines[i].Split(',').Select(c => double.Parse(c, CultureInfo.InvariantCulture)).ToArray();
+            Assert.Equal(i, cells[0]);
+            Assert.InRange(cells[2], 0, 1);
+            Assert.InRange(cells[4], 0, 1);
+            Assert.True(cells[1] > 0 && cells[3] > 0 && cells[5] > 0);
+        }
+        using var json = JsonDocument.Parse(File.ReadAllText(Artifact("metrics.json")));
+        var epochs = json.RootElement.GetProperty("epochs");
+        Assert.Equal(2, epochs.GetArrayLength());
+        Assert.Equal(double.Parse(lines[2].Split(',')[4], CultureInfo.InvariantCulture), epochs[1].GetProperty("val_acc").GetDouble(), 12);
+        Assert.Equal(10, json.RootElement.GetProperty("run").GetProperty("classes").GetArrayLength());
+    }
+
+    [Theory]
+    [InlineData("loss.png")]
+    [InlineData("accuracy.png")]
+    [InlineData("confusion.png")]
+    public void Plots_are_pngs_that_decode(string name)
+    {
+        using var bitmap = SKBitmap.Decode(Artifact(name));
+        Assert.NotNull(bitmap);
+        Assert.True(bitmap.Width >= 600 && bitmap.Height >= 400);
+        Assert.Equal((byte)0x89, File.ReadAllBytes(Artifact(name))[0]);
+    }
+
+    [Fact]
+    public void The_model_zip_reloads_and_the_run_folder_has_config_log_and_confusion_text()
+    {
+        using var model = CifarModel.Load(Artifact("model.zip"));
+        Assert.Equal(Enumerable.Range(0, 10).Select(c => $"class{c}"), model.ClassNames);
+        using var config = JsonDocument.Parse(File.ReadAllText(Artifact("config.json")));
+        Assert.Equal(2, config.RootElement.GetProperty("Training").GetProperty("Epochs").GetInt32());
+        Assert.Contains("Epoch 2/2", File.ReadAllText(Artifact("train.log")));
+        var confusion = File.ReadAllText(Artifact("confusion.txt"));
+        Assert.Contains("confusion matrix", confusion);
+        Assert.Contains("class9", confusion);
+        Assert.Empty(Directory.GetFiles(_run.Output, "*.tmp"));
+    }
+
+    [Fact]
+    public void Predict_prints_exact_tsv_and_json_with_the_top_three()
+    {
+        using var images = new TestData.TempFolder();
+        TestImages.WriteBmp(images.File("a.bmp"), 32, 32, TestImages.Pattern);
+        TestImages.WriteBmp(images.File("b.bmp"), 50, 20, (x, y) => (10, 200, 30));
+        var tsv = HostRun.Run("predict", "--model", Artifact("model.zip"), "--format", "tsv", images.File("a.bmp"), images.File("b.bmp"));
+        Assert.True(tsv.ExitCode == 0, tsv.Errors);
+        var rows = tsv.Output.TrimEnd('\n').Split('\n');
+        Assert.Equal(2, rows.Length);
+        using var model = CifarModel.Load(Artifact("model.zip"));
+        foreach (var (row, path) in rows.Zip(new[] { images.File("a.bmp"), images.File("b.bmp") }))
+        {
+            var expected = model.Predict(path);
+            Assert.Equal($"{path}\t{expected.PredictedLabel}\t{expected.Score.Max().ToString("F4", CultureInfo.InvariantCulture)}", row);
+        }
+        var json = HostRun.Run("predict", "--model", Artifact("model.zip"), "--format", "json", images.File("a.bmp"));
+        using var doc = JsonDocument.Parse(json.Output);
+        var top3 = doc.RootElement[0].GetProperty("top3");
+        Assert.Equal(3, top3.GetArrayLength());
+        Assert.Equal(doc.RootElement[0].GetProperty("label").GetString(), top3[0].GetProperty("label").GetString());
+        var table = HostRun.Run("predict", "--model", Artifact("model.zip"), images.File("a.bmp"));
+        Assert.Contains("top 3", table.Output);
+    }
+
+    [Fact]
+    public void Predict_refuses_a_folder_and_a_non_image_by_name()
+    {
+        using var dir = new TestData.TempFolder();
+        File.WriteAllText(dir.File("notes.txt"), "not an image");
+        var folder = HostRun.Run("predict", "--model", Artifact("model.zip"), dir.Path);
+        Assert.Equal(2, folder.ExitCode);
+        Assert.Contains("is a folder", HostRun.OneLineError(folder));
+        var text = HostRun.Run("predict", "--model", Artifact("model.zip"), dir.File("notes.txt"));
+        Assert.Equal(2, text.ExitCode);
+        Assert.Contains("notes.txt: not an image", HostRun.OneLineError(text));
+    }
+
+    [Fact]
+    public void Evaluate_reports_the_same_accuracy_as_training_through_the_zip_alone()
+    {
+        var result = HostRun.Run("evaluate", "--model", Artifact("model.zip"), "--data", _run.DataRoot);
+        Assert.True(result.ExitCode == 0, result.Errors);
+        var lastRow = File.ReadAllLines(Artifact("metrics.csv"))[^1].Split(',');
+        double validationAccuracy = double.Parse(lastRow[4], CultureInfo.InvariantCulture);
+        Assert.Contains($"accuracy {validationAccuracy.ToString("P2", CultureInfo.InvariantCulture)}", result.Output);
+        Assert.Contains("per-class accuracy", result.Output);
+        Assert.Contains("confusion matrix", result.Output);
+        Assert.Contains("log-loss", result.Output);
+    }
+
+    [Fact]
+    public void A_zip_that_is_not_a_model_is_refused()
+    {
+        using var dir = new TestData.TempFolder();
+        File.WriteAllBytes(dir.File("torn.zip"), File.ReadAllBytes(Artifact("model.zip"))[..1000]);
+        var result = HostRun.Run("predict", "--model", dir.File("torn.zip"), Artifact("loss.png"));
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("torn.zip: not a readable ML.NET model zip", HostRun.OneLineError(result));
+    }
+}
