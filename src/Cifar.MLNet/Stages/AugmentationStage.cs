@@ -65,12 +65,8 @@ public sealed class CifarAugmentationEstimator : IEstimator<CifarAugmentationTra
     // The identity on values, re-declaring the column with the augmentation annotation added.
     private IEstimator<ITransformer> Mapping(DataViewSchema.Column features)
     {
-        var input = SchemaDefinition.Create(typeof(SchemaOnly.VectorRow));
-        input[0].ColumnName = _columnName;
-        input[0].ColumnType = features.Type;
-        var output = SchemaDefinition.Create(typeof(SchemaOnly.VectorRow));
-        output[0].ColumnName = _columnName;
-        output[0].ColumnType = features.Type;
+        var input = SchemaOnly.VectorDefinition(_columnName, features.Type);
+        var output = SchemaOnly.VectorDefinition(_columnName, features.Type);
         CifarAnnotations.CopyCifarAnnotations(features, output[0], skip: CifarAnnotations.Augmentation);
         CifarAnnotations.Add(output[0], CifarAnnotations.Augmentation, _settings);
         return _ml.Transforms.CustomMapping<SchemaOnly.VectorRow, SchemaOnly.VectorRow>(
@@ -85,18 +81,11 @@ public sealed class CifarAugmentationEstimator : IEstimator<CifarAugmentationTra
 public sealed class CifarAugmentationTransformer : DelegatingTransformer
 {
     internal CifarAugmentationTransformer(ITransformer inMemory, ITransformer savedForm, AugmentationSettings settings)
+        : base(inMemory, savedForm)
     {
-        InMemory = inMemory;
-        SavedForm = savedForm;
         Settings = settings;
     }
 
     /// <summary>The augmentation the estimator applies while fitting.</summary>
     public AugmentationSettings Settings { get; }
-
-    /// <inheritdoc />
-    protected override ITransformer InMemory { get; }
-
-    /// <inheritdoc />
-    protected override ITransformer SavedForm { get; }
 }

@@ -12,11 +12,18 @@ namespace Cifar.MLNet.Stages;
 /// </summary>
 public abstract class DelegatingTransformer : ITransformer, ICanSaveModel
 {
+    /// <summary>Pairs the in-memory transformer with the standard one saved in its place.</summary>
+    protected DelegatingTransformer(ITransformer inMemory, ITransformer savedForm)
+    {
+        InMemory = inMemory;
+        SavedForm = savedForm;
+    }
+
     /// <summary>The transformer that does the work in memory.</summary>
-    protected abstract ITransformer InMemory { get; }
+    protected ITransformer InMemory { get; }
 
     /// <summary>The standard transformer written into a model zip in this one's place.</summary>
-    protected abstract ITransformer SavedForm { get; }
+    protected ITransformer SavedForm { get; }
 
     /// <inheritdoc />
     public bool IsRowToRowMapper => InMemory.IsRowToRowMapper;

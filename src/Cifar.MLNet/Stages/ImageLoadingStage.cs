@@ -65,14 +65,7 @@ public sealed class CifarImageLoadingEstimator : IEstimator<CifarImageLoadingTra
 public sealed class CifarImageLoadingTransformer : DelegatingTransformer
 {
     internal CifarImageLoadingTransformer(ITransformer inMemory, ITransformer savedForm)
+        : base(inMemory, savedForm)
     {
-        InMemory = inMemory;
-        SavedForm = savedForm;
     }
-
-    /// <inheritdoc />
-    protected override ITransformer InMemory { get; }
-
-    /// <inheritdoc />
-    protected override ITransformer SavedForm { get; }
 }

@@ -67,12 +67,8 @@ public sealed class CifarNormalizationEstimator : IEstimator<CifarNormalizationT
 
     private IEstimator<ITransformer> Mapping(DataViewType pixelsType, Coefficients c)
     {
-        var input = SchemaDefinition.Create(typeof(SchemaOnly.VectorRow));
-        input[0].ColumnName = _inputColumnName;
-        input[0].ColumnType = pixelsType;
-        var output = SchemaDefinition.Create(typeof(SchemaOnly.VectorRow));
-        output[0].ColumnName = _outputColumnName;
-        output[0].ColumnType = new VectorDataViewType(NumberDataViewType.Single, CifarImage.Size);
+        var input = SchemaOnly.VectorDefinition(_inputColumnName, pixelsType);
+        var output = SchemaOnly.VectorDefinition(_outputColumnName, new VectorDataViewType(NumberDataViewType.Single, CifarImage.Size));
         CifarAnnotations.Add(output[0], CifarAnnotations.Normalization, _normalization);
         return _ml.Transforms.CustomMapping<SchemaOnly.VectorRow, SchemaOnly.VectorRow>(
             (src, dst) => dst.Values = c.Apply(src.Values), contractName: null, input, output);
@@ -119,18 +115,11 @@ public sealed class CifarNormalizationEstimator : IEstimator<CifarNormalizationT
 public sealed class CifarNormalizationTransformer : DelegatingTransformer
 {
     internal CifarNormalizationTransformer(ITransformer inMemory, ITransformer savedForm, PixelNormalization normalization)
+        : base(inMemory, savedForm)
     {
-        InMemory = inMemory;
-        SavedForm = savedForm;
         Normalization = normalization;
     }
 
     /// <summary>The mean and std applied.</summary>
     public PixelNormalization Normalization { get; }
-
-    /// <inheritdoc />
-    protected override ITransformer InMemory { get; }
-
-    /// <inheritdoc />
-    protected override ITransformer SavedForm { get; }
 }

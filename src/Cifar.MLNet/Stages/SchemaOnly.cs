@@ -6,13 +6,17 @@ namespace Cifar.MLNet.Stages;
 /// <summary>Empty data views with given columns, for fitting transformers that need only a schema.</summary>
 internal static class SchemaOnly
 {
-    public static IDataView View(MLContext ml, string columnName, DataViewType type)
+    public static IDataView View(MLContext ml, string columnName, DataViewType type) =>
+        ml.Data.LoadFromEnumerable(Array.Empty<VectorRow>(), VectorDefinition(columnName, type));
+
+    /// <summary>A <see cref="VectorRow"/> definition whose one column is named and typed as given.</summary>
+    public static SchemaDefinition VectorDefinition(string columnName, DataViewType type)
     {
         var definition = SchemaDefinition.Create(typeof(VectorRow));
         var column = definition[nameof(VectorRow.Values)];
         column.ColumnName = columnName;
         column.ColumnType = type;
-        return ml.Data.LoadFromEnumerable(Array.Empty<VectorRow>(), definition);
+        return definition;
     }
 
     public static IDataView TextView(MLContext ml, string columnName)

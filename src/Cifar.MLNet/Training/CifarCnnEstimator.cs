@@ -55,7 +55,7 @@ public sealed class CifarCnnEstimator : IEstimator<CifarCnnTransformer>
         };
         var trained = CnnTrainer.Train(train, validation, classNames.Count, _options.ToTrainingSettings(),
             augmenter, callbacks, _options.CancellationToken);
-        return new CifarCnnTransformer(_ml, trained, classNames, features.Type, _options.FeatureColumnName, normalization, augmentation);
+        return CifarCnnTransformer.Create(_ml, trained, classNames, features.Type, _options.FeatureColumnName, normalization, augmentation);
     }
 
     /// <inheritdoc />

@@ -21,23 +21,31 @@ public sealed class CifarCnnTransformer : DelegatingTransformer, IDisposable
     private readonly TrainedNetwork _trained;
     private readonly byte[] _onnx;
 
-    internal CifarCnnTransformer(MLContext ml, TrainedNetwork trained, IReadOnlyList<string> classNames,
-        DataViewType featureType, string featureColumnName, PixelNormalization? normalization, AugmentationSettings? augmentation)
+    private CifarCnnTransformer(ITransformer inMemory, ITransformer savedForm, TrainedNetwork trained, byte[] onnx,
+        IReadOnlyList<string> classNames, PixelNormalization? normalization, AugmentationSettings? augmentation)
+        : base(inMemory, savedForm)
     {
         _trained = trained;
+        _onnx = onnx;
         ClassNames = classNames;
         Normalization = normalization;
         Augmentation = augmentation;
+    }
+
+    internal static CifarCnnTransformer Create(MLContext ml, TrainedNetwork trained, IReadOnlyList<string> classNames,
+        DataViewType featureType, string featureColumnName, PixelNormalization? normalization, AugmentationSettings? augmentation)
+    {
         var inference = new NetworkInference(trained.Network, trained.Device);
         var schemaOnly = SchemaOnly.View(ml, featureColumnName, featureType);
-        InMemory = ScoringMapping(ml, featureColumnName, featureType, classNames, inference.Probabilities).Fit(schemaOnly);
+        var inMemory = ScoringMapping(ml, featureColumnName, featureType, classNames, inference.Probabilities).Fit(schemaOnly);
 
-        _onnx = NetworkOnnxExporter.Export(trained.Network, classNames,
+        var onnx = NetworkOnnxExporter.Export(trained.Network, classNames,
             new ClassifierGraphNames(featureColumnName, CifarColumns.Score, OnnxLabelColumn));
-        SavedForm = ml.Transforms.ApplyOnnxModel(new[] { CifarColumns.Score, OnnxLabelColumn }, new[] { featureColumnName }, new MemoryStream(_onnx))
+        var savedForm = ml.Transforms.ApplyOnnxModel(new[] { CifarColumns.Score, OnnxLabelColumn }, new[] { featureColumnName }, new MemoryStream(onnx))
             .Append(PredictedLabelMapping.Create(ml))
             .Append(ml.Transforms.DropColumns(OnnxLabelColumn))
             .Fit(schemaOnly);
+        return new CifarCnnTransformer(inMemory, savedForm, trained, onnx, classNames, normalization, augmentation);
     }
 
     /// <summary>Class names, in label-key order: slot i of <c>Score</c> is the probability of class i.</summary>
@@ -62,21 +70,13 @@ public sealed class CifarCnnTransformer : DelegatingTransformer, IDisposable
     public byte[] ExportOnnx() => (byte[])_onnx.Clone();
 
     /// <inheritdoc />
-    protected override ITransformer InMemory { get; }
-
-    /// <inheritdoc />
-    protected override ITransformer SavedForm { get; }
-
-    /// <inheritdoc />
     public void Dispose() => _trained.Dispose();
 
     /// <summary>Features → Score (softmax, slot names) and PredictedLabel (class name), by <paramref name="probabilities"/>.</summary>
     internal static IEstimator<ITransformer> ScoringMapping(MLContext ml, string featureColumnName, DataViewType featureType,
         IReadOnlyList<string> classNames, Func<float[], float[]> probabilities)
     {
-        var input = SchemaDefinition.Create(typeof(SchemaOnly.VectorRow));
-        input[0].ColumnName = featureColumnName;
-        input[0].ColumnType = featureType;
+        var input = SchemaOnly.VectorDefinition(featureColumnName, featureType);
         var output = SchemaDefinition.Create(typeof(ScoredRow));
         if (classNames.Count > 0)
         {
