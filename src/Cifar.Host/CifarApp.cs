@@ -40,7 +40,7 @@ public static class CifarApp
             errors.WriteLine($"error: {userError.Message}");
             return ExitCodes.UserError;
         }
-        catch (DownloadError e)
+        catch (Exception e) when (e is DownloadError or Cifar.Trainer.Training.TrainingDivergedException)
         {
             errors.WriteLine($"error: {e.Message}");
             return ExitCodes.Failure;
@@ -69,10 +69,19 @@ public static class CifarApp
 
     private static async Task<int> TrainAsync(CommandLine command, TextWriter output, bool interactive, CancellationToken cancellation)
     {
-        var configFiles = command.All("config");
-        if (configFiles.Count == 0) throw new UserError("train: --config FILE is required (e.g. configs/quick.json)");
         var outputDir = command.Required("output");
-        if (command.Flags.Contains("resume")) throw new UserError("train: --resume is not available yet; start a new run in a fresh --output folder");
+        bool resume = command.Flags.Contains("resume");
+        var configFiles = command.All("config");
+        if (resume && configFiles.Count == 0)
+        {
+            // Resuming without --config: the run's own resolved configuration.
+            var resolved = Path.Combine(outputDir, TrainCommand.ResolvedConfig);
+            if (!File.Exists(resolved)) throw new UserError($"{outputDir}: nothing to resume (no {TrainCommand.ResolvedConfig}); give --config");
+            configFiles = new[] { resolved };
+        }
+        if (configFiles.Count == 0) throw new UserError("train: --config FILE is required (e.g. configs/quick.json)");
+        if (resume && !File.Exists(Path.Combine(outputDir, TrainCommand.CheckpointFile)))
+            throw new UserError($"{outputDir}: nothing to resume (no {TrainCommand.CheckpointFile})");
         if (command.Positional.Count > 0) throw new UserError($"train: unexpected argument '{command.Positional[0]}'");
         var (config, configRoot) = ConfigLoader.Load(configFiles, command.Overrides);
         PrepareOutput(outputDir);
@@ -91,7 +100,7 @@ public static class CifarApp
         await host.StartAsync(cancellation);
         try
         {
-            return await host.Services.GetRequiredService<TrainCommand>().RunAsync(outputDir, output, interactive, cancellation);
+            return await host.Services.GetRequiredService<TrainCommand>().RunAsync(outputDir, resume, output, interactive, cancellation);
         }
         finally
         {

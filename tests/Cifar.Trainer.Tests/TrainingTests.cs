@@ -106,3 +106,82 @@ public class TrainingTests
         Assert.Contains("cuda", error.Message);
     }
 }
+
+public class CheckpointTests
+{
+    private static TensorDataset ToySet(int count, int seed)
+    {
+        using var g = new Generator((ulong)seed);
+        var labels = randint(0, 3, new long[] { count }, generator: g);
+        var images = rand(new long[] { count, 3, 32, 32 }, generator: g) * 2 - 1;
+        return new TensorDataset(images, labels);
+    }
+
+    private static readonly Cifar.Trainer.Augmentation.BatchAugmenter Augmenter =
+        new(Cifar.Trainer.Augmentation.AugmentationSettings.Tutorial, Cifar.Trainer.Augmentation.PixelNormalization.Tutorial);
+
+    [Fact]
+    public void Resuming_from_a_checkpoint_gives_the_uninterrupted_runs_weights_bit_for_bit()
+    {
+        using var dir = new Cifar.Tests.TestData.TempFolder();
+        using var train = ToySet(48, seed: 1);
+        using var validation = ToySet(16, seed: 2);
+        var settings = new TrainingSettings { Epochs = 3, BatchSize = 16, Device = ComputeDevice.Cpu, Seed = 3 };
+        using var straight = CnnTrainer.Train(train, validation, 3, settings, Augmenter);
+
+        var checkpoint = dir.File("checkpoint.bin");
+        using (CnnTrainer.Train(train, validation, 3, settings with { Epochs = 1, CheckpointPath = checkpoint }, Augmenter)) { }
+        IReadOnlyList<EpochMetrics>? resumedFrom = null;
+        using var resumed = CnnTrainer.Train(train, validation, 3, settings with { CheckpointPath = checkpoint, Resume = true }, Augmenter,
+            new TrainingCallbacks { Resumed = h => resumedFrom = h });
+
+        Assert.Single(resumedFrom!);
+        Assert.Equal(straight.History.Select(h => (h.TrainLoss, h.TrainAccuracy, h.ValidationLoss, h.ValidationAccuracy)),
+            resumed.History.Select(h => (h.TrainLoss, h.TrainAccuracy, h.ValidationLoss, h.ValidationAccuracy)));
+        foreach (var (a, b) in straight.Network.parameters().Zip(resumed.Network.parameters()))
+            Assert.True(a.allclose(b, rtol: 0, atol: 0), "weights differ after resuming");
+    }
+
+    [Fact]
+    public void A_checkpoint_from_other_settings_is_refused()
+    {
+        using var dir = new Cifar.Tests.TestData.TempFolder();
+        using var train = ToySet(16, seed: 1);
+        var settings = new TrainingSettings { Epochs = 1, BatchSize = 16, Device = ComputeDevice.Cpu, CheckpointPath = dir.File("c.bin") };
+        using (CnnTrainer.Train(train, null, 3, settings)) { }
+        var error = Assert.Throws<CheckpointException>(() =>
+            CnnTrainer.Train(train, null, 3, settings with { Epochs = 2, LearningRate = 0.5, Resume = true }));
+        Assert.Contains("other settings", error.Message);
+        File.WriteAllText(dir.File("c.bin"), "garbage");
+        Assert.Contains("c.bin", Assert.Throws<CheckpointException>(() =>
+            CnnTrainer.Train(train, null, 3, settings with { Resume = true })).Message);
+    }
+
+    [Fact]
+    public void A_non_finite_loss_stops_training_naming_the_epoch_and_step()
+    {
+        using var train = ToySet(64, seed: 4);
+        var error = Assert.Throws<TrainingDivergedException>(() => CnnTrainer.Train(train, null, 3,
+            new TrainingSettings { Epochs = 2, BatchSize = 8, LearningRate = 1e12, Device = ComputeDevice.Cpu, Optimizer = OptimizerKind.Sgd }));
+        Assert.Equal(1, error.Epoch);
+        Assert.InRange(error.Step, 1, 8);
+        Assert.Contains($"epoch 1, step {error.Step}", error.Message);
+    }
+
+    [Fact]
+    public void Live_tensors_do_not_grow_over_hundreds_of_training_steps()
+    {
+        using var train = ToySet(32, seed: 5);
+        var settings = new TrainingSettings { Epochs = 1, BatchSize = 2, Device = ComputeDevice.Cpu };
+        long LiveAfter(int epochs)
+        {
+            long before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+            using (CnnTrainer.Train(train, null, 3, settings with { Epochs = epochs }, Augmenter)) { }
+            return DisposeScopeManager.Statistics.ThreadTotalLiveCount - before;
+        }
+        LiveAfter(1); // warm-up: tensors libtorch creates once
+        long shortRun = LiveAfter(1), longRun = LiveAfter(20); // 16 and 320 steps
+        Assert.True(longRun <= shortRun, $"live tensors after 320 steps: +{longRun}, after 16 steps: +{shortRun}");
+        Assert.True(shortRun <= 0, $"a finished, disposed run leaves {shortRun} live tensors");
+    }
+}

@@ -6,6 +6,7 @@ internal sealed class CommandLine
     public const string Usage = """
         usage:
           cifar train --config FILE [--config FILE ...] --output DIR [--Section:Key=value ...]
+          cifar train --resume --output DIR      (continues from DIR/checkpoint.bin with DIR/config.json)
           cifar evaluate --model model.zip [--split test|train] [--data ROOT] [--limit N]
           cifar predict --model model.zip [--format table|tsv|json] IMAGE...
         Later config files override earlier ones; CIFAR_Section__Key environment variables and

@@ -24,7 +24,7 @@ internal sealed class TrainCommand
 {
     public const string ModelFile = "model.zip", MetricsCsv = "metrics.csv", MetricsJson = "metrics.json",
         LossPlot = "loss.png", AccuracyPlot = "accuracy.png", ConfusionPlot = "confusion.png",
-        ConfusionText = "confusion.txt", ResolvedConfig = "config.json", LogFile = "train.log";
+        ConfusionText = "confusion.txt", ResolvedConfig = "config.json", LogFile = "train.log", CheckpointFile = "checkpoint.bin";
 
     private readonly CifarConfig _config;
     private readonly CifarDownloader _downloader;
@@ -37,7 +37,7 @@ internal sealed class TrainCommand
         _log = log;
     }
 
-    public async Task<int> RunAsync(string outputDir, TextWriter output, bool interactive, CancellationToken cancellation)
+    public async Task<int> RunAsync(string outputDir, bool resume, TextWriter output, bool interactive, CancellationToken cancellation)
     {
         var c = _config;
         var root = DataLocator.Resolve(c.Data.Root);
@@ -84,6 +84,14 @@ internal sealed class TrainCommand
             ValidationSet = validation,
             CancellationToken = cancellation,
             BatchCompleted = progress.Report,
+            CheckpointPath = Path.Combine(outputDir, CheckpointFile),
+            Resume = resume,
+            Resumed = done =>
+            {
+                history.AddRange(done);
+                output.WriteLine($"resuming after epoch {done.Count} from {Path.Combine(outputDir, CheckpointFile)}");
+                foreach (var m in done) output.WriteLine(EpochLine(m, c.Training.Epochs));
+            },
             EpochCompleted = m =>
             {
                 progress.Clear();
@@ -107,9 +115,19 @@ internal sealed class TrainCommand
         catch (OperationCanceledException)
         {
             progress.Clear();
-            output.WriteLine($"stopped after {history.Count} of {c.Training.Epochs} epochs; the metrics of finished epochs are in {outputDir}, no model was saved");
+            output.WriteLine($"stopped after {history.Count} of {c.Training.Epochs} epochs; their metrics and checkpoint are in {outputDir} (continue with --resume), no model was saved");
             _log.LogWarning("Stopped by the user after {Epochs} epochs", history.Count);
             return ExitCodes.Failure;
+        }
+        catch (TrainingDivergedException e)
+        {
+            progress.Clear();
+            _log.LogError("{Message}", e.Message);
+            throw;
+        }
+        catch (CheckpointException e)
+        {
+            throw new UserError(e.Message);
         }
         using var cnn = model.LastTransformer;
         var modelPath = Path.Combine(outputDir, ModelFile);

@@ -52,6 +52,7 @@ public sealed class CifarCnnEstimator : IEstimator<CifarCnnTransformer>
         {
             EpochCompleted = _options.EpochCompleted,
             BatchCompleted = _options.BatchCompleted,
+            Resumed = _options.Resumed,
         };
         var trained = CnnTrainer.Train(train, validation, classNames.Count, _options.ToTrainingSettings(),
             augmenter, callbacks, _options.CancellationToken);

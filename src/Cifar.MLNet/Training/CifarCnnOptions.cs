@@ -57,8 +57,23 @@ public sealed class CifarCnnOptions
     /// <summary>Called after every training batch (for progress bars).</summary>
     public Action<BatchProgress>? BatchCompleted { get; set; }
 
+    /// <summary>Called once when <c>Fit</c> resumes from a checkpoint, with the epochs done before.</summary>
+    public Action<IReadOnlyList<EpochMetrics>>? Resumed { get; set; }
+
     /// <summary>Stops training between batches; <c>Fit</c> then throws <see cref="OperationCanceledException"/>.</summary>
     public CancellationToken CancellationToken { get; set; }
+
+    /// <summary>
+    /// File to write a checkpoint to after every epoch (weights, optimizer and random states,
+    /// history), atomically; null (default) for none.
+    /// </summary>
+    public string? CheckpointPath { get; set; }
+
+    /// <summary>
+    /// Continue from <see cref="CheckpointPath"/> when it exists: the result equals, bit for bit on
+    /// the CPU, an uninterrupted run with the same settings. Default false.
+    /// </summary>
+    public bool Resume { get; set; }
 
     /// <summary>Checks every value; the message names the option and what is wrong.</summary>
     /// <exception cref="ArgumentException">An option is out of range.</exception>
@@ -77,6 +92,7 @@ public sealed class CifarCnnOptions
         Check(LearningRate > 0 && double.IsFinite(LearningRate), $"LearningRate must be a number greater than 0 (got {LearningRate})");
         Check(WeightDecay >= 0 && double.IsFinite(WeightDecay), $"WeightDecay must be 0 or more (got {WeightDecay})");
         Check(Enum.IsDefined(Device), $"Device {Device} is unknown");
+        Check(!Resume || CheckpointPath is not null, "Resume needs a CheckpointPath");
     }
 
     internal TrainingSettings ToTrainingSettings() => new()
@@ -90,5 +106,7 @@ public sealed class CifarCnnOptions
         Shuffle = Shuffle,
         Seed = Seed,
         Device = Device,
+        CheckpointPath = CheckpointPath,
+        Resume = Resume,
     };
 }

@@ -19,9 +19,16 @@ public static class Architectures
 
     /// <summary>Builds the named network for <paramref name="classCount"/> classes.</summary>
     /// <exception cref="ArgumentException">The name is not one of <see cref="Names"/>.</exception>
-    public static Sequential Create(string name, int classCount) =>
-        Builders.TryGetValue(name, out var build)
-            ? build(classCount)
-            : throw new ArgumentException(
-                $"unknown architecture '{name}' (known: {string.Join(", ", Names)})", nameof(name));
+    public static Sequential Create(string name, int classCount)
+    {
+        if (!Builders.TryGetValue(name, out var build))
+            throw new ArgumentException($"unknown architecture '{name}' (known: {string.Join(", ", Names)})", nameof(name));
+        // TorchSharp 0.107's Conv2d leaves a temporary tensor of its bias initialisation alive; built
+        // inside a dispose scope, the temporaries go with the scope and only the weights move out.
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        var network = build(classCount);
+        foreach (var parameter in network.parameters()) parameter.MoveToOuterDisposeScope();
+        foreach (var buffer in network.buffers()) buffer.MoveToOuterDisposeScope();
+        return network;
+    }
 }

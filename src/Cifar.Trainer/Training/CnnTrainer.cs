@@ -15,6 +15,29 @@ public sealed class TrainingCallbacks
 
     /// <summary>Called after every training batch.</summary>
     public Action<BatchProgress>? BatchCompleted { get; init; }
+
+    /// <summary>Called once when a run resumes from a checkpoint, with the epochs done before.</summary>
+    public Action<IReadOnlyList<EpochMetrics>>? Resumed { get; init; }
+}
+
+/// <summary>The loss became NaN or infinite; the message names the epoch and step.</summary>
+public sealed class TrainingDivergedException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public TrainingDivergedException(int epoch, long step, int lastGoodEpoch)
+        : base($"the training loss became non-finite at epoch {epoch}, step {step}" +
+               (lastGoodEpoch > 0 ? $"; the checkpoint of epoch {lastGoodEpoch} is kept" : "") +
+               " (try a smaller learning rate)")
+    {
+        Epoch = epoch;
+        Step = step;
+    }
+
+    /// <summary>1-based epoch of the first non-finite loss.</summary>
+    public int Epoch { get; }
+
+    /// <summary>1-based step (batch) within that epoch.</summary>
+    public long Step { get; }
 }
 
 /// <summary>A trained network, the device it lives on, and its per-epoch history.</summary>
@@ -46,7 +69,10 @@ public static class CnnTrainer
     /// <summary>
     /// Trains a fresh network on <paramref name="train"/>: per epoch, shuffle, augment each batch
     /// (when <paramref name="augmenter"/> is given), step the optimizer on the cross-entropy loss,
-    /// then evaluate on <paramref name="validation"/> (when given) and report the epoch.
+    /// then evaluate on <paramref name="validation"/> (when given), report the epoch and write a
+    /// checkpoint (when <see cref="TrainingSettings.CheckpointPath"/> is set). With
+    /// <see cref="TrainingSettings.Resume"/> it continues from that checkpoint, bit for bit as the
+    /// uninterrupted run would have on the CPU.
     /// </summary>
     /// <param name="train">Normalized training images and labels (any device; moved as needed).</param>
     /// <param name="validation">Normalized validation images and labels, or null.</param>
@@ -55,6 +81,8 @@ public static class CnnTrainer
     /// <param name="augmenter">Train-time augmentation, or null for none.</param>
     /// <param name="callbacks">Progress callbacks, or null.</param>
     /// <param name="cancellation">Stops training between batches; throws <see cref="OperationCanceledException"/>.</param>
+    /// <exception cref="TrainingDivergedException">The loss became NaN or infinite.</exception>
+    /// <exception cref="CheckpointException">The checkpoint to resume from is unreadable or from other settings.</exception>
     public static TrainedNetwork Train(
         TensorDataset train,
         TensorDataset? validation,
@@ -77,7 +105,15 @@ public static class CnnTrainer
         var history = new List<EpochMetrics>();
         try
         {
-            for (int epoch = 1; epoch <= settings.Epochs; epoch++)
+            int firstEpoch = 1;
+            if (settings.Resume && settings.CheckpointPath is { } resumeFrom && File.Exists(resumeFrom))
+            {
+                var state = Checkpoint.Load(resumeFrom, settings, classCount, network, optimizer, shuffleGenerator, augmentGenerator);
+                history.AddRange(state.History);
+                firstEpoch = state.Epoch + 1;
+                callbacks?.Resumed?.Invoke(history.ToArray());
+            }
+            for (int epoch = firstEpoch; epoch <= settings.Epochs; epoch++)
             {
                 var clock = Stopwatch.StartNew();
                 var (trainLoss, trainAccuracy) = TrainOneEpoch(network, optimizer, trainOnDevice, settings,
@@ -88,6 +124,8 @@ public static class CnnTrainer
                 var metrics = new EpochMetrics(epoch, trainLoss, trainAccuracy,
                     validationResult?.Loss, validationResult?.Accuracy, clock.Elapsed.TotalSeconds);
                 history.Add(metrics);
+                if (settings.CheckpointPath is { } path)
+                    Checkpoint.Save(path, epoch, history, settings, classCount, network, optimizer, shuffleGenerator, augmentGenerator);
                 callbacks?.EpochCompleted?.Invoke(metrics);
             }
         }
@@ -106,23 +144,29 @@ public static class CnnTrainer
         return new TrainedNetwork(network, device, history);
     }
 
+    /// <summary>Steps between the (cheap, rare) host reads that check for a non-finite loss.</summary>
+    private const int FiniteCheckInterval = 50;
+
     private static (double Loss, double Accuracy) TrainOneEpoch(
-        Sequential network, optim.Optimizer optimizer, TensorDataset data, TrainingSettings settings,
+        Sequential network, OptimizerHelper optimizer, TensorDataset data, TrainingSettings settings,
         BatchAugmenter? augmenter, Generator shuffleGenerator, Generator augmentGenerator, int epoch,
         TrainingCallbacks? callbacks, CancellationToken cancellation)
     {
         network.train();
         long count = data.Count;
         int batchCount = (int)((count + settings.BatchSize - 1) / settings.BatchSize);
-        using var order = settings.Shuffle
-            ? randperm(count, generator: shuffleGenerator).to(data.Images.device)
-            : arange(count, device: data.Images.device);
+        // Drawn on the CPU generator so a seed gives the same order on every device.
+        using var permutation = settings.Shuffle ? randperm(count, generator: shuffleGenerator) : arange(count);
+        using var order = permutation.to(data.Images.device);
         // Sums stay on the device and are read once per epoch: no host sync per step.
         using var lossSum = zeros(1, dtype: ScalarType.Float64, device: data.Images.device);
         using var correct = zeros(1, dtype: ScalarType.Int64, device: data.Images.device);
+        // The first step whose loss was not finite (−1: none yet), tracked on the device.
+        using var firstBadStep = full(1, -1L, dtype: ScalarType.Int64, device: data.Images.device);
         for (int batch = 0; batch < batchCount; batch++)
         {
             cancellation.ThrowIfCancellationRequested();
+            if (batch % FiniteCheckInterval == 0) ThrowIfDiverged(firstBadStep, epoch, settings);
             using (NewDisposeScope())
             {
                 var indices = order.narrow(0, (long)batch * settings.BatchSize,
@@ -139,10 +183,19 @@ public static class CnnTrainer
 
                 lossSum.add_(loss.detach().to(ScalarType.Float64) * indices.shape[0]);
                 correct.add_(logits.argmax(1).eq(labels).sum());
+                var firstBad = loss.detach().isfinite().logical_not().logical_and(firstBadStep.lt(0));
+                firstBadStep.copy_(where(firstBad, tensor(batch + 1L, device: firstBadStep.device), firstBadStep));
             }
             callbacks?.BatchCompleted?.Invoke(new BatchProgress(epoch, batch + 1, batchCount));
         }
+        ThrowIfDiverged(firstBadStep, epoch, settings);
         return (lossSum.item<double>() / count, (double)correct.item<long>() / count);
+    }
+
+    private static void ThrowIfDiverged(Tensor firstBadStep, int epoch, TrainingSettings settings)
+    {
+        long step = firstBadStep.item<long>();
+        if (step >= 0) throw new TrainingDivergedException(epoch, step, settings.CheckpointPath is null ? 0 : epoch - 1);
     }
 
     /// <summary>Mean cross-entropy and accuracy of <paramref name="network"/> on <paramref name="data"/>.</summary>
@@ -166,7 +219,7 @@ public static class CnnTrainer
         return (lossSum.item<double>() / data.Count, (double)correct.item<long>() / data.Count);
     }
 
-    private static optim.Optimizer CreateOptimizer(Sequential network, TrainingSettings settings) => settings.Optimizer switch
+    private static OptimizerHelper CreateOptimizer(Sequential network, TrainingSettings settings) => settings.Optimizer switch
     {
         OptimizerKind.Sgd => optim.SGD(network.parameters(), settings.LearningRate, momentum: 0.9, weight_decay: settings.WeightDecay),
         _ => optim.Adam(network.parameters(), settings.LearningRate, weight_decay: settings.WeightDecay),

@@ -44,4 +44,10 @@ public sealed record TrainingSettings
 
     /// <summary>Images per forward pass when evaluating (does not change results). Default 500.</summary>
     public int EvaluationBatchSize { get; init; } = 500;
+
+    /// <summary>File to write a checkpoint to after every epoch, or null for none.</summary>
+    public string? CheckpointPath { get; init; }
+
+    /// <summary>Continue from the checkpoint at <see cref="CheckpointPath"/> when there is one.</summary>
+    public bool Resume { get; init; }
 }

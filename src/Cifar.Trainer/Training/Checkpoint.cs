@@ -1,0 +1,100 @@
+using System.Text.Json;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Cifar.Trainer.Training;
+
+/// <summary>A checkpoint that cannot be used to resume; the message says why, on one line.</summary>
+public sealed class CheckpointException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public CheckpointException(string message) : base(message) { }
+}
+
+/// <summary>
+/// Everything needed to continue a run exactly where an epoch ended: the weights, the optimizer's
+/// state, both random generators (shuffling and augmentation), the epoch and the history, plus the
+/// settings it was made with. One file, written atomically (temporary file, then rename), so a crash
+/// at any moment leaves the previous complete checkpoint.
+/// </summary>
+internal static class Checkpoint
+{
+    private const string Magic = "CIFAR-CHECKPOINT-1";
+
+    public sealed record State(int Epoch, List<EpochMetrics> History);
+
+    public static void Save(string path, int epoch, IReadOnlyList<EpochMetrics> history, TrainingSettings settings, int classCount,
+        Sequential network, OptimizerHelper optimizer, Generator shuffle, Generator augment)
+    {
+        var temp = $"{path}.{Guid.NewGuid():N}.tmp";
+        try
+        {
+            using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write))
+            using (var writer = new BinaryWriter(file))
+            {
+                writer.Write(Magic);
+                writer.Write(Fingerprint(settings, classCount));
+                writer.Write(epoch);
+                writer.Write(JsonSerializer.Serialize(history));
+                WriteGenerator(writer, shuffle);
+                WriteGenerator(writer, augment);
+                network.save(writer);
+                optimizer.save_state_dict(writer);
+                writer.Flush();
+                file.Flush(flushToDisk: true);
+            }
+            File.Move(temp, path, overwrite: true);
+        }
+        catch
+        {
+            try { File.Delete(temp); } catch (IOException) { }
+            throw;
+        }
+    }
+
+    public static State Load(string path, TrainingSettings settings, int classCount,
+        Sequential network, OptimizerHelper optimizer, Generator shuffle, Generator augment)
+    {
+        try
+        {
+            using var reader = new BinaryReader(File.OpenRead(path));
+            if (reader.ReadString() != Magic) throw new CheckpointException($"{path}: not a Cifar checkpoint");
+            var fingerprint = reader.ReadString();
+            var expected = Fingerprint(settings, classCount);
+            if (fingerprint != expected)
+                throw new CheckpointException($"{path}: made with other settings ({fingerprint}); this run has ({expected})");
+            int epoch = reader.ReadInt32();
+            var history = JsonSerializer.Deserialize<List<EpochMetrics>>(reader.ReadString()) ?? new List<EpochMetrics>();
+            ReadGenerator(reader, shuffle);
+            ReadGenerator(reader, augment);
+            network.load(reader);
+            optimizer.load_state_dict(reader);
+            return new State(epoch, history);
+        }
+        catch (Exception e) when (e is EndOfStreamException or IOException or ArgumentException or JsonException or FormatException)
+        {
+            throw new CheckpointException($"{path}: unreadable checkpoint ({e.Message.Split('\n')[0]})");
+        }
+    }
+
+    // The settings that must match for a resumed run to continue the same run; Epochs may grow.
+    private static string Fingerprint(TrainingSettings s, int classCount) => JsonSerializer.Serialize(new
+    {
+        s.Architecture, classCount, s.BatchSize, s.Optimizer, s.LearningRate, s.WeightDecay, s.Shuffle, s.Seed,
+    });
+
+    private static void WriteGenerator(BinaryWriter writer, Generator generator)
+    {
+        using var state = generator.get_state();
+        var bytes = state.data<byte>().ToArray();
+        writer.Write(bytes.Length);
+        writer.Write(bytes);
+    }
+
+    private static void ReadGenerator(BinaryReader reader, Generator generator)
+    {
+        var bytes = reader.ReadBytes(reader.ReadInt32());
+        using var state = tensor(bytes);
+        generator.set_state(state);
+    }
+}
