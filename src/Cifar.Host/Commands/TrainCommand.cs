@@ -98,6 +98,7 @@ internal sealed class TrainCommand
                 history.Add(m);
                 var line = EpochLine(m, c.Training.Epochs);
                 output.WriteLine(line);
+                output.Flush();
                 _log.LogInformation("{Line}", line);
                 WriteMetrics(outputDir, history, deviceName, classes);
             },
