@@ -59,12 +59,20 @@ internal sealed class TrainCommand
         var clock = Stopwatch.StartNew();
         var train = DataLocator.Load(ml, root, CifarSplit.Train, c.Data.TrainLimit);
         var validation = DataLocator.Load(ml, root, CifarSplit.Test, c.Data.ValidationLimit);
+        long skipped = 0;
+        if (c.Data.SkipBadImages)
+        {
+            long before = CountRows(train) + CountRows(validation);
+            train = CifarDataLoader.WithoutUndecodableImages(ml, train);
+            validation = CifarDataLoader.WithoutUndecodableImages(ml, validation);
+            skipped = before - CountRows(train) - CountRows(validation);
+        }
         var classes = CifarDataLoader.ClassNames(train);
         if (!classes.SequenceEqual(CifarDataLoader.ClassNames(validation)))
             throw new UserError($"{root}: the train and test splits have different classes ({string.Join(", ", classes)} / {string.Join(", ", CifarDataLoader.ClassNames(validation))})");
-        long trainCount = train.GetRowCount() ?? train.GetColumn<uint>(CifarColumns.Label).LongCount();
-        long validationCount = validation.GetRowCount() ?? validation.GetColumn<uint>(CifarColumns.Label).LongCount();
-        output.WriteLine($"data: {root} — {trainCount} training, {validationCount} validation images, {classes.Count} classes; device {deviceName}");
+        long trainCount = CountRows(train), validationCount = CountRows(validation);
+        output.WriteLine($"data: {root} — {trainCount} training, {validationCount} validation images, {classes.Count} classes; device {deviceName}"
+            + (skipped > 0 ? $"; skipped {skipped} images that cannot be decoded" : ""));
         _log.LogInformation("Training {Train} images, validating on {Validation}, device {Device}, config {Config}",
             trainCount, validationCount, deviceName, JsonSerializer.Serialize(c));
 
@@ -130,6 +138,10 @@ internal sealed class TrainCommand
         {
             throw new UserError(e.Message);
         }
+        catch (CifarDataException e)
+        {
+            throw new UserError(e.Message + " (Data:SkipBadImages=true skips such files)");
+        }
         using var cnn = model.LastTransformer;
         var modelPath = Path.Combine(outputDir, ModelFile);
         AtomicFile.Write(modelPath, stream => ml.Model.Save(model, train.Schema, stream));
@@ -145,6 +157,8 @@ internal sealed class TrainCommand
         _log.LogInformation("Validation {Summary}", EvaluationReport.Summary(metrics));
         return ExitCodes.Success;
     }
+
+    private static long CountRows(IDataView data) => data.GetRowCount() ?? data.GetColumn<uint>(CifarColumns.Label).LongCount();
 
     public static string EpochLine(EpochMetrics m, int epochs) => string.Create(CultureInfo.InvariantCulture,
         $"Epoch {m.Epoch}/{epochs}: train loss {m.TrainLoss:F4}, train acc {m.TrainAccuracy:P2} | val loss {m.ValidationLoss:F4}, val acc {m.ValidationAccuracy:P2} | {m.Seconds:F1}s");

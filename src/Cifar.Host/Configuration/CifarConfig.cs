@@ -18,6 +18,8 @@ public sealed class DataConfig
     public int TrainLimit { get; set; }
     /// <summary>Validation (test split) images, class-balanced; 0 = all.</summary>
     public int ValidationLimit { get; set; }
+    /// <summary>Skip and count images that cannot be decoded instead of stopping on the first one.</summary>
+    public bool SkipBadImages { get; set; }
     /// <summary>Download the official binary release when the root has no data.</summary>
     public bool Download { get; set; }
     /// <summary>Where to download from.</summary>

@@ -1,5 +1,6 @@
 using Cifar.Host.Cli;
 using Cifar.MLNet.Data;
+using Microsoft.ML;
 
 namespace Cifar.Host.Data;
 

@@ -69,6 +69,41 @@ public static class CifarDataLoader
         return WithLabelKeys(ml, view, records.ClassNames);
     }
 
+    /// <summary>
+    /// The rows whose image file decodes; the others are dropped. Apply it to the data source, before
+    /// the loading stage (data without <c>ImagePath</c> passes unchanged). Every read of the result
+    /// decodes each file once more to check it.
+    /// </summary>
+    public static IDataView WithoutUndecodableImages(MLContext ml, IDataView data) =>
+        data.Schema.GetColumnOrNull(CifarColumns.ImagePath) is { Type: TextDataViewType }
+            ? ml.Data.FilterByCustomPredicate<PathOnlyRow>(data, row => !CanDecode(row.ImagePath))
+            : data;
+
+    /// <summary>The first image path in <paramref name="data"/> that does not decode, or null.</summary>
+    public static string? FirstUndecodableImage(IDataView data) =>
+        data.Schema.GetColumnOrNull(CifarColumns.ImagePath) is { Type: TextDataViewType }
+            ? data.GetColumn<string>(CifarColumns.ImagePath).FirstOrDefault(path => !CanDecode(path))
+            : null;
+
+    /// <summary>Whether ImageAnalytics can decode the file.</summary>
+    public static bool CanDecode(string path)
+    {
+        try
+        {
+            using var image = MLImage.CreateFromFile(path);
+            return image.Width > 0 && image.Height > 0;
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or FormatException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
+    private sealed class PathOnlyRow
+    {
+        public string ImagePath { get; set; } = "";
+    }
+
     /// <summary>The type of a <c>Pixels</c> column: 3×32×32 floats, as ImageAnalytics' ExtractPixels gives.</summary>
     public static VectorDataViewType PixelsType { get; } =
         new(NumberDataViewType.Single, CifarImage.Channels, CifarImage.Height, CifarImage.Width);

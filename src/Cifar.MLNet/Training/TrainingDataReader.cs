@@ -1,3 +1,4 @@
+using Cifar.MLNet.Data;
 using Cifar.Trainer.Training;
 using Microsoft.ML;
 using Microsoft.ML.Data;
@@ -7,7 +8,25 @@ namespace Cifar.MLNet;
 /// <summary>Reads a featurized data view into tensors, once.</summary>
 internal static class TrainingDataReader
 {
+    /// <summary>
+    /// Reads every row. An image file that cannot be decoded stops the read with an error naming it
+    /// (drop such files before the loading stage with <see cref="CifarDataLoader.WithoutUndecodableImages"/>).
+    /// </summary>
     public static TensorDataset Read(IDataView data, string featureColumnName, string labelColumnName, string what)
+    {
+        try
+        {
+            return ReadAll(data, featureColumnName, labelColumnName, what);
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or FormatException
+                                  && CifarDataLoader.FirstUndecodableImage(data) is { } bad)
+        {
+            // ML.NET decodes ahead on worker threads, so the failing row is found again by its path.
+            throw new CifarDataException($"{bad}: cannot be decoded as an image ({e.GetBaseException().Message.Split('\n')[0]})");
+        }
+    }
+
+    private static TensorDataset ReadAll(IDataView data, string featureColumnName, string labelColumnName, string what)
     {
         var featureColumn = data.Schema[featureColumnName];
         var labelColumn = data.Schema[labelColumnName];
