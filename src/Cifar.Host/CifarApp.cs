@@ -91,9 +91,10 @@ public static class CifarApp
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
         builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Logging.AddFilter<Microsoft.Extensions.Logging.Console.ConsoleLoggerProvider>(level => level >= LogLevel.Warning);
-        builder.Logging.AddProvider(new FileLoggerProvider(Path.Combine(outputDir, TrainCommand.LogFile)));
+        // Created by the container, so disposed with the host (the log file is closed after every run).
+        builder.Services.AddSingleton<ILoggerProvider>(_ => new FileLoggerProvider(Path.Combine(outputDir, TrainCommand.LogFile)));
         builder.Services.AddSingleton(config);
-        builder.Services.AddSingleton(new HttpClient { Timeout = TimeSpan.FromMinutes(30) });
+        builder.Services.AddSingleton(_ => new HttpClient { Timeout = TimeSpan.FromMinutes(30) });
         builder.Services.AddSingleton<CifarDownloader>();
         builder.Services.AddSingleton<TrainCommand>();
         using var host = builder.Build();

@@ -17,8 +17,9 @@ namespace Cifar.Host.Commands;
 
 /// <summary>
 /// <c>cifar train</c>: the tutorial's run, driven by the configuration, writing into the output
-/// folder model.zip, metrics.csv/json, loss.png, accuracy.png, confusion.png/txt, config.json and
-/// train.log. Every artifact is written atomically; metrics and plots after every epoch.
+/// folder model.zip, metrics.csv/json, loss.png, accuracy.png, confusion.png/txt, config.json,
+/// checkpoint.bin and train.log. Every artifact but the appended log is written atomically; metrics,
+/// plots and the checkpoint after every epoch.
 /// </summary>
 internal sealed class TrainCommand
 {
@@ -53,7 +54,9 @@ internal sealed class TrainCommand
         {
             throw new UserError($"Training:Device: {e.Message}");
         }
-        AtomicFile.WriteText(Path.Combine(outputDir, ResolvedConfig), JsonSerializer.Serialize(c, new JsonSerializerOptions { WriteIndented = true }));
+        // A resumed run keeps the configuration it started with (the checkpoint refuses other settings).
+        if (!resume)
+            AtomicFile.WriteText(Path.Combine(outputDir, ResolvedConfig), JsonSerializer.Serialize(c, new JsonSerializerOptions { WriteIndented = true }));
 
         var ml = new MLContext(c.Training.Seed);
         var clock = Stopwatch.StartNew();
@@ -131,7 +134,7 @@ internal sealed class TrainCommand
         catch (TrainingDivergedException e)
         {
             progress.Clear();
-            _log.LogError("{Message}", e.Message);
+            _log.LogInformation("Stopped: {Message}", e.Message); // the app prints the error line itself
             throw;
         }
         catch (CheckpointException e)

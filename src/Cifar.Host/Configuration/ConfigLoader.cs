@@ -194,9 +194,9 @@ internal static class ConfigLoader
         var a = c.Augmentation;
         Check(a.HorizontalFlipProbability is >= 0 and <= 1, "Augmentation:HorizontalFlipProbability", "must be in [0, 1]", a.HorizontalFlipProbability);
         Check(a.RotationDegrees is >= 0 and <= 180, "Augmentation:RotationDegrees", "must be in [0, 180]", a.RotationDegrees);
-        Check(a.ColorJitter.Brightness >= 0, "Augmentation:ColorJitter:Brightness", "must be 0 or more", a.ColorJitter.Brightness);
-        Check(a.ColorJitter.Contrast >= 0, "Augmentation:ColorJitter:Contrast", "must be 0 or more", a.ColorJitter.Contrast);
-        Check(a.ColorJitter.Saturation >= 0, "Augmentation:ColorJitter:Saturation", "must be 0 or more", a.ColorJitter.Saturation);
+        Check(a.ColorJitter.Brightness >= 0 && double.IsFinite(a.ColorJitter.Brightness), "Augmentation:ColorJitter:Brightness", "must be a number, 0 or more", a.ColorJitter.Brightness);
+        Check(a.ColorJitter.Contrast >= 0 && double.IsFinite(a.ColorJitter.Contrast), "Augmentation:ColorJitter:Contrast", "must be a number, 0 or more", a.ColorJitter.Contrast);
+        Check(a.ColorJitter.Saturation >= 0 && double.IsFinite(a.ColorJitter.Saturation), "Augmentation:ColorJitter:Saturation", "must be a number, 0 or more", a.ColorJitter.Saturation);
         Check(a.ColorJitter.Hue is >= 0 and <= 0.5, "Augmentation:ColorJitter:Hue", "must be in [0, 0.5]", a.ColorJitter.Hue);
     }
 

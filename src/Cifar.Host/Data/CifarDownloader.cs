@@ -80,6 +80,10 @@ internal sealed class CifarDownloader
                 throw new DownloadError($"{url}: the connection ended after {received} of {length} bytes");
             return Convert.ToHexStringLower(md5.GetHashAndReset());
         }
+        catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
+        {
+            throw new DownloadError($"{url}: the download timed out after {received} bytes");
+        }
         catch (Exception e) when (e is HttpRequestException or IOException && e is not DownloadError)
         {
             var cut = expected is { } total ? $" after {received} of {total} bytes" : received > 0 ? $" after {received} bytes" : "";

@@ -23,7 +23,7 @@ internal static class Checkpoint
 
     public sealed record State(int Epoch, List<EpochMetrics> History);
 
-    public static void Save(string path, int epoch, IReadOnlyList<EpochMetrics> history, TrainingSettings settings, int classCount,
+    public static void Save(string path, int epoch, IReadOnlyList<EpochMetrics> history, string fingerprint,
         Sequential network, OptimizerHelper optimizer, Generator shuffle, Generator augment)
     {
         var temp = $"{path}.{Guid.NewGuid():N}.tmp";
@@ -33,7 +33,7 @@ internal static class Checkpoint
             using (var writer = new BinaryWriter(file))
             {
                 writer.Write(Magic);
-                writer.Write(Fingerprint(settings, classCount));
+                writer.Write(fingerprint);
                 writer.Write(epoch);
                 writer.Write(JsonSerializer.Serialize(history));
                 WriteGenerator(writer, shuffle);
@@ -52,7 +52,7 @@ internal static class Checkpoint
         }
     }
 
-    public static State Load(string path, TrainingSettings settings, int classCount,
+    public static State Load(string path, string expected,
         Sequential network, OptimizerHelper optimizer, Generator shuffle, Generator augment)
     {
         try
@@ -60,7 +60,6 @@ internal static class Checkpoint
             using var reader = new BinaryReader(File.OpenRead(path));
             if (reader.ReadString() != Magic) throw new CheckpointException($"{path}: not a Cifar checkpoint");
             var fingerprint = reader.ReadString();
-            var expected = Fingerprint(settings, classCount);
             if (fingerprint != expected)
                 throw new CheckpointException($"{path}: made with other settings ({fingerprint}); this run has ({expected})");
             int epoch = reader.ReadInt32();
@@ -71,17 +70,23 @@ internal static class Checkpoint
             optimizer.load_state_dict(reader);
             return new State(epoch, history);
         }
-        catch (Exception e) when (e is EndOfStreamException or IOException or ArgumentException or JsonException or FormatException)
+        catch (Exception e) when (e is EndOfStreamException or IOException or ArgumentException or JsonException or FormatException
+                                  or System.Runtime.InteropServices.ExternalException)
         {
             throw new CheckpointException($"{path}: unreadable checkpoint ({e.Message.Split('\n')[0]})");
         }
     }
 
-    // The settings that must match for a resumed run to continue the same run; Epochs may grow.
-    private static string Fingerprint(TrainingSettings s, int classCount) => JsonSerializer.Serialize(new
-    {
-        s.Architecture, classCount, s.BatchSize, s.Optimizer, s.LearningRate, s.WeightDecay, s.Shuffle, s.Seed,
-    });
+    /// <summary>
+    /// What must match for a resumed run to continue the same run: the settings (Epochs may grow),
+    /// the data's size and classes, and the augmentation.
+    /// </summary>
+    public static string Fingerprint(TrainingSettings s, int classCount, long trainImages, object? augmentation) =>
+        JsonSerializer.Serialize(new
+        {
+            s.Architecture, classCount, trainImages, s.BatchSize, s.Optimizer, s.LearningRate, s.WeightDecay, s.Shuffle, s.Seed,
+            augmentation,
+        });
 
     private static void WriteGenerator(BinaryWriter writer, Generator generator)
     {
@@ -93,7 +98,9 @@ internal static class Checkpoint
 
     private static void ReadGenerator(BinaryReader reader, Generator generator)
     {
-        var bytes = reader.ReadBytes(reader.ReadInt32());
+        int length = reader.ReadInt32();
+        var bytes = reader.ReadBytes(length);
+        if (bytes.Length != length) throw new EndOfStreamException("the file ends inside a generator state");
         using var state = tensor(bytes);
         generator.set_state(state);
     }

@@ -103,12 +103,13 @@ public static class CnnTrainer
         var trainOnDevice = train.To(device);
         var validationOnDevice = validation?.To(device);
         var history = new List<EpochMetrics>();
+        var fingerprint = Checkpoint.Fingerprint(settings, classCount, train.Count, augmenter?.Settings);
         try
         {
             int firstEpoch = 1;
             if (settings.Resume && settings.CheckpointPath is { } resumeFrom && File.Exists(resumeFrom))
             {
-                var state = Checkpoint.Load(resumeFrom, settings, classCount, network, optimizer, shuffleGenerator, augmentGenerator);
+                var state = Checkpoint.Load(resumeFrom, fingerprint, network, optimizer, shuffleGenerator, augmentGenerator);
                 history.AddRange(state.History);
                 firstEpoch = state.Epoch + 1;
                 callbacks?.Resumed?.Invoke(history.ToArray());
@@ -125,7 +126,7 @@ public static class CnnTrainer
                     validationResult?.Loss, validationResult?.Accuracy, clock.Elapsed.TotalSeconds);
                 history.Add(metrics);
                 if (settings.CheckpointPath is { } path)
-                    Checkpoint.Save(path, epoch, history, settings, classCount, network, optimizer, shuffleGenerator, augmentGenerator);
+                    Checkpoint.Save(path, epoch, history, fingerprint, network, optimizer, shuffleGenerator, augmentGenerator);
                 callbacks?.EpochCompleted?.Invoke(metrics);
             }
         }

@@ -33,7 +33,9 @@ public sealed class TensorDataset : IDisposable
 
     /// <summary>A copy of both tensors on <paramref name="device"/> (this instance when already there).</summary>
     public TensorDataset To(Device device) =>
-        Images.device == device ? this : new TensorDataset(Images.to(device), Labels.to(device));
+        Images.device_type == device.type && Images.device_index == device.index
+            ? this
+            : new TensorDataset(Images.to(device), Labels.to(device));
 
     /// <inheritdoc />
     public void Dispose()
