@@ -37,3 +37,21 @@ public class CommandLineTests
         Assert.Contains("/nowhere/model.zip: model file not found", HostRun.OneLineError(result));
     }
 }
+
+public class CommandLineParsingTests
+{
+    [Fact]
+    public void Everything_after_a_double_dash_is_positional()
+    {
+        var parsed = Cifar.Host.Cli.CommandLine.Parse(new[] { "predict", "--model", "m.zip", "a.png", "--", "--odd.png", "b.png" });
+        Assert.Equal(new[] { "a.png", "--odd.png", "b.png" }, parsed.Positional);
+        Assert.Equal("m.zip", parsed.Single("model"));
+    }
+
+    [Fact]
+    public void Section_keys_become_overrides_in_both_forms()
+    {
+        var parsed = Cifar.Host.Cli.CommandLine.Parse(new[] { "train", "--Training:Epochs=3", "--Training:Seed", "7" });
+        Assert.Equal(new[] { new KeyValuePair<string, string>("Training:Epochs", "3"), new("Training:Seed", "7") }, parsed.Overrides);
+    }
+}

@@ -46,9 +46,15 @@ internal sealed class CommandLine
         for (int i = 1; i < args.Count; i++)
         {
             var arg = args[i];
-            if (!arg.StartsWith("--", StringComparison.Ordinal) || arg == "--")
+            if (arg == "--")
             {
-                parsed.Positional.Add(arg == "--" && i + 1 < args.Count ? args[++i] : arg);
+                // Everything after "--" is positional, e.g. image paths that start with "--".
+                parsed.Positional.AddRange(args.Skip(i + 1));
+                break;
+            }
+            if (!arg.StartsWith("--", StringComparison.Ordinal))
+            {
+                parsed.Positional.Add(arg);
                 continue;
             }
             var body = arg[2..];
