@@ -4,7 +4,11 @@ using Microsoft.ML;
 
 namespace Cifar.MLNet;
 
-/// <summary>The Cifar stages on ML.NET's catalogs: <c>ml.Transforms.LoadCifarImages()</c> and so on.</summary>
+/// <summary>
+/// The Cifar stages on ML.NET's catalogs: <c>ml.Transforms.LoadCifarImages()</c> and so on. ML.NET
+/// does not expose a catalog's context to extensions, so each stage builds its helper transformers in
+/// a context of its own; nothing in them depends on the caller's context (no randomness, no logging).
+/// </summary>
 public static class CifarCatalog
 {
     /// <summary>The loading stage: image path → 32×32 RGB pixels, channels first, 0–255.</summary>

@@ -51,7 +51,15 @@ public sealed class CifarModel : IDisposable
         {
             throw new InvalidDataException($"{path}: not a readable ML.NET model zip ({OneLine(e.Message)})");
         }
-        CheckIsImageClassifier(path, model, ml);
+        try
+        {
+            CheckIsImageClassifier(path, model, ml);
+        }
+        catch
+        {
+            (model as IDisposable)?.Dispose(); // e.g. an ONNX Runtime session
+            throw;
+        }
         return new CifarModel(ml, model, inputSchema);
     }
 

@@ -56,7 +56,15 @@ public sealed class CifarCnnEstimator : IEstimator<CifarCnnTransformer>
         };
         var trained = CnnTrainer.Train(train, validation, classNames.Count, _options.ToTrainingSettings(),
             augmenter, callbacks, _options.CancellationToken);
-        return CifarCnnTransformer.Create(_ml, trained, classNames, features.Type, _options.FeatureColumnName, normalization, augmentation);
+        try
+        {
+            return CifarCnnTransformer.Create(_ml, trained, classNames, features.Type, _options.FeatureColumnName, normalization, augmentation);
+        }
+        catch
+        {
+            trained.Dispose();
+            throw;
+        }
     }
 
     /// <inheritdoc />
