@@ -1,0 +1,131 @@
+"""The tutorial's PyTorch code, transcribed as the peer for side-by-side measurements.
+
+Same recipe as configs/seed.json (and configs/seed-augmented.json with --augment): ToTensor +
+Normalize(0.5, 0.5), the SeedCnn layers, CrossEntropyLoss, Adam(lr=0.001, weight_decay=5e-4),
+batch 32, shuffled training set, the test split as validation set; images decoded and augmented one
+by one with PIL in a DataLoader, as the tutorial does. Reads the same JPEG tree (root/{train,test}/<class>/*)
+and, with --train-limit/--val-limit, takes the same class-balanced subsets as Cifar's loader (the first
+files of each class in ordinal order, the remainder to the first classes).
+
+    python3 bench/pytorch/tutorial.py --data ../shared/datasets/cifar10-jpeg --epochs 15 [--augment] [--json out.json]
+
+Needs torch and torchvision (Debian: apt-get install python3-torch python3-torchvision).
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torchvision.transforms as transforms
+from torch.utils.data import DataLoader, Subset
+from torchvision.datasets import ImageFolder
+
+
+def balanced(dataset, limit):
+    """Cifar's BalancedSubset: limit/classes per class, the remainder to the first classes."""
+    if limit <= 0:
+        return dataset
+    by_class = {}
+    for index, (path, label) in enumerate(dataset.samples):
+        by_class.setdefault(label, []).append((os.path.basename(path), index))
+    classes = sorted(by_class)
+    for c in classes:
+        by_class[c].sort()
+    quota = {c: 0 for c in classes}
+    left = limit
+    while left > 0 and any(quota[c] < len(by_class[c]) for c in classes):
+        for c in classes:
+            if left > 0 and quota[c] < len(by_class[c]):
+                quota[c] += 1
+                left -= 1
+    return Subset(dataset, [i for c in classes for _, i in by_class[c][:quota[c]]])
+
+
+def seed_cnn():
+    return nn.Sequential(
+        nn.Conv2d(3, 64, kernel_size=5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(64, 128, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(128, 256, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(256, 128, kernel_size=3, padding=1), nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(128 * 4 * 4, 10))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--train-limit", type=int, default=0)
+    parser.add_argument("--val-limit", type=int, default=0)
+    parser.add_argument("--augment", action="store_true")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", help="write per-epoch metrics and timings here")
+    args = parser.parse_args()
+
+    started = time.perf_counter()
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    normalize = [transforms.ToTensor(), transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))]
+    augment = [transforms.RandomHorizontalFlip(), transforms.ColorJitter(), transforms.RandomRotation(10)]
+    train_set = balanced(ImageFolder(os.path.join(args.data, "train"),
+                                     transforms.Compose((augment if args.augment else []) + normalize)), args.train_limit)
+    val_set = balanced(ImageFolder(os.path.join(args.data, "test"), transforms.Compose(normalize)), args.val_limit)
+    train_loader = DataLoader(train_set, batch_size=32, shuffle=True, num_workers=args.workers)
+    val_loader = DataLoader(val_set, batch_size=32, shuffle=False, num_workers=args.workers)
+
+    device = torch.device(args.device)
+    model = seed_cnn().to(device)
+    criterion = nn.CrossEntropyLoss()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.001, weight_decay=5e-4)
+
+    history = []
+    for epoch in range(1, args.epochs + 1):
+        clock = time.perf_counter()
+        model.train()
+        loss_sum, correct, seen = 0.0, 0, 0
+        for images, labels in train_loader:
+            images, labels = images.to(device), labels.to(device)
+            optimizer.zero_grad()
+            outputs = model(images)
+            loss = criterion(outputs, labels)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.item() * labels.size(0)
+            correct += (outputs.argmax(1) == labels).sum().item()
+            seen += labels.size(0)
+        train_loss, train_acc = loss_sum / seen, correct / seen
+
+        model.eval()
+        loss_sum, correct, seen = 0.0, 0, 0
+        with torch.no_grad():
+            for images, labels in val_loader:
+                images, labels = images.to(device), labels.to(device)
+                outputs = model(images)
+                loss_sum += criterion(outputs, labels).item() * labels.size(0)
+                correct += (outputs.argmax(1) == labels).sum().item()
+                seen += labels.size(0)
+        val_loss, val_acc = loss_sum / seen, correct / seen
+        seconds = time.perf_counter() - clock
+        history.append(dict(epoch=epoch, train_loss=train_loss, train_acc=train_acc,
+                            val_loss=val_loss, val_acc=val_acc, seconds=seconds))
+        print(f"Epoch {epoch}/{args.epochs}: train loss {train_loss:.4f}, train acc {train_acc:.2%} | "
+              f"val loss {val_loss:.4f}, val acc {val_acc:.2%} | {seconds:.1f}s", flush=True)
+
+    result = dict(torch=torch.__version__, device=str(device),
+                  gpu=torch.cuda.get_device_name(0) if device.type == "cuda" else None,
+                  train_images=len(train_set), val_images=len(val_set), augment=args.augment,
+                  wall_seconds=time.perf_counter() - started, epochs=history)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
