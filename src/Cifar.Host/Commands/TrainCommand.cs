@@ -62,18 +62,19 @@ internal sealed class TrainCommand
         var clock = Stopwatch.StartNew();
         var train = DataLocator.Load(ml, root, CifarSplit.Train, c.Data.TrainLimit);
         var validation = DataLocator.Load(ml, root, CifarSplit.Test, c.Data.ValidationLimit);
-        long skipped = 0;
+        long trainCount = CountRows(train), validationCount = CountRows(validation), skipped = 0;
         if (c.Data.SkipBadImages)
         {
-            long before = CountRows(train) + CountRows(validation);
+            // Counting the filtered views decodes every image once: do it once.
             train = CifarDataLoader.WithoutUndecodableImages(ml, train);
             validation = CifarDataLoader.WithoutUndecodableImages(ml, validation);
-            skipped = before - CountRows(train) - CountRows(validation);
+            long keptTrain = CountRows(train), keptValidation = CountRows(validation);
+            skipped = trainCount + validationCount - keptTrain - keptValidation;
+            (trainCount, validationCount) = (keptTrain, keptValidation);
         }
         var classes = CifarDataLoader.ClassNames(train);
         if (!classes.SequenceEqual(CifarDataLoader.ClassNames(validation)))
             throw new UserError($"{root}: the train and test splits have different classes ({string.Join(", ", classes)} / {string.Join(", ", CifarDataLoader.ClassNames(validation))})");
-        long trainCount = CountRows(train), validationCount = CountRows(validation);
         output.WriteLine($"data: {root} — {trainCount} training, {validationCount} validation images, {classes.Count} classes; device {deviceName}"
             + (skipped > 0 ? $"; skipped {skipped} images that cannot be decoded" : ""));
         _log.LogInformation("Training {Train} images, validating on {Validation}, device {Device}, config {Config}",

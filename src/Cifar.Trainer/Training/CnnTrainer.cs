@@ -100,12 +100,14 @@ public static class CnnTrainer
         using var shuffleGenerator = new Generator((ulong)settings.Seed);
         using var augmentGenerator = new Generator((ulong)settings.Seed + 1);
 
-        var trainOnDevice = train.To(device);
-        var validationOnDevice = validation?.To(device);
+        TensorDataset? trainOnDevice = null, validationOnDevice = null;
         var history = new List<EpochMetrics>();
         var fingerprint = Checkpoint.Fingerprint(settings, classCount, train.Count, augmenter?.Settings);
         try
         {
+            // Inside the try: a failed copy to the device (out of memory) still frees the network.
+            trainOnDevice = train.To(device);
+            validationOnDevice = validation?.To(device);
             int firstEpoch = 1;
             if (settings.Resume && settings.CheckpointPath is { } resumeFrom && File.Exists(resumeFrom))
             {
@@ -137,7 +139,7 @@ public static class CnnTrainer
         }
         finally
         {
-            if (!ReferenceEquals(trainOnDevice, train)) trainOnDevice.Dispose();
+            if (trainOnDevice is not null && !ReferenceEquals(trainOnDevice, train)) trainOnDevice.Dispose();
             if (validationOnDevice is not null && !ReferenceEquals(validationOnDevice, validation)) validationOnDevice.Dispose();
             optimizer.Dispose();
         }
