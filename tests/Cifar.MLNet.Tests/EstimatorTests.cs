@@ -85,6 +85,10 @@ public class EstimatorTests
         // The validation accuracy of the last epoch is what Evaluate finds on the same data.
         var evaluated = _ml.MulticlassClassification.Evaluate(model.Transform(test));
         Assert.Equal(cnn.History[^1].ValidationAccuracy!.Value, evaluated.MicroAccuracy, 6);
+        // The trainer's own last validation pass agrees with ML.NET's evaluator, confusion matrix included.
+        var final = cnn.FinalValidation!;
+        Assert.Equal(evaluated.ConfusionMatrix.Counts.Select(r => r.Select(c => (long)c).ToArray()).ToArray(), final.ConfusionMatrix);
+        Assert.Equal(evaluated.LogLoss, final.Loss, 4);
     }
 
     [Fact]

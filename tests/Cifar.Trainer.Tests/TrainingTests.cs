@@ -93,6 +93,52 @@ public class TrainingTests
     }
 
     [Fact]
+    public void Evaluate_counts_true_against_predicted_classes()
+    {
+        // The network predicts class 0 for dark images and class 2 for bright ones (a single linear unit on the mean).
+        using var network = nn.Sequential(("flatten", nn.Flatten()), ("fc", nn.Linear(3 * 32 * 32, 3)));
+        using (no_grad())
+        {
+            var fc = (TorchSharp.Modules.Linear)network.named_children().Last().module;
+            fc.weight!.zero_();
+            fc.weight[2].fill_(1.0f);
+            fc.bias!.copy_(tensor(new float[] { 0, -100, -1000 }));
+        }
+        // True labels 0, 1, 2, 2, 1; brightness 0, 0, 1, 1, 1 → predicted 0, 0, 2, 2, 2.
+        var bright = tensor(new float[] { 0, 0, 1, 1, 1 }).view(5, 1, 1, 1);
+        using var data = new TensorDataset(bright * ones(5, 3, 32, 32), tensor(new long[] { 0, 1, 2, 2, 1 }));
+        var result = CnnTrainer.Evaluate(network, data, batchSize: 2);
+        Assert.Equal(new[] { new long[] { 1, 0, 0 }, new long[] { 1, 0, 1 }, new long[] { 0, 0, 2 } }, result.ConfusionMatrix);
+        Assert.Equal(3.0 / 5, result.Accuracy, 9);
+    }
+
+    [Fact]
+    public void Pixel_storage_normalizes_like_ToTensor_then_Normalize()
+    {
+        // Bytes 0, 128, 255 in every channel; mean (0.5, 0.4, 0.3), std (0.5, 0.2, 0.1).
+        var normalization = new Cifar.Trainer.Augmentation.PixelNormalization(new[] { 0.5f, 0.4f, 0.3f }, new[] { 0.5f, 0.2f, 0.1f });
+        var values = new byte[] { 0, 128, 255 };
+        var pixels = tensor(values, new long[] { 3, 1, 1, 1 }).expand(3, 3, 2, 2).contiguous();
+        using var data = TensorDataset.FromPixels(pixels, tensor(new long[] { 0, 1, 2 }), normalization);
+        Assert.Equal(ScalarType.Byte, data.Images.dtype);
+        using var normalized = data.Normalized(tensor(new long[] { 2, 0, 1 }));
+        var got = normalized.data<float>().ToArray();
+        int[] order = { 2, 0, 1 };
+        for (int i = 0; i < 3; i++)
+            for (int c = 0; c < 3; c++)
+                for (int k = 0; k < 4; k++)
+                {
+                    double expected = (values[order[i]] / 255.0 - normalization.Mean[c]) / normalization.Std[c];
+                    Assert.Equal(expected, got[(i * 3 + c) * 4 + k], 5);
+                }
+        // Augmentation's [0, 1] pixel view and its normalization give the same numbers.
+        using var index = tensor(new long[] { 1 });
+        using var viaPixels = data.NormalizePixels(data.Pixels(index)!);
+        using var direct = data.Normalized(index);
+        Assert.True(viaPixels.allclose(direct, rtol: 0, atol: 1e-5));
+    }
+
+    [Fact]
     public void Cpu_always_resolves_and_cuda_without_a_gpu_is_a_clear_error()
     {
         Assert.Equal(DeviceType.CPU, DeviceSelector.Resolve(ComputeDevice.Cpu).type);

@@ -25,11 +25,9 @@ internal sealed class EvaluateCommand
         var classes = CifarDataLoader.ClassNames(data);
         if (model.ClassNames.Count > 0 && !model.ClassNames.SequenceEqual(classes))
             throw new UserError($"{root}: its classes ({string.Join(", ", classes)}) are not the model's ({string.Join(", ", model.ClassNames)})");
-        var metrics = ml.MulticlassClassification.Evaluate(model.Transform(data));
-        output.WriteLine($"{modelPath} on {root} ({which.ToString().ToLowerInvariant()}, {metrics.ConfusionMatrix.Counts.Sum(r => r.Sum()):F0} images)");
-        output.WriteLine(EvaluationReport.Summary(metrics));
-        output.Write(EvaluationReport.PerClass(classes, metrics));
-        output.Write(EvaluationReport.ConfusionMatrix(classes, metrics.ConfusionMatrix.Counts));
+        var evaluation = Evaluation.From(ml.MulticlassClassification.Evaluate(model.Transform(data)));
+        output.WriteLine($"{modelPath} on {root} ({which.ToString().ToLowerInvariant()}, {evaluation.Images} images)");
+        output.Write(EvaluationReport.Full(classes, evaluation));
         return ExitCodes.Success;
     }
 }

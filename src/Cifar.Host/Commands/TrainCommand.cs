@@ -151,14 +151,16 @@ internal sealed class TrainCommand
         AtomicFile.Write(modelPath, stream => ml.Model.Save(model, train.Schema, stream));
         output.WriteLine($"saved {modelPath} after {clock.Elapsed.TotalMinutes:F1} min");
 
-        var metrics = ml.MulticlassClassification.Evaluate(model.Transform(validation));
-        var counts = metrics.ConfusionMatrix.Counts;
-        AtomicFile.WriteBytes(Path.Combine(outputDir, ConfusionPlot), Plots.Confusion(classes, counts));
-        var report = $"{EvaluationReport.Summary(metrics)}\n{EvaluationReport.PerClass(classes, metrics)}{EvaluationReport.ConfusionMatrix(classes, counts)}";
-        AtomicFile.WriteText(Path.Combine(outputDir, ConfusionText), report);
-        output.WriteLine($"validation: {EvaluationReport.Summary(metrics)}");
-        output.Write(EvaluationReport.ConfusionMatrix(classes, counts));
-        _log.LogInformation("Validation {Summary}", EvaluationReport.Summary(metrics));
+        // The trainer measured the last epoch's validation pass on the device; scoring it again through
+        // ML.NET is only needed when a resumed run had nothing left to train.
+        var evaluation = cnn.FinalValidation is { } final
+            ? Evaluation.From(final)
+            : Evaluation.From(ml.MulticlassClassification.Evaluate(model.Transform(validation)));
+        AtomicFile.WriteBytes(Path.Combine(outputDir, ConfusionPlot), Plots.Confusion(classes, evaluation.Counts));
+        AtomicFile.WriteText(Path.Combine(outputDir, ConfusionText), EvaluationReport.Full(classes, evaluation));
+        output.WriteLine($"validation: {EvaluationReport.Summary(evaluation)}");
+        output.Write(EvaluationReport.ConfusionMatrix(classes, evaluation.Counts));
+        _log.LogInformation("Validation {Summary}", EvaluationReport.Summary(evaluation));
         return ExitCodes.Success;
     }
 

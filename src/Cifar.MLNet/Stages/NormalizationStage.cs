@@ -91,13 +91,14 @@ public sealed class CifarNormalizationEstimator : IEstimator<CifarNormalizationT
     {
         public static Coefficients Of(PixelNormalization n)
         {
+            var (channelScale, channelOffset) = n.ScaleAndOffset();
             var scale = new float[CifarImage.Size];
             var offset = new float[CifarImage.Size];
             int plane = CifarImage.Height * CifarImage.Width;
             for (int ch = 0; ch < CifarImage.Channels; ch++)
             {
-                Array.Fill(scale, (float)(1.0 / (255.0 * n.Std[ch])), ch * plane, plane);
-                Array.Fill(offset, (float)(-n.Mean[ch] / (double)n.Std[ch]), ch * plane, plane);
+                Array.Fill(scale, channelScale[ch], ch * plane, plane);
+                Array.Fill(offset, channelOffset[ch], ch * plane, plane);
             }
             return new Coefficients(scale, offset);
         }

@@ -46,8 +46,8 @@ public sealed class CifarCnnEstimator : IEstimator<CifarCnnTransformer>
                 ?? throw new ArgumentException($"column '{features.Name}' has augmentation but no normalization annotation"))
             : null;
 
-        using var train = TrainingDataReader.Read(input, _options.FeatureColumnName, _options.LabelColumnName, "training data");
-        using var validation = ReadValidation(input, classNames);
+        using var train = TrainingDataReader.Read(input, _options.FeatureColumnName, _options.LabelColumnName, "training data", normalization);
+        using var validation = ReadValidation(input, classNames, normalization);
         var callbacks = new TrainingCallbacks
         {
             EpochCompleted = _options.EpochCompleted,
@@ -73,7 +73,7 @@ public sealed class CifarCnnEstimator : IEstimator<CifarCnnTransformer>
                 new VectorDataViewType(NumberDataViewType.Single, CifarImage.Size), Array.Empty<string>(), _ => throw new InvalidOperationException())
             .GetOutputSchema(inputSchema);
 
-    private TensorDataset? ReadValidation(IDataView trainInput, IReadOnlyList<string> classNames)
+    private TensorDataset? ReadValidation(IDataView trainInput, IReadOnlyList<string> classNames, PixelNormalization? normalization)
     {
         if (_options.ValidationSet is not { } validation) return null;
         if (validation.Schema.GetColumnOrNull(_options.FeatureColumnName) is null)
@@ -87,7 +87,10 @@ public sealed class CifarCnnEstimator : IEstimator<CifarCnnTransformer>
         if (!validationClasses.SequenceEqual(classNames))
             throw new ArgumentException(
                 $"the validation set's classes ({string.Join(", ", validationClasses)}) differ from the training data's ({string.Join(", ", classNames)})");
-        return TrainingDataReader.Read(validation, _options.FeatureColumnName, _options.LabelColumnName, "validation set");
+        // A validation set passed pre-featurized may carry another normalization; its own annotation decides.
+        var validationNormalization = CifarAnnotations.ReadNormalization(validation.Schema[_options.FeatureColumnName]);
+        return TrainingDataReader.Read(validation, _options.FeatureColumnName, _options.LabelColumnName, "validation set",
+            validationNormalization ?? normalization);
     }
 
     private (DataViewSchema.Column Features, IReadOnlyList<string> ClassNames) CheckInput(DataViewSchema schema, string what)

@@ -54,6 +54,12 @@ public sealed class CifarCnnTransformer : DelegatingTransformer, IDisposable
     /// <summary>One entry per training epoch.</summary>
     public IReadOnlyList<EpochMetrics> History => _trained.History;
 
+    /// <summary>
+    /// The validation set's log-loss, accuracy and confusion matrix after the last epoch, measured by
+    /// the trainer on the device (null without a validation set, or when a resumed run had no epoch left).
+    /// </summary>
+    public ValidationResult? FinalValidation => _trained.FinalValidation;
+
     /// <summary>The device the network trained on (e.g. <c>cpu</c>, <c>cuda:0</c>).</summary>
     public string Device => _trained.Device.ToString();
 

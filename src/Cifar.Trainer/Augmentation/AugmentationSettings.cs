@@ -45,4 +45,20 @@ public sealed record PixelNormalization(IReadOnlyList<float> Mean, IReadOnlyList
 {
     /// <summary>The tutorial's Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)): pixels to [−1, 1].</summary>
     public static PixelNormalization Tutorial { get; } = new(new[] { 0.5f, 0.5f, 0.5f }, new[] { 0.5f, 0.5f, 0.5f });
+
+    /// <summary>
+    /// Per-channel scale and offset with pixel · scale + offset = (pixel / 255 − mean) / std for
+    /// 0–255 pixels, rounded to float32 once: every place that normalizes uses these, so all agree.
+    /// </summary>
+    public (float[] Scale, float[] Offset) ScaleAndOffset()
+    {
+        var scale = new float[Mean.Count];
+        var offset = new float[Mean.Count];
+        for (int c = 0; c < Mean.Count; c++)
+        {
+            scale[c] = (float)(1.0 / (255.0 * Std[c]));
+            offset[c] = (float)(-Mean[c] / (double)Std[c]);
+        }
+        return (scale, offset);
+    }
 }

@@ -43,11 +43,12 @@ public sealed class TrainingDivergedException : Exception
 /// <summary>A trained network, the device it lives on, and its per-epoch history.</summary>
 public sealed class TrainedNetwork : IDisposable
 {
-    internal TrainedNetwork(Sequential network, Device device, IReadOnlyList<EpochMetrics> history)
+    internal TrainedNetwork(Sequential network, Device device, IReadOnlyList<EpochMetrics> history, ValidationResult? finalValidation)
     {
         Network = network;
         Device = device;
         History = history;
+        FinalValidation = finalValidation;
     }
 
     /// <summary>The network, in evaluation mode.</summary>
@@ -58,6 +59,12 @@ public sealed class TrainedNetwork : IDisposable
 
     /// <summary>One entry per completed epoch.</summary>
     public IReadOnlyList<EpochMetrics> History { get; }
+
+    /// <summary>
+    /// The validation set's metrics and confusion matrix after the last epoch, or null without a
+    /// validation set (or when a resumed run had no epoch left to train).
+    /// </summary>
+    public ValidationResult? FinalValidation { get; }
 
     /// <inheritdoc />
     public void Dispose() => Network.Dispose();
@@ -93,6 +100,7 @@ public static class CnnTrainer
         CancellationToken cancellation = default)
     {
         var device = DeviceSelector.Resolve(settings.Device);
+        NativeHeap.KeepFreedBuffers();
         random.manual_seed(settings.Seed);
         var network = Architectures.Create(settings.Architecture, classCount);
         network.to(device);
@@ -102,6 +110,7 @@ public static class CnnTrainer
 
         TensorDataset? trainOnDevice = null, validationOnDevice = null;
         var history = new List<EpochMetrics>();
+        ValidationResult? validationResult = null;
         var fingerprint = Checkpoint.Fingerprint(settings, classCount, train.Count, augmenter?.Settings);
         try
         {
@@ -121,9 +130,9 @@ public static class CnnTrainer
                 var clock = Stopwatch.StartNew();
                 var (trainLoss, trainAccuracy) = TrainOneEpoch(network, optimizer, trainOnDevice, settings,
                     augmenter, shuffleGenerator, augmentGenerator, epoch, callbacks, cancellation);
-                (double Loss, double Accuracy)? validationResult = validationOnDevice is null
+                validationResult = validationOnDevice is null
                     ? null
-                    : Evaluate(network, validationOnDevice, settings.EvaluationBatchSize);
+                    : Evaluate(network, validationOnDevice, settings.EvaluationBatchSizeFor(device.type));
                 var metrics = new EpochMetrics(epoch, trainLoss, trainAccuracy,
                     validationResult?.Loss, validationResult?.Accuracy, clock.Elapsed.TotalSeconds);
                 history.Add(metrics);
@@ -144,7 +153,7 @@ public static class CnnTrainer
             optimizer.Dispose();
         }
         network.eval();
-        return new TrainedNetwork(network, device, history);
+        return new TrainedNetwork(network, device, history, validationResult);
     }
 
     /// <summary>Steps between the (cheap, rare) host reads that check for a non-finite loss.</summary>
@@ -174,9 +183,8 @@ public static class CnnTrainer
             {
                 var indices = order.narrow(0, (long)batch * settings.BatchSize,
                     Math.Min(settings.BatchSize, count - (long)batch * settings.BatchSize));
-                var images = data.Images.index_select(0, indices);
+                var images = TrainingBatch(data, indices, augmenter, augmentGenerator);
                 var labels = data.Labels.index_select(0, indices);
-                if (augmenter is not null) images = augmenter.Apply(images, augmentGenerator);
 
                 var logits = network.forward(images);
                 var loss = nn.functional.cross_entropy(logits, labels);
@@ -195,31 +203,53 @@ public static class CnnTrainer
         return (lossSum.item<double>() / count, (double)correct.item<long>() / count);
     }
 
+    /// <summary>The normalized (and, with an augmenter, augmented) images at <paramref name="indices"/>.</summary>
+    private static Tensor TrainingBatch(TensorDataset data, Tensor indices, BatchAugmenter? augmenter, Generator generator)
+    {
+        if (augmenter is null) return data.Normalized(indices);
+        // Pixel storage: augment the [0, 1] pixels, then normalize; normalized storage: the augmenter un-normalizes.
+        return data.Pixels(indices) is { } pixels
+            ? data.NormalizePixels(augmenter.ApplyToPixels(pixels, generator))
+            : augmenter.Apply(data.Normalized(indices), generator);
+    }
+
     private static void ThrowIfDiverged(Tensor firstBadStep, int epoch, TrainingSettings settings)
     {
         long step = firstBadStep.item<long>();
         if (step >= 0) throw new TrainingDivergedException(epoch, step, settings.CheckpointPath is null ? 0 : epoch - 1);
     }
 
-    /// <summary>Mean cross-entropy and accuracy of <paramref name="network"/> on <paramref name="data"/>.</summary>
-    public static (double Loss, double Accuracy) Evaluate(Sequential network, TensorDataset data, int batchSize = 500)
+    /// <summary>Mean cross-entropy, accuracy and confusion matrix of <paramref name="network"/> on <paramref name="data"/>.</summary>
+    /// <param name="network">The classifier; left in evaluation mode.</param>
+    /// <param name="data">Labelled images on the network's device.</param>
+    /// <param name="batchSize">Images per forward pass.</param>
+    /// <remarks>The number of classes is the network's output width.</remarks>
+    public static ValidationResult Evaluate(Sequential network, TensorDataset data, int batchSize = TrainingSettings.CpuEvaluationBatchSize)
     {
         network.eval();
         using var _ = inference_mode();
         var device = data.Images.device;
         using var lossSum = zeros(1, dtype: ScalarType.Float64, device: device);
-        using var correct = zeros(1, dtype: ScalarType.Int64, device: device);
+        using var predictions = empty(data.Count, dtype: ScalarType.Int64, device: device);
+        long classCount = 0;
         for (long start = 0; start < data.Count; start += batchSize)
         {
             using var scope = NewDisposeScope();
             long size = Math.Min(batchSize, data.Count - start);
-            var images = data.Images.narrow(0, start, size);
+            var images = data.Normalized(start, size);
             var labels = data.Labels.narrow(0, start, size);
             var logits = network.forward(images);
+            classCount = logits.shape[1];
             lossSum.add_(nn.functional.cross_entropy(logits, labels, reduction: nn.Reduction.Sum).to(ScalarType.Float64));
-            correct.add_(logits.argmax(1).eq(labels).sum());
+            predictions.narrow(0, start, size).copy_(logits.argmax(1));
         }
-        return (lossSum.item<double>() / data.Count, (double)correct.item<long>() / data.Count);
+        // Counts of (true, predicted) pairs, made on the device and read once.
+        using var pairs = (data.Labels * classCount + predictions).bincount(null, classCount * classCount).cpu();
+        var counts = pairs.data<long>().ToArray();
+        int classes = (int)classCount;
+        var matrix = Enumerable.Range(0, classes).Select(row => counts.AsSpan(row * classes, classes).ToArray()).ToArray();
+        long correct = Enumerable.Range(0, classes).Sum(c => matrix[c][c]);
+        return new ValidationResult(lossSum.item<double>() / data.Count, (double)correct / data.Count, matrix);
     }
 
     private static OptimizerHelper CreateOptimizer(Sequential network, TrainingSettings settings) => settings.Optimizer switch

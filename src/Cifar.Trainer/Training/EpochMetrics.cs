@@ -20,3 +20,17 @@ public sealed record EpochMetrics(
 /// <param name="Batch">Batches done in this epoch.</param>
 /// <param name="BatchCount">Batches in the epoch.</param>
 public readonly record struct BatchProgress(int Epoch, int Batch, int BatchCount);
+
+/// <summary>A network's mean cross-entropy, accuracy and confusion matrix on a labelled set.</summary>
+/// <param name="Loss">Mean cross-entropy (natural log), the multiclass log-loss.</param>
+/// <param name="Accuracy">Fraction of images classified right.</param>
+/// <param name="ConfusionMatrix">Counts [true class][predicted class].</param>
+public sealed record ValidationResult(double Loss, double Accuracy, long[][] ConfusionMatrix)
+{
+    /// <summary>Loss and accuracy, for <c>var (loss, accuracy) = ...</c>.</summary>
+    public void Deconstruct(out double loss, out double accuracy)
+    {
+        loss = Loss;
+        accuracy = Accuracy;
+    }
+}

@@ -1,3 +1,5 @@
+using TorchSharp;
+
 namespace Cifar.Trainer.Training;
 
 /// <summary>The optimizer that updates the weights.</summary>
@@ -42,8 +44,19 @@ public sealed record TrainingSettings
     /// <summary>Where to train. Default <see cref="ComputeDevice.Auto"/>.</summary>
     public ComputeDevice Device { get; init; } = ComputeDevice.Auto;
 
-    /// <summary>Images per forward pass when evaluating (does not change results). Default 500.</summary>
-    public int EvaluationBatchSize { get; init; } = 500;
+    /// <summary>
+    /// Images per forward pass when evaluating (does not change results beyond float rounding), or null
+    /// for the device's default: 64 on the CPU (larger batches fall out of the caches and run slower
+    /// there: 0.50 s per 1,000 images at 64, 0.86 s at 500 on the 2-core reference machine), 1,024 on a GPU.
+    /// </summary>
+    public int? EvaluationBatchSize { get; init; }
+
+    /// <summary><see cref="EvaluationBatchSize"/>, or the default for <paramref name="device"/>.</summary>
+    public int EvaluationBatchSizeFor(DeviceType device) =>
+        EvaluationBatchSize ?? (device == DeviceType.CPU ? CpuEvaluationBatchSize : 1024);
+
+    /// <summary>The CPU's default <see cref="EvaluationBatchSize"/>.</summary>
+    public const int CpuEvaluationBatchSize = 64;
 
     /// <summary>File to write a checkpoint to after every epoch, or null for none.</summary>
     public string? CheckpointPath { get; init; }
