@@ -1,42 +1,62 @@
-// Benchmarks that need minutes, not tests.
-//   dotnet run --project bench/Cifar.Bench -c Release -- memory [STEPS]
-// memory: trains SeedCnn on random tensors (batch 32, the tutorial's augmentation) for STEPS steps
-// (default 1,000) and prints the process's resident memory and libtorch's live tensor count every
-// 100 steps: both must stay flat once the first steps have allocated what they keep.
-using System.Diagnostics;
-using Cifar.Trainer.Augmentation;
-using Cifar.Trainer.Training;
-using TorchSharp;
-using static TorchSharp.torch;
+// Benchmarks that need minutes, not tests. `./scripts/bench.sh` builds the solution and runs `all`.
+//   all [--data DIR] [--pairs N] [--memory-epochs N] [--json FILE]   the issue-5 table (see SideBySide)
+//   step [IMAGES] | predict MODEL DATA [LIMIT] | latency MODEL DATA [COUNT] | memory [STEPS]   single measurements
+using Cifar.Bench;
 
-if (args.Length == 0 || args[0] != "memory")
+try
 {
-    Console.Error.WriteLine("usage: Cifar.Bench memory [STEPS]");
+    string command = args.Length > 0 ? args[0] : "all";
+    int Int(int index, int fallback) => args.Length > index ? int.Parse(args[index]) : fallback;
+    return command switch
+    {
+        "all" => SideBySide.Run(ParseAll(args.Skip(1).ToArray())),
+        "step" => StepBenchmark.Run(Int(1, SideBySideOptions.TrainImages)),
+        "predict" when args.Length >= 3 => PredictionBenchmarks.Batch(args[1], args[2], Int(3, 0)),
+        "latency" when args.Length >= 3 => PredictionBenchmarks.Latency(args[1], args[2], Int(3, 2000)),
+        "memory" => MemoryBenchmark.Run(Int(1, 1000)),
+        _ => Usage(),
+    };
+}
+catch (Exception e) when (e is FormatException or ArgumentException or FileNotFoundException or DirectoryNotFoundException or InvalidOperationException)
+{
+    Console.Error.WriteLine($"error: {e.Message}");
+    return 1;
+}
+
+static int Usage()
+{
+    Console.Error.WriteLine("usage: Cifar.Bench [all [--data DIR] [--pairs N] [--memory-epochs N] [--json FILE] | step [IMAGES] | predict MODEL DATA [LIMIT] | latency MODEL DATA [COUNT] | memory [STEPS]]");
     return 2;
 }
-int steps = args.Length > 1 ? int.Parse(args[1]) : 1000;
-const int batch = 32, report = 100;
 
-using var images = rand(new long[] { report * batch, 3, 32, 32 }) * 2 - 1;
-using var labels = randint(0, 10, new long[] { report * batch });
-// One "epoch" = 100 steps; the trainer is called once per report so that memory is sampled between epochs.
-using var data = new TensorDataset(images.alias(), labels.alias());
-var augmenter = new BatchAugmenter(AugmentationSettings.Tutorial, PixelNormalization.Tutorial);
-var process = Process.GetCurrentProcess();
-Console.WriteLine($"{Environment.MachineName}, {Environment.ProcessorCount} cores, libtorch threads {get_num_threads()}");
-Console.WriteLine("steps   RSS MiB   live tensors   images/s");
-var clock = Stopwatch.StartNew();
-int done = 0;
-var settings = new TrainingSettings { Epochs = steps / report, BatchSize = batch, Device = ComputeDevice.Cpu };
-using var trained = CnnTrainer.Train(data, null, 10, settings, augmenter, new TrainingCallbacks
+static SideBySideOptions ParseAll(string[] options)
 {
-    EpochCompleted = _ =>
+    string repo = FindRepoRoot();
+    string? data = Environment.GetEnvironmentVariable("CIFAR10_DATA");
+    int pairs = 3, memoryEpochs = 2;
+    string? json = null;
+    for (int i = 0; i < options.Length; i++)
     {
-        done += report;
-        process.Refresh();
-        Console.WriteLine($"{done,5}   {process.WorkingSet64 / (1024.0 * 1024),7:F0}   {DisposeScopeManager.Statistics.ThreadTotalLiveCount,12}   {done * batch / clock.Elapsed.TotalSeconds,8:F0}");
-    },
-});
-process.Refresh();
-Console.WriteLine($"peak RSS {process.PeakWorkingSet64 / (1024.0 * 1024):F0} MiB");
-return 0;
+        string Next() => i + 1 < options.Length ? options[++i] : throw new ArgumentException($"{options[i]} needs a value");
+        switch (options[i])
+        {
+            case "--data": data = Next(); break;
+            case "--pairs": pairs = int.Parse(Next()); break;
+            case "--memory-epochs": memoryEpochs = int.Parse(Next()); break;
+            case "--json": json = Path.GetFullPath(Next()); break;
+            default: throw new ArgumentException($"unknown option {options[i]}");
+        }
+    }
+    data ??= Path.Combine(repo, "..", "shared", "datasets", "cifar10-jpeg");
+    if (!Directory.Exists(Path.Combine(data, "train")))
+        throw new DirectoryNotFoundException($"{data}: no CIFAR-10 JPEG tree (pass --data or set CIFAR10_DATA)");
+    if (pairs < 1) throw new ArgumentException("--pairs must be 1 or more");
+    return new SideBySideOptions(repo, Path.GetFullPath(data), pairs, memoryEpochs, json);
+}
+
+static string FindRepoRoot()
+{
+    for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        if (File.Exists(Path.Combine(dir.FullName, "Cifar.sln"))) return dir.FullName;
+    throw new DirectoryNotFoundException("Cifar.sln not found above the benchmark's folder");
+}

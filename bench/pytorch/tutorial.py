@@ -14,6 +14,7 @@ Needs torch and torchvision (Debian: apt-get install python3-torch python3-torch
 import argparse
 import json
 import os
+import resource
 import sys
 import time
 
@@ -54,6 +55,20 @@ def seed_cnn():
         nn.Linear(128 * 4 * 4, 10))
 
 
+def validate(model, val_loader, criterion, device):
+    """The tutorial's validation loop: mean loss and accuracy, no gradients."""
+    model.eval()
+    loss_sum, correct, seen = 0.0, 0, 0
+    with torch.no_grad():
+        for images, labels in val_loader:
+            images, labels = images.to(device), labels.to(device)
+            outputs = model(images)
+            loss_sum += criterion(outputs, labels).item() * labels.size(0)
+            correct += (outputs.argmax(1) == labels).sum().item()
+            seen += labels.size(0)
+    return loss_sum / seen, correct / seen
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True)
@@ -66,6 +81,9 @@ def main():
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", help="write per-epoch metrics and timings here")
+    parser.add_argument("--eval-only", action="store_true",
+                        help="no training: time one pass of the tutorial's validation loop (decode, normalize, "
+                             "forward) over the validation set with a fresh network, for prediction throughput")
     args = parser.parse_args()
 
     started = time.perf_counter()
@@ -84,6 +102,18 @@ def main():
     criterion = nn.CrossEntropyLoss()
     optimizer = torch.optim.Adam(model.parameters(), lr=0.001, weight_decay=5e-4)
 
+    if args.eval_only:
+        clock = time.perf_counter()
+        validate(model, val_loader, criterion, device)
+        seconds = time.perf_counter() - clock
+        result = dict(torch=torch.__version__, device=str(device), val_images=len(val_set), seconds=seconds,
+                      images_per_second=len(val_set) / seconds, wall_seconds=time.perf_counter() - started)
+        print(f"evaluated {len(val_set)} images in {seconds:.2f}s: {len(val_set) / seconds:.0f} images/s", flush=True)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(result, f, indent=2)
+        return 0
+
     history = []
     for epoch in range(1, args.epochs + 1):
         clock = time.perf_counter()
@@ -101,26 +131,19 @@ def main():
             seen += labels.size(0)
         train_loss, train_acc = loss_sum / seen, correct / seen
 
-        model.eval()
-        loss_sum, correct, seen = 0.0, 0, 0
-        with torch.no_grad():
-            for images, labels in val_loader:
-                images, labels = images.to(device), labels.to(device)
-                outputs = model(images)
-                loss_sum += criterion(outputs, labels).item() * labels.size(0)
-                correct += (outputs.argmax(1) == labels).sum().item()
-                seen += labels.size(0)
-        val_loss, val_acc = loss_sum / seen, correct / seen
+        train_seconds = time.perf_counter() - clock
+        val_loss, val_acc = validate(model, val_loader, criterion, device)
         seconds = time.perf_counter() - clock
         history.append(dict(epoch=epoch, train_loss=train_loss, train_acc=train_acc,
-                            val_loss=val_loss, val_acc=val_acc, seconds=seconds))
+                            val_loss=val_loss, val_acc=val_acc, seconds=seconds, train_seconds=train_seconds))
         print(f"Epoch {epoch}/{args.epochs}: train loss {train_loss:.4f}, train acc {train_acc:.2%} | "
               f"val loss {val_loss:.4f}, val acc {val_acc:.2%} | {seconds:.1f}s", flush=True)
 
     result = dict(torch=torch.__version__, device=str(device),
                   gpu=torch.cuda.get_device_name(0) if device.type == "cuda" else None,
                   train_images=len(train_set), val_images=len(val_set), augment=args.augment,
-                  wall_seconds=time.perf_counter() - started, epochs=history)
+                  wall_seconds=time.perf_counter() - started,
+                  peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, epochs=history)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=2)

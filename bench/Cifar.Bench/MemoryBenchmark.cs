@@ -1,0 +1,43 @@
+using System.Diagnostics;
+using TorchSharp;
+using Cifar.Trainer.Augmentation;
+using Cifar.Trainer.Training;
+using static TorchSharp.torch;
+
+namespace Cifar.Bench;
+
+/// <summary>
+/// <c>memory [STEPS]</c>: trains SeedCnn on random tensors (batch 32, the tutorial's augmentation) for
+/// STEPS steps (default 1,000), printing resident memory and libtorch's live tensor count every 100
+/// steps: both must stay flat once the first steps have allocated what they keep.
+/// </summary>
+internal static class MemoryBenchmark
+{
+    public static int Run(int steps)
+    {
+        const int batch = 32, report = 100;
+        using var images = rand(new long[] { report * batch, 3, 32, 32 }) * 2 - 1;
+        using var labels = randint(0, 10, new long[] { report * batch });
+        // One "epoch" = 100 steps; memory is sampled between epochs.
+        using var data = new TensorDataset(images.alias(), labels.alias());
+        var augmenter = new BatchAugmenter(AugmentationSettings.Tutorial, PixelNormalization.Tutorial);
+        var process = Process.GetCurrentProcess();
+        Console.WriteLine($"{Environment.MachineName}, {Environment.ProcessorCount} cores, libtorch threads {get_num_threads()}");
+        Console.WriteLine("steps   RSS MiB   live tensors   images/s");
+        var clock = Stopwatch.StartNew();
+        int done = 0;
+        var settings = new TrainingSettings { Epochs = steps / report, BatchSize = batch, Device = ComputeDevice.Cpu };
+        using var trained = CnnTrainer.Train(data, null, 10, settings, augmenter, new TrainingCallbacks
+        {
+            EpochCompleted = _ =>
+            {
+                done += report;
+                process.Refresh();
+                Console.WriteLine($"{done,5}   {process.WorkingSet64 / (1024.0 * 1024),7:F0}   {DisposeScopeManager.Statistics.ThreadTotalLiveCount,12}   {done * batch / clock.Elapsed.TotalSeconds,8:F0}");
+            },
+        });
+        process.Refresh();
+        Console.WriteLine($"peak RSS {process.PeakWorkingSet64 / (1024.0 * 1024):F0} MiB");
+        return 0;
+    }
+}

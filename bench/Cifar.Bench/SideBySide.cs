@@ -1,0 +1,158 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json;
+
+namespace Cifar.Bench;
+
+/// <summary>What <c>all</c> measures and how.</summary>
+internal sealed record SideBySideOptions(string RepoRoot, string DataRoot, int Pairs, int MemoryEpochs, string? JsonPath)
+{
+    public const int TrainImages = 5000, ValidationImages = 1000;
+}
+
+/// <summary>
+/// <c>all</c>: the issue-5 table. Every measurement is a fresh process, ours and the tutorial's
+/// PyTorch code alternating (ours, theirs, ours, theirs…) so drift of the machine hits both; medians.
+/// </summary>
+internal static class SideBySide
+{
+    public static int Run(SideBySideOptions o)
+    {
+        string hostDll = Path.Combine(o.RepoRoot, "src/Cifar.Host/bin/Release/net10.0/cifar.dll");
+        string benchDll = typeof(SideBySide).Assembly.Location;
+        string tutorial = Path.Combine(o.RepoRoot, "bench/pytorch/tutorial.py");
+        string python = File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+        if (!File.Exists(hostDll)) throw new FileNotFoundException($"{hostDll}: build first (./scripts/bench.sh does)");
+        var work = Directory.CreateTempSubdirectory("cifar-bench-");
+        try
+        {
+            var results = new Results();
+            string torchVersion = "?";
+            for (int i = 1; i <= o.Pairs; i++)
+            {
+                var ours = Checked("ours: cifar train", ProcessRun.Measure("dotnet", new[]
+                {
+                    hostDll, "train", "--config", Path.Combine(o.RepoRoot, "configs/seed-augmented.json"), "--output", Path.Combine(work.FullName, $"ours-{i}"),
+                    $"--Data:Root={o.DataRoot}", $"--Data:TrainLimit={SideBySideOptions.TrainImages}",
+                    $"--Data:ValidationLimit={SideBySideOptions.ValidationImages}", "--Training:Epochs=1", "--Training:Device=cpu",
+                }));
+                var oursMetrics = ReadJson(Path.Combine(work.FullName, $"ours-{i}", "metrics.json"));
+                double oursTrainSeconds = oursMetrics.GetProperty("epochs")[0].GetProperty("train_seconds").GetDouble();
+                var theirsJson = Path.Combine(work.FullName, $"theirs-{i}.json");
+                var theirs = Checked("theirs: tutorial.py", ProcessRun.Measure(python, new[]
+                {
+                    tutorial, "--data", o.DataRoot, "--epochs", "1", "--train-limit", $"{SideBySideOptions.TrainImages}",
+                    "--val-limit", $"{SideBySideOptions.ValidationImages}", "--augment", "--device", "cpu", "--json", theirsJson,
+                }));
+                var theirsMetrics = ReadJson(theirsJson);
+                torchVersion = theirsMetrics.GetProperty("torch").GetString() ?? "?";
+                var step = Checked("bare step", ProcessRun.Measure("dotnet", new[] { benchDll, "step", $"{SideBySideOptions.TrainImages}" }));
+                results.OursWall.Add(ours.WallSeconds);
+                results.TheirsWall.Add(theirs.WallSeconds);
+                results.OursTrainRate.Add(SideBySideOptions.TrainImages / oursTrainSeconds);
+                results.TheirsTrainRate.Add(SideBySideOptions.TrainImages / theirsMetrics.GetProperty("epochs")[0].GetProperty("train_seconds").GetDouble());
+                results.StepRate.Add(step.Value("images/s"));
+                results.OursRss.Add(ours.PeakRssMiB);
+                results.TheirsRss.Add(theirsMetrics.GetProperty("peak_rss_mib").GetDouble());
+                Progress($"pair {i}: ours {ours.WallSeconds:F2} s, theirs {theirs.WallSeconds:F2} s; train images/s ours {results.OursTrainRate[^1]:F0}, bare step {results.StepRate[^1]:F0}");
+            }
+
+            string model = Path.Combine(work.FullName, "ours-1", "model.zip");
+            for (int i = 1; i <= o.Pairs; i++)
+            {
+                var ours = Checked("ours: predict", ProcessRun.Measure("dotnet", new[] { benchDll, "predict", model, o.DataRoot, "0" }));
+                var theirsJson = Path.Combine(work.FullName, $"theirs-eval-{i}.json");
+                Checked("theirs: tutorial.py --eval-only", ProcessRun.Measure(python, new[] { tutorial, "--data", o.DataRoot, "--eval-only", "--device", "cpu", "--json", theirsJson }));
+                results.OursPredictRate.Add(ours.Value("images/s"));
+                results.TheirsPredictRate.Add(ReadJson(theirsJson).GetProperty("images_per_second").GetDouble());
+                var latency = Checked("ours: latency", ProcessRun.Measure("dotnet", new[] { benchDll, "latency", model, o.DataRoot, "2000" }));
+                results.LatencyP50.Add(latency.Value("p50"));
+                results.LatencyP99.Add(latency.Value("p99"));
+                Progress($"prediction {i}: ours {results.OursPredictRate[^1]:F0} images/s, theirs {results.TheirsPredictRate[^1]:F0}; latency p50 {results.LatencyP50[^1]:F3} ms, p99 {results.LatencyP99[^1]:F3} ms");
+            }
+
+            ProcessRun? full = null;
+            if (o.MemoryEpochs > 0)
+            {
+                full = Checked("ours: full run", ProcessRun.Measure("dotnet", new[]
+                {
+                    hostDll, "train", "--config", Path.Combine(o.RepoRoot, "configs/seed.json"), "--output", Path.Combine(work.FullName, "full"),
+                    $"--Data:Root={o.DataRoot}", $"--Training:Epochs={o.MemoryEpochs}", "--Training:Device=cpu",
+                }));
+                Progress($"full run: peak {full.PeakRssMiB:F0} MiB, after each epoch {string.Join(", ", full.RssAtEpochMiB.Select(r => r.ToString("F0", CultureInfo.InvariantCulture)))} MiB");
+            }
+
+            var table = Table(results, full, torchVersion, o.Pairs);
+            Console.WriteLine(table);
+            if (o.JsonPath is { } json) File.WriteAllText(json, JsonSerializer.Serialize(new { results, full, machine = Machine(torchVersion) }, new JsonSerializerOptions { WriteIndented = true, IncludeFields = true }));
+            return 0;
+        }
+        finally
+        {
+            work.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>Every list holds one value per alternated run.</summary>
+    private sealed class Results
+    {
+        public readonly List<double> OursWall = new(), TheirsWall = new(), OursTrainRate = new(), TheirsTrainRate = new(),
+            StepRate = new(), OursRss = new(), TheirsRss = new(), OursPredictRate = new(), TheirsPredictRate = new(),
+            LatencyP50 = new(), LatencyP99 = new();
+    }
+
+    private static string Table(Results r, ProcessRun? full, string torchVersion, int pairs)
+    {
+        double M(List<double> v) => Median(v);
+        string Verdict(bool met) => met ? "met" : "NOT met";
+        var s = new StringBuilder();
+        s.AppendLine(Machine(torchVersion));
+        s.AppendLine($"medians of {pairs} alternated runs; {SideBySideOptions.TrainImages:N0} train / {SideBySideOptions.ValidationImages:N0} validation images, 1 epoch, batch 32, Adam, tutorial augmentation");
+        s.AppendLine();
+        s.AppendLine("| target | ours | reference | ratio | goal | |");
+        s.AppendLine("|---|---|---|---|---|---|");
+        double e2e = M(r.TheirsWall) / M(r.OursWall);
+        s.AppendLine(Row("1. end to end, whole process", $"{M(r.OursWall):F2} s", $"PyTorch {M(r.TheirsWall):F2} s", $"{e2e:F2}×", "≥ 1.15×", Verdict(e2e >= 1.15)));
+        double overhead = M(r.OursTrainRate) / M(r.StepRate);
+        s.AppendLine(Row("2. training images/s vs bare TorchSharp step", $"{M(r.OursTrainRate):F0}/s", $"bare step {M(r.StepRate):F0}/s (PyTorch run {M(r.TheirsTrainRate):F0}/s)", $"{overhead:F3}", "≥ 0.95", Verdict(overhead >= 0.95)));
+        double predict = M(r.OursPredictRate) / M(r.TheirsPredictRate);
+        s.AppendLine(Row("3. batch prediction, model.zip (ONNX Runtime)", $"{M(r.OursPredictRate):F0}/s", $"PyTorch eval {M(r.TheirsPredictRate):F0}/s", $"{predict:F2}×", "≥ 1.5×", Verdict(predict >= 1.5)));
+        s.AppendLine(Row("4. PredictionEngine latency, path → label", $"p50 {M(r.LatencyP50):F3} ms, p99 {M(r.LatencyP99):F3} ms", "", "", "p50 ≤ 1 ms", Verdict(M(r.LatencyP50) <= 1)));
+        if (full is not null)
+        {
+            bool flat = full.RssAtEpochMiB.Count < 2 || full.RssAtEpochMiB.Max() - full.RssAtEpochMiB.Min() <= 0.05 * full.RssAtEpochMiB.Max();
+            s.AppendLine(Row($"5. peak RSS, 50,000 images, {full.RssAtEpochMiB.Count} epochs", $"{full.PeakRssMiB:F0} MiB; after each epoch {string.Join(" / ", full.RssAtEpochMiB.Select(v => v.ToString("F0", CultureInfo.InvariantCulture)))} MiB",
+                "", "", "≤ 1,536 MiB, flat", Verdict(full.PeakRssMiB <= 1536 && flat)));
+        }
+        s.AppendLine(Row("   (peak RSS of the 5,000-image run)", $"{M(r.OursRss):F0} MiB", $"PyTorch {M(r.TheirsRss):F0} MiB (main process; 2 loader workers extra)", "", "", ""));
+        return s.ToString();
+    }
+
+    private static string Row(params string[] cells) => "| " + string.Join(" | ", cells) + " |";
+
+    private static string Machine(string torchVersion)
+    {
+        string cpu = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':')[1].Trim() ?? "?";
+        double memoryGiB = double.Parse(File.ReadLines("/proc/meminfo").First(l => l.StartsWith("MemTotal", StringComparison.Ordinal))
+            .Split(':')[1].Trim().Split(' ')[0], CultureInfo.InvariantCulture) / (1024 * 1024);
+        string os = File.Exists("/etc/os-release")
+            ? File.ReadLines("/etc/os-release").FirstOrDefault(l => l.StartsWith("PRETTY_NAME=", StringComparison.Ordinal))?.Split('=')[1].Trim('"') ?? "?"
+            : RuntimeInformation.OSDescription;
+        return $"machine: {cpu}, {Environment.ProcessorCount} cores, {memoryGiB:F1} GiB memory, {os}; {RuntimeInformation.FrameworkDescription}, " +
+               $"TorchSharp {typeof(TorchSharp.torch).Assembly.GetName().Version} on libtorch {TorchSharp.torch.__version__}; PyTorch {torchVersion}";
+    }
+
+    private static ProcessRun Checked(string what, ProcessRun run) =>
+        run.ExitCode == 0 ? run : throw new InvalidOperationException($"{what} failed (exit {run.ExitCode}):\n{run.Output}");
+
+    private static JsonElement ReadJson(string path) => JsonDocument.Parse(File.ReadAllText(path)).RootElement;
+
+    private static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+
+    private static void Progress(string line) => Console.Error.WriteLine(line);
+}
