@@ -82,6 +82,7 @@ public class EstimatorTests
         Assert.Equal(2, seen.Count);
         Assert.Equal(seen, cnn.History);
         Assert.All(cnn.History, m => Assert.NotNull(m.ValidationAccuracy));
+        Assert.All(cnn.History, m => Assert.InRange(m.TrainSeconds!.Value, 0, m.Seconds)); // batches only, no validation
         // The validation accuracy of the last epoch is what Evaluate finds on the same data.
         var evaluated = _ml.MulticlassClassification.Evaluate(model.Transform(test));
         Assert.Equal(cnn.History[^1].ValidationAccuracy!.Value, evaluated.MicroAccuracy, 6);

@@ -25,7 +25,7 @@ internal static class MetricsFiles
             epochs = history.Select(m => new
             {
                 epoch = m.Epoch, train_loss = m.TrainLoss, train_acc = m.TrainAccuracy,
-                val_loss = m.ValidationLoss, val_acc = m.ValidationAccuracy, seconds = m.Seconds,
+                val_loss = m.ValidationLoss, val_acc = m.ValidationAccuracy, seconds = m.Seconds, train_seconds = m.TrainSeconds,
             }),
             run = details,
         }, new JsonSerializerOptions { WriteIndented = true });

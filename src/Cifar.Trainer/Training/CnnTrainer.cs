@@ -130,11 +130,12 @@ public static class CnnTrainer
                 var clock = Stopwatch.StartNew();
                 var (trainLoss, trainAccuracy) = TrainOneEpoch(network, optimizer, trainOnDevice, settings,
                     augmenter, shuffleGenerator, augmentGenerator, epoch, callbacks, cancellation);
+                double trainSeconds = clock.Elapsed.TotalSeconds;
                 validationResult = validationOnDevice is null
                     ? null
                     : Evaluate(network, validationOnDevice, settings.EvaluationBatchSizeFor(device.type));
                 var metrics = new EpochMetrics(epoch, trainLoss, trainAccuracy,
-                    validationResult?.Loss, validationResult?.Accuracy, clock.Elapsed.TotalSeconds);
+                    validationResult?.Loss, validationResult?.Accuracy, clock.Elapsed.TotalSeconds) { TrainSeconds = trainSeconds };
                 history.Add(metrics);
                 if (settings.CheckpointPath is { } path)
                     Checkpoint.Save(path, epoch, history, fingerprint, network, optimizer, shuffleGenerator, augmentGenerator);

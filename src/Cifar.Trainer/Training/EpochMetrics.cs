@@ -13,7 +13,11 @@ public sealed record EpochMetrics(
     double TrainAccuracy,
     double? ValidationLoss,
     double? ValidationAccuracy,
-    double Seconds);
+    double Seconds)
+{
+    /// <summary>Wall time of the epoch's training batches alone (no validation, no checkpoint).</summary>
+    public double? TrainSeconds { get; init; }
+}
 
 /// <summary>Progress inside an epoch, for progress bars.</summary>
 /// <param name="Epoch">1-based epoch number.</param>
