@@ -24,6 +24,26 @@ public class AugmentationTests
     private static readonly float[] Arange64 = Enumerable.Range(1, 64).Select(i => (float)i).ToArray();
 
     [Fact]
+    public void Drawing_a_whole_epoch_at_once_gives_the_per_batch_result()
+    {
+        // 70 images in batches of 32, 32, 6: the epoch's draws, sliced per batch, are the per-batch draws.
+        var augmenter = new BatchAugmenter(AugmentationSettings.Tutorial, PixelNormalization.Tutorial);
+        using var pixels = rand(new long[] { 70, 3, 32, 32 }, generator: new Generator(5));
+        using var perBatchGenerator = new Generator(9);
+        using var epochGenerator = new Generator(9);
+        using var draws = augmenter.DrawEpoch(70, 32, epochGenerator, CPU)!;
+        for (long start = 0; start < 70; start += 32)
+        {
+            using var batch = pixels.narrow(0, start, Math.Min(32, 70 - start));
+            using var expected = augmenter.ApplyToPixels(batch, perBatchGenerator);
+            using var got = augmenter.ApplyToPixels(batch, draws, start);
+            Assert.True(got.allclose(expected, rtol: 0, atol: 0), $"batch at {start}");
+        }
+        // Both generators have moved on by the same draws.
+        Assert.Equal(perBatchGenerator.get_state().data<byte>().ToArray(), epochGenerator.get_state().data<byte>().ToArray());
+    }
+
+    [Fact]
     public void Rotation_by_90_degrees_turns_a_4x4_image_counter_clockwise()
     {
         using var image = Image(Arange16, 1, 1, 4, 4);

@@ -31,33 +31,81 @@ public sealed class BatchAugmenter
     public Tensor Apply(Tensor normalizedBatch, Generator generator)
     {
         if (_settings.IsIdentity) return normalizedBatch;
-        var device = normalizedBatch.device;
-        using var mean = tensor(_mean, device: device).view(1, 3, 1, 1);
-        using var std = tensor(_std, device: device).view(1, 3, 1, 1);
-        var pixels = normalizedBatch * std + mean;
-        pixels = ApplyToPixels(pixels, generator);
-        return (pixels - mean) / std;
+        using var mean = tensor(_mean, device: normalizedBatch.device).view(1, 3, 1, 1);
+        using var std = tensor(_std, device: normalizedBatch.device).view(1, 3, 1, 1);
+        return (ApplyToPixels(normalizedBatch * std + mean, generator) - mean) / std;
     }
+
+    /// <summary>
+    /// Augments the normalized batch of images <paramref name="start"/> .. start + N − 1 of an epoch with
+    /// the parameters <see cref="DrawEpoch"/> drew (same result as <see cref="Apply(Tensor, Generator)"/>).
+    /// </summary>
+    public Tensor Apply(Tensor normalizedBatch, EpochDraws draws, long start) =>
+        (ApplyToPixels(normalizedBatch * draws.Std + draws.Mean, draws, start) - draws.Mean) / draws.Std;
 
     /// <summary>Augments a batch of [0, 1] pixels [N, 3, H, W]; returns a new tensor.</summary>
     public Tensor ApplyToPixels(Tensor pixels, Generator generator)
     {
         long n = pixels.shape[0];
         if (_settings.HorizontalFlipProbability > 0)
-        {
-            var flip = (rand(n, generator: generator) < _settings.HorizontalFlipProbability).to(pixels.device);
-            pixels = where(flip.view(n, 1, 1, 1), pixels.flip(3), pixels);
-        }
+            pixels = Flip(pixels, DrawFlips(n, generator).to(pixels.device));
         if (_settings.HasColorJitter)
             pixels = ColorJitter(pixels, generator);
         if (_settings.RotationDegrees > 0)
-        {
-            double d = _settings.RotationDegrees;
-            var degrees = rand(n, dtype: ScalarType.Float64, generator: generator) * (2 * d) - d;
-            pixels = Rotate(pixels, degrees.to(pixels.device));
-        }
+            pixels = Rotate(pixels, DrawDegrees(n, generator).to(pixels.device));
         return pixels;
     }
+
+    /// <summary>
+    /// Augments the batch of [0, 1] pixels that holds images <paramref name="start"/> .. start + N − 1
+    /// of an epoch, with the parameters <see cref="DrawEpoch"/> drew.
+    /// </summary>
+    public Tensor ApplyToPixels(Tensor pixels, EpochDraws draws, long start)
+    {
+        long n = pixels.shape[0];
+        if (draws.Flips is { } flips) pixels = Flip(pixels, flips.narrow(0, start, n));
+        if (draws.Degrees is { } degrees) pixels = Rotate(pixels, degrees.narrow(0, start, n));
+        return pixels;
+    }
+
+    /// <summary>
+    /// Draws the flips and rotation angles of a whole epoch (<paramref name="count"/> images in batches of
+    /// <paramref name="batchSize"/>) from <paramref name="generator"/> in exactly the order per-batch calls
+    /// of <see cref="ApplyToPixels(Tensor, Generator)"/> would, and moves them to <paramref name="device"/>
+    /// once: a GPU then gets no host-to-device copy (which waits for the GPU) per step. Null for the
+    /// identity, and with colour jitter, whose per-image draws interleave with the others: use the
+    /// per-batch methods then.
+    /// </summary>
+    public EpochDraws? DrawEpoch(long count, int batchSize, Generator generator, Device device)
+    {
+        if (_settings.HasColorJitter || _settings.IsIdentity) return null;
+        // Every temporary dies with the scope; only the four results leave it.
+        using var scope = NewDisposeScope();
+        var flips = new List<Tensor>();
+        var degrees = new List<Tensor>();
+        for (long start = 0; start < count; start += batchSize)
+        {
+            long n = Math.Min(batchSize, count - start);
+            if (_settings.HorizontalFlipProbability > 0) flips.Add(DrawFlips(n, generator));
+            if (_settings.RotationDegrees > 0) degrees.Add(DrawDegrees(n, generator));
+        }
+        return new EpochDraws(
+            flips.Count > 0 ? cat(flips).to(device).MoveToOuterDisposeScope() : null,
+            degrees.Count > 0 ? cat(degrees).to(device).MoveToOuterDisposeScope() : null,
+            tensor(_mean, device: device).view(1, 3, 1, 1).MoveToOuterDisposeScope(),
+            tensor(_std, device: device).view(1, 3, 1, 1).MoveToOuterDisposeScope());
+    }
+
+    private Tensor DrawFlips(long n, Generator generator) => rand(n, generator: generator) < _settings.HorizontalFlipProbability;
+
+    private Tensor DrawDegrees(long n, Generator generator)
+    {
+        double d = _settings.RotationDegrees;
+        return rand(n, dtype: ScalarType.Float64, generator: generator) * (2 * d) - d;
+    }
+
+    private static Tensor Flip(Tensor images, Tensor flips) =>
+        where(flips.view(images.shape[0], 1, 1, 1), images.flip(3), images);
 
     /// <summary>
     /// Rotates each image [N, C, H, W] counter-clockwise by its angle in degrees [N] about the image
@@ -180,5 +228,33 @@ public sealed class BatchAugmenter
             return result;
         }
         return stack(new[] { Pick(v, q, p, p, t, v), Pick(t, v, v, q, p, p), Pick(p, p, t, v, v, q) }, dim: -3);
+    }
+}
+
+/// <summary>
+/// One epoch's augmentation parameters on the training device (see <see cref="BatchAugmenter.DrawEpoch"/>),
+/// and the normalization as device tensors. Disposing frees them.
+/// </summary>
+public sealed class EpochDraws(Tensor? flips, Tensor? degrees, Tensor mean, Tensor std) : IDisposable
+{
+    /// <summary>Per image: flip horizontally (bool [N]), or null without flips.</summary>
+    public Tensor? Flips { get; } = flips;
+
+    /// <summary>Per image: rotation in degrees (float64 [N]), or null without rotation.</summary>
+    public Tensor? Degrees { get; } = degrees;
+
+    /// <summary>Normalization mean [1, 3, 1, 1].</summary>
+    public Tensor Mean { get; } = mean;
+
+    /// <summary>Normalization std [1, 3, 1, 1].</summary>
+    public Tensor Std { get; } = std;
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        Flips?.Dispose();
+        Degrees?.Dispose();
+        Mean.Dispose();
+        Std.Dispose();
     }
 }

@@ -176,6 +176,8 @@ public static class CnnTrainer
         using var correct = zeros(1, dtype: ScalarType.Int64, device: data.Images.device);
         // The first step whose loss was not finite (−1: none yet), tracked on the device.
         using var firstBadStep = full(1, -1L, dtype: ScalarType.Int64, device: data.Images.device);
+        // The epoch's flips and angles, drawn at once and sent to the device once (null: none, or per batch).
+        using var draws = augmenter?.DrawEpoch(count, settings.BatchSize, augmentGenerator, data.Images.device);
         for (int batch = 0; batch < batchCount; batch++)
         {
             cancellation.ThrowIfCancellationRequested();
@@ -184,7 +186,8 @@ public static class CnnTrainer
             {
                 var indices = order.narrow(0, (long)batch * settings.BatchSize,
                     Math.Min(settings.BatchSize, count - (long)batch * settings.BatchSize));
-                var images = TrainingBatch(data, indices, augmenter, augmentGenerator);
+                long start = (long)batch * settings.BatchSize;
+                var images = TrainingBatch(data, indices, augmenter, augmentGenerator, draws, start);
                 var labels = data.Labels.index_select(0, indices);
 
                 var logits = network.forward(images);
@@ -195,8 +198,8 @@ public static class CnnTrainer
 
                 lossSum.add_(loss.detach().to(ScalarType.Float64) * indices.shape[0]);
                 correct.add_(logits.argmax(1).eq(labels).sum());
-                var firstBad = loss.detach().isfinite().logical_not().logical_and(firstBadStep.lt(0));
-                firstBadStep.copy_(where(firstBad, tensor(batch + 1L, device: firstBadStep.device), firstBadStep));
+                // masked_fill takes the step as a scalar argument: no host-to-device copy, no sync.
+                firstBadStep.masked_fill_(loss.detach().isfinite().logical_not().logical_and(firstBadStep.lt(0)), batch + 1L);
             }
             callbacks?.BatchCompleted?.Invoke(new BatchProgress(epoch, batch + 1, batchCount));
         }
@@ -204,14 +207,20 @@ public static class CnnTrainer
         return (lossSum.item<double>() / count, (double)correct.item<long>() / count);
     }
 
-    /// <summary>The normalized (and, with an augmenter, augmented) images at <paramref name="indices"/>.</summary>
-    private static Tensor TrainingBatch(TensorDataset data, Tensor indices, BatchAugmenter? augmenter, Generator generator)
+    /// <summary>
+    /// The normalized (and, with an augmenter, augmented) images at <paramref name="indices"/>, the
+    /// epoch's images <paramref name="start"/> onwards: with the epoch's pre-drawn parameters when there
+    /// are some, else drawing per batch.
+    /// </summary>
+    private static Tensor TrainingBatch(TensorDataset data, Tensor indices, BatchAugmenter? augmenter, Generator generator,
+        EpochDraws? draws, long start)
     {
         if (augmenter is null) return data.Normalized(indices);
         // Pixel storage: augment the [0, 1] pixels, then normalize; normalized storage: the augmenter un-normalizes.
-        return data.Pixels(indices) is { } pixels
-            ? data.NormalizePixels(augmenter.ApplyToPixels(pixels, generator))
-            : augmenter.Apply(data.Normalized(indices), generator);
+        if (data.Pixels(indices) is { } pixels)
+            return data.NormalizePixels(draws is null ? augmenter.ApplyToPixels(pixels, generator) : augmenter.ApplyToPixels(pixels, draws, start));
+        var normalized = data.Normalized(indices);
+        return draws is null ? augmenter.Apply(normalized, generator) : augmenter.Apply(normalized, draws, start);
     }
 
     private static void ThrowIfDiverged(Tensor firstBadStep, int epoch, TrainingSettings settings)
