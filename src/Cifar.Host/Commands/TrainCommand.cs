@@ -8,6 +8,7 @@ using Cifar.Host.Data;
 using Cifar.MLNet;
 using Cifar.MLNet.Data;
 using Cifar.Trainer.Augmentation;
+using Cifar.Trainer.Native;
 using Cifar.Trainer.Training;
 using Microsoft.Extensions.Logging;
 using Microsoft.ML;
@@ -44,6 +45,17 @@ internal sealed class TrainCommand
         var root = DataLocator.Resolve(c.Data.Root);
         if (!DataLocator.HasData(root, CifarSplit.Train) && c.Data.Download)
             await _downloader.DownloadAsync(c.Data.DownloadUrl, c.Data.DownloadMd5, root, output, cancellation);
+        if (c.Torch.LibraryPath is { Length: > 0 } libraryPath)
+        {
+            try
+            {
+                Libtorch.UseDirectory(libraryPath);
+            }
+            catch (LibtorchLoadException e)
+            {
+                throw new UserError($"Torch:LibraryPath: {e.Message}");
+            }
+        }
         var device = ParseDevice(c.Training.Device);
         string deviceName;
         try
@@ -54,6 +66,11 @@ internal sealed class TrainCommand
         {
             throw new UserError($"Training:Device: {e.Message}");
         }
+        catch (LibtorchLoadException e)
+        {
+            throw new UserError(e.Message);
+        }
+        ReportLibtorch(output);
         // A resumed run keeps the configuration it started with (the checkpoint refuses other settings).
         if (!resume)
             AtomicFile.WriteText(Path.Combine(outputDir, ResolvedConfig), JsonSerializer.Serialize(c, new JsonSerializerOptions { WriteIndented = true }));
@@ -162,6 +179,20 @@ internal sealed class TrainCommand
         output.Write(EvaluationReport.ConfusionMatrix(classes, evaluation.Counts));
         _log.LogInformation("Validation {Summary}", EvaluationReport.Summary(evaluation));
         return ExitCodes.Success;
+    }
+
+    /// <summary>Which libtorch trains, and a warning when it is not the version TorchSharp is built for.</summary>
+    private void ReportLibtorch(TextWriter output)
+    {
+        var libtorch = Libtorch.Loaded();
+        var line = $"{libtorch?.ToString() ?? "libtorch (folder unknown)"}, TorchSharp {Libtorch.TorchSharpVersion}";
+        output.WriteLine(line);
+        _log.LogInformation("{Libtorch}", line);
+        if (libtorch?.VersionWarning is { } warning)
+        {
+            output.WriteLine($"warning: {warning}");
+            _log.LogWarning("{Warning}", warning);
+        }
     }
 
     private static long CountRows(IDataView data) => data.GetRowCount() ?? data.GetColumn<uint>(CifarColumns.Label).LongCount();

@@ -8,6 +8,16 @@ public sealed class CifarConfig
     public TrainingConfig Training { get; set; } = new();
     public NormalizationConfig Normalization { get; set; } = new();
     public AugmentationConfig Augmentation { get; set; } = new();
+    public TorchConfig Torch { get; set; } = new();
+}
+
+public sealed class TorchConfig
+{
+    /// <summary>
+    /// A folder holding libtorch.so to train with instead of the one the app carries, e.g. a PyTorch
+    /// install's torch/lib (a CUDA build for the GPU); needs an app built with -p:TorchBackend=none. Null = the carried one.
+    /// </summary>
+    public string? LibraryPath { get; set; }
 }
 
 public sealed class DataConfig
