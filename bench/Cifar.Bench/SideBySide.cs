@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
+using Cifar.Trainer.Native;
 
 namespace Cifar.Bench;
 
@@ -133,6 +134,7 @@ internal static class SideBySide
 
     private static string Machine(string torchVersion)
     {
+        _ = TorchSharp.torch.CPU; // loads libtorch, to report the one the app carries
         string cpu = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':')[1].Trim() ?? "?";
         double memoryGiB = double.Parse(File.ReadLines("/proc/meminfo").First(l => l.StartsWith("MemTotal", StringComparison.Ordinal))
             .Split(':')[1].Trim().Split(' ')[0], CultureInfo.InvariantCulture) / (1024 * 1024);
@@ -140,7 +142,7 @@ internal static class SideBySide
             ? File.ReadLines("/etc/os-release").FirstOrDefault(l => l.StartsWith("PRETTY_NAME=", StringComparison.Ordinal))?.Split('=')[1].Trim('"') ?? "?"
             : RuntimeInformation.OSDescription;
         return $"machine: {cpu}, {Environment.ProcessorCount} cores, {memoryGiB:F1} GiB memory, {os}; {RuntimeInformation.FrameworkDescription}, " +
-               $"TorchSharp {typeof(TorchSharp.torch).Assembly.GetName().Version} on libtorch {TorchSharp.torch.__version__}; PyTorch {torchVersion}";
+               $"TorchSharp {Libtorch.TorchSharpVersion} on libtorch {Libtorch.Loaded()?.Version ?? "?"}; PyTorch {torchVersion}";
     }
 
     private static ProcessRun Checked(string what, ProcessRun run) =>
