@@ -33,7 +33,7 @@ static SideBySideOptions ParseAll(string[] options)
 {
     string repo = FindRepoRoot();
     string? data = Environment.GetEnvironmentVariable("CIFAR10_DATA");
-    int pairs = 3, memoryEpochs = 2;
+    int pairs = 5, memoryEpochs = 2;
     string? json = null;
     for (int i = 0; i < options.Length; i++)
     {

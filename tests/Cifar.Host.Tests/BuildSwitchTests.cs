@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Cifar.Tests;
 using System.Text.Json;
 
 namespace Cifar.Host.Tests;
@@ -20,7 +21,7 @@ public class BuildSwitchTests
 
     private static string[] PackageReferences(string backend)
     {
-        var project = Path.Combine(RepoRoot(), "src", "Cifar.Host", "Cifar.Host.csproj");
+        var project = Path.Combine(TestData.RepoRoot(), "src", "Cifar.Host", "Cifar.Host.csproj");
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in new[] { "msbuild", project, "-getItem:PackageReference", $"-p:TorchBackend={backend}", "-nologo" }) start.ArgumentList.Add(a);
         using var process = Process.Start(start)!;
@@ -33,10 +34,4 @@ public class BuildSwitchTests
             .Select(item => item.GetProperty("Identity").GetString()!).ToArray();
     }
 
-    private static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "Cifar.sln"))) return dir.FullName;
-        throw new DirectoryNotFoundException("Cifar.sln not found above the tests");
-    }
 }

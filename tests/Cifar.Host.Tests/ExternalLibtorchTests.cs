@@ -9,12 +9,6 @@ namespace Cifar.Host.Tests;
 /// </summary>
 public class ExternalLibtorchTests
 {
-    private static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "Cifar.sln"))) return dir.FullName;
-        throw new DirectoryNotFoundException("Cifar.sln not found above the tests");
-    }
 
     /// <summary>Runs a command through bash (its output to a file, read after it ends).</summary>
     private static (int Code, string Output) Run(string workingDirectory, string command, params string[] args)
@@ -44,7 +38,7 @@ public class ExternalLibtorchTests
 
         using var dir = new TestData.TempFolder();
         var bundle = dir.File("bundle");
-        var (code, output) = Run(RepoRoot(), "bash scripts/gpu-check.sh bundle \"$1\"", bundle);
+        var (code, output) = Run(TestData.RepoRoot(), "bash scripts/gpu-check.sh bundle \"$1\"", bundle);
         Assert.True(code == 0, output);
         Assert.False(File.Exists(Path.Combine(bundle, "libtorch_cpu.so")), "the bundle must not carry libtorch");
         TestImages.WriteBinaryBatches(dir.File("data"), recordsPerBatch: 20);

@@ -35,6 +35,14 @@ public static class TestData
     }
 
     /// <summary>A fresh temporary folder, deleted when disposed.</summary>
+    /// <summary>The repository's root: the folder above the tests that holds Cifar.sln.</summary>
+    public static string RepoRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "Cifar.sln"))) return dir.FullName;
+        throw new DirectoryNotFoundException("Cifar.sln not found above the tests");
+    }
+
     public sealed class TempFolder : IDisposable
     {
         public TempFolder() => Directory.CreateDirectory(Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "cifar-tests-" + Guid.NewGuid().ToString("N")));
