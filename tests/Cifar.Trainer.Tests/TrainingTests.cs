@@ -231,3 +231,37 @@ public class CheckpointTests
         Assert.True(shortRun <= 0, $"a finished, disposed run leaves {shortRun} live tensors");
     }
 }
+
+public class FlatAdamTests
+{
+    [Fact]
+    public void Flat_adam_takes_the_steps_of_torchs_adam()
+    {
+        // Two copies of SeedCnn, same batches: TorchSharp's optim.Adam (torch.optim.Adam's update) and FlatAdam.
+        random.manual_seed(3);
+        using var reference = Cifar.Trainer.Networks.Architectures.Create("SeedCnn", 10);
+        using var flat = Cifar.Trainer.Networks.Architectures.Create("SeedCnn", 10);
+        using (no_grad())
+            foreach (var (a, b) in reference.parameters().Zip(flat.parameters())) b.copy_(a);
+        using var initial = reference.parameters().First().detach().clone();
+        using var torchAdam = optim.Adam(reference.parameters(), 0.001, weight_decay: 5e-4);
+        using var flatAdam = new FlatAdam(flat, 0.001, 5e-4);
+        using var images = rand(new long[] { 8 * 16, 3, 32, 32 }, generator: new Generator(4)) * 2 - 1;
+        using var labels = randint(0, 10, new long[] { 8 * 16 }, generator: new Generator(5));
+        for (int step = 0; step < 8; step++)
+        {
+            using var scope = NewDisposeScope();
+            var x = images.narrow(0, step * 16, 16);
+            var y = labels.narrow(0, step * 16, 16);
+            torchAdam.zero_grad();
+            nn.functional.cross_entropy(reference.forward(x), y).backward();
+            torchAdam.step();
+            flatAdam.ZeroGrad();
+            nn.functional.cross_entropy(flat.forward(x), y).backward();
+            flatAdam.Step();
+        }
+        foreach (var (a, b) in reference.parameters().Zip(flat.parameters()))
+            Assert.True(a.allclose(b, rtol: 1e-5, atol: 1e-7), $"max difference {(a - b).abs().max().item<float>()}");
+        Assert.False(flat.parameters().First().allclose(initial, rtol: 0, atol: 1e-4), "the steps moved the weights");
+    }
+}

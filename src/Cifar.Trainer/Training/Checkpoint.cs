@@ -19,12 +19,13 @@ public sealed class CheckpointException : Exception
 /// </summary>
 internal static class Checkpoint
 {
-    private const string Magic = "CIFAR-CHECKPOINT-1";
+    // Format 2: the optimizer's own state (FlatAdam) replaced TorchSharp's Adam state dictionary.
+    private const string Magic = "CIFAR-CHECKPOINT-2", OlderMagic = "CIFAR-CHECKPOINT-1";
 
     public sealed record State(int Epoch, List<EpochMetrics> History);
 
     public static void Save(string path, int epoch, IReadOnlyList<EpochMetrics> history, string fingerprint,
-        Sequential network, OptimizerHelper optimizer, Generator shuffle, Generator augment)
+        Sequential network, IStepper optimizer, Generator shuffle, Generator augment)
     {
         var temp = $"{path}.{Guid.NewGuid():N}.tmp";
         try
@@ -39,7 +40,7 @@ internal static class Checkpoint
                 WriteGenerator(writer, shuffle);
                 WriteGenerator(writer, augment);
                 network.save(writer);
-                optimizer.save_state_dict(writer);
+                optimizer.Save(writer);
                 writer.Flush();
                 file.Flush(flushToDisk: true);
             }
@@ -53,12 +54,14 @@ internal static class Checkpoint
     }
 
     public static State Load(string path, string expected,
-        Sequential network, OptimizerHelper optimizer, Generator shuffle, Generator augment)
+        Sequential network, IStepper optimizer, Generator shuffle, Generator augment)
     {
         try
         {
             using var reader = new BinaryReader(File.OpenRead(path));
-            if (reader.ReadString() != Magic) throw new CheckpointException($"{path}: not a Cifar checkpoint");
+            var magic = reader.ReadString();
+            if (magic == OlderMagic) throw new CheckpointException($"{path}: written by an older Cifar (checkpoint format 1); start the run again");
+            if (magic != Magic) throw new CheckpointException($"{path}: not a Cifar checkpoint");
             var fingerprint = reader.ReadString();
             if (fingerprint != expected)
                 throw new CheckpointException($"{path}: made with other settings ({fingerprint}); this run has ({expected})");
@@ -67,7 +70,7 @@ internal static class Checkpoint
             ReadGenerator(reader, shuffle);
             ReadGenerator(reader, augment);
             network.load(reader);
-            optimizer.load_state_dict(reader);
+            optimizer.Load(reader);
             return new State(epoch, history);
         }
         catch (Exception e) when (e is EndOfStreamException or IOException or ArgumentException or JsonException or FormatException

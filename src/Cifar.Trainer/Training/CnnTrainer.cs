@@ -104,7 +104,7 @@ public static class CnnTrainer
         random.manual_seed(settings.Seed);
         var network = Architectures.Create(settings.Architecture, classCount);
         network.to(device);
-        var optimizer = CreateOptimizer(network, settings);
+        var optimizer = Optimizers.Create(network, settings);
         using var shuffleGenerator = new Generator((ulong)settings.Seed);
         using var augmentGenerator = new Generator((ulong)settings.Seed + 1);
 
@@ -161,7 +161,7 @@ public static class CnnTrainer
     private const int FiniteCheckInterval = 50;
 
     private static (double Loss, double Accuracy) TrainOneEpoch(
-        Sequential network, OptimizerHelper optimizer, TensorDataset data, TrainingSettings settings,
+        Sequential network, IStepper optimizer, TensorDataset data, TrainingSettings settings,
         BatchAugmenter? augmenter, Generator shuffleGenerator, Generator augmentGenerator, int epoch,
         TrainingCallbacks? callbacks, CancellationToken cancellation)
     {
@@ -192,9 +192,9 @@ public static class CnnTrainer
 
                 var logits = network.forward(images);
                 var loss = nn.functional.cross_entropy(logits, labels);
-                optimizer.zero_grad();
+                optimizer.ZeroGrad();
                 loss.backward();
-                optimizer.step();
+                optimizer.Step();
 
                 lossSum.add_(loss.detach().to(ScalarType.Float64) * indices.shape[0]);
                 correct.add_(logits.argmax(1).eq(labels).sum());
@@ -262,9 +262,4 @@ public static class CnnTrainer
         return new ValidationResult(lossSum.item<double>() / data.Count, (double)correct / data.Count, matrix);
     }
 
-    private static OptimizerHelper CreateOptimizer(Sequential network, TrainingSettings settings) => settings.Optimizer switch
-    {
-        OptimizerKind.Sgd => optim.SGD(network.parameters(), settings.LearningRate, momentum: 0.9, weight_decay: settings.WeightDecay),
-        _ => optim.Adam(network.parameters(), settings.LearningRate, weight_decay: settings.WeightDecay),
-    };
 }
