@@ -64,7 +64,7 @@ public sealed class BatchAugmenter
     {
         long n = pixels.shape[0];
         if (draws.Flips is { } flips) pixels = Flip(pixels, flips.narrow(0, start, n));
-        if (draws.Degrees is { } degrees) pixels = Rotate(pixels, degrees.narrow(0, start, n));
+        if (draws.Cosines is { } cos) pixels = Rotate(pixels, cos.narrow(0, start, n), draws.Sines!.narrow(0, start, n));
         return pixels;
     }
 
@@ -89,9 +89,11 @@ public sealed class BatchAugmenter
             if (_settings.HorizontalFlipProbability > 0) flips.Add(DrawFlips(n, generator));
             if (_settings.RotationDegrees > 0) degrees.Add(DrawDegrees(n, generator));
         }
+        // The angles' cosines and sines too are computed once per epoch (elementwise: the per-batch numbers).
+        var (cos, sin) = degrees.Count > 0 ? CosSin(cat(degrees).to(device)) : (null, null);
         return new EpochDraws(
             flips.Count > 0 ? cat(flips).to(device).MoveToOuterDisposeScope() : null,
-            degrees.Count > 0 ? cat(degrees).to(device).MoveToOuterDisposeScope() : null,
+            cos?.MoveToOuterDisposeScope(), sin?.MoveToOuterDisposeScope(),
             tensor(_mean, device: device).view(1, 3, 1, 1).MoveToOuterDisposeScope(),
             tensor(_std, device: device).view(1, 3, 1, 1).MoveToOuterDisposeScope());
     }
@@ -114,11 +116,24 @@ public sealed class BatchAugmenter
     /// </summary>
     public static Tensor Rotate(Tensor images, Tensor degrees)
     {
+        var (cos, sin) = CosSin(degrees);
+        return Rotate(images, cos, sin);
+    }
+
+    /// <summary>Cosine and sine of angles in degrees, computed in float64 and rounded to float32 once.</summary>
+    private static (Tensor Cos, Tensor Sin) CosSin(Tensor degrees)
+    {
+        var radians = degrees.to(ScalarType.Float64) * (Math.PI / 180.0);
+        return (radians.cos().to(ScalarType.Float32), radians.sin().to(ScalarType.Float32));
+    }
+
+    /// <summary><see cref="Rotate(Tensor, Tensor)"/> with each image's angle given by its cosine and sine [N] (float32).</summary>
+    private static Tensor Rotate(Tensor images, Tensor cosines, Tensor sines)
+    {
         long n = images.shape[0], h = images.shape[2], w = images.shape[3];
         var device = images.device;
-        var radians = degrees.to(ScalarType.Float64) * (Math.PI / 180.0);
-        var cos = radians.cos().to(ScalarType.Float32).view(n, 1, 1);
-        var sin = radians.sin().to(ScalarType.Float32).view(n, 1, 1);
+        var cos = cosines.view(n, 1, 1);
+        var sin = sines.view(n, 1, 1);
         // Output pixel centres relative to the image centre.
         var x = linspace(-w * 0.5 + 0.5, w * 0.5 - 0.5, w, dtype: ScalarType.Float32, device: device).view(1, 1, w);
         var y = linspace(-h * 0.5 + 0.5, h * 0.5 - 0.5, h, dtype: ScalarType.Float32, device: device).view(1, h, 1);
@@ -235,13 +250,16 @@ public sealed class BatchAugmenter
 /// One epoch's augmentation parameters on the training device (see <see cref="BatchAugmenter.DrawEpoch"/>),
 /// and the normalization as device tensors. Disposing frees them.
 /// </summary>
-public sealed class EpochDraws(Tensor? flips, Tensor? degrees, Tensor mean, Tensor std) : IDisposable
+public sealed class EpochDraws(Tensor? flips, Tensor? cosines, Tensor? sines, Tensor mean, Tensor std) : IDisposable
 {
     /// <summary>Per image: flip horizontally (bool [N]), or null without flips.</summary>
     public Tensor? Flips { get; } = flips;
 
-    /// <summary>Per image: rotation in degrees (float64 [N]), or null without rotation.</summary>
-    public Tensor? Degrees { get; } = degrees;
+    /// <summary>Per image: cosine of the rotation angle (float32 [N]), or null without rotation.</summary>
+    public Tensor? Cosines { get; } = cosines;
+
+    /// <summary>Per image: sine of the rotation angle (float32 [N]), or null without rotation.</summary>
+    public Tensor? Sines { get; } = sines;
 
     /// <summary>Normalization mean [1, 3, 1, 1].</summary>
     public Tensor Mean { get; } = mean;
@@ -253,7 +271,8 @@ public sealed class EpochDraws(Tensor? flips, Tensor? degrees, Tensor mean, Tens
     public void Dispose()
     {
         Flips?.Dispose();
-        Degrees?.Dispose();
+        Cosines?.Dispose();
+        Sines?.Dispose();
         Mean.Dispose();
         Std.Dispose();
     }
