@@ -47,10 +47,12 @@ torch_lib() { # the machine's PyTorch libtorch folder
 compare() {
   local out=$1 data=$2 lib=$3 device=$4 epochs=$5 train_limit=$6 val_limit=$7
   mkdir -p "$out"
+  # Nothing from an earlier run may pass for this one's.
+  rm -rf "$out/ours" "$out"/ours-* "$out"/ours.log "$out"/theirs* "$out/table.md" "$out/undefined-symbols.txt"
   echo "gpu-check: ours (seed.json, $epochs epochs, device $device, libtorch from $lib)"
   local start ours_status=0
   start=$(date +%s%N)
-  timeout "${OURS_TIMEOUT:-240}" "$bundle/cifar" train --config configs/seed.json --output "$out/ours" \
+  timeout -k 10 "${OURS_TIMEOUT:-240}" "$bundle/cifar" train --config configs/seed.json --output "$out/ours" \
       "--Data:Root=$data" "--Data:TrainLimit=$train_limit" "--Data:ValidationLimit=$val_limit" \
       "--Training:Epochs=$epochs" "--Training:Device=$device" "--Torch:LibraryPath=$lib" \
       >"$out/ours.log" 2>&1 || ours_status=$?
@@ -64,10 +66,26 @@ compare() {
   fi
   echo "gpu-check: theirs (bench/pytorch/tutorial.py, $epochs epochs, device $device)"
   start=$(date +%s%N)
-  PYTHONUNBUFFERED=1 timeout "${THEIRS_TIMEOUT:-300}" "$python" bench/pytorch/tutorial.py --data "$data" --epochs "$epochs" \
+  PYTHONUNBUFFERED=1 timeout -k 10 "${THEIRS_TIMEOUT:-300}" "$python" bench/pytorch/tutorial.py --data "$data" --epochs "$epochs" \
       --train-limit "$train_limit" --val-limit "$val_limit" --device "$device" --json "$out/theirs.json" 2>&1 | tee "$out/theirs.log" || true
   echo $(( ($(date +%s%N) - start) / 1000000 )) > "$out/theirs-wall-ms.txt"
   "$python" scripts/gpu_check_table.py "$out" "$ours_status" | tee "$out/table.md"
+}
+
+unpack() {
+  rm -rf "$bundle" && mkdir -p "$bundle"
+  tar -C "$bundle" -xJf "$work/bundle.tar.xz"
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
+  "$python" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "gpu", torch.cuda.is_available())'
+  echo "gpu-check: bundle unpacked ($(du -sh "$bundle" | cut -f1))"
+}
+
+run_check() {
+  [[ -x "$bundle/cifar" ]] || { echo "gpu-check: no bundle at $bundle (run 'unpack' first, on the same warm machine)" >&2; exit 2; }
+  local data=/tmp/cifar10-jpeg lib
+  rm -rf "$data" && mkdir -p "$data" && tar -C "$data" -xzf "$work/data.tar.gz"
+  lib=$(torch_lib)
+  compare "${OUT:-$work/out}" "$data" "$lib" cuda "${EPOCHS:-15}" 0 0
 }
 
 case "${1:-}" in
@@ -83,28 +101,20 @@ case "${1:-}" in
     build_bundle "${2:?usage: gpu-check.sh bundle DIR}"
     ;;
   device)
-    bash "$0" unpack
-    bash "$0" run
+    unpack
+    run_check
     ;;
   unpack)
-    rm -rf "$bundle" && mkdir -p "$bundle"
-    tar -C "$bundle" -xJf "$work/bundle.tar.xz"
-    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
-    "$python" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "gpu", torch.cuda.is_available())'
-    "$bundle/cifar" --help >/dev/null 2>&1 || true
-    echo "gpu-check: bundle unpacked ($(du -sh "$bundle" | cut -f1))"
+    unpack
     ;;
   run)
-    [[ -x "$bundle/cifar" ]] || { echo "gpu-check: no bundle at $bundle (run 'unpack' first, on the same warm machine)" >&2; exit 2; }
-    data=/tmp/cifar10-jpeg
-    rm -rf "$data" && mkdir -p "$data" && tar -C "$data" -xzf "$work/data.tar.gz"
-    out=${OUT:-$work/out}
-    compare "$out" "$data" "$(torch_lib)" cuda "${EPOCHS:-15}" 0 0
+    run_check
     ;;
   cpu-selftest)
     rm -rf "$bundle" && build_bundle "$bundle"
     lib=$(ls -d "${NUGET_PACKAGES:-$HOME/.nuget/packages}"/libtorch-cpu-linux-x64/2.10.0/runtimes/linux-x64/native)
-    compare "${OUT:-$work/out-cpu}" "$(data_root)" "$lib" cpu 1 2000 500
+    data=$(data_root)
+    compare "${OUT:-$work/out-cpu}" "$data" "$lib" cpu 1 2000 500
     ;;
   *)
     sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'

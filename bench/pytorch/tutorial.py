@@ -138,7 +138,12 @@ def main():
                             val_loss=val_loss, val_acc=val_acc, seconds=seconds, train_seconds=train_seconds))
         print(f"Epoch {epoch}/{args.epochs}: train loss {train_loss:.4f}, train acc {train_acc:.2%} | "
               f"val loss {val_loss:.4f}, val acc {val_acc:.2%} | {seconds:.1f}s", flush=True)
+        # Rewritten after every epoch, so a run stopped by a time limit still leaves what it measured.
+        write_result(args, device, train_set, val_set, started, history)
+    return 0
 
+
+def write_result(args, device, train_set, val_set, started, history):
     result = dict(torch=torch.__version__, device=str(device),
                   gpu=torch.cuda.get_device_name(0) if device.type == "cuda" else None,
                   train_images=len(train_set), val_images=len(val_set), augment=args.augment,
@@ -147,7 +152,6 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=2)
-    return 0
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ internal static class TrainingDataReader
         var getFeatures = cursor.GetGetter<VBuffer<float>>(featureColumn);
         var getLabel = cursor.GetGetter<uint>(labelColumn);
         VBuffer<float> row = default;
+        var dense = new float[CifarImage.Size];
         uint key = 0;
         while (cursor.MoveNext())
         {
@@ -55,11 +56,17 @@ internal static class TrainingDataReader
             getFeatures(ref row);
             if (row.Length != CifarImage.Size)
                 throw new InvalidOperationException($"{what} row {cursor.Position} has {row.Length} features, expected {CifarImage.Size}");
-            store.Add(row.GetValues());
+            store.Add(row.IsDense ? row.GetValues() : Densified(row, dense));
             labels.Add(key - 1);
         }
         if (labels.Count == 0) throw new InvalidOperationException($"{what} has no rows");
         return store.ToDataset(labels.ToArray());
+    }
+
+    private static float[] Densified(VBuffer<float> row, float[] dense)
+    {
+        row.CopyTo(dense);
+        return dense;
     }
 
     /// <summary>

@@ -68,27 +68,49 @@ public static class Libtorch
         var info = new LibtorchInfo(directory, VersionOf(directory));
         var glue = GluePath() ?? throw new LibtorchLoadException($"libLibTorchSharp.so not found next to {AppContext.BaseDirectory} (is the TorchSharp package referenced?)");
 
-        Open(libtorch, info, "libtorch");
-        var cuda = Path.Combine(directory, "libtorch_cuda.so");
-        if (File.Exists(cuda)) Open(cuda, info, "libtorch_cuda");
-        Open(glue, info, "TorchSharp's native glue (libLibTorchSharp.so)");
+        try
+        {
+            Open(libtorch, info, "libtorch");
+            var cuda = Path.Combine(directory, "libtorch_cuda.so");
+            if (File.Exists(cuda)) Open(cuda, info, "libtorch_cuda");
+            Open(glue, info, "TorchSharp's native glue (libLibTorchSharp.so)");
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            throw new LibtorchLoadException($"{directory}: the dynamic loader (dlopen in libdl.so.2) cannot be called here: {e.Message}");
+        }
         return info;
     }
 
     /// <summary>
-    /// Fails fast, before TorchSharp's own fallback (which prints a page and copies libtorch out of the NuGet
-    /// cache into the app's folder), when no libtorch can be found: none loaded, none carried by the app,
-    /// none on <c>LD_LIBRARY_PATH</c>.
+    /// Fails fast, in one line, where TorchSharp would otherwise print a page and copy libtorch out of the
+    /// NuGet cache into the app's folder: when the app carries no libtorch and none is loaded, it binds
+    /// TorchSharp's glue now, every symbol at once, to whatever libtorch the dynamic linker finds
+    /// (<c>LD_LIBRARY_PATH</c>, the system's libraries), and reports a missing or mismatched one.
     /// </summary>
-    /// <exception cref="LibtorchLoadException">No libtorch anywhere TorchSharp would look first.</exception>
+    /// <exception cref="LibtorchLoadException">No libtorch found, or one TorchSharp cannot use.</exception>
     public static void ThrowIfNoneAvailable()
     {
         if (!OperatingSystem.IsLinux() || LoadedLibtorchDirectory() is not null || BundledLibtorch() is not null) return;
-        var searchPath = Environment.GetEnvironmentVariable("LD_LIBRARY_PATH") ?? "";
-        if (searchPath.Split(':', StringSplitOptions.RemoveEmptyEntries).Any(d => File.Exists(Path.Combine(d, "libtorch_cpu.so")))) return;
+        if (GluePath() is not { } glue) return; // TorchSharp's own message names the missing package
+        string? error;
+        try
+        {
+            dlerror();
+            if (dlopen(glue, RTLD_NOW | RTLD_GLOBAL) != IntPtr.Zero) return;
+            error = Marshal.PtrToStringUTF8(dlerror());
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return;
+        }
+        if (error is null || error.Contains("cannot open shared object file", StringComparison.Ordinal))
+            throw new LibtorchLoadException(
+                $"TorchSharp {TorchSharpVersion} needs libtorch {ExpectedVersion} and this app carries none (built with TorchBackend=none): " +
+                "give a libtorch folder (Torch:LibraryPath; docs/gpu.md), or build with the default TorchBackend=cpu or TorchBackend=cuda");
         throw new LibtorchLoadException(
-            $"TorchSharp {TorchSharpVersion} needs libtorch {ExpectedVersion} and this app carries none (built with TorchBackend=none): " +
-            "give a libtorch folder (Torch:LibraryPath; docs/gpu.md), or build with the default TorchBackend=cpu or TorchBackend=cuda");
+            $"the libtorch the dynamic linker finds (LD_LIBRARY_PATH or the system's libraries) cannot be used by TorchSharp {TorchSharpVersion} " +
+            $"(built for {ExpectedVersion}): {Cause(error)}; give a libtorch {ExpectedVersion} folder (Torch:LibraryPath) or build with TorchBackend=cpu");
     }
 
     /// <summary>
@@ -131,11 +153,16 @@ public static class Libtorch
         // clears any stale error.
         dlerror();
         if (dlopen(path, RTLD_NOW | RTLD_GLOBAL) != IntPtr.Zero) return;
-        var error = Marshal.PtrToStringUTF8(dlerror()) ?? "unknown error";
-        var symbol = Regex.Match(error, @"undefined symbol: (\S+)");
-        var cause = symbol.Success ? $"undefined symbol {Demangle(symbol.Groups[1].Value)}" : error;
         throw new LibtorchLoadException(
-            $"{info.Directory}: {what} cannot be loaded with libtorch {info.Version} (TorchSharp {TorchSharpVersion} is built for {ExpectedVersion}): {cause}");
+            $"{info.Directory}: {what} cannot be loaded with libtorch {info.Version} (TorchSharp {TorchSharpVersion} is built for {ExpectedVersion}): " +
+            Cause(Marshal.PtrToStringUTF8(dlerror()) ?? "unknown error"));
+    }
+
+    /// <summary>The dynamic linker's complaint, with a missing C++ function shown by its C++ name.</summary>
+    private static string Cause(string dlerrorText)
+    {
+        var symbol = Regex.Match(dlerrorText, @"undefined symbol: (\S+)");
+        return symbol.Success ? $"undefined symbol {Demangle(symbol.Groups[1].Value)}" : dlerrorText;
     }
 
     private static string? LoadedLibtorchDirectory()
@@ -185,10 +212,11 @@ public static class Libtorch
         }
     }
 
-    [DllImport("libc", EntryPoint = "dlopen")]
+    // libdl.so.2: where glibc before 2.34 defines them; later ones keep it as a stub that resolves to libc.
+    [DllImport("libdl.so.2", EntryPoint = "dlopen")]
     private static extern IntPtr dlopen([MarshalAs(UnmanagedType.LPUTF8Str)] string file, int mode);
 
-    [DllImport("libc", EntryPoint = "dlerror")]
+    [DllImport("libdl.so.2", EntryPoint = "dlerror")]
     private static extern IntPtr dlerror();
 
     [DllImport("libc", EntryPoint = "free")]

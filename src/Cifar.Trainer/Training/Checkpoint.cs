@@ -53,8 +53,12 @@ internal static class Checkpoint
         }
     }
 
+    /// <summary>
+    /// Restores a run: the weights into <paramref name="network"/>, then the optimizer, which
+    /// <paramref name="createOptimizer"/> makes only after the weights are in place.
+    /// </summary>
     public static State Load(string path, string expected,
-        Sequential network, IStepper optimizer, Generator shuffle, Generator augment)
+        Sequential network, Func<IStepper> createOptimizer, Generator shuffle, Generator augment)
     {
         try
         {
@@ -70,7 +74,7 @@ internal static class Checkpoint
             ReadGenerator(reader, shuffle);
             ReadGenerator(reader, augment);
             network.load(reader);
-            optimizer.Load(reader);
+            createOptimizer().Load(reader);
             return new State(epoch, history);
         }
         catch (Exception e) when (e is EndOfStreamException or IOException or ArgumentException or JsonException or FormatException

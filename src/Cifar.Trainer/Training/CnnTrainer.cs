@@ -104,7 +104,9 @@ public static class CnnTrainer
         random.manual_seed(settings.Seed);
         var network = Architectures.Create(settings.Architecture, classCount);
         network.to(device);
-        var optimizer = Optimizers.Create(network, settings);
+        // Created once the weights are final: FlatAdam seats the parameters in its flat tensor, and loading a
+        // checkpoint into a CUDA module replaces them (TorchSharp loads through the CPU).
+        IStepper? optimizer = null;
         using var shuffleGenerator = new Generator((ulong)settings.Seed);
         using var augmentGenerator = new Generator((ulong)settings.Seed + 1);
 
@@ -120,11 +122,13 @@ public static class CnnTrainer
             int firstEpoch = 1;
             if (settings.Resume && settings.CheckpointPath is { } resumeFrom && File.Exists(resumeFrom))
             {
-                var state = Checkpoint.Load(resumeFrom, fingerprint, network, optimizer, shuffleGenerator, augmentGenerator);
+                var state = Checkpoint.Load(resumeFrom, fingerprint, network, () => optimizer = Optimizers.Create(network, settings),
+                    shuffleGenerator, augmentGenerator);
                 history.AddRange(state.History);
                 firstEpoch = state.Epoch + 1;
                 callbacks?.Resumed?.Invoke(history.ToArray());
             }
+            optimizer ??= Optimizers.Create(network, settings);
             for (int epoch = firstEpoch; epoch <= settings.Epochs; epoch++)
             {
                 var clock = Stopwatch.StartNew();
@@ -151,7 +155,7 @@ public static class CnnTrainer
         {
             if (trainOnDevice is not null && !ReferenceEquals(trainOnDevice, train)) trainOnDevice.Dispose();
             if (validationOnDevice is not null && !ReferenceEquals(validationOnDevice, validation)) validationOnDevice.Dispose();
-            optimizer.Dispose();
+            optimizer?.Dispose();
         }
         network.eval();
         return new TrainedNetwork(network, device, history, validationResult);
@@ -254,8 +258,9 @@ public static class CnnTrainer
             predictions.narrow(0, start, size).copy_(logits.argmax(1));
         }
         // Counts of (true, predicted) pairs, made on the device and read once.
-        using var pairs = (data.Labels * classCount + predictions).bincount(null, classCount * classCount).cpu();
-        var counts = pairs.data<long>().ToArray();
+        long[] counts;
+        using (NewDisposeScope())
+            counts = (data.Labels * classCount + predictions).bincount(null, classCount * classCount).cpu().data<long>().ToArray();
         int classes = (int)classCount;
         var matrix = Enumerable.Range(0, classes).Select(row => counts.AsSpan(row * classes, classes).ToArray()).ToArray();
         long correct = Enumerable.Range(0, classes).Sum(c => matrix[c][c]);

@@ -49,13 +49,15 @@ internal sealed class FlatAdam : IStepper
     private const double Beta1 = 0.9, Beta2 = 0.999, Eps = 1e-8;
     private readonly Tensor _weights, _grads, _expAvg, _expAvgSq;
     private readonly double _learningRate, _weightDecay;
+    private readonly Parameter[] _parameters;
     private long _step;
 
     public FlatAdam(nn.Module network, double learningRate, double weightDecay)
     {
         _learningRate = learningRate;
         _weightDecay = weightDecay;
-        var parameters = network.parameters().ToArray();
+        var parameters = _parameters = network.parameters().ToArray();
+        if (parameters.Length == 0) throw new ArgumentException("the network has no parameters to optimize", nameof(network));
         long total = parameters.Sum(p => p.numel());
         var first = parameters[0];
         _weights = empty(total, dtype: first.dtype, device: first.device);
@@ -109,6 +111,8 @@ internal sealed class FlatAdam : IStepper
 
     public void Dispose()
     {
+        // The gradient views would keep the flat gradient alive as long as the trained network.
+        foreach (var parameter in _parameters.Where(p => !p.IsInvalid)) parameter.grad = null;
         _weights.Dispose();
         _grads.Dispose();
         _expAvg.Dispose();
