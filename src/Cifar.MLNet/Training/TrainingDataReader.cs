@@ -1,4 +1,5 @@
 using Cifar.MLNet.Data;
+using Cifar.MLNet.Stages;
 using Cifar.Trainer.Augmentation;
 using Cifar.Trainer.Training;
 using Microsoft.ML;
@@ -78,7 +79,7 @@ internal static class TrainingDataReader
     {
         private const int ChunkImages = 1024;
         private readonly PixelNormalization? _normalization;
-        private readonly float[] _scale = new float[CifarImage.Size], _offset = new float[CifarImage.Size];
+        private readonly float[] _scale = [], _offset = [];
         private readonly List<byte[]> _byteChunks = new();
         private List<float[]>? _floatChunks;
         private int _count;
@@ -91,13 +92,8 @@ internal static class TrainingDataReader
                 _floatChunks = new List<float[]>();
                 return;
             }
-            var (scale, offset) = normalization.ScaleAndOffset();
-            int plane = CifarImage.Height * CifarImage.Width;
-            for (int c = 0; c < CifarImage.Channels; c++)
-            {
-                Array.Fill(_scale, scale[c], c * plane, plane);
-                Array.Fill(_offset, offset[c], c * plane, plane);
-            }
+            // Per value, exactly as the normalization stage applies them.
+            (_scale, _offset) = CifarNormalizationEstimator.Coefficients.Of(normalization);
         }
 
         public void Add(ReadOnlySpan<float> features)

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Reflection;
 using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
@@ -96,15 +97,13 @@ public static class Libtorch
         string? error;
         try
         {
-            dlerror();
-            if (dlopen(glue, RTLD_NOW | RTLD_GLOBAL) != IntPtr.Zero) return;
-            error = Marshal.PtrToStringUTF8(dlerror());
+            if (BindNow(glue, out error)) return;
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {
             return;
         }
-        if (error is null || error.Contains("cannot open shared object file", StringComparison.Ordinal))
+        if (error.Contains("cannot open shared object file", StringComparison.Ordinal))
             throw new LibtorchLoadException(
                 $"TorchSharp {TorchSharpVersion} needs libtorch {ExpectedVersion} and this app carries none (built with TorchBackend=none): " +
                 "give a libtorch folder (Torch:LibraryPath; docs/gpu.md), or build with the default TorchBackend=cpu or TorchBackend=cuda");
@@ -149,13 +148,25 @@ public static class Libtorch
 
     private static void Open(string path, LibtorchInfo info, string what)
     {
+        if (BindNow(path, out var error)) return;
+        throw new LibtorchLoadException(
+            $"{info.Directory}: {what} cannot be loaded with libtorch {info.Version} (TorchSharp {TorchSharpVersion} is built for {ExpectedVersion}): " +
+            Cause(error));
+    }
+
+    /// <summary>Loads a library for everyone with every symbol bound at once; false with the dynamic linker's complaint.</summary>
+    private static bool BindNow(string path, [NotNullWhen(false)] out string? error)
+    {
         // Binds the dlerror stub now (binding it later would go through dlsym and clear the error) and
         // clears any stale error.
         dlerror();
-        if (dlopen(path, RTLD_NOW | RTLD_GLOBAL) != IntPtr.Zero) return;
-        throw new LibtorchLoadException(
-            $"{info.Directory}: {what} cannot be loaded with libtorch {info.Version} (TorchSharp {TorchSharpVersion} is built for {ExpectedVersion}): " +
-            Cause(Marshal.PtrToStringUTF8(dlerror()) ?? "unknown error"));
+        if (dlopen(path, RTLD_NOW | RTLD_GLOBAL) != IntPtr.Zero)
+        {
+            error = null;
+            return true;
+        }
+        error = Marshal.PtrToStringUTF8(dlerror()) ?? "unknown error";
+        return false;
     }
 
     /// <summary>The dynamic linker's complaint, with a missing C++ function shown by its C++ name.</summary>
