@@ -218,7 +218,8 @@ public class CheckpointTests
     public void Live_tensors_do_not_grow_over_hundreds_of_training_steps()
     {
         using var train = ToySet(32, seed: 5);
-        var settings = new TrainingSettings { Epochs = 1, BatchSize = 2, Device = ComputeDevice.Cpu };
+        // Not flushed: the run stays on this thread, whose live-tensor count is what TorchSharp keeps.
+        var settings = new TrainingSettings { Epochs = 1, BatchSize = 2, Device = ComputeDevice.Cpu, FlushDenormals = false };
         long LiveAfter(int epochs)
         {
             long before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
@@ -229,6 +230,19 @@ public class CheckpointTests
         long shortRun = LiveAfter(1), longRun = LiveAfter(20); // 16 and 320 steps
         Assert.True(longRun <= shortRun, $"live tensors after 320 steps: +{longRun}, after 16 steps: +{shortRun}");
         Assert.True(shortRun <= 0, $"a finished, disposed run leaves {shortRun} live tensors");
+    }
+
+    [Fact]
+    public void Live_tensors_do_not_grow_over_the_epochs_of_a_run_on_its_own_flushing_thread()
+    {
+        using var train = ToySet(32, seed: 5);
+        var settings = new TrainingSettings { Epochs = 20, BatchSize = 2, Device = ComputeDevice.Cpu, FlushDenormals = true };
+        var live = new List<long>();
+        // Read on the training thread, after each epoch of 16 steps.
+        var callbacks = new TrainingCallbacks { EpochCompleted = _ => live.Add(DisposeScopeManager.Statistics.ThreadTotalLiveCount) };
+        using (CnnTrainer.Train(train, null, 3, settings, Augmenter, callbacks)) { }
+        Assert.Equal(20, live.Count);
+        Assert.True(live[^1] <= live[1], $"live tensors on the training thread after epoch 2: {live[1]}, after epoch 20: {live[^1]}");
     }
 }
 

@@ -70,7 +70,7 @@ internal sealed class TrainCommand
         {
             throw new UserError(e.Message);
         }
-        ReportLibtorch(output);
+        ReportLibtorch(output, c.Training.FlushDenormals);
         // A resumed run keeps the configuration it started with (the checkpoint refuses other settings).
         if (!resume)
             AtomicFile.WriteText(Path.Combine(outputDir, ResolvedConfig), JsonSerializer.Serialize(c, new JsonSerializerOptions { WriteIndented = true }));
@@ -109,6 +109,7 @@ internal sealed class TrainCommand
             WeightDecay = c.Training.WeightDecay,
             Shuffle = c.Training.Shuffle,
             Seed = c.Training.Seed,
+            FlushDenormals = c.Training.FlushDenormals,
             Device = device,
             ValidationSet = validation,
             CancellationToken = cancellation,
@@ -182,16 +183,24 @@ internal sealed class TrainCommand
     }
 
     /// <summary>Which libtorch trains, and a warning when it is not the version TorchSharp is built for.</summary>
-    private void ReportLibtorch(TextWriter output)
+    private void ReportLibtorch(TextWriter output, bool flushDenormals)
     {
         var libtorch = Libtorch.Loaded();
-        var line = $"{libtorch?.ToString() ?? "libtorch (folder unknown)"}, TorchSharp {Libtorch.TorchSharpVersion}";
+        bool flushing = flushDenormals && DenormalFlushing.IsSupported;
+        var line = $"{libtorch?.ToString() ?? "libtorch (folder unknown)"}, TorchSharp {Libtorch.TorchSharpVersion}"
+                   + (flushing ? ", denormals flushed to zero" : "");
         output.WriteLine(line);
         _log.LogInformation("{Libtorch}", line);
         if (libtorch?.VersionWarning is { } warning)
         {
             output.WriteLine($"warning: {warning}");
             _log.LogWarning("{Warning}", warning);
+        }
+        if (flushDenormals && !flushing)
+        {
+            const string noFlush = "Training:FlushDenormals: denormals can be flushed on x86-64 Linux only; this run keeps them (long CPU runs may slow down)";
+            output.WriteLine($"warning: {noFlush}");
+            _log.LogWarning("{Warning}", noFlush);
         }
     }
 

@@ -59,6 +59,8 @@ public sealed class TrainingConfig
     public bool Shuffle { get; set; } = true;
     public int Seed { get; set; } = 1;
     public string Device { get; set; } = "auto";
+    /// <summary>Flush denormal numbers to zero while training on the CPU (see CifarCnnOptions.FlushDenormals).</summary>
+    public bool FlushDenormals { get; set; } = true;
 }
 
 public sealed class NormalizationConfig

@@ -41,6 +41,13 @@ public sealed class CifarCnnOptions
     /// <summary>Seeds initialisation, shuffling and augmentation. Default 1.</summary>
     public int Seed { get; set; } = 1;
 
+    /// <summary>
+    /// Flush denormal numbers to zero on the threads that train on the CPU. Without it, long CPU runs slow
+    /// down tenfold on Intel processors once the optimizer's state decays into the denormal range (below
+    /// 1.2e-38). Recorded in the checkpoint, so a resumed run keeps it. Default true.
+    /// </summary>
+    public bool FlushDenormals { get; set; } = true;
+
     /// <summary>Where to train: auto (CUDA if available), cpu or cuda. Default auto.</summary>
     public ComputeDevice Device { get; set; } = ComputeDevice.Auto;
 
@@ -105,6 +112,7 @@ public sealed class CifarCnnOptions
         WeightDecay = WeightDecay,
         Shuffle = Shuffle,
         Seed = Seed,
+        FlushDenormals = FlushDenormals,
         Device = Device,
         CheckpointPath = CheckpointPath,
         Resume = Resume,

@@ -176,14 +176,17 @@ public static class Libtorch
         return symbol.Success ? $"undefined symbol {Demangle(symbol.Groups[1].Value)}" : dlerrorText;
     }
 
-    private static string? LoadedLibtorchDirectory()
+    private static string? LoadedLibtorchDirectory() => LoadedLibraryPath() is { } path ? Path.GetDirectoryName(path) : null;
+
+    /// <summary>The path of the libtorch_cpu.so this process has loaded (from /proc/self/maps), or null.</summary>
+    internal static string? LoadedLibraryPath()
     {
         if (!File.Exists("/proc/self/maps")) return null;
         foreach (var line in File.ReadLines("/proc/self/maps"))
         {
             int slash = line.IndexOf('/');
             if (slash >= 0 && line.EndsWith("/libtorch_cpu.so", StringComparison.Ordinal))
-                return Path.GetDirectoryName(line[slash..]);
+                return line[slash..];
         }
         return null;
     }

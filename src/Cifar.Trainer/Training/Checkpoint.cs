@@ -86,13 +86,13 @@ internal static class Checkpoint
 
     /// <summary>
     /// What must match for a resumed run to continue the same run: the settings (Epochs may grow),
-    /// the data's size and classes, and the augmentation.
+    /// denormal flushing included, the data's size and classes, and the augmentation.
     /// </summary>
     public static string Fingerprint(TrainingSettings s, int classCount, long trainImages, object? augmentation) =>
         JsonSerializer.Serialize(new
         {
             s.Architecture, classCount, trainImages, s.BatchSize, s.Optimizer, s.LearningRate, s.WeightDecay, s.Shuffle, s.Seed,
-            augmentation,
+            s.FlushDenormals, augmentation,
         });
 
     private static void WriteGenerator(BinaryWriter writer, Generator generator)

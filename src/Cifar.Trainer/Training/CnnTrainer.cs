@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Cifar.Trainer.Augmentation;
+using Cifar.Trainer.Native;
 using Cifar.Trainer.Networks;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -79,7 +80,9 @@ public static class CnnTrainer
     /// then evaluate on <paramref name="validation"/> (when given), report the epoch and write a
     /// checkpoint (when <see cref="TrainingSettings.CheckpointPath"/> is set). With
     /// <see cref="TrainingSettings.Resume"/> it continues from that checkpoint, bit for bit as the
-    /// uninterrupted run would have on the CPU.
+    /// uninterrupted run would have on the CPU. With <see cref="TrainingSettings.FlushDenormals"/> the run
+    /// happens on a thread of its own whose libtorch workers flush denormals (<see cref="DenormalFlushing"/>);
+    /// the callbacks are called on that thread.
     /// </summary>
     /// <param name="train">Normalized training images and labels (any device; moved as needed).</param>
     /// <param name="validation">Normalized validation images and labels, or null.</param>
@@ -100,6 +103,13 @@ public static class CnnTrainer
         CancellationToken cancellation = default)
     {
         var device = DeviceSelector.Resolve(settings.Device);
+        return DenormalFlushing.Run(settings.FlushDenormals,
+            () => Train(device, train, validation, classCount, settings, augmenter, callbacks, cancellation));
+    }
+
+    private static TrainedNetwork Train(Device device, TensorDataset train, TensorDataset? validation, int classCount,
+        TrainingSettings settings, BatchAugmenter? augmenter, TrainingCallbacks? callbacks, CancellationToken cancellation)
+    {
         NativeHeap.KeepFreedBuffers();
         random.manual_seed(settings.Seed);
         var network = Architectures.Create(settings.Architecture, classCount);

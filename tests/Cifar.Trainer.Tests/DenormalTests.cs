@@ -1,0 +1,221 @@
+using Cifar.Trainer.Native;
+using Cifar.Trainer.Onnx;
+using Cifar.Trainer.Training;
+using Onnx;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Cifar.Trainer.Tests;
+
+/// <summary>
+/// Denormal flushing (Training:FlushDenormals): where it applies, libtorch's arithmetic turns denormal inputs
+/// and results into exact zeros, on the thread that trains and on libtorch's worker threads.
+/// </summary>
+public class DenormalTests
+{
+    /// <summary>≈ 1.0e-39: a denormal float, made from its bits (no arithmetic that could flush it).</summary>
+    private static readonly float Denormal = BitConverter.Int32BitsToSingle(0x000AE398);
+
+    /// <summary>Elements in the probe: far above libtorch's grain size (32,768), so every worker thread takes a share.</summary>
+    private const int ProbeSize = 1 << 22;
+
+    private static void SkipUnlessFlushingWorks()
+    {
+        if (!DenormalFlushing.IsSupported) Assert.Skip("denormals can be flushed on x86-64 Linux only");
+        if (get_num_threads() < 2) Assert.Skip($"libtorch runs {get_num_threads()} thread here: no worker threads to check");
+    }
+
+    /// <summary>
+    /// x + x over <see cref="ProbeSize"/> denormals in libtorch (split across its threads), and the same sum in .NET
+    /// on the calling thread: how many of libtorch's results are exactly zero, and whether .NET's is.
+    /// </summary>
+    private static (long LibtorchZeros, bool CallingThreadFlushes) Probe()
+    {
+        using var scope = NewDisposeScope();
+        var x = Denormals(ProbeSize);
+        long zeros = (x + x).eq(0).sum().item<long>();
+        float d = Denormal;
+        return (zeros, d + d == 0f);
+    }
+
+    [Fact]
+    public void With_flushing_on_every_libtorch_thread_gives_zeros_and_without_none_does()
+    {
+        SkipUnlessFlushingWorks();
+        var on = DenormalFlushing.Run(true, Probe);
+        Assert.Equal((ProbeSize, true), on);
+        var off = DenormalFlushing.Run(false, () => RunOnNewThread(Probe));
+        Assert.Equal((0L, false), off);
+    }
+
+    [Fact]
+    public void Setting_it_on_a_thread_whose_workers_already_exist_misses_the_workers()
+    {
+        // Why Run starts a new thread: PyTorch's set_flush_denormal on a thread that has computed before reaches
+        // that thread only. Also shows that the probe is split across threads, so "all zeros" covers the workers.
+        SkipUnlessFlushingWorks();
+        var (before, after) = RunOnNewThread(() =>
+        {
+            var first = Probe();
+            DenormalFlushing.SetOnCurrentThread(true);
+            return (first, Probe());
+        });
+        Assert.Equal((0L, false), before);
+        Assert.True(after.CallingThreadFlushes);
+        Assert.InRange(after.LibtorchZeros, 1, ProbeSize - 1);
+    }
+
+    [Fact]
+    public void Training_runs_flushed_on_its_thread_and_workers_only_when_the_option_is_on()
+    {
+        SkipUnlessFlushingWorks();
+        using var train = ToySet(32);
+        var settings = new TrainingSettings { Epochs = 1, BatchSize = 16, Device = ComputeDevice.Cpu };
+        (long, bool)? seen = null;
+        var callbacks = new TrainingCallbacks { BatchCompleted = _ => seen ??= Probe() };
+        using (CnnTrainer.Train(train, null, 3, settings, callbacks: callbacks)) { }
+        Assert.Equal((ProbeSize, true), seen);
+
+        seen = null;
+        using (RunOnNewThread(() => CnnTrainer.Train(train, null, 3, settings with { FlushDenormals = false }, callbacks: callbacks))) { }
+        Assert.Equal((0L, false), seen);
+    }
+
+    [Fact]
+    public void A_resumed_run_keeps_flushing_and_a_checkpoint_from_the_other_setting_is_refused()
+    {
+        SkipUnlessFlushingWorks();
+        using var dir = new Cifar.Tests.TestData.TempFolder();
+        using var train = ToySet(32);
+        var settings = new TrainingSettings { Epochs = 1, BatchSize = 16, Device = ComputeDevice.Cpu, CheckpointPath = dir.File("c.bin") };
+        using (CnnTrainer.Train(train, null, 3, settings)) { }
+
+        (long, bool)? seen = null;
+        var callbacks = new TrainingCallbacks { BatchCompleted = _ => seen ??= Probe() };
+        var error = Assert.Throws<CheckpointException>(() =>
+            CnnTrainer.Train(train, null, 3, settings with { Epochs = 2, Resume = true, FlushDenormals = false }, callbacks: callbacks));
+        Assert.Contains("FlushDenormals\":true", error.Message);
+        using var resumed = CnnTrainer.Train(train, null, 3, settings with { Epochs = 2, Resume = true }, callbacks: callbacks);
+        Assert.Equal(2, resumed.History.Count);
+        Assert.Equal((ProbeSize, true), seen);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void An_adam_step_over_denormal_state_leaves_zeros_only_when_flushing(bool flush)
+    {
+        SkipUnlessFlushingWorks();
+        // Adam's moving averages decay by 0.9 and 0.999 per step where gradients are zero: that is how they
+        // reach the denormal range. State = denormals, gradients = 0, no weight decay: one step.
+        var (expAvg, expAvgSq, weights) = RunFlushedOrNot(flush, () =>
+        {
+            using var network = nn.Sequential(("fc", nn.Linear(64, 32)));
+            using var adam = new FlatAdam(network, 1e-3, 0);
+            long count = network.parameters().Sum(p => p.numel());
+            using (var state = new MemoryStream())
+            {
+                using (var writer = new BinaryWriter(state, System.Text.Encoding.UTF8, leaveOpen: true))
+                using (var denormals = Denormals(count))
+                {
+                    writer.Write(1L);
+                    denormals.Save(writer);
+                    denormals.Save(writer);
+                }
+                state.Position = 0;
+                using var reader = new BinaryReader(state);
+                adam.Load(reader);
+            }
+            using (no_grad())
+                foreach (var p in network.parameters()) p.zero_();
+            adam.ZeroGrad();
+            adam.Step();
+            using var saved = new MemoryStream();
+            using (var writer = new BinaryWriter(saved, System.Text.Encoding.UTF8, leaveOpen: true)) adam.Save(writer);
+            saved.Position = 0;
+            using var back = new BinaryReader(saved);
+            back.ReadInt64();
+            using var m = zeros(count);
+            using var v = zeros(count);
+            m.Load(back);
+            v.Load(back);
+            return (NonZeros(m), NonZeros(v), network.parameters().Sum(NonZeros));
+        });
+        if (flush)
+            Assert.Equal((0L, 0L, 0L), (expAvg, expAvgSq, weights));
+        else
+            Assert.True(expAvg > 0 && expAvgSq > 0, $"without flushing the state keeps its denormals ({expAvg}, {expAvgSq} non-zero)");
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void An_sgd_momentum_step_with_denormal_gradients_leaves_zeros_only_when_flushing(bool flush)
+    {
+        SkipUnlessFlushingWorks();
+        long changed = RunFlushedOrNot(flush, () =>
+        {
+            using var network = nn.Sequential(("fc", nn.Linear(64, 32)));
+            using (no_grad())
+                foreach (var p in network.parameters()) p.zero_();
+            var settings = new TrainingSettings { Optimizer = OptimizerKind.Sgd, LearningRate = 1, WeightDecay = 0 };
+            using var sgd = Optimizers.Create(network, settings);
+            foreach (var p in network.parameters()) p.grad = Denormals(p.numel()).view(p.shape);
+            sgd.Step();
+            sgd.Step();
+            return network.parameters().Sum(NonZeros);
+        });
+        long parameters = 64 * 32 + 32;
+        Assert.Equal(flush ? 0 : parameters, changed);
+    }
+
+    [Fact]
+    public void Onnx_export_writes_denormal_weights_as_zero()
+    {
+        using var network = nn.Sequential(("fc", nn.Linear(2, 2)));
+        using (no_grad())
+        {
+            using var weights = tensor(new[] { Denormal, 0.5f, -Denormal, 1e-30f });
+            network.parameters().First().copy_(weights.view(2, 2));
+        }
+        var model = ModelProto.Parser.ParseFrom(NetworkOnnxExporter.Export(network, ["a", "b"], new ClassifierGraphNames("x", "y", "z"), 1, 1, 2));
+        var weight = model.Graph.Initializer.Single(t => t.Name == "fc.weight");
+        var values = weight.FloatData.Count > 0
+            ? weight.FloatData.ToArray()
+            : Enumerable.Range(0, 4).Select(i => BitConverter.ToSingle(weight.RawData.Span.Slice(i * 4, 4))).ToArray();
+        Assert.Equal(new[] { 0f, 0.5f, 0f, 1e-30f }, values);
+    }
+
+    /// <summary>
+    /// <paramref name="count"/> denormals, copied from .NET memory: <c>full(count, Denormal)</c> would convert the
+    /// fill value with the processor's arithmetic, which gives zero where flushing is on.
+    /// </summary>
+    private static Tensor Denormals(long count) => tensor(Enumerable.Repeat(Denormal, (int)count).ToArray());
+
+    private static long NonZeros(Tensor t) => t.ne(0).sum().item<long>();
+
+    private static TensorDataset ToySet(int count)
+    {
+        using var g = new Generator(7);
+        return new TensorDataset(rand(new long[] { count, 3, 32, 32 }, generator: g) * 2 - 1, randint(0, 3, new long[] { count }, generator: g));
+    }
+
+    /// <summary>The way training runs with the option on; else on a new thread with the processor's defaults.</summary>
+    private static T RunFlushedOrNot<T>(bool flush, Func<T> work) => flush ? DenormalFlushing.Run(true, work) : RunOnNewThread(work);
+
+    /// <summary>Runs on a thread of its own, so neither its processor flags nor its libtorch workers are the test runner's.</summary>
+    private static T RunOnNewThread<T>(Func<T> work)
+    {
+        T result = default!;
+        Exception? failure = null;
+        var thread = new Thread(() =>
+        {
+            try { result = work(); }
+            catch (Exception e) { failure = e; }
+        });
+        thread.Start();
+        thread.Join();
+        if (failure is not null) throw new AggregateException(failure);
+        return result;
+    }
+}
