@@ -39,10 +39,38 @@ if [[ ! -r /etc/os-release ]] || ! grep -q '^VERSION_CODENAME=bookworm' /etc/os-
   exit 1
 fi
 
-echo "prerequisites: adding Debian trixie as a pinned-low apt source for libstdc++6"
-$sudo tee /etc/apt/sources.list.d/cifar-trixie.sources >/dev/null <<'SRC'
+# The mirror this machine already uses for bookworm's main component: trixie comes from the same place.
+debian_mirror() {
+  {
+    # deb822 files: one stanza per blank-line-separated block.
+    for f in /etc/apt/sources.list.d/*.sources; do
+      [[ -r "$f" && "$f" != */cifar-trixie.sources ]] && { cat "$f"; echo; }
+    done | awk 'BEGIN { RS = ""; FS = "\n" }
+      {
+        uri = ""; suites = ""; comps = ""
+        for (i = 1; i <= NF; i++) {
+          if ($i ~ /^URIs:/) { split($i, a, /[ \t]+/); uri = a[2] }
+          if ($i ~ /^Suites:/) suites = " " $i " "
+          if ($i ~ /^Components:/) comps = " " $i " "
+        }
+        if (uri != "" && suites ~ / bookworm / && comps ~ / main /) print uri
+      }'
+    # One-line format: deb [options] URI SUITE COMPONENTS...
+    cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+      sed -E 's/\[[^]]*\]//' | awk '$1 == "deb" && $3 == "bookworm" && / main( |$)/ { print $2 }'
+  } | head -n 1
+}
+
+mirror=$(debian_mirror)
+if [[ -z "$mirror" ]]; then
+  echo "prerequisites: libstdc++ lacks $need and no apt source for bookworm's main component was found to take trixie's libstdc++6 from (docs/native-prerequisites.md)" >&2
+  exit 1
+fi
+
+echo "prerequisites: adding Debian trixie from $mirror as a pinned-low apt source for libstdc++6"
+$sudo tee /etc/apt/sources.list.d/cifar-trixie.sources >/dev/null <<SRC
 Types: deb
-URIs: http://deb.debian.org/debian
+URIs: $mirror
 Suites: trixie
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg

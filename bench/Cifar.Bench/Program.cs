@@ -1,5 +1,6 @@
 // Benchmarks that need minutes, not tests. `./scripts/bench.sh` builds the solution and runs `all`.
-//   all [--data DIR] [--pairs N] [--memory-epochs N] [--json FILE]   the issue-5 table (see SideBySide)
+//   all [--data DIR] [--pairs N] [--memory-epochs N] [--long-epochs N] [--json FILE]   the side-by-side table (see SideBySide)
+//   long [--data DIR] [--long-epochs N] [--json FILE]                                  its long-run row alone (see LongRun)
 //   step [IMAGES] | predict MODEL DATA [LIMIT] | latency MODEL DATA [COUNT] | memory [STEPS]   single measurements
 using Cifar.Bench;
 
@@ -10,6 +11,7 @@ try
     return command switch
     {
         "all" => SideBySide.Run(ParseAll(args.Skip(1).ToArray())),
+        "long" => SideBySide.Run(ParseAll(args.Skip(1).ToArray()) with { Pairs = 0 }),
         "step" => StepBenchmark.Run(Int(1, SideBySideOptions.TrainImages)),
         "predict" when args.Length >= 3 => PredictionBenchmarks.Batch(args[1], args[2], Int(3, 0)),
         "latency" when args.Length >= 3 => PredictionBenchmarks.Latency(args[1], args[2], Int(3, 2000)),
@@ -25,7 +27,7 @@ catch (Exception e) when (e is FormatException or ArgumentException or FileNotFo
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Cifar.Bench [all [--data DIR] [--pairs N] [--memory-epochs N] [--json FILE] | step [IMAGES] | predict MODEL DATA [LIMIT] | latency MODEL DATA [COUNT] | memory [STEPS]]");
+    Console.Error.WriteLine("usage: Cifar.Bench [all [--data DIR] [--pairs N] [--memory-epochs N] [--long-epochs N] [--json FILE] | long [--data DIR] [--long-epochs N] [--json FILE] | step [IMAGES] | predict MODEL DATA [LIMIT] | latency MODEL DATA [COUNT] | memory [STEPS]]");
     return 2;
 }
 
@@ -33,7 +35,7 @@ static SideBySideOptions ParseAll(string[] options)
 {
     string repo = FindRepoRoot();
     string? data = Environment.GetEnvironmentVariable("CIFAR10_DATA");
-    int pairs = 5, memoryEpochs = 2;
+    int pairs = 5, memoryEpochs = 2, longEpochs = 5;
     string? json = null;
     for (int i = 0; i < options.Length; i++)
     {
@@ -43,6 +45,7 @@ static SideBySideOptions ParseAll(string[] options)
             case "--data": data = Next(); break;
             case "--pairs": pairs = int.Parse(Next()); break;
             case "--memory-epochs": memoryEpochs = int.Parse(Next()); break;
+            case "--long-epochs": longEpochs = int.Parse(Next()); break;
             case "--json": json = Path.GetFullPath(Next()); break;
             default: throw new ArgumentException($"unknown option {options[i]}");
         }
@@ -51,7 +54,8 @@ static SideBySideOptions ParseAll(string[] options)
     if (!Directory.Exists(Path.Combine(data, "train")))
         throw new DirectoryNotFoundException($"{data}: no CIFAR-10 JPEG tree (pass --data or set CIFAR10_DATA)");
     if (pairs < 1) throw new ArgumentException("--pairs must be 1 or more");
-    return new SideBySideOptions(repo, Path.GetFullPath(data), pairs, memoryEpochs, json);
+    if (longEpochs is < 0 or 1) throw new ArgumentException("--long-epochs must be 0 (no long run) or 2 or more");
+    return new SideBySideOptions(repo, Path.GetFullPath(data), pairs, memoryEpochs, longEpochs, json);
 }
 
 static string FindRepoRoot()

@@ -7,7 +7,9 @@ using Cifar.Trainer.Native;
 namespace Cifar.Bench;
 
 /// <summary>What <c>all</c> measures and how.</summary>
-internal sealed record SideBySideOptions(string RepoRoot, string DataRoot, int Pairs, int MemoryEpochs, string? JsonPath)
+/// <param name="Pairs">Alternated pairs of the short runs (rows 1–5); 0 for none.</param>
+/// <param name="LongEpochs">Epochs of the long run (row 6, see <see cref="LongRun"/>); 0 for none.</param>
+internal sealed record SideBySideOptions(string RepoRoot, string DataRoot, int Pairs, int MemoryEpochs, int LongEpochs, string? JsonPath)
 {
     public const int TrainImages = 5000, ValidationImages = 1000;
 }
@@ -18,13 +20,22 @@ internal sealed record SideBySideOptions(string RepoRoot, string DataRoot, int P
 /// </summary>
 internal static class SideBySide
 {
-    public static int Run(SideBySideOptions o)
+    /// <summary>The Python that runs the PyTorch peer.</summary>
+    public static readonly string Python = File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+
+    /// <summary>The app, built in Release.</summary>
+    public static string HostDll(SideBySideOptions o)
     {
         string hostDll = Path.Combine(o.RepoRoot, "src/Cifar.Host/bin/Release/net10.0/cifar.dll");
+        return File.Exists(hostDll) ? hostDll : throw new FileNotFoundException($"{hostDll}: build first (./scripts/bench.sh does)");
+    }
+
+    public static int Run(SideBySideOptions o)
+    {
+        string hostDll = HostDll(o);
         string benchDll = typeof(SideBySide).Assembly.Location;
         string tutorial = Path.Combine(o.RepoRoot, "bench/pytorch/tutorial.py");
-        string python = File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
-        if (!File.Exists(hostDll)) throw new FileNotFoundException($"{hostDll}: build first (./scripts/bench.sh does)");
+        string python = Python;
         var work = Directory.CreateTempSubdirectory("cifar-bench-");
         try
         {
@@ -74,7 +85,7 @@ internal static class SideBySide
             }
 
             ProcessRun? full = null;
-            if (o.MemoryEpochs > 0)
+            if (o.MemoryEpochs > 0 && o.Pairs > 0)
             {
                 full = Checked("ours: full run", ProcessRun.Measure("dotnet", new[]
                 {
@@ -84,9 +95,13 @@ internal static class SideBySide
                 Progress($"full run: peak {full.PeakRssMiB:F0} MiB, after each epoch {string.Join(", ", full.RssAtEpochMiB.Select(r => r.ToString("F0", CultureInfo.InvariantCulture)))} MiB");
             }
 
-            var table = Table(results, full, torchVersion, o.Pairs);
+            var longRun = o.LongEpochs > 0 ? LongRun.Measure(o, work.FullName) : default;
+            var table = new StringBuilder(o.Pairs > 0 ? Table(results, full, torchVersion, o.Pairs) : Machine(torchVersion) + "\n\n| target | ours | reference | ratio | goal | |\n|---|---|---|---|---|---|\n");
+            if (o.LongEpochs > 0) table.AppendLine(LongRun.Row(longRun.Ours, longRun.Theirs, longRun.OursUnflushed, o.LongEpochs));
             Console.WriteLine(table);
-            if (o.JsonPath is { } json) File.WriteAllText(json, JsonSerializer.Serialize(new { results, full, machine = Machine(torchVersion) }, new JsonSerializerOptions { WriteIndented = true, IncludeFields = true }));
+            if (o.JsonPath is { } json)
+                File.WriteAllText(json, JsonSerializer.Serialize(new { results, full, longRun = o.LongEpochs > 0 ? new[] { longRun.Ours, longRun.Theirs, longRun.OursUnflushed } : null, machine = Machine(torchVersion) },
+                    new JsonSerializerOptions { WriteIndented = true, IncludeFields = true }));
             return 0;
         }
         finally
@@ -141,7 +156,7 @@ internal static class SideBySide
         return $"pairs {ratios.Min():F2}–{ratios.Max():F2}";
     }
 
-    private static string Row(params string[] cells) => "| " + string.Join(" | ", cells) + " |";
+    public static string Row(params string[] cells) => "| " + string.Join(" | ", cells) + " |";
 
     private static string Machine(string torchVersion)
     {
@@ -156,7 +171,7 @@ internal static class SideBySide
                $"TorchSharp {Libtorch.TorchSharpVersion} on libtorch {Libtorch.Loaded()?.Version ?? "?"}; PyTorch {torchVersion}";
     }
 
-    private static ProcessRun Checked(string what, ProcessRun run) =>
+    public static ProcessRun Checked(string what, ProcessRun run) =>
         run.ExitCode == 0 ? run : throw new InvalidOperationException($"{what} failed (exit {run.ExitCode}):\n{run.Output}");
 
     private static JsonElement ReadJson(string path) => JsonDocument.Parse(File.ReadAllText(path)).RootElement;
