@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the performance benchmark (docs/performance.md): installs the prerequisites and the PyTorch
 # peer (Debian's python3-torch, python3-torchvision) when missing, builds the solution in Release,
-# then prints the side-by-side table. About 8 minutes on 2 cores; the machine should be otherwise idle.
-#   ./scripts/bench.sh [--data DIR] [--pairs N] [--memory-epochs N] [--json FILE]
+# then prints the side-by-side table. About 14 minutes on 2 cores; the machine should be otherwise idle.
+#   ./scripts/bench.sh [--data DIR] [--pairs N] [--memory-epochs N] [--long-epochs N] [--json FILE]
 # Data: --data, $CIFAR10_DATA or ../shared/datasets/cifar10-jpeg (the JPEG tree).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -39,6 +39,7 @@ public class ConfigTests
         Assert.Equal(new[] { 0.5f, 0.5f, 0.5f }, c.Normalization.Std);
         Assert.False(c.Augmentation.HorizontalFlip);
         Assert.Equal("SeedCnn", c.Model.Architecture);
+        Assert.True(c.Training.FlushDenormals);
     }
 
     [Fact]
@@ -79,6 +80,7 @@ public class ConfigTests
     [InlineData("""{ "Training": { "Epochs": "ten" } }""", "'Training:Epochs' must be a whole number (got \"ten\")")]
     [InlineData("""{ "Training": { "LearningRate": true } }""", "'Training:LearningRate' must be a number")]
     [InlineData("""{ "Augmentation": { "HorizontalFlip": "yes" } }""", "'Augmentation:HorizontalFlip' must be true or false")]
+    [InlineData("""{ "Training": { "FlushDenormals": "on" } }""", "'Training:FlushDenormals' must be true or false")]
     [InlineData("""{ "Normalization": { "Mean": [0.5, 0.5] } }""", "'Normalization:Mean' must be 3 numbers (R, G, B) (got an array of 2)")]
     [InlineData("""{ "Normalization": { "Std": 0.5 } }""", "'Normalization:Std' must be 3 numbers")]
     [InlineData("""{ "Training": 3 }""", "'Training' must be an object")]

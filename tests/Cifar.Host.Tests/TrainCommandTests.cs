@@ -21,6 +21,8 @@ public class TrainCommandTests : IClassFixture<TrainRun>
         Assert.Contains("Epoch 1/2: train loss", _run.Result.Output);
         Assert.Contains("Epoch 2/2: train loss", _run.Result.Output);
         Assert.Contains("100 training, 20 validation images, 10 classes", _run.Result.Output);
+        // Training:FlushDenormals is on by default (x86-64 Linux, where these tests run).
+        Assert.Contains(", denormals flushed to zero", _run.Result.Output);
     }
 
     [Fact]
@@ -63,6 +65,7 @@ public class TrainCommandTests : IClassFixture<TrainRun>
         Assert.Equal(Enumerable.Range(0, 10).Select(c => $"class{c}"), model.ClassNames);
         using var config = JsonDocument.Parse(File.ReadAllText(Artifact("config.json")));
         Assert.Equal(2, config.RootElement.GetProperty("Training").GetProperty("Epochs").GetInt32());
+        Assert.True(config.RootElement.GetProperty("Training").GetProperty("FlushDenormals").GetBoolean());
         Assert.Contains("Epoch 2/2", File.ReadAllText(Artifact("train.log")));
         var confusion = File.ReadAllText(Artifact("confusion.txt"));
         Assert.Contains("confusion matrix", confusion);
