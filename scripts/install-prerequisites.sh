@@ -40,25 +40,30 @@ if [[ ! -r /etc/os-release ]] || ! grep -q '^VERSION_CODENAME=bookworm' /etc/os-
 fi
 
 # The mirror this machine already uses for bookworm's main component: trixie comes from the same place.
+# Never fails (set -e): prints nothing when there is none.
 debian_mirror() {
+  local f
   {
-    # deb822 files: one stanza per blank-line-separated block.
+    # deb822 files: one stanza per blank-line-separated block; disabled stanzas are skipped.
     for f in /etc/apt/sources.list.d/*.sources; do
-      [[ -r "$f" && "$f" != */cifar-trixie.sources ]] && { cat "$f"; echo; }
+      if [[ -r "$f" && "$f" != */cifar-trixie.sources ]]; then cat "$f"; echo; fi
     done | awk 'BEGIN { RS = ""; FS = "\n" }
       {
-        uri = ""; suites = ""; comps = ""
+        uri = ""; suites = ""; comps = ""; enabled = 1
         for (i = 1; i <= NF; i++) {
-          if ($i ~ /^URIs:/) { split($i, a, /[ \t]+/); uri = a[2] }
-          if ($i ~ /^Suites:/) suites = " " $i " "
-          if ($i ~ /^Components:/) comps = " " $i " "
+          line = $i; sub(/^[ \t]+/, "", line)
+          if (line ~ /^URIs:/) { sub(/^URIs:[ \t]*/, "", line); split(line, a, /[ \t]+/); uri = a[1] }
+          if (line ~ /^Suites:/) suites = " " line " "
+          if (line ~ /^Components:/) comps = " " line " "
+          if (line ~ /^Enabled:[ \t]*(no|false)/) enabled = 0
         }
-        if (uri != "" && suites ~ / bookworm / && comps ~ / main /) print uri
+        if (enabled && uri != "" && suites ~ /[ \t]bookworm[ \t]/ && comps ~ /[ \t]main[ \t]/) print uri
       }'
     # One-line format: deb [options] URI SUITE COMPONENTS...
-    cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-      sed -E 's/\[[^]]*\]//' | awk '$1 == "deb" && $3 == "bookworm" && / main( |$)/ { print $2 }'
-  } | head -n 1
+    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+      if [[ -r "$f" ]]; then cat "$f"; fi
+    done | sed -E 's/\[[^]]*\]//' | awk '$1 == "deb" && $3 == "bookworm" && / main( |$)/ { print $2 }'
+  } | awk 'NR == 1' || true
 }
 
 mirror=$(debian_mirror)
@@ -82,8 +87,12 @@ Package: *
 Pin: release n=trixie
 Pin-Priority: 100
 PIN
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq -t trixie libstdc++6 >/dev/null
+# A mirror without trixie must not leave a broken apt source behind.
+if ! $sudo apt-get update -qq || ! DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq -t trixie libstdc++6 >/dev/null; then
+  $sudo rm -f /etc/apt/sources.list.d/cifar-trixie.sources /etc/apt/preferences.d/cifar-trixie
+  echo "prerequisites: installing trixie's libstdc++6 from $mirror failed; the trixie source was removed again (docs/native-prerequisites.md)" >&2
+  exit 1
+fi
 $sudo ldconfig
 
 if has_glibcxx; then

@@ -23,7 +23,7 @@ internal static class LongRun
 {
     public const int TrainImages = 16_000, ValidationImages = 2_000;
 
-    public static (EpochTimes Ours, EpochTimes Theirs, EpochTimes OursUnflushed) Measure(SideBySideOptions o, string work)
+    public static (EpochTimes Ours, EpochTimes Theirs, EpochTimes OursUnflushed, string TorchVersion) Measure(SideBySideOptions o, string work)
     {
         var ours = Ours(o, work, "long-ours", flush: true);
         Progress($"long run, ours: {ours}");
@@ -37,7 +37,8 @@ internal static class LongRun
         Progress($"long run, PyTorch: {theirs}");
         var unflushed = Ours(o, work, "long-ours-unflushed", flush: false);
         Progress($"long run, ours without flushing: {unflushed}");
-        return (ours, theirs, unflushed);
+        string torch = JsonDocument.Parse(File.ReadAllText(theirsJson)).RootElement.GetProperty("torch").GetString() ?? "?";
+        return (ours, theirs, unflushed, torch);
     }
 
     public static string Row(EpochTimes ours, EpochTimes theirs, EpochTimes unflushed, int epochs) =>

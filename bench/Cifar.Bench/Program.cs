@@ -11,7 +11,8 @@ try
     return command switch
     {
         "all" => SideBySide.Run(ParseAll(args.Skip(1).ToArray())),
-        "long" => SideBySide.Run(ParseAll(args.Skip(1).ToArray()) with { Pairs = 0 }),
+        "long" => SideBySide.Run(ParseAll(args.Skip(1).ToArray()) with { Pairs = 0 } is { LongEpochs: > 0 } longOnly
+            ? longOnly : throw new ArgumentException("long needs --long-epochs of 2 or more")),
         "step" => StepBenchmark.Run(Int(1, SideBySideOptions.TrainImages)),
         "predict" when args.Length >= 3 => PredictionBenchmarks.Batch(args[1], args[2], Int(3, 0)),
         "latency" when args.Length >= 3 => PredictionBenchmarks.Latency(args[1], args[2], Int(3, 2000)),

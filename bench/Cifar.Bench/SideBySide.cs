@@ -96,6 +96,7 @@ internal static class SideBySide
             }
 
             var longRun = o.LongEpochs > 0 ? LongRun.Measure(o, work.FullName) : default;
+            if (o.LongEpochs > 0 && torchVersion == "?") torchVersion = longRun.TorchVersion;
             var table = new StringBuilder(o.Pairs > 0 ? Table(results, full, torchVersion, o.Pairs) : Machine(torchVersion) + "\n\n| target | ours | reference | ratio | goal | |\n|---|---|---|---|---|---|\n");
             if (o.LongEpochs > 0) table.AppendLine(LongRun.Row(longRun.Ours, longRun.Theirs, longRun.OursUnflushed, o.LongEpochs));
             Console.WriteLine(table);

@@ -70,7 +70,8 @@ internal sealed class TrainCommand
         {
             throw new UserError(e.Message);
         }
-        ReportLibtorch(output, c.Training.FlushDenormals);
+        // Flushing concerns the CPU's arithmetic: said only where training runs there.
+        ReportLibtorch(output, c.Training.FlushDenormals && deviceName == "cpu");
         // A resumed run keeps the configuration it started with (the checkpoint refuses other settings).
         if (!resume)
             AtomicFile.WriteText(Path.Combine(outputDir, ResolvedConfig), JsonSerializer.Serialize(c, new JsonSerializerOptions { WriteIndented = true }));
@@ -183,10 +184,10 @@ internal sealed class TrainCommand
     }
 
     /// <summary>Which libtorch trains, and a warning when it is not the version TorchSharp is built for.</summary>
-    private void ReportLibtorch(TextWriter output, bool flushDenormals)
+    private void ReportLibtorch(TextWriter output, bool flushDenormalsOnCpu)
     {
         var libtorch = Libtorch.Loaded();
-        bool flushing = flushDenormals && DenormalFlushing.IsSupported;
+        bool flushing = flushDenormalsOnCpu && DenormalFlushing.IsSupported;
         var line = $"{libtorch?.ToString() ?? "libtorch (folder unknown)"}, TorchSharp {Libtorch.TorchSharpVersion}"
                    + (flushing ? ", denormals flushed to zero" : "");
         output.WriteLine(line);
@@ -196,7 +197,7 @@ internal sealed class TrainCommand
             output.WriteLine($"warning: {warning}");
             _log.LogWarning("{Warning}", warning);
         }
-        if (flushDenormals && !flushing)
+        if (flushDenormalsOnCpu && !flushing)
         {
             const string noFlush = "Training:FlushDenormals: denormals can be flushed on x86-64 Linux only; this run keeps them (long CPU runs may slow down)";
             output.WriteLine($"warning: {noFlush}");

@@ -22,32 +22,39 @@ namespace Cifar.Trainer.Native;
 /// </remarks>
 public static class DenormalFlushing
 {
-    // Each new thread (and its worker team) gets this stack: glibc's default for a process's main thread.
+    // The training thread's stack: glibc's default for a process's main thread, which libtorch is used to.
     private const int StackBytes = 8 << 20;
 
     private static readonly Lazy<SetFlushDenormal?> Setter = new(FindSetter);
 
     /// <summary>
     /// Whether this process can flush denormals: x86-64 Linux with a libtorch that exports
-    /// <c>at::Context::setFlushDenormal</c>. The first call loads libtorch.
+    /// <c>at::Context::setFlushDenormal</c> and a processor that accepts it. The first call loads libtorch.
     /// </summary>
     public static bool IsSupported => Setter.Value is not null;
 
     /// <summary>
     /// Runs <paramref name="work"/> with denormals flushed when <paramref name="flush"/> is true and
-    /// <see cref="IsSupported"/>: on a new thread whose libtorch worker threads inherit the setting; its
-    /// exceptions are rethrown here with their stack traces. Otherwise runs it here, as it is.
+    /// <see cref="IsSupported"/>: on a new thread whose libtorch worker threads inherit the setting. Otherwise runs
+    /// it here, as it is.
     /// </summary>
-    internal static T Run<T>(bool flush, Func<T> work)
+    internal static T Run<T>(bool flush, Func<T> work) =>
+        flush && Setter.Value is not null ? RunOnNewThread(work, flush: true) : work();
+
+    /// <summary>
+    /// Runs <paramref name="work"/> on a new thread, which first sets flush-to-zero and denormals-are-zero when
+    /// <paramref name="flush"/> is true, else keeps the processor's defaults; its exceptions are rethrown here with
+    /// their stack traces.
+    /// </summary>
+    internal static T RunOnNewThread<T>(Func<T> work, bool flush)
     {
-        if (!flush || Setter.Value is not { } set) return work();
         T result = default!;
         ExceptionDispatchInfo? failure = null;
         var thread = new Thread(() =>
         {
             try
             {
-                set(true);
+                if (flush) SetOnCurrentThread(true);
                 result = work();
             }
             catch (Exception e)
@@ -56,7 +63,7 @@ public static class DenormalFlushing
             }
         }, StackBytes)
         {
-            Name = "Cifar training (denormals flushed)",
+            Name = flush ? "Cifar training (denormals flushed)" : "Cifar training",
             IsBackground = true,
         };
         thread.Start();
@@ -86,8 +93,13 @@ public static class DenormalFlushing
         _ = TorchSharp.torch.get_num_threads(); // loads libtorch if nothing has yet
         if (Libtorch.LoadedLibraryPath() is not { } path || !NativeLibrary.TryLoad(path, out var library)) return null;
         // static bool at::Context::setFlushDenormal(bool): what torch.set_flush_denormal calls.
-        return NativeLibrary.TryGetExport(library, "_ZN2at7Context16setFlushDenormalEb", out var address)
-            ? Marshal.GetDelegateForFunctionPointer<SetFlushDenormal>(address)
-            : null;
+        if (!NativeLibrary.TryGetExport(library, "_ZN2at7Context16setFlushDenormalEb", out var address)) return null;
+        var set = Marshal.GetDelegateForFunctionPointer<SetFlushDenormal>(address);
+        // It answers false where the processor cannot flush; asked on a throwaway thread, which it changes.
+        bool accepted = false;
+        var probe = new Thread(() => accepted = set(true));
+        probe.Start();
+        probe.Join();
+        return accepted ? set : null;
     }
 }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -67,7 +68,7 @@ internal static class Checkpoint
             if (magic == OlderMagic) throw new CheckpointException($"{path}: written by an older Cifar (checkpoint format 1); start the run again");
             if (magic != Magic) throw new CheckpointException($"{path}: not a Cifar checkpoint");
             var fingerprint = reader.ReadString();
-            if (fingerprint != expected)
+            if (!SameSettings(fingerprint, expected))
                 throw new CheckpointException($"{path}: made with other settings ({fingerprint}); this run has ({expected})");
             int epoch = reader.ReadInt32();
             var history = JsonSerializer.Deserialize<List<EpochMetrics>>(reader.ReadString()) ?? new List<EpochMetrics>();
@@ -94,6 +95,28 @@ internal static class Checkpoint
             s.Architecture, classCount, trainImages, s.BatchSize, s.Optimizer, s.LearningRate, s.WeightDecay, s.Shuffle, s.Seed,
             s.FlushDenormals, augmentation,
         });
+
+    /// <summary>
+    /// Whether two fingerprints describe the same run. Checkpoints written before
+    /// <see cref="TrainingSettings.FlushDenormals"/> existed lack it: they resume with this run's setting, so a run
+    /// that slowed down for want of it can continue with it.
+    /// </summary>
+    private static bool SameSettings(string stored, string expected)
+    {
+        if (stored == expected) return true;
+        const string key = nameof(TrainingSettings.FlushDenormals);
+        try
+        {
+            if (JsonNode.Parse(stored) is not JsonObject old || JsonNode.Parse(expected) is not JsonObject now || old.ContainsKey(key))
+                return false;
+            old[key] = now[key]?.DeepClone();
+            return JsonNode.DeepEquals(old, now);
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+    }
 
     private static void WriteGenerator(BinaryWriter writer, Generator generator)
     {
