@@ -33,11 +33,12 @@ internal static class LongRun
             Path.Combine(o.RepoRoot, "bench/pytorch/tutorial.py"), "--data", o.DataRoot, "--epochs", $"{o.LongEpochs}",
             "--train-limit", $"{TrainImages}", "--val-limit", $"{ValidationImages}", "--device", "cpu", "--json", theirsJson,
         }));
-        var theirs = new EpochTimes("PyTorch", TrainSeconds(theirsJson));
+        var theirsMetrics = SideBySide.ReadJson(theirsJson);
+        var theirs = new EpochTimes("PyTorch", TrainSeconds(theirsMetrics));
         Progress($"long run, PyTorch: {theirs}");
         var unflushed = Ours(o, work, "long-ours-unflushed", flush: false);
         Progress($"long run, ours without flushing: {unflushed}");
-        string torch = JsonDocument.Parse(File.ReadAllText(theirsJson)).RootElement.GetProperty("torch").GetString() ?? "?";
+        string torch = theirsMetrics.GetProperty("torch").GetString() ?? "?";
         return (ours, theirs, unflushed, torch);
     }
 
@@ -55,13 +56,12 @@ internal static class LongRun
             $"--Data:Root={o.DataRoot}", $"--Data:TrainLimit={TrainImages}", $"--Data:ValidationLimit={ValidationImages}",
             $"--Training:Epochs={o.LongEpochs}", "--Training:Device=cpu", $"--Training:FlushDenormals={(flush ? "true" : "false")}",
         }));
-        return new EpochTimes(flush ? "ours" : "ours, not flushed", TrainSeconds(Path.Combine(output, "metrics.json")));
+        return new EpochTimes(flush ? "ours" : "ours, not flushed", TrainSeconds(SideBySide.ReadJson(Path.Combine(output, "metrics.json"))));
     }
 
     /// <summary>Both metrics.json files list <c>epochs[i].train_seconds</c>.</summary>
-    private static double[] TrainSeconds(string json) =>
-        JsonDocument.Parse(File.ReadAllText(json)).RootElement.GetProperty("epochs").EnumerateArray()
-            .Select(e => e.GetProperty("train_seconds").GetDouble()).ToArray();
+    private static double[] TrainSeconds(JsonElement metrics) =>
+        metrics.GetProperty("epochs").EnumerateArray().Select(e => e.GetProperty("train_seconds").GetDouble()).ToArray();
 
     private static void Progress(string line) => Console.Error.WriteLine(line);
 }

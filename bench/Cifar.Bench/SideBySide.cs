@@ -35,7 +35,6 @@ internal static class SideBySide
         string hostDll = HostDll(o);
         string benchDll = typeof(SideBySide).Assembly.Location;
         string tutorial = Path.Combine(o.RepoRoot, "bench/pytorch/tutorial.py");
-        string python = Python;
         var work = Directory.CreateTempSubdirectory("cifar-bench-");
         try
         {
@@ -52,7 +51,7 @@ internal static class SideBySide
                 var oursMetrics = ReadJson(Path.Combine(work.FullName, $"ours-{i}", "metrics.json"));
                 double oursTrainSeconds = oursMetrics.GetProperty("epochs")[0].GetProperty("train_seconds").GetDouble();
                 var theirsJson = Path.Combine(work.FullName, $"theirs-{i}.json");
-                var theirs = Checked("theirs: tutorial.py", ProcessRun.Measure(python, new[]
+                var theirs = Checked("theirs: tutorial.py", ProcessRun.Measure(Python, new[]
                 {
                     tutorial, "--data", o.DataRoot, "--epochs", "1", "--train-limit", $"{SideBySideOptions.TrainImages}",
                     "--val-limit", $"{SideBySideOptions.ValidationImages}", "--augment", "--device", "cpu", "--json", theirsJson,
@@ -75,7 +74,7 @@ internal static class SideBySide
             {
                 var ours = Checked("ours: predict", ProcessRun.Measure("dotnet", new[] { benchDll, "predict", model, o.DataRoot, "0" }));
                 var theirsJson = Path.Combine(work.FullName, $"theirs-eval-{i}.json");
-                Checked("theirs: tutorial.py --eval-only", ProcessRun.Measure(python, new[] { tutorial, "--data", o.DataRoot, "--eval-only", "--device", "cpu", "--json", theirsJson }));
+                Checked("theirs: tutorial.py --eval-only", ProcessRun.Measure(Python, new[] { tutorial, "--data", o.DataRoot, "--eval-only", "--device", "cpu", "--json", theirsJson }));
                 results.OursPredictRate.Add(ours.Value("images/s"));
                 results.TheirsPredictRate.Add(ReadJson(theirsJson).GetProperty("images_per_second").GetDouble());
                 var latency = Checked("ours: latency", ProcessRun.Measure("dotnet", new[] { benchDll, "latency", model, o.DataRoot, "2000" }));
@@ -97,7 +96,7 @@ internal static class SideBySide
 
             var longRun = o.LongEpochs > 0 ? LongRun.Measure(o, work.FullName) : default;
             if (o.LongEpochs > 0 && torchVersion == "?") torchVersion = longRun.TorchVersion;
-            var table = new StringBuilder(o.Pairs > 0 ? Table(results, full, torchVersion, o.Pairs) : Machine(torchVersion) + "\n\n| target | ours | reference | ratio | goal | |\n|---|---|---|---|---|---|\n");
+            var table = new StringBuilder(o.Pairs > 0 ? Table(results, full, torchVersion, o.Pairs) : Machine(torchVersion) + "\n\n" + TableHeader);
             if (o.LongEpochs > 0) table.AppendLine(LongRun.Row(longRun.Ours, longRun.Theirs, longRun.OursUnflushed, o.LongEpochs));
             Console.WriteLine(table);
             if (o.JsonPath is { } json)
@@ -127,8 +126,7 @@ internal static class SideBySide
         s.AppendLine(Machine(torchVersion));
         s.AppendLine($"medians of {pairs} alternated runs (ratios: medians of the pairs' ratios); {SideBySideOptions.TrainImages:N0} train / {SideBySideOptions.ValidationImages:N0} validation images, 1 epoch, batch 32, Adam, tutorial augmentation");
         s.AppendLine();
-        s.AppendLine("| target | ours | reference | ratio | goal | |");
-        s.AppendLine("|---|---|---|---|---|---|");
+        s.Append(TableHeader);
         // Ratios are medians of each pair's ratio (the two runs of a pair are neighbours in time, so slow drift of
         // the machine cancels); the values beside them are plain medians.
         double e2e = PairedMedian(r.TheirsWall, r.OursWall);
@@ -147,6 +145,8 @@ internal static class SideBySide
         s.AppendLine(Row("   (peak RSS of the 5,000-image run)", $"{M(r.OursRss):F0} MiB", $"PyTorch {M(r.TheirsRss):F0} MiB (main process; 2 loader workers extra)", "", "", ""));
         return s.ToString();
     }
+
+    private const string TableHeader = "| target | ours | reference | ratio | goal | |\n|---|---|---|---|---|---|\n";
 
     private static double PairedMedian(List<double> numerators, List<double> denominators) =>
         Median(numerators.Zip(denominators, (n, d) => n / d).ToList());
@@ -175,7 +175,7 @@ internal static class SideBySide
     public static ProcessRun Checked(string what, ProcessRun run) =>
         run.ExitCode == 0 ? run : throw new InvalidOperationException($"{what} failed (exit {run.ExitCode}):\n{run.Output}");
 
-    private static JsonElement ReadJson(string path) => JsonDocument.Parse(File.ReadAllText(path)).RootElement;
+    public static JsonElement ReadJson(string path) => JsonDocument.Parse(File.ReadAllText(path)).RootElement;
 
     private static double Median(List<double> values)
     {

@@ -48,7 +48,7 @@ public class DenormalTests
         SkipUnlessFlushingWorks();
         var on = DenormalFlushing.Run(true, Probe);
         Assert.Equal((ProbeSize, true), on);
-        var off = DenormalFlushing.Run(false, () => RunOnNewThread(Probe));
+        var off = DenormalFlushing.RunOnNewThread(Probe, flush: false);
         Assert.Equal((0L, false), off);
     }
 
@@ -58,12 +58,12 @@ public class DenormalTests
         // Why Run starts a new thread: PyTorch's set_flush_denormal on a thread that has computed before reaches
         // that thread only. Also shows that the probe is split across threads, so "all zeros" covers the workers.
         SkipUnlessFlushingWorks();
-        var (before, after) = RunOnNewThread(() =>
+        var (before, after) = DenormalFlushing.RunOnNewThread(() =>
         {
             var first = Probe();
             DenormalFlushing.SetOnCurrentThread(true);
             return (first, Probe());
-        });
+        }, flush: false);
         Assert.Equal((0L, false), before);
         Assert.True(after.CallingThreadFlushes);
         Assert.InRange(after.LibtorchZeros, 1, ProbeSize - 1);
@@ -81,7 +81,7 @@ public class DenormalTests
         Assert.Equal((ProbeSize, true), seen);
 
         seen = null;
-        using (RunOnNewThread(() => CnnTrainer.Train(train, null, 3, settings with { FlushDenormals = false }, callbacks: callbacks))) { }
+        using (DenormalFlushing.RunOnNewThread(() => CnnTrainer.Train(train, null, 3, settings with { FlushDenormals = false }, callbacks: callbacks), flush: false)) { }
         Assert.Equal((0L, false), seen);
     }
 
@@ -142,7 +142,7 @@ public class DenormalTests
         SkipUnlessFlushingWorks();
         // Adam's moving averages decay by 0.9 and 0.999 per step where gradients are zero: that is how they
         // reach the denormal range. State = denormals, gradients = 0, no weight decay: one step.
-        var (expAvg, expAvgSq, weights) = RunFlushedOrNot(flush, () =>
+        var (expAvg, expAvgSq, weights) = DenormalFlushing.RunOnNewThread(() =>
         {
             using var network = nn.Sequential(("fc", nn.Linear(64, 32)));
             using var adam = new FlatAdam(network, 1e-3, 0);
@@ -180,7 +180,7 @@ public class DenormalTests
             adam.Step();
             var (m, v) = State();
             return (m, v, network.parameters().Sum(NonZeros));
-        });
+        }, flush);
         if (flush)
             Assert.Equal((0L, 0L, 0L), (expAvg, expAvgSq, weights));
         else
@@ -193,7 +193,7 @@ public class DenormalTests
     public void An_sgd_momentum_step_with_denormal_gradients_leaves_zeros_only_when_flushing(bool flush)
     {
         SkipUnlessFlushingWorks();
-        long changed = RunFlushedOrNot(flush, () =>
+        long changed = DenormalFlushing.RunOnNewThread(() =>
         {
             using var network = nn.Sequential(("fc", nn.Linear(64, 32)));
             using (no_grad())
@@ -204,7 +204,7 @@ public class DenormalTests
             sgd.Step();
             sgd.Step();
             return network.parameters().Sum(NonZeros);
-        });
+        }, flush);
         long parameters = 64 * 32 + 32;
         Assert.Equal(flush ? 0 : parameters, changed);
     }
@@ -245,9 +245,4 @@ public class DenormalTests
         return new TensorDataset(rand(new long[] { count, 3, 32, 32 }, generator: g) * 2 - 1, randint(0, 3, new long[] { count }, generator: g));
     }
 
-    /// <summary>The way training runs with the option on; else on a new thread with the processor's defaults.</summary>
-    private static T RunFlushedOrNot<T>(bool flush, Func<T> work) => DenormalFlushing.RunOnNewThread(work, flush);
-
-    /// <summary>Runs on a thread of its own, so neither its processor flags nor its libtorch workers are the test runner's.</summary>
-    private static T RunOnNewThread<T>(Func<T> work) => DenormalFlushing.RunOnNewThread(work, flush: false);
 }
