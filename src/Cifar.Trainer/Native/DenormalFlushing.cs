@@ -18,6 +18,9 @@ namespace Cifar.Trainer.Native;
 /// created at its first parallel region. So the work runs on a new thread that sets the bits (through libtorch's
 /// own <c>at::Context::setFlushDenormal</c>) before anything else: the worker team it then creates inherits them.
 /// Setting the bits on a thread whose team already exists would flush on that thread only (a test shows both).</para>
+/// <para>Threads that the training thread creates inherit the setting too: among them, thread-pool threads that .NET
+/// starts while the training thread queues work (a callback's logging, a task). Their .NET float arithmetic then also
+/// treats denormals as zero, as it does after PyTorch's <c>set_flush_denormal</c>.</para>
 /// <para>Linux on x86-64 only; elsewhere <see cref="IsSupported"/> is false and work runs as it is.</para>
 /// </remarks>
 public static class DenormalFlushing
@@ -43,8 +46,8 @@ public static class DenormalFlushing
 
     /// <summary>
     /// Runs <paramref name="work"/> on a new thread, which first sets flush-to-zero and denormals-are-zero when
-    /// <paramref name="flush"/> is true, else keeps the processor's defaults; its exceptions are rethrown here with
-    /// their stack traces.
+    /// <paramref name="flush"/> is true and clears them when false (a thread inherits them from its creator, which may
+    /// be a thread-pool thread that a flushed thread created); its exceptions are rethrown here with their stack traces.
     /// </summary>
     internal static T RunOnNewThread<T>(Func<T> work, bool flush)
     {
@@ -54,7 +57,7 @@ public static class DenormalFlushing
         {
             try
             {
-                if (flush) SetOnCurrentThread(true);
+                SetOnCurrentThread(flush);
                 result = work();
             }
             catch (Exception e)

@@ -111,8 +111,14 @@ public static class CnnTrainer
         TrainingSettings settings, BatchAugmenter? augmenter, TrainingCallbacks? callbacks, CancellationToken cancellation)
     {
         NativeHeap.KeepFreedBuffers();
-        random.manual_seed(settings.Seed);
-        var network = Architectures.Create(settings.Architecture, classCount);
+        Sequential network;
+        // Layers draw their initial weights from libtorch's one process-wide generator: a run started at the same
+        // time on another thread must not draw between this seed and these weights.
+        lock (InitialWeightsGate)
+        {
+            random.manual_seed(settings.Seed);
+            network = Architectures.Create(settings.Architecture, classCount);
+        }
         network.to(device);
         // Created once the weights are final: FlatAdam seats the parameters in its flat tensor, and loading a
         // checkpoint into a CUDA module replaces them (TorchSharp loads through the CPU).
@@ -170,6 +176,8 @@ public static class CnnTrainer
         network.eval();
         return new TrainedNetwork(network, device, history, validationResult);
     }
+
+    private static readonly object InitialWeightsGate = new();
 
     /// <summary>Steps between the (cheap, rare) host reads that check for a non-finite loss.</summary>
     private const int FiniteCheckInterval = 50;
