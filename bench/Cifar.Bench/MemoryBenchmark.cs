@@ -20,14 +20,14 @@ internal static class MemoryBenchmark
         using var labels = randint(0, 10, new long[] { report * batch });
         // One "epoch" = 100 steps; memory is sampled between epochs.
         using var data = new TensorDataset(images.alias(), labels.alias());
-        var augmenter = new BatchAugmenter(AugmentationSettings.Tutorial, PixelNormalization.Tutorial);
+        var augmenter = new BatchAugmenter(AugmentationOptions.Tutorial, PixelNormalization.Tutorial);
         var process = Process.GetCurrentProcess();
         Console.WriteLine($"{Environment.MachineName}, {Environment.ProcessorCount} cores, libtorch threads {get_num_threads()}");
         Console.WriteLine("steps   RSS MiB   live tensors   images/s");
         var clock = Stopwatch.StartNew();
         int done = 0;
-        var settings = new TrainingSettings { Epochs = steps / report, BatchSize = batch, Device = ComputeDevice.Cpu };
-        using var trained = CnnTrainer.Train(data, null, 10, settings, augmenter, new TrainingCallbacks
+        var settings = new TrainingOptions { Epochs = steps / report, BatchSize = batch, Device = ComputeDevice.Cpu };
+        using var trained = CnnTrainer.Train(data, null, 10, new TrainingRun { Training = settings }, augmenter, new TrainingCallbacks
         {
             EpochCompleted = _ =>
             {

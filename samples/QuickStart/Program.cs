@@ -23,13 +23,12 @@ try
     var pipeline = ml.Transforms.LoadCifarImages()                 // image file → 3×32×32 pixels
         .Append(ml.Transforms.NormalizeCifarPixels())              // (x/255 − 0.5)/0.5
         .Append(ml.Transforms.AugmentCifarImages())                // flip, ColorJitter(), rotation 10°: while fitting only
-        .Append(new CifarCnnEstimator(new CifarCnnOptions
+        .AppendCifarCnn(new CifarCnnOptions                       // the trainer; the test split is featurized by the stages above
         {
-            Epochs = epochs,                                        // the tutorial trains 15
-            ValidationSet = test,
+            Training = new() { Epochs = epochs },                   // the tutorial trains 15
             EpochCompleted = m => Console.WriteLine(
                 $"epoch {m.Epoch}: train loss {m.TrainLoss:F4} acc {m.TrainAccuracy:P1} | val loss {m.ValidationLoss:F4} acc {m.ValidationAccuracy:P1} | {m.Seconds:F1}s"),
-        }));
+        }, test);
     var model = pipeline.Fit(train);
     Console.WriteLine($"trained on {model.LastTransformer.Device}");
 

@@ -16,6 +16,8 @@ public static class CifarApp
     /// <summary>Runs a command; returns the exit code (0 ok, 2 user error, 1 anything else).</summary>
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter errors, bool interactive, CancellationToken cancellation)
     {
+        // Known before parsing, so that even a command line that does not parse can be reported in full.
+        bool verbose = args.Contains("--verbose", StringComparer.OrdinalIgnoreCase);
         try
         {
             var command = CommandLine.Parse(args);
@@ -37,27 +39,34 @@ public static class CifarApp
         }
         catch (Exception e) when (AsUserError(e) is { } userError)
         {
-            errors.WriteLine($"error: {userError.Message}");
-            return ExitCodes.UserError;
+            return Report(errors, userError.Message, verbose ? e : null, ExitCodes.UserError);
         }
-        catch (Exception e) when (e is DownloadError or Cifar.Trainer.Training.TrainingDivergedException)
+        catch (Exception e) when (e is DownloadError or TrainingDivergedException)
         {
-            errors.WriteLine($"error: {e.Message}");
-            return ExitCodes.Failure;
+            return Report(errors, e.Message, verbose ? e : null, ExitCodes.Failure);
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException e)
         {
-            errors.WriteLine("error: stopped");
-            return ExitCodes.Failure;
+            return Report(errors, "stopped", verbose ? e : null, ExitCodes.Failure);
         }
         catch (Exception e)
         {
-            // Anything unforeseen: still one line, with the type to search for; no stack trace.
+            // Anything unforeseen: one line with the type to search for; the trace is in the run's log and with --verbose.
             var cause = e.GetBaseException();
-            errors.WriteLine($"error: {cause.GetType().Name}: {cause.Message.Split('\n')[0]}");
-            return ExitCodes.Failure;
+            return Report(errors, $"{cause.GetType().Name}: {cause.Message}", verbose ? e : null, ExitCodes.Failure);
         }
     }
+
+    /// <summary>Writes "error: message" on one line (control characters escaped), and the full exception when given.</summary>
+    private static int Report(TextWriter errors, string message, Exception? full, int exitCode)
+    {
+        errors.WriteLine($"error: {ConfigLoader.OneLine(message.Split('\n')[0].TrimEnd('\r'))}");
+        if (full is not null) errors.WriteLine(full);
+        return exitCode;
+    }
+
+    /// <summary>Log entries for the run's log only: the console already has its one-line error.</summary>
+    private const string RunLogCategory = "Cifar.RunLog";
 
     // A user error may arrive wrapped, e.g. from a parallel loop.
     private static UserError? AsUserError(Exception e) => e switch
@@ -84,13 +93,14 @@ public static class CifarApp
             throw new UserError($"{outputDir}: nothing to resume (no {TrainCommand.CheckpointFile})");
         if (command.Positional.Count > 0) throw new UserError($"train: unexpected argument '{command.Positional[0]}'");
         var (config, configRoot) = ConfigLoader.Load(configFiles, command.Overrides);
-        PrepareOutput(outputDir);
+        using var folder = RunFolder.Open(outputDir, resume, TrainCommand.RunFiles, TrainCommand.FinalFiles);
 
         var builder = Microsoft.Extensions.Hosting.Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Configuration.AddConfiguration(configRoot);
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
         builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Logging.AddFilter<Microsoft.Extensions.Logging.Console.ConsoleLoggerProvider>(level => level >= LogLevel.Warning);
+        builder.Logging.AddFilter<Microsoft.Extensions.Logging.Console.ConsoleLoggerProvider>(RunLogCategory, LogLevel.None);
         // Created by the container, so disposed with the host (the log file is closed after every run).
         builder.Services.AddSingleton<ILoggerProvider>(_ => new FileLoggerProvider(Path.Combine(outputDir, TrainCommand.LogFile)));
         builder.Services.AddSingleton(config);
@@ -103,25 +113,15 @@ public static class CifarApp
         {
             return await host.Services.GetRequiredService<TrainCommand>().RunAsync(outputDir, resume, output, interactive, cancellation);
         }
+        catch (Exception e)
+        {
+            // The console gets one line; the run's log keeps the whole exception.
+            host.Services.GetRequiredService<ILoggerFactory>().CreateLogger(RunLogCategory).LogError(e, "The run failed");
+            throw;
+        }
         finally
         {
             await host.StopAsync(CancellationToken.None);
-        }
-    }
-
-    private static void PrepareOutput(string outputDir)
-    {
-        try
-        {
-            if (File.Exists(outputDir)) throw new UserError($"{outputDir}: is a file, not a folder");
-            Directory.CreateDirectory(outputDir);
-            var probe = Path.Combine(outputDir, $".write-test-{Guid.NewGuid():N}");
-            File.WriteAllBytes(probe, Array.Empty<byte>());
-            File.Delete(probe);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new UserError($"{outputDir}: output folder cannot be written ({e.Message})");
         }
     }
 }

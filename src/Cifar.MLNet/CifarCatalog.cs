@@ -1,5 +1,4 @@
 using Cifar.MLNet.Stages;
-using Cifar.Trainer.Augmentation;
 using Microsoft.ML;
 
 namespace Cifar.MLNet;
@@ -24,7 +23,7 @@ public static class CifarCatalog
 
     /// <summary>The augmentation stage (train-time only); default the tutorial's flip 0.5, ColorJitter(), rotation 10°.</summary>
     public static CifarAugmentationEstimator AugmentCifarImages(this TransformsCatalog catalog,
-        AugmentationSettings? settings = null, string columnName = CifarColumns.Features) =>
+        AugmentationOptions? settings = null, string columnName = CifarColumns.Features) =>
         new(new MLContext(), settings, columnName);
 
     /// <summary>The CNN trainer; see <see cref="CifarCnnEstimator"/>.</summary>

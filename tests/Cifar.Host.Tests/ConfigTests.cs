@@ -33,7 +33,7 @@ public class ConfigTests
     {
         var repo = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", ".."));
         var (c, _) = ConfigLoader.Load(new[] { Path.Combine(repo, "configs", "seed.json") }, new List<KeyValuePair<string, string>>(), NoEnvironment);
-        Assert.Equal((15, 32, "Adam", 0.001, 0.0005, 1, "auto"),
+        Assert.Equal((15, 32, OptimizerKind.Adam, 0.001, 0.0005, 1, ComputeDevice.Auto),
             (c.Training.Epochs, c.Training.BatchSize, c.Training.Optimizer, c.Training.LearningRate, c.Training.WeightDecay, c.Training.Seed, c.Training.Device));
         Assert.Equal(new[] { 0.5f, 0.5f, 0.5f }, c.Normalization.Mean);
         Assert.Equal(new[] { 0.5f, 0.5f, 0.5f }, c.Normalization.Std);
@@ -81,8 +81,10 @@ public class ConfigTests
     [InlineData("""{ "Training": { "LearningRate": true } }""", "'Training:LearningRate' must be a number")]
     [InlineData("""{ "Augmentation": { "HorizontalFlip": "yes" } }""", "'Augmentation:HorizontalFlip' must be true or false")]
     [InlineData("""{ "Training": { "FlushDenormals": "on" } }""", "'Training:FlushDenormals' must be true or false")]
-    [InlineData("""{ "Normalization": { "Mean": [0.5, 0.5] } }""", "'Normalization:Mean' must be 3 numbers (R, G, B) (got an array of 2)")]
-    [InlineData("""{ "Normalization": { "Std": 0.5 } }""", "'Normalization:Std' must be 3 numbers")]
+    [InlineData("""{ "Normalization": { "Mean": [0.5, 0.5] } }""", "'Normalization:Mean' must be 3 finite numbers (R, G, B) (got [0.5, 0.5])")]
+    [InlineData("""{ "Normalization": { "Std": 0.5 } }""", "'Normalization:Std' must be a list of numbers (got 0.5)")]
+    [InlineData("""{ "Training": { "Optimizer": 1 } }""", "'Training:Optimizer' must be one of Adam, Sgd (got 1)")]
+    [InlineData("""{ "Training": { "EvaluationBatchSize": "big" } }""", "'Training:EvaluationBatchSize' must be a whole number (got \"big\")")]
     [InlineData("""{ "Training": 3 }""", "'Training' must be an object")]
     public void Wrong_types_are_named(string json, string expected) => Assert.Contains(expected, Error(json));
 
@@ -90,8 +92,8 @@ public class ConfigTests
     [InlineData("""{ "Training": { "Epochs": 0 } }""", "'Training:Epochs' must be greater than 0 (got 0)")]
     [InlineData("""{ "Training": { "BatchSize": -4 } }""", "'Training:BatchSize' must be greater than 0 (got -4)")]
     [InlineData("""{ "Training": { "LearningRate": 0 } }""", "'Training:LearningRate' must be greater than 0 (got 0)")]
-    [InlineData("""{ "Training": { "Optimizer": "Lion" } }""", "'Training:Optimizer' must be Adam or Sgd (got 'Lion')")]
-    [InlineData("""{ "Training": { "Device": "tpu" } }""", "'Training:Device' must be auto, cpu or cuda (got 'tpu')")]
+    [InlineData("""{ "Training": { "Optimizer": "Lion" } }""", "'Training:Optimizer' must be one of Adam, Sgd (got \"Lion\")")]
+    [InlineData("""{ "Training": { "Device": "tpu" } }""", "'Training:Device' must be one of Auto, Cpu, Cuda (got \"tpu\")")]
     [InlineData("""{ "Model": { "Architecture": "ResNet" } }""", "'Model:Architecture' must be one of SeedCnn (got 'ResNet')")]
     [InlineData("""{ "Normalization": { "Std": [0.5, 0, 0.5] } }""", "'Normalization:Std' must be 3 numbers greater than 0")]
     [InlineData("""{ "Augmentation": { "RotationDegrees": 400 } }""", "'Augmentation:RotationDegrees' must be in [0, 180] (got 400)")]
@@ -101,6 +103,26 @@ public class ConfigTests
         var message = Error(json);
         Assert.Contains(expected, message);
         Assert.Contains("c0.json", message);
+    }
+
+    [Theory]
+    [InlineData("""{ "Training": { "Epochs": 3, "Epochs": 4 } }""", "c0.json: 'Training:Epochs' is given twice")]
+    [InlineData("""{ "Training": { "epochs": 3, "Epochs": 4 } }""", "c0.json: 'Training:Epochs' is given twice")]
+    [InlineData("""{ "Training": {}, "training": {} }""", "c0.json: 'training' is given twice")]
+    public void A_key_given_twice_in_one_file_is_refused_naming_it(string json, string expected) =>
+        Assert.EndsWith(expected, Error(json));
+
+    [Fact]
+    public void Defaults_come_from_the_library_records_and_lists_in_files_replace_the_ones_below()
+    {
+        using var dir = new TestData.TempFolder();
+        var (c, _) = Load(dir, new[] { "{}" });
+        Assert.Equal(new TrainingOptions(), c.Training);
+        Assert.Equal(new ModelOptions(), c.Model);
+        Assert.Equal(new AugmentationOptions(), c.Augmentation);
+        Assert.Equal(PixelNormalization.Tutorial, c.Normalization);
+        var (chosen, _) = Load(dir, new[] { """{ "Training": { "Optimizer": "sgd", "Device": "CPU", "EvaluationBatchSize": 100 } }""" });
+        Assert.Equal((OptimizerKind.Sgd, ComputeDevice.Cpu, (int?)100), (chosen.Training.Optimizer, chosen.Training.Device, chosen.Training.EvaluationBatchSize));
     }
 
     [Fact]

@@ -1,6 +1,5 @@
 using Cifar.MLNet.Data;
 using Cifar.Tests;
-using Cifar.Trainer.Training;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
@@ -10,25 +9,22 @@ public class EstimatorTests
 {
     private readonly MLContext _ml = new(seed: 1);
 
-    [Theory]
-    [InlineData(nameof(CifarCnnOptions.Epochs), "Epochs must be greater than 0")]
-    [InlineData(nameof(CifarCnnOptions.BatchSize), "BatchSize must be greater than 0")]
-    [InlineData(nameof(CifarCnnOptions.LearningRate), "LearningRate must be a number greater than 0")]
-    [InlineData(nameof(CifarCnnOptions.WeightDecay), "WeightDecay must be 0 or more")]
-    [InlineData(nameof(CifarCnnOptions.Architecture), "Architecture 'Nope' is unknown")]
-    public void Bad_options_are_refused_naming_the_option(string option, string message)
+    public static TheoryData<CifarCnnOptions, string> BadOptions => new()
     {
-        var options = new CifarCnnOptions();
-        switch (option)
-        {
-            case nameof(CifarCnnOptions.Epochs): options.Epochs = 0; break;
-            case nameof(CifarCnnOptions.BatchSize): options.BatchSize = -1; break;
-            case nameof(CifarCnnOptions.LearningRate): options.LearningRate = double.NaN; break;
-            case nameof(CifarCnnOptions.WeightDecay): options.WeightDecay = -1; break;
-            case nameof(CifarCnnOptions.Architecture): options.Architecture = "Nope"; break;
-        }
-        var error = Assert.Throws<ArgumentException>(() => new CifarCnnEstimator(options));
-        Assert.Contains(message, error.Message);
+        { new() { Training = new() { Epochs = 0 } }, "Training:Epochs must be greater than 0 (got 0)" },
+        { new() { Training = new() { BatchSize = -1 } }, "Training:BatchSize must be greater than 0 (got -1)" },
+        { new() { Training = new() { LearningRate = double.NaN } }, "Training:LearningRate must be greater than 0 (got NaN)" },
+        { new() { Training = new() { WeightDecay = -1 } }, "Training:WeightDecay must be 0 or more (got -1)" },
+        { new() { Model = new() { Architecture = "Nope" } }, "Model:Architecture must be one of SeedCnn (got 'Nope')" },
+        { new() { Resume = true }, "Resume needs a CheckpointPath (got True)" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadOptions))]
+    public void Bad_options_are_refused_naming_the_option_by_its_configuration_key(CifarCnnOptions options, string message)
+    {
+        var error = Assert.Throws<OptionsException>(() => new CifarCnnEstimator(options));
+        Assert.Equal(message, error.Message);
     }
 
     [Fact]
@@ -36,7 +32,8 @@ public class EstimatorTests
     {
         var o = new CifarCnnOptions();
         Assert.Equal(("SeedCnn", 15, 32, OptimizerKind.Adam, 0.001, 0.0005, true, ComputeDevice.Auto),
-            (o.Architecture, o.Epochs, o.BatchSize, o.Optimizer, o.LearningRate, o.WeightDecay, o.Shuffle, o.Device));
+            (o.Model.Architecture, o.Training.Epochs, o.Training.BatchSize, o.Training.Optimizer, o.Training.LearningRate,
+             o.Training.WeightDecay, o.Training.Shuffle, o.Training.Device));
     }
 
     private IDataView BinaryData(string folder, CifarSplit split, int limit)
@@ -45,11 +42,11 @@ public class EstimatorTests
         return CifarDataLoader.Load(_ml, folder, split, limit);
     }
 
-    private EstimatorChain<CifarCnnTransformer> Pipeline(CifarCnnOptions options) =>
+    private CifarTrainingEstimator Pipeline(CifarCnnOptions options, IDataView? rawValidation = null) =>
         _ml.Transforms.LoadCifarImages()
             .Append(_ml.Transforms.NormalizeCifarPixels())
             .Append(_ml.Transforms.AugmentCifarImages())
-            .Append(new CifarCnnEstimator(options));
+            .AppendCifarCnn(options, rawValidation);
 
     [Fact]
     public void Same_seed_gives_the_same_weights_after_a_short_cpu_fit()
@@ -57,7 +54,7 @@ public class EstimatorTests
         using var dir = new TestData.TempFolder();
         var train = BinaryData(dir.Path, CifarSplit.Train, 64);
         CifarCnnTransformer Fit(int seed) =>
-            Pipeline(new CifarCnnOptions { Epochs = 1, BatchSize = 16, Seed = seed, Device = ComputeDevice.Cpu }).Fit(train).LastTransformer;
+            Pipeline(new CifarCnnOptions { Training = new() { Epochs = 1, BatchSize = 16, Seed = seed, Device = ComputeDevice.Cpu } }).Fit(train).LastTransformer;
         using var a = Fit(7);
         using var b = Fit(7);
         using var c = Fit(8);
@@ -76,8 +73,8 @@ public class EstimatorTests
         var seen = new List<EpochMetrics>();
         var model = Pipeline(new CifarCnnOptions
         {
-            Epochs = 2, BatchSize = 16, Device = ComputeDevice.Cpu, ValidationSet = test, EpochCompleted = seen.Add,
-        }).Fit(train);
+            Training = new() { Epochs = 2, BatchSize = 16, Device = ComputeDevice.Cpu }, EpochCompleted = seen.Add,
+        }, test).Fit(train);
         var cnn = model.LastTransformer;
         Assert.Equal(2, seen.Count);
         Assert.Equal(seen, cnn.History);
@@ -96,7 +93,7 @@ public class EstimatorTests
     public void A_string_label_is_refused_with_the_fix()
     {
         var data = _ml.Data.LoadFromEnumerable(new[] { new StringLabelRow() });
-        var error = Assert.Throws<ArgumentException>(() => new CifarCnnEstimator(new CifarCnnOptions { Epochs = 1 }).Fit(data));
+        var error = Assert.Throws<ArgumentException>(() => new CifarCnnEstimator(new CifarCnnOptions { Training = new() { Epochs = 1 } }).Fit(data));
         Assert.Contains("key type", error.Message);
         Assert.Contains("MapValueToKey", error.Message);
     }
@@ -109,15 +106,30 @@ public class EstimatorTests
     }
 
     [Fact]
-    public void A_validation_set_that_cannot_be_featurized_is_refused()
+    public void A_validation_set_without_features_is_refused_naming_the_way_to_featurize_it()
     {
         using var dir = new TestData.TempFolder();
         var train = BinaryData(dir.Path, CifarSplit.Train, 20);
         var featurized = _ml.Transforms.LoadCifarImages().Append(_ml.Transforms.NormalizeCifarPixels()).Fit(train).Transform(train);
-        var cached = _ml.Data.Cache(featurized); // not a Cifar stage's output: no way back to the raw split
         var raw = CifarDataLoader.Load(_ml, dir.Path, CifarSplit.Test, 10);
-        var estimator = new CifarCnnEstimator(new CifarCnnOptions { Epochs = 1, Device = ComputeDevice.Cpu, ValidationSet = raw });
-        Assert.Contains("pass the validation set through the same stages", Assert.Throws<ArgumentException>(() => estimator.Fit(cached)).Message);
+        var estimator = new CifarCnnEstimator(new CifarCnnOptions { Training = new() { Epochs = 1, Device = ComputeDevice.Cpu }, ValidationSet = raw });
+        Assert.Equal("the validation set has no 'Features' column: featurize it with the stages fitted on the training data, or end the pipeline with AppendCifarCnn(options, validation), which does",
+            Assert.Throws<ArgumentException>(() => estimator.Fit(featurized)).Message);
+    }
+
+    [Fact]
+    public void Data_featurized_and_cached_by_the_caller_trains_with_a_validation_set_featurized_by_the_same_stages()
+    {
+        using var dir = new TestData.TempFolder();
+        var train = BinaryData(dir.Path, CifarSplit.Train, 32);
+        var stages = _ml.Transforms.LoadCifarImages().Append(_ml.Transforms.NormalizeCifarPixels()).Fit(train);
+        var validation = stages.Transform(CifarDataLoader.Load(_ml, dir.Path, CifarSplit.Test, 10));
+        using var cnn = new CifarCnnEstimator(new CifarCnnOptions
+        {
+            Training = new() { Epochs = 1, BatchSize = 16, Device = ComputeDevice.Cpu }, ValidationSet = validation,
+        }).Fit(_ml.Data.Cache(stages.Transform(train)));
+        Assert.NotNull(cnn.History[0].ValidationAccuracy);
+        Assert.Equal(10, cnn.FinalValidation!.ConfusionMatrix.Sum(row => row.Sum()));
     }
 
     [Fact]
@@ -128,7 +140,7 @@ public class EstimatorTests
         using var cancel = new CancellationTokenSource();
         var options = new CifarCnnOptions
         {
-            Epochs = 5, BatchSize = 8, Device = ComputeDevice.Cpu, CancellationToken = cancel.Token,
+            Training = new() { Epochs = 5, BatchSize = 8, Device = ComputeDevice.Cpu }, CancellationToken = cancel.Token,
             BatchCompleted = p => { if (p.Batch == 2) cancel.Cancel(); },
         };
         Assert.ThrowsAny<OperationCanceledException>(() => Pipeline(options).Fit(train));
@@ -141,7 +153,7 @@ public class EstimatorTests
         using var dir = new TestData.TempFolder();
         var train = BinaryData(dir.Path, CifarSplit.Train, 20);
         var error = Assert.Throws<InvalidOperationException>(() =>
-            Pipeline(new CifarCnnOptions { Epochs = 1, Device = ComputeDevice.Cuda }).Fit(train));
+            Pipeline(new CifarCnnOptions { Training = new() { Epochs = 1, Device = ComputeDevice.Cuda } }).Fit(train));
         Assert.Contains("no CUDA GPU", error.Message);
     }
 }

@@ -37,13 +37,11 @@ public sealed class RealDataModel : IDisposable
         var pipeline = ml.Transforms.LoadCifarImages()
             .Append(ml.Transforms.NormalizeCifarPixels())
             .Append(ml.Transforms.AugmentCifarImages())
-            .Append(new CifarCnnEstimator(new CifarCnnOptions
+            .AppendCifarCnn(new CifarCnnOptions
             {
-                Epochs = Epochs,
-                Device = ComputeDevice.Cpu,
-                ValidationSet = test,
+                Training = new() { Epochs = Epochs, Device = ComputeDevice.Cpu },
                 EpochCompleted = reported.Add,
-            }));
+            }, test);
         var model = pipeline.Fit(train);
         var folder = new TestData.TempFolder();
         var zip = folder.File("model.zip");

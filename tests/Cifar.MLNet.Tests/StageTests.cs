@@ -117,13 +117,13 @@ public class StageTests
     }
 
     [Theory]
-    [InlineData(new[] { 0.5f, 0.5f }, new[] { 0.5f, 0.5f, 0.5f }, "mean must be 3")]
-    [InlineData(new[] { 0.5f, 0.5f, 0.5f }, new[] { 0.5f, 0f, 0.5f }, "std must be 3 finite numbers greater than 0")]
-    [InlineData(new[] { 0.5f, float.NaN, 0.5f }, new[] { 0.5f, 0.5f, 0.5f }, "mean must be 3 finite")]
+    [InlineData(new[] { 0.5f, 0.5f }, new[] { 0.5f, 0.5f, 0.5f }, "Normalization:Mean must be 3 finite numbers (R, G, B) (got [0.5, 0.5])")]
+    [InlineData(new[] { 0.5f, 0.5f, 0.5f }, new[] { 0.5f, 0f, 0.5f }, "Normalization:Std must be 3 numbers greater than 0 (R, G, B) (got [0.5, 0, 0.5])")]
+    [InlineData(new[] { 0.5f, float.NaN, 0.5f }, new[] { 0.5f, 0.5f, 0.5f }, "Normalization:Mean must be 3 finite numbers (R, G, B) (got [0.5, NaN, 0.5])")]
     public void Bad_normalizations_are_refused_with_what_is_wrong(float[] mean, float[] std, string message)
     {
-        var error = Assert.Throws<ArgumentException>(() => _ml.Transforms.NormalizeCifarPixels(new PixelNormalization(mean, std)));
-        Assert.Contains(message, error.Message);
+        var error = Assert.Throws<OptionsException>(() => _ml.Transforms.NormalizeCifarPixels(new PixelNormalization(mean, std)));
+        Assert.Equal(message, error.Message);
     }
 
     [Fact]
@@ -131,7 +131,7 @@ public class StageTests
     {
         var data = PixelData(Planes(10, 20, 30), Planes(40, 50, 60));
         var normalized = _ml.Transforms.NormalizeCifarPixels().Fit(data).Transform(data);
-        var settings = new AugmentationSettings { HorizontalFlipProbability = 1, RotationDegrees = 30, Brightness = 0.5 };
+        var settings = new AugmentationOptions { HorizontalFlip = true, HorizontalFlipProbability = 1, RotationDegrees = 30, ColorJitter = new() { Brightness = 0.5 } };
         var augmented = _ml.Transforms.AugmentCifarImages(settings).Fit(normalized).Transform(normalized);
         Assert.Equal(normalized.GetColumn<float[]>("Features"), augmented.GetColumn<float[]>("Features"));
         var column = augmented.Schema["Features"];
@@ -148,13 +148,13 @@ public class StageTests
     }
 
     [Theory]
-    [InlineData(1.5, 0, 0, "HorizontalFlip")]
-    [InlineData(0.5, 0.6, 0, "Hue")]
-    [InlineData(0.5, 0, 200, "RotationDegrees")]
-    [InlineData(-0.1, 0, 0, "HorizontalFlip")]
-    public void Out_of_range_augmentation_is_refused_by_name(double flip, double hue, double degrees, string name)
+    [InlineData(1.5, 0, 0, "Augmentation:HorizontalFlipProbability")]
+    [InlineData(0.5, 0.6, 0, "Augmentation:ColorJitter:Hue")]
+    [InlineData(0.5, 0, 200, "Augmentation:RotationDegrees")]
+    [InlineData(-0.1, 0, 0, "Augmentation:HorizontalFlipProbability")]
+    public void Out_of_range_augmentation_is_refused_by_its_key(double flip, double hue, double degrees, string key)
     {
-        var settings = new AugmentationSettings { HorizontalFlipProbability = flip, Hue = hue, RotationDegrees = degrees };
-        Assert.Contains(name, Assert.Throws<ArgumentException>(() => _ml.Transforms.AugmentCifarImages(settings)).Message);
+        var settings = new AugmentationOptions { HorizontalFlip = true, HorizontalFlipProbability = flip, ColorJitter = new() { Hue = hue }, RotationDegrees = degrees };
+        Assert.Equal(key, Assert.Throws<OptionsException>(() => _ml.Transforms.AugmentCifarImages(settings)).Key);
     }
 }

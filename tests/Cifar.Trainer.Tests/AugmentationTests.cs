@@ -27,7 +27,7 @@ public class AugmentationTests
     public void Drawing_a_whole_epoch_at_once_gives_the_per_batch_result()
     {
         // 70 images in batches of 32, 32, 6: the epoch's draws, sliced per batch, are the per-batch draws.
-        var augmenter = new BatchAugmenter(AugmentationSettings.Tutorial, PixelNormalization.Tutorial);
+        var augmenter = new BatchAugmenter(AugmentationOptions.Tutorial, PixelNormalization.Tutorial);
         using var pixels = rand(new long[] { 70, 3, 32, 32 }, generator: new Generator(5));
         using var perBatchGenerator = new Generator(9);
         using var epochGenerator = new Generator(9);
@@ -84,22 +84,22 @@ public class AugmentationTests
     {
         using var generator = new Generator(7);
         using var image = Image(Arange16.Concat(Arange16).Concat(Arange16).ToArray(), 1, 3, 4, 4);
-        var always = new BatchAugmenter(new AugmentationSettings { HorizontalFlipProbability = 1 }, PixelNormalization.Tutorial);
+        var always = new BatchAugmenter(new AugmentationOptions { HorizontalFlip = true, HorizontalFlipProbability = 1 }, PixelNormalization.Tutorial);
         using var flipped = always.ApplyToPixels(image, generator);
         var row = new float[] { 4, 3, 2, 1, 8, 7, 6, 5, 12, 11, 10, 9, 16, 15, 14, 13 };
         AssertClose(row.Concat(row).Concat(row).ToArray(), flipped);
 
-        var never = new BatchAugmenter(new AugmentationSettings(), PixelNormalization.Tutorial);
+        var never = new BatchAugmenter(new AugmentationOptions(), PixelNormalization.Tutorial);
         Assert.Same(image, never.Apply(image, generator));
     }
 
     [Fact]
     public void Default_ColorJitter_is_the_identity_as_in_the_tutorial()
     {
-        var settings = new AugmentationSettings { Brightness = 0, Contrast = 0, Saturation = 0, Hue = 0 };
+        var settings = new AugmentationOptions { ColorJitter = new() { Brightness = 0, Contrast = 0, Saturation = 0, Hue = 0 } };
         Assert.False(settings.HasColorJitter);
         Assert.True(settings.IsIdentity);
-        Assert.False(AugmentationSettings.Tutorial.HasColorJitter);
+        Assert.False(AugmentationOptions.Tutorial.HasColorJitter);
         using var generator = new Generator(1);
         using var image = rand(2, 3, 8, 8);
         var augmenter = new BatchAugmenter(settings, PixelNormalization.Tutorial);
@@ -135,7 +135,7 @@ public class AugmentationTests
     {
         using var generator = new Generator(3);
         using var white = ones(1, 3, 8, 8); // normalized 1 = pixel 255
-        var augmenter = new BatchAugmenter(new AugmentationSettings { RotationDegrees = 45 }, PixelNormalization.Tutorial);
+        var augmenter = new BatchAugmenter(new AugmentationOptions { RotationDegrees = 45 }, PixelNormalization.Tutorial);
         using var rotated = augmenter.Apply(white, generator);
         var values = rotated.data<float>().ToArray();
         // Any rotation of a square by a non-zero angle leaves its corners uncovered.
@@ -147,7 +147,7 @@ public class AugmentationTests
     [Fact]
     public void Draws_are_fresh_per_call_and_repeat_with_the_same_seed()
     {
-        var augmenter = new BatchAugmenter(AugmentationSettings.Tutorial, PixelNormalization.Tutorial);
+        var augmenter = new BatchAugmenter(AugmentationOptions.Tutorial, PixelNormalization.Tutorial);
         using var images = arange(16 * 3 * 8 * 8, dtype: ScalarType.Float32).view(16, 3, 8, 8) / (16 * 3 * 8 * 8);
         float[] Run(Generator g) => augmenter.Apply(images, g).data<float>().ToArray();
         using var first = new Generator(11);

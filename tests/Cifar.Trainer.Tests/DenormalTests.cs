@@ -5,6 +5,8 @@ using Onnx;
 using TorchSharp;
 using static TorchSharp.torch;
 
+using static Cifar.Trainer.Tests.TestRuns;
+
 namespace Cifar.Trainer.Tests;
 
 /// <summary>
@@ -75,14 +77,14 @@ public class DenormalTests
     {
         SkipUnlessFlushingWorks();
         using var train = ToySet(32);
-        var settings = new TrainingSettings { Epochs = 1, BatchSize = 16, Device = ComputeDevice.Cpu };
+        var settings = new TrainingOptions { Epochs = 1, BatchSize = 16, Device = ComputeDevice.Cpu };
         (long, bool)? seen = null;
         var callbacks = new TrainingCallbacks { BatchCompleted = _ => seen ??= Probe() };
-        using (CnnTrainer.Train(train, null, 3, settings, callbacks: callbacks)) { }
+        using (CnnTrainer.Train(train, null, 3, Run(settings), callbacks: callbacks)) { }
         Assert.Equal((ProbeSize, true), seen);
 
         seen = null;
-        using (DenormalFlushing.RunOnNewThread(() => CnnTrainer.Train(train, null, 3, settings with { FlushDenormals = false }, callbacks: callbacks), flush: false)) { }
+        using (DenormalFlushing.RunOnNewThread(() => CnnTrainer.Train(train, null, 3, Run(settings with { FlushDenormals = false }), callbacks: callbacks), flush: false)) { }
         Assert.Equal((0L, false), seen);
     }
 
@@ -92,47 +94,43 @@ public class DenormalTests
         SkipUnlessFlushingWorks();
         using var dir = new Cifar.Tests.TestData.TempFolder();
         using var train = ToySet(32);
-        var settings = new TrainingSettings { Epochs = 1, BatchSize = 16, Device = ComputeDevice.Cpu, CheckpointPath = dir.File("c.bin") };
-        using (CnnTrainer.Train(train, null, 3, settings)) { }
+        var settings = new TrainingOptions { Epochs = 1, BatchSize = 16, Device = ComputeDevice.Cpu };
+        var checkpoint = dir.File("c.bin");
+        using (CnnTrainer.Train(train, null, 3, Run(settings, checkpoint))) { }
 
         (long, bool)? seen = null;
         var callbacks = new TrainingCallbacks { BatchCompleted = _ => seen ??= Probe() };
         var error = Assert.Throws<CheckpointException>(() =>
-            CnnTrainer.Train(train, null, 3, settings with { Epochs = 2, Resume = true, FlushDenormals = false }, callbacks: callbacks));
+            CnnTrainer.Train(train, null, 3, Run(settings with { Epochs = 2, FlushDenormals = false }, checkpoint, resume: true), callbacks: callbacks));
         Assert.Contains("FlushDenormals\":true", error.Message);
-        using var resumed = CnnTrainer.Train(train, null, 3, settings with { Epochs = 2, Resume = true }, callbacks: callbacks);
+        using var resumed = CnnTrainer.Train(train, null, 3, Run(settings with { Epochs = 2 }, checkpoint, resume: true), callbacks: callbacks);
         Assert.Equal(2, resumed.History.Count);
         Assert.Equal((ProbeSize, true), seen);
     }
 
-    [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public void A_checkpoint_from_before_the_option_existed_resumes_with_either_setting(bool flush)
+    [Fact]
+    public void A_checkpoint_of_the_format_before_normalization_was_recorded_is_refused_saying_why()
     {
         using var dir = new Cifar.Tests.TestData.TempFolder();
         using var train = ToySet(32);
-        var settings = new TrainingSettings { Epochs = 1, BatchSize = 16, Device = ComputeDevice.Cpu, CheckpointPath = dir.File("c.bin") };
-        using (CnnTrainer.Train(train, null, 3, settings)) { }
-        // The same checkpoint as an older Cifar wrote it: its fingerprint has no FlushDenormals.
-        string magic, fingerprint;
+        var settings = new TrainingOptions { Epochs = 1, BatchSize = 16, Device = ComputeDevice.Cpu };
+        var checkpoint = dir.File("c.bin");
+        using (CnnTrainer.Train(train, null, 3, Run(settings, checkpoint))) { }
+        // The same checkpoint under the previous format's magic string.
         byte[] rest;
-        using (var reader = new BinaryReader(File.OpenRead(dir.File("c.bin"))))
+        using (var reader = new BinaryReader(File.OpenRead(checkpoint)))
         {
-            magic = reader.ReadString();
-            fingerprint = reader.ReadString();
+            Assert.Equal("CIFAR-CHECKPOINT-3", reader.ReadString());
             rest = reader.ReadBytes((int)(reader.BaseStream.Length - reader.BaseStream.Position));
         }
-        var older = fingerprint.Replace("\"FlushDenormals\":true,", "");
-        Assert.NotEqual(fingerprint, older);
-        using (var writer = new BinaryWriter(File.Create(dir.File("c.bin"))))
+        using (var writer = new BinaryWriter(File.Create(checkpoint)))
         {
-            writer.Write(magic);
-            writer.Write(older);
+            writer.Write("CIFAR-CHECKPOINT-2");
             writer.Write(rest);
         }
-        using var resumed = CnnTrainer.Train(train, null, 3, settings with { Epochs = 2, Resume = true, FlushDenormals = flush });
-        Assert.Equal(2, resumed.History.Count);
+        var error = Assert.Throws<CheckpointException>(() =>
+            CnnTrainer.Train(train, null, 3, Run(settings with { Epochs = 2 }, checkpoint, resume: true)));
+        Assert.Equal($"{checkpoint}: written by an older Cifar (checkpoint format 2, which does not record the normalization); start the run again", error.Message);
     }
 
     [Theory]
@@ -199,7 +197,7 @@ public class DenormalTests
             using var network = nn.Sequential(("fc", nn.Linear(64, 32)));
             using (no_grad())
                 foreach (var p in network.parameters()) p.zero_();
-            var settings = new TrainingSettings { Optimizer = OptimizerKind.Sgd, LearningRate = 1, WeightDecay = 0 };
+            var settings = new TrainingOptions { Optimizer = OptimizerKind.Sgd, LearningRate = 1, WeightDecay = 0 };
             using var sgd = Optimizers.Create(network, settings);
             foreach (var p in network.parameters()) p.grad = Denormals(p.numel()).view(p.shape);
             sgd.Step();

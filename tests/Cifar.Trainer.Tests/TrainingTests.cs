@@ -2,6 +2,8 @@ using Cifar.Trainer.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
+using static Cifar.Trainer.Tests.TestRuns;
+
 namespace Cifar.Trainer.Tests;
 
 public class TrainingTests
@@ -19,7 +21,7 @@ public class TrainingTests
         return new TensorDataset(images + bright * 1.2, labels);
     }
 
-    private static readonly TrainingSettings Quick = new() { Epochs = 2, BatchSize = 16, Device = ComputeDevice.Cpu, Seed = 5 };
+    private static readonly TrainingOptions Quick = new() { Epochs = 2, BatchSize = 16, Device = ComputeDevice.Cpu, Seed = 5 };
 
     [Fact]
     public void Loss_goes_down_and_a_learnable_toy_set_is_learned()
@@ -27,7 +29,7 @@ public class TrainingTests
         using var train = ToySet(192, seed: 1);
         using var validation = ToySet(96, seed: 2);
         var epochs = new List<EpochMetrics>();
-        using var trained = CnnTrainer.Train(train, validation, 3, Quick with { Epochs = 3 },
+        using var trained = CnnTrainer.Train(train, validation, 3, Run(Quick with { Epochs = 3 }),
             callbacks: new TrainingCallbacks { EpochCompleted = epochs.Add });
         Assert.Equal(3, trained.History.Count);
         Assert.Equal(epochs, trained.History);
@@ -41,12 +43,12 @@ public class TrainingTests
     public void Same_seed_gives_the_same_weights_and_history_on_the_cpu()
     {
         using var train = ToySet(64, seed: 3);
-        using var a = CnnTrainer.Train(train, null, 3, Quick);
-        using var b = CnnTrainer.Train(train, null, 3, Quick);
+        using var a = CnnTrainer.Train(train, null, 3, Run(Quick));
+        using var b = CnnTrainer.Train(train, null, 3, Run(Quick));
         Assert.Equal(a.History.Select(h => h.TrainLoss), b.History.Select(h => h.TrainLoss));
         foreach (var (pa, pb) in a.Network.parameters().Zip(b.Network.parameters()))
             Assert.True(pa.allclose(pb, rtol: 0, atol: 0), "parameters differ between two runs with the same seed");
-        using var c = CnnTrainer.Train(train, null, 3, Quick with { Seed = 6 });
+        using var c = CnnTrainer.Train(train, null, 3, Run(Quick with { Seed = 6 }));
         Assert.False(a.Network.parameters().First().allclose(c.Network.parameters().First(), rtol: 0, atol: 0));
     }
 
@@ -55,7 +57,7 @@ public class TrainingTests
     {
         using var train = ToySet(40, seed: 4);
         var batches = new List<BatchProgress>();
-        using var _ = CnnTrainer.Train(train, null, 3, Quick with { Epochs = 1 },
+        using var _ = CnnTrainer.Train(train, null, 3, Run(Quick with { Epochs = 1 }),
             callbacks: new TrainingCallbacks { BatchCompleted = batches.Add });
         Assert.Equal(new[] { 1, 2, 3 }, batches.Select(b => b.Batch));
         Assert.All(batches, b => Assert.Equal(3, b.BatchCount));
@@ -70,7 +72,7 @@ public class TrainingTests
         int seen = 0;
         var callbacks = new TrainingCallbacks { BatchCompleted = _ => { if (++seen == 2) cancel.Cancel(); } };
         Assert.ThrowsAny<OperationCanceledException>(() =>
-            CnnTrainer.Train(train, null, 3, Quick, callbacks: callbacks, cancellation: cancel.Token));
+            CnnTrainer.Train(train, null, 3, Run(Quick), callbacks: callbacks, cancellation: cancel.Token));
         Assert.Equal(2, seen);
     }
 
@@ -116,7 +118,7 @@ public class TrainingTests
     public void Pixel_storage_normalizes_like_ToTensor_then_Normalize()
     {
         // Bytes 0, 128, 255 in every channel; mean (0.5, 0.4, 0.3), std (0.5, 0.2, 0.1).
-        var normalization = new Cifar.Trainer.Augmentation.PixelNormalization(new[] { 0.5f, 0.4f, 0.3f }, new[] { 0.5f, 0.2f, 0.1f });
+        var normalization = new PixelNormalization(new[] { 0.5f, 0.4f, 0.3f }, new[] { 0.5f, 0.2f, 0.1f });
         var values = new byte[] { 0, 128, 255 };
         var pixels = tensor(values, new long[] { 3, 1, 1, 1 }).expand(3, 3, 2, 2).contiguous();
         using var data = TensorDataset.FromPixels(pixels, tensor(new long[] { 0, 1, 2 }), normalization);
@@ -164,7 +166,7 @@ public class CheckpointTests
     }
 
     private static readonly Cifar.Trainer.Augmentation.BatchAugmenter Augmenter =
-        new(Cifar.Trainer.Augmentation.AugmentationSettings.Tutorial, Cifar.Trainer.Augmentation.PixelNormalization.Tutorial);
+        new(AugmentationOptions.Tutorial, PixelNormalization.Tutorial);
 
     [Fact]
     public void Resuming_from_a_checkpoint_gives_the_uninterrupted_runs_weights_bit_for_bit()
@@ -172,13 +174,13 @@ public class CheckpointTests
         using var dir = new Cifar.Tests.TestData.TempFolder();
         using var train = ToySet(48, seed: 1);
         using var validation = ToySet(16, seed: 2);
-        var settings = new TrainingSettings { Epochs = 3, BatchSize = 16, Device = ComputeDevice.Cpu, Seed = 3 };
-        using var straight = CnnTrainer.Train(train, validation, 3, settings, Augmenter);
+        var settings = new TrainingOptions { Epochs = 3, BatchSize = 16, Device = ComputeDevice.Cpu, Seed = 3 };
+        using var straight = CnnTrainer.Train(train, validation, 3, Run(settings), Augmenter);
 
         var checkpoint = dir.File("checkpoint.bin");
-        using (CnnTrainer.Train(train, validation, 3, settings with { Epochs = 1, CheckpointPath = checkpoint }, Augmenter)) { }
+        using (CnnTrainer.Train(train, validation, 3, Run(settings with { Epochs = 1 }, checkpoint), Augmenter)) { }
         IReadOnlyList<EpochMetrics>? resumedFrom = null;
-        using var resumed = CnnTrainer.Train(train, validation, 3, settings with { CheckpointPath = checkpoint, Resume = true }, Augmenter,
+        using var resumed = CnnTrainer.Train(train, validation, 3, Run(settings, checkpoint, resume: true), Augmenter,
             new TrainingCallbacks { Resumed = h => resumedFrom = h });
 
         Assert.Single(resumedFrom!);
@@ -189,18 +191,39 @@ public class CheckpointTests
     }
 
     [Fact]
+    public void A_resume_with_another_normalization_is_refused()
+    {
+        using var dir = new Cifar.Tests.TestData.TempFolder();
+        using var train = ToySet(32, seed: 1);
+        var checkpoint = dir.File("c.bin");
+        var run = Run(new TrainingOptions { Epochs = 1, BatchSize = 16, Device = ComputeDevice.Cpu }, checkpoint) with { Normalization = PixelNormalization.Tutorial };
+        using (CnnTrainer.Train(train, null, 3, run)) { }
+        var other = run with
+        {
+            Training = run.Training with { Epochs = 2 }, Resume = true,
+            Normalization = new PixelNormalization(new[] { 0.4f, 0.5f, 0.5f }, new[] { 0.5f, 0.5f, 0.5f }),
+        };
+        var error = Assert.Throws<CheckpointException>(() => CnnTrainer.Train(train, null, 3, other));
+        Assert.Contains("other settings", error.Message);
+        Assert.Contains("0.4", error.Message);
+        using var same = CnnTrainer.Train(train, null, 3, run with { Training = run.Training with { Epochs = 2 }, Resume = true });
+        Assert.Equal(2, same.History.Count);
+    }
+
+    [Fact]
     public void A_checkpoint_from_other_settings_is_refused()
     {
         using var dir = new Cifar.Tests.TestData.TempFolder();
         using var train = ToySet(16, seed: 1);
-        var settings = new TrainingSettings { Epochs = 1, BatchSize = 16, Device = ComputeDevice.Cpu, CheckpointPath = dir.File("c.bin") };
-        using (CnnTrainer.Train(train, null, 3, settings)) { }
+        var settings = new TrainingOptions { Epochs = 1, BatchSize = 16, Device = ComputeDevice.Cpu };
+        var checkpoint = dir.File("c.bin");
+        using (CnnTrainer.Train(train, null, 3, Run(settings, checkpoint))) { }
         var error = Assert.Throws<CheckpointException>(() =>
-            CnnTrainer.Train(train, null, 3, settings with { Epochs = 2, LearningRate = 0.5, Resume = true }));
+            CnnTrainer.Train(train, null, 3, Run(settings with { Epochs = 2, LearningRate = 0.5 }, checkpoint, resume: true)));
         Assert.Contains("other settings", error.Message);
         File.WriteAllText(dir.File("c.bin"), "garbage");
         Assert.Contains("c.bin", Assert.Throws<CheckpointException>(() =>
-            CnnTrainer.Train(train, null, 3, settings with { Resume = true })).Message);
+            CnnTrainer.Train(train, null, 3, Run(settings, checkpoint, resume: true))).Message);
     }
 
     [Fact]
@@ -208,7 +231,7 @@ public class CheckpointTests
     {
         using var train = ToySet(64, seed: 4);
         var error = Assert.Throws<TrainingDivergedException>(() => CnnTrainer.Train(train, null, 3,
-            new TrainingSettings { Epochs = 2, BatchSize = 8, LearningRate = 1e12, Device = ComputeDevice.Cpu, Optimizer = OptimizerKind.Sgd }));
+            Run(new TrainingOptions { Epochs = 2, BatchSize = 8, LearningRate = 1e12, Device = ComputeDevice.Cpu, Optimizer = OptimizerKind.Sgd })));
         Assert.Equal(1, error.Epoch);
         Assert.InRange(error.Step, 1, 8);
         Assert.Contains($"epoch 1, step {error.Step}", error.Message);
@@ -219,11 +242,11 @@ public class CheckpointTests
     {
         using var train = ToySet(32, seed: 5);
         // Not flushed: the run stays on this thread, whose live-tensor count is what TorchSharp keeps.
-        var settings = new TrainingSettings { Epochs = 1, BatchSize = 2, Device = ComputeDevice.Cpu, FlushDenormals = false };
+        var settings = new TrainingOptions { Epochs = 1, BatchSize = 2, Device = ComputeDevice.Cpu, FlushDenormals = false };
         long LiveAfter(int epochs)
         {
             long before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
-            using (CnnTrainer.Train(train, null, 3, settings with { Epochs = epochs }, Augmenter)) { }
+            using (CnnTrainer.Train(train, null, 3, Run(settings with { Epochs = epochs }), Augmenter)) { }
             return DisposeScopeManager.Statistics.ThreadTotalLiveCount - before;
         }
         LiveAfter(1); // warm-up: tensors libtorch creates once
@@ -236,11 +259,11 @@ public class CheckpointTests
     public void Live_tensors_do_not_grow_over_the_epochs_of_a_run_on_its_own_flushing_thread()
     {
         using var train = ToySet(32, seed: 5);
-        var settings = new TrainingSettings { Epochs = 20, BatchSize = 2, Device = ComputeDevice.Cpu, FlushDenormals = true };
+        var settings = new TrainingOptions { Epochs = 20, BatchSize = 2, Device = ComputeDevice.Cpu, FlushDenormals = true };
         var live = new List<long>();
         // Read on the training thread, after each epoch of 16 steps.
         var callbacks = new TrainingCallbacks { EpochCompleted = _ => live.Add(DisposeScopeManager.Statistics.ThreadTotalLiveCount) };
-        using (CnnTrainer.Train(train, null, 3, settings, Augmenter, callbacks)) { }
+        using (CnnTrainer.Train(train, null, 3, Run(settings), Augmenter, callbacks)) { }
         Assert.Equal(20, live.Count);
         Assert.True(live[^1] <= live[1], $"live tensors on the training thread after epoch 2: {live[1]}, after epoch 20: {live[^1]}");
     }

@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text;
-using Cifar.Trainer.Training;
 using Microsoft.ML.Data;
 
 namespace Cifar.Host.Artifacts;

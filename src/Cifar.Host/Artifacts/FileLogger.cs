@@ -35,7 +35,7 @@ internal sealed class FileLoggerProvider : ILoggerProvider
             if (!IsEnabled(logLevel)) return;
             var shortCategory = category[(category.LastIndexOf('.') + 1)..];
             provider.Write($"{DateTime.UtcNow:yyyy-MM-ddTHH:mm:ss.fffZ} {logLevel,-11} {shortCategory}: {formatter(state, exception)}"
-                + (exception is null ? "" : $" | {exception.GetType().Name}: {exception.Message}"));
+                + (exception is null ? "" : Environment.NewLine + exception));
         }
     }
 }

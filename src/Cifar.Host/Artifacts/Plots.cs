@@ -1,5 +1,4 @@
 using System.Globalization;
-using Cifar.Trainer.Training;
 using SkiaSharp;
 
 namespace Cifar.Host.Artifacts;

@@ -10,7 +10,8 @@ internal sealed class CommandLine
           cifar evaluate --model model.zip [--split test|train] [--data ROOT] [--limit N]
           cifar predict --model model.zip [--format table|tsv|json] IMAGE...
         Later config files override earlier ones; CIFAR_Section__Key environment variables and
-        --Section:Key=value arguments override the files. Exit codes: 0 ok, 2 user error, 1 other.
+        --Section:Key=value arguments override the files. --verbose prints an error's full exception
+        (train.log always has it). Exit codes: 0 ok, 2 user error, 1 other.
         """;
 
     private static readonly Dictionary<string, (string[] Valued, string[] Flags)> Commands = new()
@@ -66,7 +67,7 @@ internal sealed class CommandLine
                 var value = inlineValue ?? (i + 1 < args.Count ? args[++i] : throw new UserError($"--{body} needs a value"));
                 parsed.Overrides.Add(new(body, value));
             }
-            else if (known.Flags.Contains(body, StringComparer.OrdinalIgnoreCase))
+            else if (known.Flags.Contains(body, StringComparer.OrdinalIgnoreCase) || body.Equals("verbose", StringComparison.OrdinalIgnoreCase))
             {
                 if (inlineValue is not null) throw new UserError($"--{body} takes no value");
                 parsed.Flags.Add(body);

@@ -7,9 +7,6 @@ using Cifar.Host.Configuration;
 using Cifar.Host.Data;
 using Cifar.MLNet;
 using Cifar.MLNet.Data;
-using Cifar.Trainer.Augmentation;
-using Cifar.Trainer.Native;
-using Cifar.Trainer.Training;
 using Microsoft.Extensions.Logging;
 using Microsoft.ML;
 using Microsoft.ML.Data;
@@ -28,6 +25,13 @@ internal sealed class TrainCommand
         LossPlot = "loss.png", AccuracyPlot = "accuracy.png", ConfusionPlot = "confusion.png",
         ConfusionText = "confusion.txt", ResolvedConfig = "config.json", LogFile = "train.log", CheckpointFile = "checkpoint.bin";
 
+    /// <summary>Every file a run writes.</summary>
+    public static readonly string[] RunFiles =
+        { ModelFile, MetricsCsv, MetricsJson, LossPlot, AccuracyPlot, ConfusionPlot, ConfusionText, ResolvedConfig, LogFile, CheckpointFile };
+
+    /// <summary>The files written once the run has finished: the model and its evaluation.</summary>
+    public static readonly string[] FinalFiles = { ModelFile, ConfusionPlot, ConfusionText };
+
     private readonly CifarConfig _config;
     private readonly CifarDownloader _downloader;
     private readonly ILogger<TrainCommand> _log;
@@ -39,28 +43,51 @@ internal sealed class TrainCommand
         _log = log;
     }
 
+    /// <summary>The run, step by step: data, libtorch, configuration record, fit, model, evaluation.</summary>
     public async Task<int> RunAsync(string outputDir, bool resume, TextWriter output, bool interactive, CancellationToken cancellation)
     {
-        var c = _config;
-        var root = DataLocator.Resolve(c.Data.Root);
-        if (!DataLocator.HasData(root, CifarSplit.Train) && c.Data.Download)
-            await _downloader.DownloadAsync(c.Data.DownloadUrl, c.Data.DownloadMd5, root, output, cancellation);
-        if (c.Torch.LibraryPath is { Length: > 0 } libraryPath)
-        {
-            try
-            {
-                Libtorch.UseDirectory(libraryPath);
-            }
-            catch (LibtorchLoadException e)
-            {
-                throw new UserError($"Torch:LibraryPath: {e.Message}");
-            }
-        }
-        var device = ParseDevice(c.Training.Device);
+        var root = await EnsureDataAsync(output, cancellation);
+        var deviceName = PrepareLibtorch(output);
+        // A resumed run keeps the configuration it started with (the checkpoint refuses other settings).
+        if (!resume) AtomicFile.WriteText(Path.Combine(outputDir, ResolvedConfig), JsonSerializer.Serialize(_config, ConfigLoader.Json));
+        var clock = Stopwatch.StartNew();
+        var ml = new MLContext(_config.Training.Seed);
+        var data = LoadData(ml, root, deviceName, output);
+        var model = Fit(ml, data, outputDir, resume, deviceName, output, interactive, cancellation);
+        if (model is null) return ExitCodes.Failure;
+        using var cnn = model.LastTransformer;
+        var modelPath = Path.Combine(outputDir, ModelFile);
+        AtomicFile.Write(modelPath, stream => ml.Model.Save(model, data.Train.Schema, stream));
+        output.WriteLine($"saved {modelPath} after {clock.Elapsed.TotalMinutes:F1} min");
+        WriteEvaluation(ml, model, data, outputDir, output);
+        return ExitCodes.Success;
+    }
+
+    /// <summary>The data root, downloading the official release first when asked to and it is missing.</summary>
+    private async Task<string> EnsureDataAsync(TextWriter output, CancellationToken cancellation)
+    {
+        var c = _config.Data;
+        var root = DataLocator.Resolve(c.Root);
+        if (!DataLocator.HasData(root, CifarSplit.Train) && c.Download)
+            await _downloader.DownloadAsync(c.DownloadUrl, c.DownloadMd5, root, output, cancellation);
+        return root;
+    }
+
+    /// <summary>Loads libtorch (Torch:LibraryPath when given), resolves the device and says which libtorch trains where.</summary>
+    private string PrepareLibtorch(TextWriter output)
+    {
         string deviceName;
         try
         {
-            deviceName = DeviceSelector.Resolve(device).ToString();
+            if (_config.Torch.LibraryPath is { Length: > 0 } libraryPath) TorchRuntime.UseLibraryDirectory(libraryPath);
+        }
+        catch (LibtorchLoadException e)
+        {
+            throw new UserError($"Torch:LibraryPath: {e.Message}");
+        }
+        try
+        {
+            deviceName = TorchRuntime.ResolveDevice(_config.Training.Device);
         }
         catch (InvalidOperationException e)
         {
@@ -70,18 +97,34 @@ internal sealed class TrainCommand
         {
             throw new UserError(e.Message);
         }
+        var runtime = TorchRuntime.Describe();
         // Flushing concerns the CPU's arithmetic: said only where training runs there.
-        ReportLibtorch(output, c.Training.FlushDenormals && deviceName == "cpu");
-        // A resumed run keeps the configuration it started with (the checkpoint refuses other settings).
-        if (!resume)
-            AtomicFile.WriteText(Path.Combine(outputDir, ResolvedConfig), JsonSerializer.Serialize(c, new JsonSerializerOptions { WriteIndented = true }));
+        bool flushWanted = _config.Training.FlushDenormals && deviceName == "cpu";
+        var line = runtime + (flushWanted && runtime.CanFlushDenormals ? ", denormals flushed to zero" : "");
+        output.WriteLine(line);
+        _log.LogInformation("{Libtorch}", line);
+        if (runtime.VersionWarning is { } warning) Warn(output, warning);
+        if (flushWanted && !runtime.CanFlushDenormals)
+            Warn(output, "Training:FlushDenormals: denormals can be flushed on x86-64 Linux only; this run keeps them (long CPU runs may slow down)");
+        return deviceName;
+    }
 
-        var ml = new MLContext(c.Training.Seed);
-        var clock = Stopwatch.StartNew();
-        var train = DataLocator.Load(ml, root, CifarSplit.Train, c.Data.TrainLimit);
-        var validation = DataLocator.Load(ml, root, CifarSplit.Test, c.Data.ValidationLimit);
+    private void Warn(TextWriter output, string warning)
+    {
+        output.WriteLine($"warning: {warning}");
+        _log.LogWarning("{Warning}", warning);
+    }
+
+    private sealed record RunData(IDataView Train, IDataView Validation, IReadOnlyList<string> Classes);
+
+    /// <summary>Both splits, undecodable images skipped when asked to, and a line saying what will train.</summary>
+    private RunData LoadData(MLContext ml, string root, string deviceName, TextWriter output)
+    {
+        var c = _config.Data;
+        var train = DataLocator.Load(ml, root, CifarSplit.Train, c.TrainLimit);
+        var validation = DataLocator.Load(ml, root, CifarSplit.Test, c.ValidationLimit);
         long trainCount = CountRows(train), validationCount = CountRows(validation), skipped = 0;
-        if (c.Data.SkipBadImages)
+        if (c.SkipBadImages)
         {
             // Counting the filtered views decodes every image once: do it once.
             train = CifarDataLoader.WithoutUndecodableImages(ml, train);
@@ -96,23 +139,24 @@ internal sealed class TrainCommand
         output.WriteLine($"data: {root} — {trainCount} training, {validationCount} validation images, {classes.Count} classes; device {deviceName}"
             + (skipped > 0 ? $"; skipped {skipped} images that cannot be decoded" : ""));
         _log.LogInformation("Training {Train} images, validating on {Validation}, device {Device}, config {Config}",
-            trainCount, validationCount, deviceName, JsonSerializer.Serialize(c));
+            trainCount, validationCount, deviceName, JsonSerializer.Serialize(_config, ConfigLoader.Json));
+        return new RunData(train, validation, classes);
+    }
 
+    /// <summary>
+    /// Trains the configured pipeline, reporting each epoch and writing metrics and plots after it; null when the user
+    /// stopped the run (its checkpoint stays for --resume).
+    /// </summary>
+    private TransformerChain<CifarCnnTransformer>? Fit(MLContext ml, RunData data, string outputDir, bool resume, string deviceName,
+        TextWriter output, bool interactive, CancellationToken cancellation)
+    {
+        var c = _config;
         var history = new List<EpochMetrics>();
         var progress = new ProgressBar(output, interactive);
         var options = new CifarCnnOptions
         {
-            Architecture = c.Model.Architecture,
-            Epochs = c.Training.Epochs,
-            BatchSize = c.Training.BatchSize,
-            Optimizer = Enum.Parse<OptimizerKind>(c.Training.Optimizer, ignoreCase: true),
-            LearningRate = c.Training.LearningRate,
-            WeightDecay = c.Training.WeightDecay,
-            Shuffle = c.Training.Shuffle,
-            Seed = c.Training.Seed,
-            FlushDenormals = c.Training.FlushDenormals,
-            Device = device,
-            ValidationSet = validation,
+            Model = c.Model,
+            Training = c.Training,
             CancellationToken = cancellation,
             BatchCompleted = progress.Report,
             CheckpointPath = Path.Combine(outputDir, CheckpointFile),
@@ -131,30 +175,27 @@ internal sealed class TrainCommand
                 output.WriteLine(line);
                 output.Flush();
                 _log.LogInformation("{Line}", line);
-                WriteMetrics(outputDir, history, deviceName, classes);
+                WriteMetrics(outputDir, history, deviceName, data.Classes);
             },
         };
         var pipeline = ml.Transforms.LoadCifarImages()
-            .Append(ml.Transforms.NormalizeCifarPixels(new PixelNormalization(c.Normalization.Mean, c.Normalization.Std)))
-            .Append(ml.Transforms.AugmentCifarImages(Augmentation(c.Augmentation)))
-            .Append(new CifarCnnEstimator(options, ml));
-
-        TransformerChain<CifarCnnTransformer> model;
+            .Append(ml.Transforms.NormalizeCifarPixels(c.Normalization))
+            .Append(ml.Transforms.AugmentCifarImages(c.Augmentation))
+            .AppendCifarCnn(options, data.Validation);
         try
         {
-            model = pipeline.Fit(train);
+            return pipeline.Fit(data.Train);
         }
         catch (OperationCanceledException)
         {
             progress.Clear();
             output.WriteLine($"stopped after {history.Count} of {c.Training.Epochs} epochs; their metrics and checkpoint are in {outputDir} (continue with --resume), no model was saved");
             _log.LogWarning("Stopped by the user after {Epochs} epochs", history.Count);
-            return ExitCodes.Failure;
+            return null;
         }
-        catch (TrainingDivergedException e)
+        catch (TrainingDivergedException)
         {
             progress.Clear();
-            _log.LogInformation("Stopped: {Message}", e.Message); // the app prints the error line itself
             throw;
         }
         catch (CheckpointException e)
@@ -165,44 +206,21 @@ internal sealed class TrainCommand
         {
             throw new UserError(e.Message + " (Data:SkipBadImages=true skips such files)");
         }
-        using var cnn = model.LastTransformer;
-        var modelPath = Path.Combine(outputDir, ModelFile);
-        AtomicFile.Write(modelPath, stream => ml.Model.Save(model, train.Schema, stream));
-        output.WriteLine($"saved {modelPath} after {clock.Elapsed.TotalMinutes:F1} min");
-
-        // The trainer measured the last epoch's validation pass on the device; scoring it again through
-        // ML.NET is only needed when a resumed run had nothing left to train.
-        var evaluation = cnn.FinalValidation is { } final
-            ? Evaluation.From(final)
-            : Evaluation.From(ml.MulticlassClassification.Evaluate(model.Transform(validation)));
-        AtomicFile.WriteBytes(Path.Combine(outputDir, ConfusionPlot), Plots.Confusion(classes, evaluation.Counts));
-        AtomicFile.WriteText(Path.Combine(outputDir, ConfusionText), EvaluationReport.Full(classes, evaluation));
-        output.WriteLine($"validation: {EvaluationReport.Summary(evaluation)}");
-        output.Write(EvaluationReport.ConfusionMatrix(classes, evaluation.Counts));
-        _log.LogInformation("Validation {Summary}", EvaluationReport.Summary(evaluation));
-        return ExitCodes.Success;
     }
 
-    /// <summary>Which libtorch trains, and a warning when it is not the version TorchSharp is built for.</summary>
-    private void ReportLibtorch(TextWriter output, bool flushDenormalsOnCpu)
+    /// <summary>The final validation: confusion plot and report files, and the summary on the console.</summary>
+    private void WriteEvaluation(MLContext ml, TransformerChain<CifarCnnTransformer> model, RunData data, string outputDir, TextWriter output)
     {
-        var libtorch = Libtorch.Loaded();
-        bool flushing = flushDenormalsOnCpu && DenormalFlushing.IsSupported;
-        var line = $"{libtorch?.ToString() ?? "libtorch (folder unknown)"}, TorchSharp {Libtorch.TorchSharpVersion}"
-                   + (flushing ? ", denormals flushed to zero" : "");
-        output.WriteLine(line);
-        _log.LogInformation("{Libtorch}", line);
-        if (libtorch?.VersionWarning is { } warning)
-        {
-            output.WriteLine($"warning: {warning}");
-            _log.LogWarning("{Warning}", warning);
-        }
-        if (flushDenormalsOnCpu && !flushing)
-        {
-            const string noFlush = "Training:FlushDenormals: denormals can be flushed on x86-64 Linux only; this run keeps them (long CPU runs may slow down)";
-            output.WriteLine($"warning: {noFlush}");
-            _log.LogWarning("{Warning}", noFlush);
-        }
+        // The trainer measured the last epoch's validation pass on the device; scoring it again through
+        // ML.NET is only needed when a resumed run had nothing left to train.
+        var evaluation = model.LastTransformer.FinalValidation is { } final
+            ? Evaluation.From(final)
+            : Evaluation.From(ml.MulticlassClassification.Evaluate(model.Transform(data.Validation)));
+        AtomicFile.WriteBytes(Path.Combine(outputDir, ConfusionPlot), Plots.Confusion(data.Classes, evaluation.Counts));
+        AtomicFile.WriteText(Path.Combine(outputDir, ConfusionText), EvaluationReport.Full(data.Classes, evaluation));
+        output.WriteLine($"validation: {EvaluationReport.Summary(evaluation)}");
+        output.Write(EvaluationReport.ConfusionMatrix(data.Classes, evaluation.Counts));
+        _log.LogInformation("Validation {Summary}", EvaluationReport.Summary(evaluation));
     }
 
     private static long CountRows(IDataView data) => data.GetRowCount() ?? data.GetColumn<uint>(CifarColumns.Label).LongCount();
@@ -217,23 +235,6 @@ internal sealed class TrainCommand
         AtomicFile.WriteBytes(Path.Combine(outputDir, LossPlot), Plots.Loss(history));
         AtomicFile.WriteBytes(Path.Combine(outputDir, AccuracyPlot), Plots.Accuracy(history));
     }
-
-    private static ComputeDevice ParseDevice(string device) => device.ToLowerInvariant() switch
-    {
-        "cpu" => ComputeDevice.Cpu,
-        "cuda" => ComputeDevice.Cuda,
-        _ => ComputeDevice.Auto,
-    };
-
-    private static AugmentationSettings Augmentation(AugmentationConfig a) => new()
-    {
-        HorizontalFlipProbability = a.HorizontalFlip ? a.HorizontalFlipProbability : 0,
-        RotationDegrees = a.RotationDegrees,
-        Brightness = a.ColorJitter.Brightness,
-        Contrast = a.ColorJitter.Contrast,
-        Saturation = a.ColorJitter.Saturation,
-        Hue = a.ColorJitter.Hue,
-    };
 }
 
 /// <summary>A one-line progress bar within an epoch on a terminal; nothing when the output is redirected.</summary>

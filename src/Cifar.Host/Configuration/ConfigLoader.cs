@@ -1,7 +1,8 @@
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
 using Cifar.Host.Cli;
-using Cifar.Trainer.Networks;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Configuration.EnvironmentVariables;
 using Microsoft.Extensions.Configuration.Json;
@@ -9,24 +10,30 @@ using Microsoft.Extensions.Configuration.Json;
 namespace Cifar.Host.Configuration;
 
 /// <summary>
-/// Builds the configuration: JSON files in order (later ones win), then <c>CIFAR_</c> environment
-/// variables (<c>CIFAR_Training__Epochs=3</c>), then command-line overrides (<c>--Training:Epochs=3</c>).
-/// Every key and value is checked before binding; a problem is a <see cref="UserError"/> naming the
-/// key and where it came from.
+/// Builds the configuration: JSON files in order (later ones win), then <c>CIFAR_</c> environment variables
+/// (<c>CIFAR_Training__Epochs=3</c>), then command-line overrides (<c>--Training:Epochs=3</c>). Each source's keys and
+/// value kinds are checked as it is read; the merged values then fill the option records (whose defaults apply to
+/// what no source sets) and each record checks its own ranges. Any problem is a <see cref="UserError"/> naming the key
+/// and the source it came from.
 /// </summary>
 internal static class ConfigLoader
 {
     public const string EnvironmentPrefix = "CIFAR_";
-    private static readonly string[] ArrayKeys = { "Normalization:Mean", "Normalization:Std" };
+
+    /// <summary>How config.json is written and how merged values become records: enums by name, arrays replaced.</summary>
+    public static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        PropertyNameCaseInsensitive = true,
+        NumberHandling = JsonNumberHandling.AllowReadingFromString | JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        Converters = { new JsonStringEnumConverter(allowIntegerValues: false) },
+    };
 
     public static (CifarConfig Config, IConfigurationRoot Root) Load(
         IReadOnlyList<string> files, IReadOnlyList<KeyValuePair<string, string>> overrides,
         IReadOnlyDictionary<string, string>? environment = null)
     {
-        // Array defaults live in the bottom layer, so that one entry can be overridden on its own.
-        var builder = new ConfigurationBuilder().AddInMemoryCollection(
-            ArrayKeys.SelectMany(key => NormalizationConfig.TutorialValue.Select((v, i) =>
-                new KeyValuePair<string, string?>($"{key}:{i}", v.ToString(CultureInfo.InvariantCulture)))));
+        var builder = new ConfigurationBuilder();
         foreach (var file in files)
         {
             var path = Path.GetFullPath(file);
@@ -35,34 +42,113 @@ internal static class ConfigLoader
         }
         environment ??= Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
             .ToDictionary(e => (string)e.Key, e => (string?)e.Value ?? "");
-        foreach (var (name, value) in environment.Where(e => e.Key.StartsWith(EnvironmentPrefix, StringComparison.OrdinalIgnoreCase)))
-            CheckText($"environment variable {name}", name[EnvironmentPrefix.Length..].Replace("__", ":"), value);
-        builder.AddInMemoryCollection(environment
-            .Where(e => e.Key.StartsWith(EnvironmentPrefix, StringComparison.OrdinalIgnoreCase))
-            .Select(e => new KeyValuePair<string, string?>(e.Key[EnvironmentPrefix.Length..].Replace("__", ":"), e.Value)));
+        var fromEnvironment = environment.Where(e => e.Key.StartsWith(EnvironmentPrefix, StringComparison.OrdinalIgnoreCase))
+            .Select(e => KeyValuePair.Create(e.Key[EnvironmentPrefix.Length..].Replace("__", ":"), e.Value)).ToList();
+        foreach (var (key, value) in fromEnvironment) CheckText($"environment variable {EnvironmentPrefix}{key.Replace(":", "__")}", key, value);
+        builder.AddInMemoryCollection(fromEnvironment.Select(e => KeyValuePair.Create(e.Key, (string?)e.Value)));
         foreach (var (key, value) in overrides) CheckText($"command line --{key}", key, value);
         builder.AddCommandLine(overrides.Select(o => $"--{o.Key}={o.Value}").ToArray());
 
-        var root = builder.Build();
-        var config = new CifarConfig();
-        root.Bind(config);
-        Validate(config, root);
+        IConfigurationRoot root;
+        try
+        {
+            root = builder.Build();
+        }
+        catch (Exception e) when (e is FormatException or InvalidDataException or IOException)
+        {
+            // The files were checked above; this is one changed or removed since.
+            throw new UserError($"config: {OneLine(e.GetBaseException().Message)}");
+        }
+        var config = Bind(root);
+        try
+        {
+            config.Validate();
+        }
+        catch (OptionsException e)
+        {
+            throw new UserError($"{SourceOf(root, e.Key)}: '{e.Key}' {e.Rule} (got {e.Value})");
+        }
         return (config, root);
     }
 
-    /// <summary>Where the value of <paramref name="key"/> came from, for messages.</summary>
+    /// <summary>
+    /// The records filled from the merged configuration: the defaults' own JSON with each configured value laid over
+    /// it, then deserialized. A list given in a file replaces the one below it; an entry set alone
+    /// (<c>--Normalization:Mean:1=0.25</c>) replaces only that entry.
+    /// </summary>
+    private static CifarConfig Bind(IConfigurationRoot root)
+    {
+        var tree = JsonSerializer.SerializeToNode(new CifarConfig(), Json)!.AsObject();
+        JsonObject Parent(Leaf leaf)
+        {
+            var parent = tree;
+            foreach (var segment in leaf.Key.Split(':')[..^1])
+                parent = parent[segment] as JsonObject ?? (JsonObject)(parent[segment] = new JsonObject());
+            return parent;
+        }
+        foreach (var (key, value) in root.AsEnumerable().Where(e => e.Value is not null))
+        {
+            var (leaf, index) = Find(key);
+            if (index is not null) continue;
+            Parent(leaf)[leaf.Key.Split(':')[^1]] = leaf.Kind switch
+            {
+                LeafKind.Boolean => JsonValue.Create(bool.Parse(value!)),
+                LeafKind.Text when value!.Length == 0 => null,
+                _ => JsonValue.Create(value),
+            };
+        }
+        foreach (var leaf in ConfigSchema.Leaves.Values.Where(l => l.Kind == LeafKind.NumberList))
+        {
+            var name = leaf.Key.Split(':')[^1];
+            var list = (Parent(leaf)[name] as JsonArray ?? new JsonArray()).Select(v => v?.DeepClone()).ToList();
+            foreach (var provider in root.Providers)
+            {
+                var entries = provider.GetChildKeys(Array.Empty<string>(), leaf.Key).Distinct()
+                    .Select(k => int.Parse(k, CultureInfo.InvariantCulture)).Order().ToList();
+                if (entries.Count == 0) continue;
+                if (provider is JsonConfigurationProvider) list.Clear();
+                foreach (var i in entries)
+                {
+                    provider.TryGet($"{leaf.Key}:{i}", out var value);
+                    while (list.Count <= i) list.Add(null);
+                    list[i] = JsonValue.Create(value);
+                }
+            }
+            Parent(leaf)[name] = new JsonArray(list.ToArray());
+        }
+        try
+        {
+            return tree.Deserialize<CifarConfig>(Json)!;
+        }
+        catch (JsonException e)
+        {
+            // Kinds were checked per source; what is left is a list made with a gap (entry 2 without entry 1).
+            var key = (e.Path ?? "$").TrimStart('$', '.').Replace('.', ':');
+            throw new UserError($"{SourceOf(root, key)}: '{key}' cannot be read ({OneLine(e.Message)})");
+        }
+    }
+
+    /// <summary>The leaf a configuration key sets, and the array entry when it sets one.</summary>
+    private static (Leaf Leaf, int? Index) Find(string key)
+    {
+        if (ConfigSchema.Leaves.TryGetValue(key, out var leaf)) return (leaf, null);
+        int colon = key.LastIndexOf(':');
+        if (colon > 0 && ConfigSchema.Leaves.TryGetValue(key[..colon], out leaf) && leaf.Kind == LeafKind.NumberList
+            && int.TryParse(key[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var index))
+            return (leaf, index);
+        throw new UserError($"unknown key '{key}'");
+    }
+
+    /// <summary>Where the value of <paramref name="key"/> came from, for messages: a file's path, the environment or the command line.</summary>
     public static string SourceOf(IConfigurationRoot root, string key)
     {
-        var defaults = root.Providers.First();
         foreach (var provider in root.Providers.Reverse())
         {
             if (!provider.TryGet(key, out _) && !provider.GetChildKeys(Array.Empty<string>(), key).Any()) continue;
-            if (ReferenceEquals(provider, defaults)) break;
             return provider switch
             {
                 JsonConfigurationProvider json => json.Source.Path ?? "a config file",
                 Microsoft.Extensions.Configuration.CommandLine.CommandLineConfigurationProvider => "command line",
-                EnvironmentVariablesConfigurationProvider => "environment",
                 _ => "environment",
             };
         }
@@ -71,6 +157,7 @@ internal static class ConfigLoader
 
     private static void CheckJsonFile(string shownName, string path)
     {
+        if (Directory.Exists(path)) throw new UserError($"{shownName}: is a folder, not a config file");
         if (!File.Exists(path)) throw new UserError($"{shownName}: config file not found");
         JsonDocument document;
         try
@@ -82,9 +169,9 @@ internal static class ConfigLoader
         {
             throw new UserError($"{shownName}: not valid JSON (line {e.LineNumber + 1}: {FirstSentence(e.Message)})");
         }
-        catch (IOException e)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new UserError($"{shownName}: cannot be read ({e.Message})");
+            throw new UserError($"{shownName}: cannot be read ({OneLine(e.Message)})");
         }
         using (document)
         {
@@ -96,70 +183,91 @@ internal static class ConfigLoader
 
     private static void CheckObject(string file, JsonElement element, string prefix)
     {
+        // Keys are case-insensitive, so "epochs" and "Epochs" in one object are the same key given twice.
+        var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         foreach (var property in element.EnumerateObject())
         {
             var key = prefix.Length == 0 ? property.Name : $"{prefix}:{property.Name}";
+            if (!seen.Add(property.Name)) throw new UserError($"{file}: '{key}' is given twice");
             var value = property.Value;
-            if (ConfigSchema.Leaves.TryGetValue(key, out var type))
-                CheckJsonValue(file, key, type, value);
+            if (ConfigSchema.Leaves.TryGetValue(key, out var leaf))
+                CheckJsonValue(file, leaf, value);
             else if (ConfigSchema.Sections.Contains(key) && value.ValueKind == JsonValueKind.Object)
                 CheckObject(file, value, key);
             else if (ConfigSchema.Sections.Contains(key))
-                throw new UserError($"{file}: '{key}' must be an object");
+                throw new UserError($"{file}: '{key}' must be an object (got {Describe(value)})");
             else
                 throw new UserError($"{file}: unknown key '{key}'");
         }
     }
 
-    private static void CheckJsonValue(string file, string key, Type type, JsonElement value)
+    private static void CheckJsonValue(string file, Leaf leaf, JsonElement value)
     {
-        string? problem = type switch
+        bool ok = leaf.Kind switch
         {
-            _ when type == typeof(int) => value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out _) ? null : "a whole number",
-            _ when type == typeof(double) || type == typeof(float) => value.ValueKind == JsonValueKind.Number ? null : "a number",
-            _ when type == typeof(bool) => value.ValueKind is JsonValueKind.True or JsonValueKind.False ? null : "true or false",
-            _ when type == typeof(string) => value.ValueKind is JsonValueKind.String or JsonValueKind.Null ? null : "a string",
-            _ when type == typeof(float[]) => value.ValueKind == JsonValueKind.Array && value.GetArrayLength() == 3
-                && value.EnumerateArray().All(v => v.ValueKind == JsonValueKind.Number) ? null : "3 numbers (R, G, B)",
-            _ => null,
+            LeafKind.WholeNumber => value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out _)
+                                    || value.ValueKind == JsonValueKind.Null && Nullable.GetUnderlyingType(PropertyType(leaf)) is not null,
+            LeafKind.Number => value.ValueKind == JsonValueKind.Number,
+            LeafKind.Boolean => value.ValueKind is JsonValueKind.True or JsonValueKind.False,
+            LeafKind.Text => value.ValueKind is JsonValueKind.String or JsonValueKind.Null,
+            LeafKind.Choice => value.ValueKind == JsonValueKind.String && IsChoice(leaf, value.GetString()!),
+            LeafKind.NumberList => value.ValueKind == JsonValueKind.Array && value.EnumerateArray().All(v => v.ValueKind == JsonValueKind.Number),
+            _ => true,
         };
-        if (problem is not null) throw new UserError($"{file}: '{key}' must be {problem} (got {Describe(value)})");
+        if (!ok) throw new UserError($"{file}: '{leaf.Key}' must be {leaf.Expected} (got {Describe(value)})");
     }
+
+    private static Type PropertyType(Leaf leaf)
+    {
+        var type = typeof(CifarConfig);
+        System.Reflection.PropertyInfo? property = null;
+        foreach (var segment in leaf.Key.Split(':'))
+        {
+            property = type.GetProperty(segment)!;
+            type = property.PropertyType;
+        }
+        return property!.PropertyType;
+    }
+
+    private static bool IsChoice(Leaf leaf, string value) =>
+        !int.TryParse(value, out _) && Enum.TryParse(leaf.Type, value, ignoreCase: true, out _);
 
     private static void CheckText(string source, string key, string value)
     {
-        var arrayKey = ArrayKeys.FirstOrDefault(a => key.StartsWith(a + ":", StringComparison.OrdinalIgnoreCase));
-        if (arrayKey is not null)
+        Leaf leaf;
+        int? index;
+        try
         {
-            var index = key[(arrayKey.Length + 1)..];
-            if (index is not ("0" or "1" or "2")) throw new UserError($"{source}: '{arrayKey}' has 3 entries, 0 to 2 (got index '{index}')");
-            if (!double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out _))
-                throw new UserError($"{source}: '{key}' must be a number (got '{value}')");
-            return;
+            (leaf, index) = Find(key);
         }
-        if (!ConfigSchema.Leaves.TryGetValue(key, out var type))
-            throw new UserError($"{source}: unknown key '{key}'");
-        bool ok = type switch
+        catch (UserError)
         {
-            _ when type == typeof(int) => int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out _),
-            _ when type == typeof(double) || type == typeof(float) => double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out _),
-            _ when type == typeof(bool) => bool.TryParse(value, out _),
-            _ when type == typeof(float[]) => false,
+            int colon = key.LastIndexOf(':');
+            if (colon > 0 && ConfigSchema.Leaves.TryGetValue(key[..colon], out var list) && list.Kind == LeafKind.NumberList)
+                throw new UserError($"{source}: '{list.Key}' entries are numbered from 0 (got '{key[(colon + 1)..]}')");
+            throw new UserError($"{source}: unknown key '{key}'");
+        }
+        bool ok = (index is null ? leaf.Kind : LeafKind.Number) switch
+        {
+            LeafKind.WholeNumber => int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out _),
+            LeafKind.Number => double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out _),
+            LeafKind.Boolean => bool.TryParse(value, out _),
+            LeafKind.Choice => IsChoice(leaf, value),
+            LeafKind.NumberList => false,
             _ => true,
         };
         if (!ok)
         {
-            string expected = type == typeof(float[]) ? $"set entry by entry ('{key}:0' … '{key}:2')" : $"must be {Expected(type)}";
-            throw new UserError($"{source}: '{key}' {expected} (got '{value}')");
+            var expected = leaf.Kind == LeafKind.NumberList && index is null
+                ? $"is set entry by entry ('{leaf.Key}:0', '{leaf.Key}:1', …)"
+                : $"must be {(index is null ? leaf.Expected : "a number")}";
+            throw new UserError($"{source}: '{key}' {expected} (got '{OneLine(value)}')");
         }
     }
 
-    private static string Expected(Type type) =>
-        type == typeof(int) ? "a whole number" : type == typeof(bool) ? "true or false" : "a number";
-
     private static string Describe(JsonElement value) => value.ValueKind switch
     {
-        JsonValueKind.String => $"\"{value.GetString()}\"",
+        JsonValueKind.String => $"\"{OneLine(value.GetString()!)}\"",
         JsonValueKind.Array => $"an array of {value.GetArrayLength()}",
         JsonValueKind.Object => "an object",
         _ => value.GetRawText(),
@@ -168,44 +276,10 @@ internal static class ConfigLoader
     private static string FirstSentence(string message)
     {
         int end = message.IndexOf(". ", StringComparison.Ordinal);
-        return (end > 0 ? message[..end] : message).Replace('\n', ' ').TrimEnd('.');
+        return OneLine(end > 0 ? message[..end] : message).TrimEnd('.');
     }
 
-    private static void Validate(CifarConfig c, IConfigurationRoot root)
-    {
-        void Check(bool ok, string key, string rule, object? got)
-        {
-            if (!ok) throw new UserError($"{SourceOf(root, key)}: '{key}' {rule} (got {Format(got)})");
-        }
-        Check(c.Data.TrainLimit >= 0, "Data:TrainLimit", "must be 0 (all) or more", c.Data.TrainLimit);
-        Check(c.Data.ValidationLimit >= 0, "Data:ValidationLimit", "must be 0 (all) or more", c.Data.ValidationLimit);
-        Check(c.Data.DownloadMd5.Length == 32 && c.Data.DownloadMd5.All(Uri.IsHexDigit), "Data:DownloadMd5", "must be 32 hex digits", c.Data.DownloadMd5);
-        Check(Uri.TryCreate(c.Data.DownloadUrl, UriKind.Absolute, out var url) && url.Scheme is "http" or "https", "Data:DownloadUrl", "must be an http or https URL", c.Data.DownloadUrl);
-        Check(Architectures.IsKnown(c.Model.Architecture), "Model:Architecture", $"must be one of {string.Join(", ", Architectures.Names)}", c.Model.Architecture);
-        Check(c.Training.Epochs > 0, "Training:Epochs", "must be greater than 0", c.Training.Epochs);
-        Check(c.Training.BatchSize > 0, "Training:BatchSize", "must be greater than 0", c.Training.BatchSize);
-        Check(Enum.TryParse<Cifar.Trainer.Training.OptimizerKind>(c.Training.Optimizer, ignoreCase: true, out _) && !int.TryParse(c.Training.Optimizer, out _),
-            "Training:Optimizer", "must be Adam or Sgd", c.Training.Optimizer);
-        Check(c.Training.LearningRate > 0 && double.IsFinite(c.Training.LearningRate), "Training:LearningRate", "must be greater than 0", c.Training.LearningRate);
-        Check(c.Training.WeightDecay >= 0 && double.IsFinite(c.Training.WeightDecay), "Training:WeightDecay", "must be 0 or more", c.Training.WeightDecay);
-        Check(c.Training.Device.ToLowerInvariant() is "auto" or "cpu" or "cuda", "Training:Device", "must be auto, cpu or cuda", c.Training.Device);
-        Check(c.Normalization.Mean.Length == 3 && c.Normalization.Mean.All(float.IsFinite), "Normalization:Mean", "must be 3 finite numbers (R, G, B)", c.Normalization.Mean);
-        Check(c.Normalization.Std.Length == 3 && c.Normalization.Std.All(s => float.IsFinite(s) && s > 0), "Normalization:Std", "must be 3 numbers greater than 0 (R, G, B)", c.Normalization.Std);
-        var a = c.Augmentation;
-        Check(a.HorizontalFlipProbability is >= 0 and <= 1, "Augmentation:HorizontalFlipProbability", "must be in [0, 1]", a.HorizontalFlipProbability);
-        Check(a.RotationDegrees is >= 0 and <= 180, "Augmentation:RotationDegrees", "must be in [0, 180]", a.RotationDegrees);
-        Check(a.ColorJitter.Brightness >= 0 && double.IsFinite(a.ColorJitter.Brightness), "Augmentation:ColorJitter:Brightness", "must be a number, 0 or more", a.ColorJitter.Brightness);
-        Check(a.ColorJitter.Contrast >= 0 && double.IsFinite(a.ColorJitter.Contrast), "Augmentation:ColorJitter:Contrast", "must be a number, 0 or more", a.ColorJitter.Contrast);
-        Check(a.ColorJitter.Saturation >= 0 && double.IsFinite(a.ColorJitter.Saturation), "Augmentation:ColorJitter:Saturation", "must be a number, 0 or more", a.ColorJitter.Saturation);
-        Check(a.ColorJitter.Hue is >= 0 and <= 0.5, "Augmentation:ColorJitter:Hue", "must be in [0, 0.5]", a.ColorJitter.Hue);
-    }
-
-    private static string Format(object? value) => value switch
-    {
-        null => "nothing",
-        string s => $"'{s}'",
-        float[] f => $"[{string.Join(", ", f.Select(x => x.ToString(CultureInfo.InvariantCulture)))}]",
-        IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
-        _ => value.ToString() ?? "",
-    };
+    /// <summary>A value or message on one line: control characters (a newline in a value) shown escaped.</summary>
+    public static string OneLine(string text) =>
+        string.Concat(text.Select(ch => char.IsControl(ch) ? $"\\u{(int)ch:x4}" : ch.ToString()));
 }

@@ -2,11 +2,32 @@ using System.Reflection;
 
 namespace Cifar.Host.Configuration;
 
-/// <summary>The configuration's keys and their types, read off <see cref="CifarConfig"/>.</summary>
+/// <summary>What a configuration value must be.</summary>
+internal enum LeafKind { WholeNumber, Number, Boolean, Text, Choice, NumberList }
+
+/// <summary>One configuration key: its spelling as declared, its kind, and for a choice its names.</summary>
+internal sealed record Leaf(string Key, LeafKind Kind, Type Type)
+{
+    /// <summary>What a value must be, for messages ("a whole number", "one of Adam, Sgd").</summary>
+    public string Expected => Kind switch
+    {
+        LeafKind.WholeNumber => "a whole number",
+        LeafKind.Number => "a number",
+        LeafKind.Boolean => "true or false",
+        LeafKind.Choice => $"one of {string.Join(", ", Enum.GetNames(Type))}",
+        LeafKind.NumberList => "a list of numbers",
+        _ => "a string",
+    };
+}
+
+/// <summary>
+/// The configuration's keys and their kinds, read off <see cref="CifarConfig"/> and the library's option records it
+/// holds: a new option is a new key without an edit here.
+/// </summary>
 internal static class ConfigSchema
 {
-    /// <summary>Leaf key (e.g. <c>Training:Epochs</c>, case-insensitive) → its CLR type.</summary>
-    public static IReadOnlyDictionary<string, Type> Leaves { get; } = Build();
+    /// <summary>Leaf key (e.g. <c>Training:Epochs</c>, case-insensitive) → what it holds.</summary>
+    public static IReadOnlyDictionary<string, Leaf> Leaves { get; } = Build();
 
     /// <summary>Section keys (e.g. <c>Training</c>, <c>Augmentation:ColorJitter</c>).</summary>
     public static IReadOnlySet<string> Sections { get; } =
@@ -17,17 +38,28 @@ internal static class ConfigSchema
         for (int i = key.IndexOf(':'); i > 0; i = key.IndexOf(':', i + 1)) yield return key[..i];
     }
 
-    private static Dictionary<string, Type> Build()
+    private static Dictionary<string, Leaf> Build()
     {
-        var leaves = new Dictionary<string, Type>(StringComparer.OrdinalIgnoreCase);
+        var leaves = new Dictionary<string, Leaf>(StringComparer.OrdinalIgnoreCase);
         void Walk(Type type, string prefix)
         {
+            // Settable properties and constructor parameters are options; computed ones (get only) are not.
+            var names = type.GetConstructors().SelectMany(c => c.GetParameters()).Select(p => p.Name)
+                .ToHashSet(StringComparer.OrdinalIgnoreCase);
             foreach (var p in type.GetProperties(BindingFlags.Public | BindingFlags.Instance))
             {
+                if (!p.CanWrite && !names.Contains(p.Name)) continue;
                 var key = prefix.Length == 0 ? p.Name : $"{prefix}:{p.Name}";
-                var t = p.PropertyType;
-                if (t.IsClass && t != typeof(string) && !t.IsArray) Walk(t, key);
-                else leaves[key] = t;
+                var t = Nullable.GetUnderlyingType(p.PropertyType) ?? p.PropertyType;
+                LeafKind? kind = t == typeof(int) || t == typeof(long) ? LeafKind.WholeNumber
+                    : t == typeof(double) || t == typeof(float) ? LeafKind.Number
+                    : t == typeof(bool) ? LeafKind.Boolean
+                    : t == typeof(string) ? LeafKind.Text
+                    : t.IsEnum ? LeafKind.Choice
+                    : typeof(IEnumerable<float>).IsAssignableFrom(t) ? LeafKind.NumberList
+                    : null;
+                if (kind is { } k) leaves[key] = new Leaf(key, k, t);
+                else Walk(t, key);
             }
         }
         Walk(typeof(CifarConfig), "");

@@ -1,5 +1,4 @@
 using Cifar.MLNet.Data;
-using Cifar.Trainer.Augmentation;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
@@ -15,36 +14,20 @@ namespace Cifar.MLNet.Stages;
 public sealed class CifarAugmentationEstimator : IEstimator<CifarAugmentationTransformer>
 {
     private readonly MLContext _ml;
-    private readonly AugmentationSettings _settings;
+    private readonly AugmentationOptions _settings;
     private readonly string _columnName;
 
     /// <summary>Creates the stage.</summary>
     /// <param name="ml">The ML.NET context.</param>
     /// <param name="settings">What to augment; null = the tutorial's (flip 0.5, ColorJitter(), rotation 10°).</param>
     /// <param name="columnName">The normalized features column, as the normalization stage produced it.</param>
-    /// <exception cref="ArgumentException">A setting is out of range; the message names it.</exception>
-    public CifarAugmentationEstimator(MLContext ml, AugmentationSettings? settings = null, string columnName = CifarColumns.Features)
+    /// <exception cref="OptionsException">A setting is out of range; its key names it.</exception>
+    public CifarAugmentationEstimator(MLContext ml, AugmentationOptions? settings = null, string columnName = CifarColumns.Features)
     {
         _ml = ml;
-        _settings = settings ?? AugmentationSettings.Tutorial;
-        Validate(_settings);
+        _settings = settings ?? AugmentationOptions.Tutorial;
+        _settings.Validate();
         _columnName = columnName;
-    }
-
-    /// <summary>Checks the ranges torchvision accepts.</summary>
-    /// <exception cref="ArgumentException">Names the setting that is out of range.</exception>
-    public static void Validate(AugmentationSettings s)
-    {
-        static void Check(bool ok, string message)
-        {
-            if (!ok) throw new ArgumentException(message);
-        }
-        Check(s.HorizontalFlipProbability is >= 0 and <= 1, "augmentation HorizontalFlip probability must be in [0, 1]");
-        Check(s.Brightness >= 0 && double.IsFinite(s.Brightness), "augmentation ColorJitter Brightness must be 0 or more");
-        Check(s.Contrast >= 0 && double.IsFinite(s.Contrast), "augmentation ColorJitter Contrast must be 0 or more");
-        Check(s.Saturation >= 0 && double.IsFinite(s.Saturation), "augmentation ColorJitter Saturation must be 0 or more");
-        Check(s.Hue is >= 0 and <= 0.5, "augmentation ColorJitter Hue must be in [0, 0.5]");
-        Check(s.RotationDegrees is >= 0 and <= 180, "augmentation RotationDegrees must be in [0, 180]");
     }
 
     /// <inheritdoc />
@@ -80,12 +63,12 @@ public sealed class CifarAugmentationEstimator : IEstimator<CifarAugmentationTra
 /// </summary>
 public sealed class CifarAugmentationTransformer : DelegatingTransformer
 {
-    internal CifarAugmentationTransformer(ITransformer inMemory, ITransformer savedForm, AugmentationSettings settings)
+    internal CifarAugmentationTransformer(ITransformer inMemory, ITransformer savedForm, AugmentationOptions settings)
         : base(inMemory, savedForm)
     {
         Settings = settings;
     }
 
     /// <summary>The augmentation the estimator applies while fitting.</summary>
-    public AugmentationSettings Settings { get; }
+    public AugmentationOptions Settings { get; }
 }

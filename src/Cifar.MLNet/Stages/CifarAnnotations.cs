@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Cifar.Trainer.Augmentation;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
@@ -15,7 +14,7 @@ public static class CifarAnnotations
     /// <summary>Annotation kind: the features' normalization (JSON of <see cref="PixelNormalization"/>).</summary>
     public const string Normalization = "Cifar.Normalization";
 
-    /// <summary>Annotation kind: the train-time augmentation (JSON of <see cref="AugmentationSettings"/>).</summary>
+    /// <summary>Annotation kind: the train-time augmentation (JSON of <see cref="AugmentationOptions"/>).</summary>
     public const string Augmentation = "Cifar.Augmentation";
 
     /// <summary>The normalization recorded on <paramref name="column"/>, or null.</summary>
@@ -23,8 +22,8 @@ public static class CifarAnnotations
         Read<PixelNormalization>(column, Normalization);
 
     /// <summary>The augmentation recorded on <paramref name="column"/>, or null.</summary>
-    public static AugmentationSettings? ReadAugmentation(DataViewSchema.Column column) =>
-        Read<AugmentationSettings>(column, Augmentation);
+    public static AugmentationOptions? ReadAugmentation(DataViewSchema.Column column) =>
+        Read<AugmentationOptions>(column, Augmentation);
 
     internal static void Add<T>(SchemaDefinition.Column column, string kind, T value) =>
         column.AddAnnotation(kind, JsonSerializer.Serialize(value).AsMemory(), TextDataViewType.Instance);

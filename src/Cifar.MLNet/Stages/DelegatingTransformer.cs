@@ -35,34 +35,8 @@ public abstract class DelegatingTransformer : ITransformer, ICanSaveModel
     public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => InMemory.GetRowToRowMapper(inputSchema);
 
     /// <inheritdoc />
-    public IDataView Transform(IDataView input)
-    {
-        var output = InMemory.Transform(input);
-        StageLineage.Record(output, input, this);
-        return output;
-    }
+    public IDataView Transform(IDataView input) => InMemory.Transform(input);
 
     void ICanSaveModel.Save(ModelSaveContext ctx) => ((ICanSaveModel)SavedForm).Save(ctx);
 }
 
-/// <summary>
-/// Remembers, for each data view a Cifar stage produced, how to produce the same columns from
-/// the raw split: the estimator uses it to featurize a raw validation set exactly as the training
-/// data was featurized. Weak keys: it keeps no data view alive.
-/// </summary>
-internal static class StageLineage
-{
-    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<IDataView, Func<IDataView, IDataView>> Replays = new();
-
-    public static void Record(IDataView output, IDataView input, ITransformer stage)
-    {
-        var upstream = TryGetReplay(input);
-        Func<IDataView, IDataView> replay = upstream is null
-            ? stage.Transform
-            : raw => stage.Transform(upstream(raw));
-        Replays.AddOrUpdate(output, replay);
-    }
-
-    public static Func<IDataView, IDataView>? TryGetReplay(IDataView view) =>
-        Replays.TryGetValue(view, out var replay) ? replay : null;
-}

@@ -1,5 +1,4 @@
 using Cifar.MLNet.Data;
-using Cifar.Trainer.Augmentation;
 using Cifar.Trainer.Onnx;
 using Microsoft.ML;
 using Microsoft.ML.Data;
@@ -24,25 +23,15 @@ public sealed class CifarNormalizationEstimator : IEstimator<CifarNormalizationT
     /// <param name="normalization">Per-channel mean and std; null = the tutorial's 0.5 / 0.5.</param>
     /// <param name="outputColumnName">The features column to produce.</param>
     /// <param name="inputColumnName">The pixels column.</param>
-    /// <exception cref="ArgumentException">Mean or std is not 3 finite numbers, or a std is not positive.</exception>
+    /// <exception cref="OptionsException">Mean or std is not 3 finite numbers, or a std is not positive.</exception>
     public CifarNormalizationEstimator(MLContext ml, PixelNormalization? normalization = null,
         string outputColumnName = CifarColumns.Features, string inputColumnName = CifarColumns.Pixels)
     {
         _ml = ml;
         _normalization = normalization ?? PixelNormalization.Tutorial;
-        Validate(_normalization);
+        _normalization.Validate();
         _outputColumnName = outputColumnName;
         _inputColumnName = inputColumnName;
-    }
-
-    /// <summary>Checks a normalization: 3 finite means, 3 finite positive stds.</summary>
-    /// <exception cref="ArgumentException">Names what is wrong.</exception>
-    public static void Validate(PixelNormalization normalization)
-    {
-        if (normalization.Mean is not { Count: CifarImage.Channels } || normalization.Mean.Any(m => !float.IsFinite(m)))
-            throw new ArgumentException("normalization mean must be 3 finite numbers (R, G, B)");
-        if (normalization.Std is not { Count: CifarImage.Channels } || normalization.Std.Any(s => !float.IsFinite(s) || s <= 0))
-            throw new ArgumentException("normalization std must be 3 finite numbers greater than 0 (R, G, B)");
     }
 
     /// <inheritdoc />

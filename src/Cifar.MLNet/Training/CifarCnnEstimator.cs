@@ -10,7 +10,7 @@ namespace Cifar.MLNet;
 /// <summary>
 /// Trains a TorchSharp CNN (the tutorial's SeedCnn by default) on normalized CIFAR images inside
 /// an ML.NET pipeline. <c>Fit</c> reads the features and key labels once, trains on the GPU when
-/// there is one (see <see cref="CifarCnnOptions.Device"/>), applies the augmentation recorded by
+/// there is one (see <see cref="TrainingOptions.Device"/>), applies the augmentation recorded by
 /// the augmentation stage to every training batch, evaluates the validation set after every epoch
 /// and reports through the options' callbacks. The result scores <c>Score</c> (softmax
 /// probabilities, slot names = class names) and <c>PredictedLabel</c> (the class name), and saves
@@ -24,12 +24,12 @@ public sealed class CifarCnnEstimator : IEstimator<CifarCnnTransformer>
     /// <summary>Creates the estimator; the options are validated here.</summary>
     /// <param name="options">Options; null = the tutorial's defaults, no validation set.</param>
     /// <param name="ml">The ML.NET context (a new one when null).</param>
-    /// <exception cref="ArgumentException">An option is out of range; the message names it.</exception>
+    /// <exception cref="OptionsException">An option is out of range; its key names it.</exception>
     public CifarCnnEstimator(CifarCnnOptions? options = null, MLContext? ml = null)
     {
         _options = options ?? new CifarCnnOptions();
         _options.Validate();
-        _ml = ml ?? new MLContext(_options.Seed);
+        _ml = ml ?? new MLContext(_options.Training.Seed);
     }
 
     /// <summary>The options this estimator trains with.</summary>
@@ -47,15 +47,22 @@ public sealed class CifarCnnEstimator : IEstimator<CifarCnnTransformer>
             : null;
 
         using var train = TrainingDataReader.Read(input, _options.FeatureColumnName, _options.LabelColumnName, "training data", normalization);
-        using var validation = ReadValidation(input, classNames, normalization);
+        using var validation = ReadValidation(classNames, normalization);
         var callbacks = new TrainingCallbacks
         {
             EpochCompleted = _options.EpochCompleted,
             BatchCompleted = _options.BatchCompleted,
             Resumed = _options.Resumed,
         };
-        var trained = CnnTrainer.Train(train, validation, classNames.Count, _options.ToTrainingSettings(),
-            augmenter, callbacks, _options.CancellationToken);
+        var run = new TrainingRun
+        {
+            Model = _options.Model,
+            Training = _options.Training,
+            Normalization = normalization,
+            CheckpointPath = _options.CheckpointPath,
+            Resume = _options.Resume,
+        };
+        var trained = CnnTrainer.Train(train, validation, classNames.Count, run, augmenter, callbacks, _options.CancellationToken);
         try
         {
             return CifarCnnTransformer.Create(_ml, trained, classNames, features.Type, _options.FeatureColumnName, normalization, augmentation);
@@ -73,16 +80,12 @@ public sealed class CifarCnnEstimator : IEstimator<CifarCnnTransformer>
                 new VectorDataViewType(NumberDataViewType.Single, CifarImage.Size), Array.Empty<string>(), _ => throw new InvalidOperationException())
             .GetOutputSchema(inputSchema);
 
-    private TensorDataset? ReadValidation(IDataView trainInput, IReadOnlyList<string> classNames, PixelNormalization? normalization)
+    private TensorDataset? ReadValidation(IReadOnlyList<string> classNames, PixelNormalization? normalization)
     {
         if (_options.ValidationSet is not { } validation) return null;
         if (validation.Schema.GetColumnOrNull(_options.FeatureColumnName) is null)
-        {
-            var replay = StageLineage.TryGetReplay(trainInput)
-                ?? throw new ArgumentException(
-                    $"the validation set has no '{_options.FeatureColumnName}' column and the training data did not come straight from the Cifar stages: pass the validation set through the same stages first");
-            validation = replay(validation);
-        }
+            throw new ArgumentException(
+                $"the validation set has no '{_options.FeatureColumnName}' column: featurize it with the stages fitted on the training data, or end the pipeline with AppendCifarCnn(options, validation), which does");
         var (_, validationClasses) = CheckInput(validation.Schema, "validation set");
         if (!validationClasses.SequenceEqual(classNames))
             throw new ArgumentException(

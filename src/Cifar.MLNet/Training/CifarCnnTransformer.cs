@@ -1,6 +1,5 @@
 using Cifar.MLNet.Prediction;
 using Cifar.MLNet.Stages;
-using Cifar.Trainer.Augmentation;
 using Cifar.Trainer.Onnx;
 using Cifar.Trainer.Training;
 using Microsoft.ML;
@@ -22,7 +21,7 @@ public sealed class CifarCnnTransformer : DelegatingTransformer, IDisposable
     private readonly byte[] _onnx;
 
     private CifarCnnTransformer(ITransformer inMemory, ITransformer savedForm, TrainedNetwork trained, byte[] onnx,
-        IReadOnlyList<string> classNames, PixelNormalization? normalization, AugmentationSettings? augmentation)
+        IReadOnlyList<string> classNames, PixelNormalization? normalization, AugmentationOptions? augmentation)
         : base(inMemory, savedForm)
     {
         _trained = trained;
@@ -33,7 +32,7 @@ public sealed class CifarCnnTransformer : DelegatingTransformer, IDisposable
     }
 
     internal static CifarCnnTransformer Create(MLContext ml, TrainedNetwork trained, IReadOnlyList<string> classNames,
-        DataViewType featureType, string featureColumnName, PixelNormalization? normalization, AugmentationSettings? augmentation)
+        DataViewType featureType, string featureColumnName, PixelNormalization? normalization, AugmentationOptions? augmentation)
     {
         var inference = new NetworkInference(trained.Network, trained.Device);
         var schemaOnly = SchemaOnly.View(ml, featureColumnName, featureType);
@@ -67,10 +66,10 @@ public sealed class CifarCnnTransformer : DelegatingTransformer, IDisposable
     public PixelNormalization? Normalization { get; }
 
     /// <summary>The augmentation used while fitting (null without the augmentation stage).</summary>
-    public AugmentationSettings? Augmentation { get; }
+    public AugmentationOptions? Augmentation { get; }
 
     /// <summary>The trained TorchSharp network (owned by this transformer).</summary>
-    public TorchSharp.Modules.Sequential Network => _trained.Network;
+    internal TorchSharp.Modules.Sequential Network => _trained.Network;
 
     /// <summary>The network as ONNX: input [3072] normalized floats, outputs Score [classes] and the class name [1].</summary>
     public byte[] ExportOnnx() => (byte[])_onnx.Clone();

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace Cifar.Trainer.Augmentation;
 
 /// <summary>
-/// Applies <see cref="AugmentationSettings"/> to whole batches of normalized images on their own
+/// Applies <see cref="AugmentationOptions"/> to whole batches of normalized images on their own
 /// device, drawing every random parameter per image from a seeded generator (kept on the CPU so a
 /// seed gives the same draws on every device). Pixel operations follow torchvision's tensor
 /// definitions (<c>torchvision.transforms.functional</c>), done in [0, 1] pixel space: batches are
@@ -12,12 +12,12 @@ namespace Cifar.Trainer.Augmentation;
 /// </summary>
 public sealed class BatchAugmenter
 {
-    private readonly AugmentationSettings _settings;
+    private readonly AugmentationOptions _settings;
     private readonly float[] _mean;
     private readonly float[] _std;
 
     /// <summary>Creates an augmenter for images normalized with <paramref name="normalization"/>.</summary>
-    public BatchAugmenter(AugmentationSettings settings, PixelNormalization normalization)
+    public BatchAugmenter(AugmentationOptions settings, PixelNormalization normalization)
     {
         _settings = settings;
         _mean = normalization.Mean.ToArray();
@@ -25,7 +25,7 @@ public sealed class BatchAugmenter
     }
 
     /// <summary>The settings this augmenter applies.</summary>
-    public AugmentationSettings Settings => _settings;
+    public AugmentationOptions Settings => _settings;
 
     /// <summary>Augments a normalized batch [N, 3, H, W]; returns a new tensor (the input when identity).</summary>
     public Tensor Apply(Tensor normalizedBatch, Generator generator)
@@ -47,7 +47,7 @@ public sealed class BatchAugmenter
     public Tensor ApplyToPixels(Tensor pixels, Generator generator)
     {
         long n = pixels.shape[0];
-        if (_settings.HorizontalFlipProbability > 0)
+        if (_settings.FlipProbability > 0)
             pixels = Flip(pixels, DrawFlips(n, generator).to(pixels.device));
         if (_settings.HasColorJitter)
             pixels = ColorJitter(pixels, generator);
@@ -86,7 +86,7 @@ public sealed class BatchAugmenter
         for (long start = 0; start < count; start += batchSize)
         {
             long n = Math.Min(batchSize, count - start);
-            if (_settings.HorizontalFlipProbability > 0) flips.Add(DrawFlips(n, generator));
+            if (_settings.FlipProbability > 0) flips.Add(DrawFlips(n, generator));
             if (_settings.RotationDegrees > 0) degrees.Add(DrawDegrees(n, generator));
         }
         // The angles' cosines and sines too are computed once per epoch (elementwise: the per-batch numbers).
@@ -98,7 +98,7 @@ public sealed class BatchAugmenter
             tensor(_std, device: device).view(1, 3, 1, 1).MoveToOuterDisposeScope());
     }
 
-    private Tensor DrawFlips(long n, Generator generator) => rand(n, generator: generator) < _settings.HorizontalFlipProbability;
+    private Tensor DrawFlips(long n, Generator generator) => rand(n, generator: generator) < _settings.FlipProbability;
 
     private Tensor DrawDegrees(long n, Generator generator)
     {
@@ -154,10 +154,10 @@ public sealed class BatchAugmenter
         {
             var image = pixels[i];
             var order = randperm(4, generator: generator).data<long>().ToArray();
-            double? brightness = Factor(_settings.Brightness, generator);
-            double? contrast = Factor(_settings.Contrast, generator);
-            double? saturation = Factor(_settings.Saturation, generator);
-            double? hue = _settings.Hue > 0 ? Uniform(-_settings.Hue, _settings.Hue, generator) : null;
+            double? brightness = Factor(_settings.ColorJitter.Brightness, generator);
+            double? contrast = Factor(_settings.ColorJitter.Contrast, generator);
+            double? saturation = Factor(_settings.ColorJitter.Saturation, generator);
+            double? hue = _settings.ColorJitter.Hue > 0 ? Uniform(-_settings.ColorJitter.Hue, _settings.ColorJitter.Hue, generator) : null;
             foreach (var step in order)
             {
                 image = step switch

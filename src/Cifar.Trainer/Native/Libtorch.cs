@@ -5,8 +5,6 @@ using System.Text.RegularExpressions;
 
 namespace Cifar.Trainer.Native;
 
-/// <summary>A libtorch that cannot be used; the message is one line naming the directory and the cause.</summary>
-public sealed class LibtorchLoadException(string message) : Exception(message);
 
 /// <summary>Which libtorch a process runs on: its folder and version.</summary>
 /// <param name="Directory">The folder libtorch_cpu.so was loaded from, or null when unknown.</param>

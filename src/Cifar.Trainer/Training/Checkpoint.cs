@@ -1,16 +1,8 @@
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace Cifar.Trainer.Training;
-
-/// <summary>A checkpoint that cannot be used to resume; the message says why, on one line.</summary>
-public sealed class CheckpointException : Exception
-{
-    /// <summary>Creates the exception.</summary>
-    public CheckpointException(string message) : base(message) { }
-}
 
 /// <summary>
 /// Everything needed to continue a run exactly where an epoch ended: the weights, the optimizer's
@@ -20,8 +12,10 @@ public sealed class CheckpointException : Exception
 /// </summary>
 internal static class Checkpoint
 {
-    // Format 2: the optimizer's own state (FlatAdam) replaced TorchSharp's Adam state dictionary.
-    private const string Magic = "CIFAR-CHECKPOINT-2", OlderMagic = "CIFAR-CHECKPOINT-1";
+    // Format 3 records the normalization (format 2 did not, so a resume could not tell the weights' data apart);
+    // format 2 replaced TorchSharp's Adam state dictionary by the optimizer's own state.
+    private const string Magic = "CIFAR-CHECKPOINT-3";
+    private static readonly string[] OlderMagics = { "CIFAR-CHECKPOINT-1", "CIFAR-CHECKPOINT-2" };
 
     public sealed record State(int Epoch, List<EpochMetrics> History);
 
@@ -65,10 +59,11 @@ internal static class Checkpoint
         {
             using var reader = new BinaryReader(File.OpenRead(path));
             var magic = reader.ReadString();
-            if (magic == OlderMagic) throw new CheckpointException($"{path}: written by an older Cifar (checkpoint format 1); start the run again");
+            if (OlderMagics.Contains(magic))
+                throw new CheckpointException($"{path}: written by an older Cifar (checkpoint format {magic[^1]}, which does not record the normalization); start the run again");
             if (magic != Magic) throw new CheckpointException($"{path}: not a Cifar checkpoint");
             var fingerprint = reader.ReadString();
-            if (!SameSettings(fingerprint, expected))
+            if (fingerprint != expected)
                 throw new CheckpointException($"{path}: made with other settings ({fingerprint}); this run has ({expected})");
             int epoch = reader.ReadInt32();
             var history = JsonSerializer.Deserialize<List<EpochMetrics>>(reader.ReadString()) ?? new List<EpochMetrics>();
@@ -86,37 +81,16 @@ internal static class Checkpoint
     }
 
     /// <summary>
-    /// What must match for a resumed run to continue the same run: the settings (Epochs may grow),
-    /// denormal flushing included, the data's size and classes, and the augmentation.
+    /// What must match for a resumed run to continue the same run: every option that changes what it computes
+    /// (<see cref="TrainingOptions.ResultDefining"/>), the network, the normalization, the data's size and classes
+    /// and the augmentation.
     /// </summary>
-    public static string Fingerprint(TrainingSettings s, int classCount, long trainImages, object? augmentation) =>
+    public static string Fingerprint(TrainingRun run, int classCount, long trainImages, AugmentationOptions? augmentation) =>
         JsonSerializer.Serialize(new
         {
-            s.Architecture, classCount, trainImages, s.BatchSize, s.Optimizer, s.LearningRate, s.WeightDecay, s.Shuffle, s.Seed,
-            s.FlushDenormals, augmentation,
+            run.Model.Architecture, classCount, trainImages, training = run.Training.ResultDefining,
+            normalization = run.Normalization, augmentation,
         });
-
-    /// <summary>
-    /// Whether two fingerprints describe the same run. Checkpoints written before
-    /// <see cref="TrainingSettings.FlushDenormals"/> existed lack it: they resume with this run's setting, so a run
-    /// that slowed down for want of it can continue with it.
-    /// </summary>
-    private static bool SameSettings(string stored, string expected)
-    {
-        if (stored == expected) return true;
-        const string key = nameof(TrainingSettings.FlushDenormals);
-        try
-        {
-            if (JsonNode.Parse(stored) is not JsonObject old || JsonNode.Parse(expected) is not JsonObject now || old.ContainsKey(key))
-                return false;
-            old[key] = now[key]?.DeepClone();
-            return JsonNode.DeepEquals(old, now);
-        }
-        catch (JsonException)
-        {
-            return false;
-        }
-    }
 
     private static void WriteGenerator(BinaryWriter writer, Generator generator)
     {

@@ -21,26 +21,6 @@ public sealed class TrainingCallbacks
     public Action<IReadOnlyList<EpochMetrics>>? Resumed { get; init; }
 }
 
-/// <summary>The loss became NaN or infinite; the message names the epoch and step.</summary>
-public sealed class TrainingDivergedException : Exception
-{
-    /// <summary>Creates the exception.</summary>
-    public TrainingDivergedException(int epoch, long step, int lastGoodEpoch)
-        : base($"the training loss became non-finite at epoch {epoch}, step {step}" +
-               (lastGoodEpoch > 0 ? $"; the checkpoint of epoch {lastGoodEpoch} is kept" : "") +
-               " (try a smaller learning rate)")
-    {
-        Epoch = epoch;
-        Step = step;
-    }
-
-    /// <summary>1-based epoch of the first non-finite loss.</summary>
-    public int Epoch { get; }
-
-    /// <summary>1-based step (batch) within that epoch.</summary>
-    public long Step { get; }
-}
-
 /// <summary>A trained network, the device it lives on, and its per-epoch history.</summary>
 public sealed class TrainedNetwork : IDisposable
 {
@@ -78,16 +58,16 @@ public static class CnnTrainer
     /// Trains a fresh network on <paramref name="train"/>: per epoch, shuffle, augment each batch
     /// (when <paramref name="augmenter"/> is given), step the optimizer on the cross-entropy loss,
     /// then evaluate on <paramref name="validation"/> (when given), report the epoch and write a
-    /// checkpoint (when <see cref="TrainingSettings.CheckpointPath"/> is set). With
-    /// <see cref="TrainingSettings.Resume"/> it continues from that checkpoint, bit for bit as the
-    /// uninterrupted run would have on the CPU. With <see cref="TrainingSettings.FlushDenormals"/> the run
+    /// checkpoint (when <see cref="TrainingRun.CheckpointPath"/> is set). With
+    /// <see cref="TrainingRun.Resume"/> it continues from that checkpoint, bit for bit as the
+    /// uninterrupted run would have on the CPU. With <see cref="TrainingOptions.FlushDenormals"/> the run
     /// happens on a thread of its own whose libtorch workers flush denormals (<see cref="DenormalFlushing"/>);
     /// the callbacks are called on that thread.
     /// </summary>
     /// <param name="train">Normalized training images and labels (any device; moved as needed).</param>
     /// <param name="validation">Normalized validation images and labels, or null.</param>
     /// <param name="classCount">Number of classes (labels are 0 .. classCount − 1).</param>
-    /// <param name="settings">Hyper-parameters, trusted as valid.</param>
+    /// <param name="run">What to train and how, trusted as valid.</param>
     /// <param name="augmenter">Train-time augmentation, or null for none.</param>
     /// <param name="callbacks">Progress callbacks, or null.</param>
     /// <param name="cancellation">Stops training between batches; throws <see cref="OperationCanceledException"/>.</param>
@@ -97,29 +77,29 @@ public static class CnnTrainer
         TensorDataset train,
         TensorDataset? validation,
         int classCount,
-        TrainingSettings settings,
+        TrainingRun run,
         BatchAugmenter? augmenter = null,
         TrainingCallbacks? callbacks = null,
         CancellationToken cancellation = default)
     {
-        var device = DeviceSelector.Resolve(settings.Device);
-        return DenormalFlushing.Run(settings.FlushDenormals,
-            () => Train(device, train, validation, classCount, settings, augmenter, callbacks, cancellation));
+        var device = DeviceSelector.Resolve(run.Training.Device);
+        return DenormalFlushing.Run(run.Training.FlushDenormals,
+            () => Train(device, train, validation, classCount, run, augmenter, callbacks, cancellation));
     }
 
     private static TrainedNetwork Train(Device device, TensorDataset train, TensorDataset? validation, int classCount,
-        TrainingSettings settings, BatchAugmenter? augmenter, TrainingCallbacks? callbacks, CancellationToken cancellation)
+        TrainingRun run, BatchAugmenter? augmenter, TrainingCallbacks? callbacks, CancellationToken cancellation)
     {
         NativeHeap.KeepFreedBuffers();
+        var settings = run.Training;
         Sequential network;
         // Layers draw their initial weights from libtorch's one process-wide generator: a run started at the same
         // time on another thread must not draw between this seed and these weights.
         lock (InitialWeightsGate)
         {
             random.manual_seed(settings.Seed);
-            network = Architectures.Create(settings.Architecture, classCount);
+            network = Architectures.Create(run.Model.Architecture, classCount);
         }
-        network.to(device);
         // Created once the weights are final: FlatAdam seats the parameters in its flat tensor, and loading a
         // checkpoint into a CUDA module replaces them (TorchSharp loads through the CPU).
         IStepper? optimizer = null;
@@ -129,14 +109,15 @@ public static class CnnTrainer
         TensorDataset? trainOnDevice = null, validationOnDevice = null;
         var history = new List<EpochMetrics>();
         ValidationResult? validationResult = null;
-        var fingerprint = Checkpoint.Fingerprint(settings, classCount, train.Count, augmenter?.Settings);
+        var fingerprint = Checkpoint.Fingerprint(run, classCount, train.Count, augmenter?.Settings);
         try
         {
-            // Inside the try: a failed copy to the device (out of memory) still frees the network.
+            // Inside the try: a failed move or copy to the device (out of memory) still frees the network.
+            network.to(device);
             trainOnDevice = train.To(device);
             validationOnDevice = validation?.To(device);
             int firstEpoch = 1;
-            if (settings.Resume && settings.CheckpointPath is { } resumeFrom && File.Exists(resumeFrom))
+            if (run.Resume && run.CheckpointPath is { } resumeFrom && File.Exists(resumeFrom))
             {
                 var state = Checkpoint.Load(resumeFrom, fingerprint, network, () => optimizer = Optimizers.Create(network, settings),
                     shuffleGenerator, augmentGenerator);
@@ -148,7 +129,7 @@ public static class CnnTrainer
             for (int epoch = firstEpoch; epoch <= settings.Epochs; epoch++)
             {
                 var clock = Stopwatch.StartNew();
-                var (trainLoss, trainAccuracy) = TrainOneEpoch(network, optimizer, trainOnDevice, settings,
+                var (trainLoss, trainAccuracy) = TrainOneEpoch(network, optimizer, trainOnDevice, run,
                     augmenter, shuffleGenerator, augmentGenerator, epoch, callbacks, cancellation);
                 double trainSeconds = clock.Elapsed.TotalSeconds;
                 validationResult = validationOnDevice is null
@@ -157,7 +138,7 @@ public static class CnnTrainer
                 var metrics = new EpochMetrics(epoch, trainLoss, trainAccuracy,
                     validationResult?.Loss, validationResult?.Accuracy, clock.Elapsed.TotalSeconds) { TrainSeconds = trainSeconds };
                 history.Add(metrics);
-                if (settings.CheckpointPath is { } path)
+                if (run.CheckpointPath is { } path)
                     Checkpoint.Save(path, epoch, history, fingerprint, network, optimizer, shuffleGenerator, augmentGenerator);
                 callbacks?.EpochCompleted?.Invoke(metrics);
             }
@@ -183,11 +164,12 @@ public static class CnnTrainer
     private const int FiniteCheckInterval = 50;
 
     private static (double Loss, double Accuracy) TrainOneEpoch(
-        Sequential network, IStepper optimizer, TensorDataset data, TrainingSettings settings,
+        Sequential network, IStepper optimizer, TensorDataset data, TrainingRun run,
         BatchAugmenter? augmenter, Generator shuffleGenerator, Generator augmentGenerator, int epoch,
         TrainingCallbacks? callbacks, CancellationToken cancellation)
     {
         network.train();
+        var settings = run.Training;
         long count = data.Count;
         int batchCount = (int)((count + settings.BatchSize - 1) / settings.BatchSize);
         // Drawn on the CPU generator so a seed gives the same order on every device.
@@ -203,7 +185,7 @@ public static class CnnTrainer
         for (int batch = 0; batch < batchCount; batch++)
         {
             cancellation.ThrowIfCancellationRequested();
-            if (batch % FiniteCheckInterval == 0) ThrowIfDiverged(firstBadStep, epoch, settings);
+            if (batch % FiniteCheckInterval == 0) ThrowIfDiverged(firstBadStep, epoch, run);
             using (NewDisposeScope())
             {
                 var indices = order.narrow(0, (long)batch * settings.BatchSize,
@@ -225,7 +207,7 @@ public static class CnnTrainer
             }
             callbacks?.BatchCompleted?.Invoke(new BatchProgress(epoch, batch + 1, batchCount));
         }
-        ThrowIfDiverged(firstBadStep, epoch, settings);
+        ThrowIfDiverged(firstBadStep, epoch, run);
         return (lossSum.item<double>() / count, (double)correct.item<long>() / count);
     }
 
@@ -245,10 +227,10 @@ public static class CnnTrainer
         return draws is null ? augmenter.Apply(normalized, generator) : augmenter.Apply(normalized, draws, start);
     }
 
-    private static void ThrowIfDiverged(Tensor firstBadStep, int epoch, TrainingSettings settings)
+    private static void ThrowIfDiverged(Tensor firstBadStep, int epoch, TrainingRun run)
     {
         long step = firstBadStep.item<long>();
-        if (step >= 0) throw new TrainingDivergedException(epoch, step, settings.CheckpointPath is null ? 0 : epoch - 1);
+        if (step >= 0) throw new TrainingDivergedException(epoch, step, run.CheckpointPath is null ? 0 : epoch - 1);
     }
 
     /// <summary>Mean cross-entropy, accuracy and confusion matrix of <paramref name="network"/> on <paramref name="data"/>.</summary>
@@ -256,7 +238,7 @@ public static class CnnTrainer
     /// <param name="data">Labelled images on the network's device.</param>
     /// <param name="batchSize">Images per forward pass.</param>
     /// <remarks>The number of classes is the network's output width.</remarks>
-    public static ValidationResult Evaluate(Sequential network, TensorDataset data, int batchSize = TrainingSettings.CpuEvaluationBatchSize)
+    public static ValidationResult Evaluate(Sequential network, TensorDataset data, int batchSize = TrainingRun.CpuEvaluationBatchSize)
     {
         network.eval();
         using var _ = inference_mode();

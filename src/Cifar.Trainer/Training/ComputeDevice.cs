@@ -3,17 +3,6 @@ using TorchSharp;
 
 namespace Cifar.Trainer.Training;
 
-/// <summary>Where training runs.</summary>
-public enum ComputeDevice
-{
-    /// <summary>CUDA when libtorch sees a GPU, else the CPU.</summary>
-    Auto,
-    /// <summary>Always the CPU.</summary>
-    Cpu,
-    /// <summary>The first CUDA GPU; an error when there is none.</summary>
-    Cuda,
-}
-
 /// <summary>Turns a <see cref="ComputeDevice"/> choice into a TorchSharp device.</summary>
 public static class DeviceSelector
 {

@@ -16,7 +16,7 @@ internal interface IStepper : IDisposable
 internal static class Optimizers
 {
     /// <summary>The optimizer <paramref name="settings"/> ask for, over <paramref name="network"/>'s parameters (already on their device).</summary>
-    public static IStepper Create(Sequential network, TrainingSettings settings) => settings.Optimizer switch
+    public static IStepper Create(Sequential network, TrainingOptions settings) => settings.Optimizer switch
     {
         OptimizerKind.Sgd => new TorchSharpStepper(optim.SGD(network.parameters(), settings.LearningRate, momentum: 0.9, weight_decay: settings.WeightDecay)),
         _ => new FlatAdam(network, settings.LearningRate, settings.WeightDecay),

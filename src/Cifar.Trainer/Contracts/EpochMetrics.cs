@@ -1,4 +1,4 @@
-namespace Cifar.Trainer.Training;
+namespace Cifar;
 
 /// <summary>What one epoch of training measured; accuracies are fractions in [0, 1].</summary>
 /// <param name="Epoch">1-based epoch number.</param>

@@ -1,0 +1,67 @@
+using Cifar.Host.Cli;
+
+namespace Cifar.Host.Artifacts;
+
+/// <summary>
+/// A run's output folder, held for the run: one run at a time writes into it (a second is refused while the first
+/// holds the lock), and it never tells two stories: a fresh run first removes the files of the run before it, and
+/// every run removes the model and final evaluation until it writes new ones, so a failed or stopped run leaves no
+/// model beside metrics it did not produce.
+/// </summary>
+internal sealed class RunFolder : IDisposable
+{
+    public const string LockFile = ".cifar-train.lock";
+
+    private readonly FileStream _lock;
+
+    private RunFolder(string path, FileStream held)
+    {
+        Path = path;
+        _lock = held;
+    }
+
+    public string Path { get; }
+
+    /// <summary>Creates (when needed) and locks <paramref name="path"/>, then clears what this run will write anew.</summary>
+    /// <param name="path">The output folder.</param>
+    /// <param name="resume">A resumed run keeps the checkpoint, config, metrics and log it continues.</param>
+    /// <param name="runFiles">Every file a run writes.</param>
+    /// <param name="finalFiles">The files a run writes once it has finished (the model and its evaluation).</param>
+    /// <exception cref="UserError">The folder cannot be written, or another run holds it.</exception>
+    public static RunFolder Open(string path, bool resume, IReadOnlyList<string> runFiles, IReadOnlyList<string> finalFiles)
+    {
+        FileStream held;
+        try
+        {
+            if (File.Exists(path)) throw new UserError($"{path}: is a file, not a folder");
+            Directory.CreateDirectory(path);
+            // FileShare.None is an exclusive advisory lock between .NET processes; the file goes when the run ends.
+            held = new FileStream(System.IO.Path.Combine(path, LockFile), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None,
+                bufferSize: 1, FileOptions.DeleteOnClose);
+        }
+        catch (IOException e) when (e is not FileNotFoundException and not DirectoryNotFoundException && IsHeldByAnother(e))
+        {
+            throw new UserError($"{path}: another cifar train is writing into this folder; wait for it or choose another --output");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UserError($"{path}: output folder cannot be written ({e.Message})");
+        }
+        var folder = new RunFolder(path, held);
+        try
+        {
+            foreach (var name in resume ? finalFiles : runFiles) File.Delete(System.IO.Path.Combine(path, name));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            folder.Dispose();
+            throw new UserError($"{path}: the previous run's files cannot be removed ({e.Message})");
+        }
+        return folder;
+    }
+
+    // .NET reports a lock held elsewhere as an IOException with EWOULDBLOCK / sharing-violation HResult.
+    private static bool IsHeldByAnother(IOException e) => e.HResult is 11 or 32 or unchecked((int)0x80070020);
+
+    public void Dispose() => _lock.Dispose();
+}

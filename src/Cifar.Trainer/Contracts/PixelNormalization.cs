@@ -1,0 +1,45 @@
+namespace Cifar;
+
+/// <summary>
+/// Per-channel normalization (x − mean) / std of images whose pixels are in [0, 1] (torchvision's Normalize after
+/// ToTensor): the configuration's <c>Normalization</c> section.
+/// </summary>
+/// <param name="Mean">One mean per channel (R, G, B).</param>
+/// <param name="Std">One standard deviation per channel (R, G, B), each &gt; 0.</param>
+public sealed record PixelNormalization(IReadOnlyList<float> Mean, IReadOnlyList<float> Std)
+{
+    /// <summary>The configuration section this binds to.</summary>
+    public const string Section = "Normalization";
+
+    /// <summary>The tutorial's Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)): pixels to [−1, 1].</summary>
+    public static PixelNormalization Tutorial { get; } = new(new[] { 0.5f, 0.5f, 0.5f }, new[] { 0.5f, 0.5f, 0.5f });
+
+    /// <summary>Checks 3 finite means and 3 finite positive stds.</summary>
+    /// <exception cref="OptionsException">A value is out of range; the key is <c>Normalization:Mean</c> or <c>:Std</c>.</exception>
+    public void Validate() => new OptionChecks(Section)
+        .Check(Mean is { Count: 3 } && Mean.All(float.IsFinite), nameof(Mean), "must be 3 finite numbers (R, G, B)", Mean)
+        .Check(Std is { Count: 3 } && Std.All(s => float.IsFinite(s) && s > 0), nameof(Std), "must be 3 numbers greater than 0 (R, G, B)", Std);
+
+    /// <summary>
+    /// Per-channel scale and offset with pixel · scale + offset = (pixel / 255 − mean) / std for
+    /// 0–255 pixels, rounded to float32 once: every place that normalizes uses these, so all agree.
+    /// </summary>
+    public (float[] Scale, float[] Offset) ScaleAndOffset()
+    {
+        var scale = new float[Mean.Count];
+        var offset = new float[Mean.Count];
+        for (int c = 0; c < Mean.Count; c++)
+        {
+            scale[c] = (float)(1.0 / (255.0 * Std[c]));
+            offset[c] = (float)(-Mean[c] / (double)Std[c]);
+        }
+        return (scale, offset);
+    }
+
+    /// <summary>Records compare lists by reference; two normalizations are equal when their numbers are.</summary>
+    public bool Equals(PixelNormalization? other) =>
+        other is not null && Mean.SequenceEqual(other.Mean) && Std.SequenceEqual(other.Std);
+
+    /// <inheritdoc />
+    public override int GetHashCode() => HashCode.Combine(Mean.Count > 0 ? Mean[0] : 0, Std.Count > 0 ? Std[0] : 0);
+}

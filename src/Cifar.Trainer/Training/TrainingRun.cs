@@ -1,0 +1,35 @@
+using TorchSharp;
+
+namespace Cifar.Trainer.Training;
+
+/// <summary>One run of <see cref="CnnTrainer"/>: the recipe's options plus where its checkpoint goes.</summary>
+public sealed record TrainingRun
+{
+    /// <summary>The network and its initial weights.</summary>
+    public ModelOptions Model { get; init; } = new();
+
+    /// <summary>The hyper-parameters.</summary>
+    public TrainingOptions Training { get; init; } = new();
+
+    /// <summary>
+    /// How the training images were normalized, or null when unknown: recorded in the checkpoint, since weights
+    /// trained on one normalization are wrong for another.
+    /// </summary>
+    public PixelNormalization? Normalization { get; init; }
+
+    /// <summary>File to write a checkpoint to after every epoch, or null for none.</summary>
+    public string? CheckpointPath { get; init; }
+
+    /// <summary>Continue from the checkpoint at <see cref="CheckpointPath"/> when there is one.</summary>
+    public bool Resume { get; init; }
+
+    /// <summary>The CPU's default evaluation batch (see <see cref="TrainingOptions.EvaluationBatchSize"/>).</summary>
+    public const int CpuEvaluationBatchSize = 64;
+}
+
+internal static class TrainingOptionsExtensions
+{
+    /// <summary><see cref="TrainingOptions.EvaluationBatchSize"/>, or the default for <paramref name="device"/>.</summary>
+    public static int EvaluationBatchSizeFor(this TrainingOptions options, DeviceType device) =>
+        options.EvaluationBatchSize ?? (device == DeviceType.CPU ? TrainingRun.CpuEvaluationBatchSize : 1024);
+}
