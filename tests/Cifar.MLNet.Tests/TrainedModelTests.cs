@@ -5,7 +5,8 @@ using Microsoft.ML.Data;
 
 namespace Cifar.MLNet.Tests;
 
-public class TrainedModelTests : IClassFixture<RealDataModel>
+[Collection(RealDataModel.Collection)]
+public class TrainedModelTests
 {
     private readonly RealDataModel _fixture;
 
@@ -149,7 +150,8 @@ public class TrainedModelTests : IClassFixture<RealDataModel>
     }
 }
 
-public class PredictOnlyHostTests : IClassFixture<RealDataModel>
+[Collection(RealDataModel.Collection)]
+public class PredictOnlyHostTests
 {
     private readonly RealDataModel _fixture;
 
