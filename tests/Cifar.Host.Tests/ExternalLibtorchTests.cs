@@ -10,25 +10,21 @@ namespace Cifar.Host.Tests;
 public sealed class LibtorchFreeBundle : IDisposable
 {
     private readonly TestData.TempFolder _dir = new();
+    private readonly Lazy<(int Code, string Output)> _build;
 
-    public LibtorchFreeBundle()
-    {
-        Path = _dir.File("bundle");
-        if (OperatingSystem.IsLinux())
-            (BuildExitCode, BuildOutput) = ExternalLibtorchTests.Run(TestData.RepoRoot(), "bash scripts/gpu-check.sh bundle \"$1\"", Path);
-    }
+    public LibtorchFreeBundle() =>
+        _build = new(() => ExternalLibtorchTests.Run(TestData.RepoRoot(), "bash scripts/gpu-check.sh bundle \"$1\"", BundlePath));
 
-    public string Path { get; }
-    public int BuildExitCode { get; } = -1;
-    public string BuildOutput { get; } = "not built: the bundle is linux-x64";
+    private string BundlePath => _dir.File("bundle");
 
-    /// <summary>The bundle's folder, after checking that it was built and carries no libtorch.</summary>
+    /// <summary>The bundle's folder, built on first use and checked to carry no libtorch.</summary>
     public string Require()
     {
         if (!OperatingSystem.IsLinux()) Assert.Skip("the bundle is linux-x64");
-        Assert.True(BuildExitCode == 0, BuildOutput);
-        Assert.False(File.Exists(System.IO.Path.Combine(Path, "libtorch_cpu.so")), "the bundle must not carry libtorch");
-        return Path;
+        var (code, output) = _build.Value;
+        Assert.True(code == 0, output);
+        Assert.False(File.Exists(Path.Combine(BundlePath, "libtorch_cpu.so")), "the bundle must not carry libtorch");
+        return BundlePath;
     }
 
     public void Dispose() => _dir.Dispose();
