@@ -4,9 +4,11 @@
 # TorchSharp 0.107's native library (libLibTorchSharp.so, libtorch 2.10) is linked against
 # GLIBCXX_3.4.32, i.e. the libstdc++ of GCC 13+. Debian 12 (bookworm) ships GCC 12's libstdc++
 # (GLIBCXX_3.4.30), so TorchSharp fails to load there with "version `GLIBCXX_3.4.32' not found".
-# On Debian 12 this script adds Debian 13 (trixie) as a low-priority apt source, keeps bookworm the
-# default release, and upgrades only libstdc++6 (which pulls libc6 2.41; nothing is removed).
-# Other systems: see docs/native-prerequisites.md.
+# On Debian 12 this script adds Debian 13 (trixie), from the machine's own bookworm source, as a
+# low-priority apt source and installs trixie's libstdc++6. That is more than a C++ library: it needs
+# glibc 2.38+, so apt also upgrades libc6 to 2.41, base-files to 13 (/etc/os-release then says Debian 13)
+# and, with libc6-dev installed, dpkg; nothing is removed and it cannot be downgraded. The full list,
+# and alternatives for a machine whose owner won't allow that: docs/native-prerequisites.md.
 #
 # Idempotent: it does nothing when the running libstdc++ already has GLIBCXX_3.4.32.
 set -euo pipefail

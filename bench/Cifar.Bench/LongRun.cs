@@ -6,7 +6,7 @@ namespace Cifar.Bench;
 /// <summary>One long run's training seconds per epoch.</summary>
 internal sealed record EpochTimes(string Who, IReadOnlyList<double> TrainSeconds)
 {
-    /// <summary>Slowest epoch over fastest: 1.0 is flat, the denormal cliff shows as 3–10×.</summary>
+    /// <summary>Slowest epoch over fastest: 1.0 is flat; a run slowed by denormals shows well above 1 (docs/performance.md).</summary>
     public double SlowestOverFastest => TrainSeconds.Max() / TrainSeconds.Min();
 
     public override string ToString() =>

@@ -15,7 +15,7 @@ internal sealed record SideBySideOptions(string RepoRoot, string DataRoot, int P
 }
 
 /// <summary>
-/// <c>all</c>: the issue-5 table. Every measurement is a fresh process, ours and the tutorial's
+/// <c>all</c>: the table in docs/performance.md. Every measurement is a fresh process, ours and the tutorial's
 /// PyTorch code alternating (ours, theirs, ours, theirs…) so drift of the machine hits both; medians.
 /// </summary>
 internal static class SideBySide

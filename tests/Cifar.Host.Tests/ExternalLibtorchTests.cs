@@ -4,14 +4,39 @@ using Cifar.Tests;
 namespace Cifar.Host.Tests;
 
 /// <summary>
-/// The app built without libtorch (TorchBackend=none, self-contained, as scripts/gpu-check.sh carries it to
-/// a GPU machine) trains on a libtorch folder given by Torch:LibraryPath, and names what cannot load.
+/// The self-contained app built without libtorch (TorchBackend=none), as scripts/gpu-check.sh carries it to a GPU
+/// machine: built once for the tests of <see cref="ExternalLibtorchTests"/>.
 /// </summary>
-public class ExternalLibtorchTests
+public sealed class LibtorchFreeBundle : IDisposable
 {
+    private readonly TestData.TempFolder _dir = new();
+    private readonly Lazy<(int Code, string Output)> _build;
 
+    public LibtorchFreeBundle() =>
+        _build = new(() => ExternalLibtorchTests.Run(TestData.RepoRoot(), "bash scripts/gpu-check.sh bundle \"$1\"", BundlePath));
+
+    private string BundlePath => _dir.File("bundle");
+
+    /// <summary>The bundle's folder, built on first use and checked to carry no libtorch.</summary>
+    public string Require()
+    {
+        if (!OperatingSystem.IsLinux()) Assert.Skip("the bundle is linux-x64");
+        var (code, output) = _build.Value;
+        Assert.True(code == 0, output);
+        Assert.False(File.Exists(Path.Combine(BundlePath, "libtorch_cpu.so")), "the bundle must not carry libtorch");
+        return BundlePath;
+    }
+
+    public void Dispose() => _dir.Dispose();
+}
+
+/// <summary>
+/// The app built without libtorch trains on a libtorch folder given by Torch:LibraryPath, and names what cannot load.
+/// </summary>
+public class ExternalLibtorchTests(LibtorchFreeBundle bundleFixture) : IClassFixture<LibtorchFreeBundle>
+{
     /// <summary>Runs a command through bash (its output to a file, read after it ends).</summary>
-    private static (int Code, string Output) Run(string workingDirectory, string command, params string[] args)
+    internal static (int Code, string Output) Run(string workingDirectory, string command, params string[] args)
     {
         var log = Path.GetTempFileName();
         try
@@ -28,25 +53,28 @@ public class ExternalLibtorchTests
         }
     }
 
+    private static string Train(string output, params string[] more) =>
+        $"\"$1/cifar\" train --config \"$2/c.json\" --output \"$2/{output}\" --Data:Root=\"$2/data\" {string.Join(' ', more)}";
+
+    /// <summary>A folder with a small data set and a one-epoch CPU config, for <see cref="Train"/>.</summary>
+    private static TestData.TempFolder RunFolder()
+    {
+        var dir = new TestData.TempFolder();
+        TestImages.WriteBinaryBatches(dir.File("data"), recordsPerBatch: 20);
+        File.WriteAllText(dir.File("c.json"), """{ "Training": { "Epochs": 1, "BatchSize": 8, "Device": "cpu" } }""");
+        return dir;
+    }
+
     [Fact]
     public void The_bundle_without_libtorch_trains_on_a_libtorch_folder_and_names_what_cannot_load()
     {
-        if (!OperatingSystem.IsLinux()) Assert.Skip("the bundle is linux-x64");
+        var bundle = bundleFixture.Require();
         var nuget = Environment.GetEnvironmentVariable("NUGET_PACKAGES") ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
         var libtorch = Path.Combine(nuget, "libtorch-cpu-linux-x64", "2.10.0", "runtimes", "linux-x64", "native");
         Assert.True(File.Exists(Path.Combine(libtorch, "libtorch.so")), $"{libtorch}: the restored NuGet libtorch is missing");
+        using var dir = RunFolder();
 
-        using var dir = new TestData.TempFolder();
-        var bundle = dir.File("bundle");
-        var (code, output) = Run(TestData.RepoRoot(), "bash scripts/gpu-check.sh bundle \"$1\"", bundle);
-        Assert.True(code == 0, output);
-        Assert.False(File.Exists(Path.Combine(bundle, "libtorch_cpu.so")), "the bundle must not carry libtorch");
-        TestImages.WriteBinaryBatches(dir.File("data"), recordsPerBatch: 20);
-        File.WriteAllText(dir.File("c.json"), """{ "Training": { "Epochs": 1, "BatchSize": 8, "Device": "cpu" } }""");
-        string Train(string output, params string[] more) =>
-            $"\"$1/cifar\" train --config \"$2/c.json\" --output \"$2/{output}\" --Data:Root=\"$2/data\" {string.Join(' ', more)}";
-
-        (code, output) = Run(dir.Path, Train("ours", "--Torch:LibraryPath=\"$3\""), bundle, dir.Path, libtorch);
+        var (code, output) = Run(dir.Path, Train("ours", "--Torch:LibraryPath=\"$3\""), bundle, dir.Path, libtorch);
         Assert.True(code == 0, output);
         Assert.Contains($"libtorch 2.10.0 ({libtorch}), TorchSharp 0.107.0", output);
         Assert.DoesNotContain("warning:", output);
@@ -62,11 +90,18 @@ public class ExternalLibtorchTests
         else
             Assert.Equal("error: TorchSharp 0.107.0 needs libtorch 2.10 and this app carries none (built with TorchBackend=none): " +
                          "give a libtorch folder (Torch:LibraryPath; docs/gpu.md), or build with the default TorchBackend=cpu or TorchBackend=cuda", output.Trim());
+    }
 
-        // Debian's PyTorch 1.13 (bench/pytorch's peer), where installed: refused at load, naming the first missing function.
+    [Fact]
+    public void A_pytorch_1_13_folder_is_refused_at_load_naming_the_first_missing_function()
+    {
+        // Debian's PyTorch 1.13 (python3-torch, bench/pytorch's peer).
         const string debianTorch = "/usr/lib/python3/dist-packages/torch/lib";
-        if (!File.Exists(Path.Combine(debianTorch, "libtorch.so"))) return;
-        (code, output) = Run(dir.Path, Train("old", "--Torch:LibraryPath=\"$3\""), bundle, dir.Path, debianTorch);
+        if (!File.Exists(Path.Combine(debianTorch, "libtorch.so"))) Assert.Skip($"Debian's python3-torch is not installed ({debianTorch})");
+        var bundle = bundleFixture.Require();
+        using var dir = RunFolder();
+
+        var (code, output) = Run(dir.Path, Train("old", "--Torch:LibraryPath=\"$3\""), bundle, dir.Path, debianTorch);
         Assert.Equal(2, code);
         Assert.Matches(@"^error: Torch:LibraryPath: \S+: TorchSharp's native glue \(libLibTorchSharp\.so\) cannot be loaded with libtorch 1\.13\S* \(TorchSharp 0\.107\.0 is built for 2\.10\): undefined symbol \S", output.Trim());
         Assert.DoesNotContain('\n', output.Trim());

@@ -9,11 +9,13 @@ namespace Cifar.MLNet.Tests;
 /// <summary>
 /// One short run of the tutorial's pipeline on real CIFAR-10 images, shared by the tests that
 /// check what it learned and how it saves: 3,000 training images (300 per class), 1,000 test
-/// images, 3 epochs with the tutorial's augmentation, on the CPU. About half a minute on 2 cores.
+/// images, 3 epochs with the tutorial's augmentation, on the CPU. A collection fixture, so every
+/// class in <see cref="Collection"/> shares one run: training is the slow part.
 /// </summary>
 public sealed class RealDataModel : IDisposable
 {
     public const int TrainImages = 3000, TestImages = 1000, Epochs = 3;
+    public const string Collection = "real-data model";
 
     private readonly Lazy<State> _state = new(Train);
 
@@ -56,3 +58,6 @@ public sealed class RealDataModel : IDisposable
         _state.Value.Folder.Dispose();
     }
 }
+
+[CollectionDefinition(RealDataModel.Collection)]
+public sealed class RealDataModelCollection : ICollectionFixture<RealDataModel>;

@@ -5,7 +5,8 @@ using Microsoft.ML.Data;
 
 namespace Cifar.MLNet.Tests;
 
-public class TrainedModelTests : IClassFixture<RealDataModel>
+[Collection(RealDataModel.Collection)]
+public class TrainedModelTests
 {
     private readonly RealDataModel _fixture;
 
@@ -20,7 +21,7 @@ public class TrainedModelTests : IClassFixture<RealDataModel>
         Assert.True(history[^1].TrainLoss < history[0].TrainLoss, $"train loss {history[0].TrainLoss} → {history[^1].TrainLoss}");
         Assert.True(history[^1].ValidationLoss < history[0].ValidationLoss, $"validation loss {history[0].ValidationLoss} → {history[^1].ValidationLoss}");
         var metrics = s.Ml.MulticlassClassification.Evaluate(s.Model.Transform(s.Test));
-        // Chance is 0.10 on 10 balanced classes; this run reaches 0.419 (epochs: 0.302, 0.391, 0.419).
+        // Chance is 0.10 on 10 balanced classes and these 3 epochs reach about 0.4: 0.30 is far from both.
         Assert.True(metrics.MicroAccuracy >= 0.30, $"accuracy {metrics.MicroAccuracy}");
         Assert.Equal(history[^1].ValidationAccuracy!.Value, metrics.MicroAccuracy, 6);
     }
@@ -149,7 +150,8 @@ public class TrainedModelTests : IClassFixture<RealDataModel>
     }
 }
 
-public class PredictOnlyHostTests : IClassFixture<RealDataModel>
+[Collection(RealDataModel.Collection)]
+public class PredictOnlyHostTests
 {
     private readonly RealDataModel _fixture;
 

@@ -141,15 +141,23 @@ public class TrainingTests
     }
 
     [Fact]
-    public void Cpu_always_resolves_and_cuda_without_a_gpu_is_a_clear_error()
+    public void Cpu_always_resolves_and_auto_takes_the_gpu_when_there_is_one()
     {
         Assert.Equal(DeviceType.CPU, DeviceSelector.Resolve(ComputeDevice.Cpu).type);
-        if (cuda.is_available())
-        {
-            Assert.Equal(DeviceType.CUDA, DeviceSelector.Resolve(ComputeDevice.Auto).type);
-            return;
-        }
-        Assert.Equal(DeviceType.CPU, DeviceSelector.Resolve(ComputeDevice.Auto).type);
+        Assert.Equal(cuda.is_available() ? DeviceType.CUDA : DeviceType.CPU, DeviceSelector.Resolve(ComputeDevice.Auto).type);
+    }
+
+    [Fact]
+    public void Cuda_resolves_where_there_is_a_gpu()
+    {
+        if (!cuda.is_available()) Assert.Skip("no CUDA GPU here");
+        Assert.Equal(DeviceType.CUDA, DeviceSelector.Resolve(ComputeDevice.Cuda).type);
+    }
+
+    [Fact]
+    public void Cuda_without_a_gpu_is_a_clear_error()
+    {
+        if (cuda.is_available()) Assert.Skip("a CUDA GPU is present: the error is for machines without one");
         var error = Assert.Throws<InvalidOperationException>(() => DeviceSelector.Resolve(ComputeDevice.Cuda));
         Assert.Contains("cuda", error.Message);
     }

@@ -34,7 +34,6 @@ public static class TestData
         return "";
     }
 
-    /// <summary>A fresh temporary folder, deleted when disposed.</summary>
     /// <summary>The repository's root: the folder above the tests that holds Cifar.sln.</summary>
     public static string RepoRoot()
     {
@@ -43,6 +42,7 @@ public static class TestData
         throw new DirectoryNotFoundException("Cifar.sln not found above the tests");
     }
 
+    /// <summary>A fresh temporary folder, deleted when disposed.</summary>
     public sealed class TempFolder : IDisposable
     {
         public TempFolder() => Directory.CreateDirectory(Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "cifar-tests-" + Guid.NewGuid().ToString("N")));

@@ -126,16 +126,14 @@ internal static class Plots
 
     // DejaVu Sans where it is installed (scripts/install-prerequisites.sh adds it on Debian); the
     // default typeface otherwise. SkiaSharp's NoDependencies native build has no fontconfig.
-    private static readonly string? FontFile = new[]
+    // Loaded once and shared by every plot (a typeface is immutable, so threads may share it) for
+    // the life of the process, instead of one undisposed native typeface per font.
+    private static readonly SKTypeface Typeface = new[]
     {
         "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/dejavu/DejaVuSans.ttf",
-    }.FirstOrDefault(File.Exists);
+    }.Where(File.Exists).Select(path => SKTypeface.FromFile(path)).FirstOrDefault(t => t is not null) ?? SKTypeface.Default;
 
-    private static SKFont Font(float size, bool bold = false)
-    {
-        var typeface = FontFile is not null ? SKTypeface.FromFile(FontFile) : SKTypeface.Default;
-        return new SKFont(typeface, size) { Embolden = bold };
-    }
+    private static SKFont Font(float size, bool bold = false) => new(Typeface, size) { Embolden = bold };
 
     private static void DrawText(SKCanvas canvas, string value, float x, float y, SKFont font, SKPaint paint, SKTextAlign align)
     {
