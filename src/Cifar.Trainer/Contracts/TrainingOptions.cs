@@ -52,7 +52,8 @@ public sealed record TrainingOptions
 
     /// <summary>
     /// Flush denormal numbers to zero on the threads that train on the CPU: without it, long CPU runs slow down
-    /// tenfold on Intel processors once the optimizer's state decays into the denormal range (below 1.2e-38).
+    /// several-fold on processors that handle denormals in microcode (Intel's) once the optimizer's state decays into
+    /// the denormal range (below 1.2e-38; docs/performance.md).
     /// Values that small change no result that matters. x86-64 Linux only. Default true.
     /// </summary>
     public bool FlushDenormals { get; init; } = true;
@@ -62,7 +63,7 @@ public sealed record TrainingOptions
 
     /// <summary>
     /// Images per forward pass when evaluating (changes no result beyond float rounding), or null for the device's
-    /// default: 64 on the CPU, where larger batches fall out of the caches, 1,024 on a GPU.
+    /// default: 64 on the CPU, where larger batches fall out of the caches and run slower (docs/performance.md), 1,024 on a GPU.
     /// </summary>
     public int? EvaluationBatchSize { get; init; }
 

@@ -9,8 +9,8 @@ namespace Cifar.Trainer.Native;
 /// </summary>
 /// <remarks>
 /// <para>Why: over a long run, Adam's moment buffers and some weights decay into the denormal range
-/// (|x| &lt; 1.2e-38). Intel processors handle denormal operands in microcode, about a hundred times slower:
-/// after ≈ 1,500 steps of the tutorial's recipe, epochs become 5–10× slower. PyTorch's cure is
+/// (|x| &lt; 1.2e-38). Processors that handle denormal operands in microcode (Intel's) then slow long runs
+/// down several-fold (docs/performance.md, "Long runs and denormal numbers"). PyTorch's cure is
 /// <c>torch.set_flush_denormal(True)</c>, which sets the processor's flush-to-zero and denormals-are-zero
 /// bits (MXCSR) on the calling thread only.</para>
 /// <para>How: the bits are per thread, and a thread inherits them from the thread that creates it. libtorch's

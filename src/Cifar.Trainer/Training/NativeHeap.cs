@@ -8,9 +8,9 @@ namespace Cifar.Trainer.Training;
 /// <remarks>
 /// libtorch allocates each training step's activations and gradients (several MB each at batch 32)
 /// with glibc's malloc and frees them at the end of the step. Blocks that size are mmap-ed and
-/// returned to the OS on free by default, so every step page-faults them in again: 2 million page
-/// faults per 100 steps on the 2-core reference VM, a fifth of the step time. Raising glibc's mmap and
-/// trim thresholds lets the next step reuse the same pages (74 thousand faults, ≈ 1.25× the images/s).
+/// returned to the OS on free by default, so every step page-faults them in again, a large share of the
+/// step time on a small CPU (counts in docs/performance.md). Raising glibc's mmap and trim thresholds
+/// lets the next step reuse the same pages.
 /// The cost is that the heap keeps its high-water mark, which training reaches every step anyway.
 /// A no-op where glibc's <c>mallopt</c> is not available (musl, Windows, macOS).
 /// </remarks>
