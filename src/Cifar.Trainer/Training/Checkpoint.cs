@@ -21,7 +21,7 @@ public sealed class CheckpointException : Exception
 internal static class Checkpoint
 {
     // Format 2: the optimizer's own state (FlatAdam) replaced TorchSharp's Adam state dictionary.
-    private const string Magic = "CIFAR-CHECKPOINT-2", OlderMagic = "CIFAR-CHECKPOINT-1";
+    internal const string Magic = "CIFAR-CHECKPOINT-2", OlderMagic = "CIFAR-CHECKPOINT-1";
 
     public sealed record State(int Epoch, List<EpochMetrics> History);
 
@@ -82,6 +82,37 @@ internal static class Checkpoint
                                   or System.Runtime.InteropServices.ExternalException)
         {
             throw new CheckpointException($"{path}: unreadable checkpoint ({e.Message.Split('\n')[0]})");
+        }
+    }
+
+    /// <summary>
+    /// Opens <paramref name="path"/> positioned at the network's weights (TorchSharp's state-dict format), past the
+    /// header, the history and the generators; the settings are not compared.
+    /// </summary>
+    /// <exception cref="CheckpointException">The file is not a current Cifar checkpoint.</exception>
+    public static BinaryReader OpenAtWeights(string path)
+    {
+        var reader = new BinaryReader(File.OpenRead(path));
+        try
+        {
+            var magic = reader.ReadString();
+            if (magic == OlderMagic) throw new CheckpointException($"{path}: written by an older Cifar (checkpoint format 1)");
+            if (magic != Magic) throw new CheckpointException($"{path}: not a Cifar checkpoint");
+            reader.ReadString(); // fingerprint
+            reader.ReadInt32(); // epoch
+            reader.ReadString(); // history
+            for (int generator = 0; generator < 2; generator++)
+            {
+                int length = reader.ReadInt32();
+                if (length < 0 || reader.BaseStream.Seek(length, SeekOrigin.Current) > reader.BaseStream.Length)
+                    throw new EndOfStreamException("the file ends inside a generator state");
+            }
+            return reader;
+        }
+        catch
+        {
+            reader.Dispose();
+            throw;
         }
     }
 
