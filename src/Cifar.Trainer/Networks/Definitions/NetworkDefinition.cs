@@ -11,10 +11,10 @@ namespace Cifar.Networks;
 public sealed record NetworkDefinition(string Name, IReadOnlyList<Layer> Layers)
 {
     /// <summary>The input every network takes: channels, height, width.</summary>
-    public static IReadOnlyList<int> InputShape { get; } = new[] { 3, 32, 32 };
+    public static IReadOnlyList<int> InputShape { get; } = Array.AsReadOnly(new[] { 3, 32, 32 });
 
     /// <summary>The layer kinds the trainer can build and export.</summary>
-    public static IReadOnlyList<string> SupportedLayerTypes { get; } = NetworkShapes.SupportedTypes;
+    public static IReadOnlyList<string> SupportedLayerTypes { get; } = Array.AsReadOnly(NetworkShapes.SupportedTypes);
 
     /// <summary>
     /// Walks the layers from the 3×32×32 input and throws at the first that cannot be built, so a network that
