@@ -9,7 +9,7 @@ public class NetworkTests
     [Fact]
     public void SeedCnn_maps_a_batch_of_images_to_one_logit_per_class()
     {
-        using var network = SeedCnn.Create();
+        using var network = Architectures.Create(SeedCnn.Name, 10);
         using var images = randn(4, 3, 32, 32);
         using var logits = network.forward(images);
         Assert.Equal(new long[] { 4, 10 }, logits.shape);
@@ -18,7 +18,7 @@ public class NetworkTests
     [Fact]
     public void SeedCnn_has_the_tutorials_689418_parameters()
     {
-        using var network = SeedCnn.Create();
+        using var network = Architectures.Create(SeedCnn.Name, 10);
         long count = network.parameters().Sum(p => p.numel());
         // conv1 3·64·25+64, conv2 64·128·9+128, conv3 128·256·9+256, conv4 256·128·9+128, fc 2048·10+10
         long byHand = (3 * 64 * 25 + 64) + (64 * 128 * 9 + 128) + (128 * 256 * 9 + 256) + (256 * 128 * 9 + 128) + (2048 * 10 + 10);
@@ -29,7 +29,7 @@ public class NetworkTests
     [Fact]
     public void SeedCnn_layers_are_the_tutorials_in_order()
     {
-        using var network = SeedCnn.Create();
+        using var network = Architectures.Create(SeedCnn.Name, 10);
         var kinds = network.named_children().Select(c => c.module.GetType().Name).ToArray();
         Assert.Equal(new[]
         {

@@ -1,5 +1,4 @@
-using TorchSharp.Modules;
-using static TorchSharp.torch.nn;
+using Cifar.Networks;
 
 namespace Cifar.Trainer.Networks;
 
@@ -16,20 +15,24 @@ public static class SeedCnn
     /// <summary>Trainable parameters of the 10-class network: 689,418.</summary>
     public const long ParameterCount10Classes = 689_418;
 
-    /// <summary>Builds a freshly initialised SeedCnn for 3x32x32 inputs.</summary>
-    /// <param name="classCount">Number of output classes (10 for CIFAR-10).</param>
-    public static Sequential Create(int classCount = 10) => Sequential(
-        ("conv1", Conv2d(3, 64, kernel_size: 5, padding: 2)),
-        ("relu1", ReLU()),
-        ("pool1", MaxPool2d(kernel_size: 2)),
-        ("conv2", Conv2d(64, 128, kernel_size: 3, padding: 1)),
-        ("relu2", ReLU()),
-        ("pool2", MaxPool2d(kernel_size: 2)),
-        ("conv3", Conv2d(128, 256, kernel_size: 3, padding: 1)),
-        ("relu3", ReLU()),
-        ("pool3", MaxPool2d(kernel_size: 2)),
-        ("conv4", Conv2d(256, 128, kernel_size: 3, padding: 1)),
-        ("relu4", ReLU()),
-        ("flatten", Flatten()),
-        ("fc", Linear(128 * 4 * 4, classCount)));
+    /// <summary>
+    /// The network as data. Its layer names are the tutorial's, so weights keep the names <c>conv1.weight</c> …
+    /// <c>fc.bias</c> in checkpoints and exported graphs.
+    /// </summary>
+    public static NetworkDefinition Definition { get; } = new(Name,
+    [
+        new Conv2d(64, KernelSize: 5, Padding: 2) { Name = "conv1" },
+        new Relu { Name = "relu1" },
+        new MaxPool2d(2) { Name = "pool1" },
+        new Conv2d(128, KernelSize: 3, Padding: 1) { Name = "conv2" },
+        new Relu { Name = "relu2" },
+        new MaxPool2d(2) { Name = "pool2" },
+        new Conv2d(256, KernelSize: 3, Padding: 1) { Name = "conv3" },
+        new Relu { Name = "relu3" },
+        new MaxPool2d(2) { Name = "pool3" },
+        new Conv2d(128, KernelSize: 3, Padding: 1) { Name = "conv4" },
+        new Relu { Name = "relu4" },
+        new Flatten { Name = "flatten" },
+        new Linear { Name = "fc" },
+    ]);
 }

@@ -1,3 +1,4 @@
+using Cifar.Trainer.Networks;
 using TorchSharp.Modules;
 using static Cifar.Trainer.Onnx.OnnxGraphBuilder;
 using DataType = Onnx.TensorProto.Types.DataType;
@@ -11,9 +12,9 @@ namespace Cifar.Trainer.Onnx;
 public sealed record ClassifierGraphNames(string InputName, string ScoreName, string LabelName);
 
 /// <summary>
-/// Exports a trained <see cref="Sequential"/> of Conv2d, ReLU, MaxPool2d, Flatten and Linear layers
-/// as an ONNX classifier for one image: reshape → the layers → softmax, plus an argmax lookup of
-/// the class name. Shapes carry no batch dimension, so ML.NET's OnnxTransformer sees plain vectors.
+/// Exports a trained <see cref="Sequential"/> (of the layers <see cref="Architectures"/> builds) as an ONNX
+/// classifier for one image: reshape → the layers → softmax, plus an argmax lookup of the class name.
+/// Initializers carry the state dict's names (<c>conv1.weight</c>, <c>bn1.running_mean</c> …). Shapes carry no batch dimension, so ML.NET's OnnxTransformer sees plain vectors.
 /// </summary>
 public static class NetworkOnnxExporter
 {
@@ -39,31 +40,81 @@ public static class NetworkOnnxExporter
         return g.ToModelBytes("Cifar.Trainer");
     }
 
-    private static string AddLayer(OnnxGraphBuilder g, string name, TorchSharp.torch.nn.Module layer, string x) => layer switch
+    private static string AddLayer(OnnxGraphBuilder g, string name, TorchSharp.torch.nn.Module layer, string x)
     {
-        Conv2d conv => g.Node("Conv",
-            new[] { x, Weights(g, name + ".weight", conv.weight!), Weights(g, name + ".bias", conv.bias!) },
-            attributes: new[]
-            {
-                Ints("kernel_shape", conv.kernel_size),
-                Ints("strides", conv.stride),
-                Ints("pads", Pads(conv.padding)),
-                Ints("dilations", conv.dilation),
-                Int("group", conv.groups),
-            }),
-        ReLU => g.Node("Relu", new[] { x }),
-        MaxPool2d pool => g.Node("MaxPool", new[] { x }, attributes: new[]
+        switch (layer)
         {
-            Ints("kernel_shape", pool.kernel_size),
-            Ints("strides", pool.stride ?? pool.kernel_size),
-            Ints("pads", Pads(pool.padding)),
-        }),
-        Flatten => g.Node("Flatten", new[] { x }, attributes: Int("axis", 1)),
-        Linear linear => g.Node("Gemm",
-            new[] { x, Weights(g, name + ".weight", linear.weight!), Weights(g, name + ".bias", linear.bias!) },
-            attributes: Int("transB", 1)),
-        _ => throw new NotSupportedException($"ONNX export does not know layer '{name}' ({layer.GetType().Name})"),
-    };
+            case Conv2d conv:
+                var convInputs = new List<string> { x, Weights(g, name + ".weight", conv.weight!) };
+                if (conv.bias is { } convBias) convInputs.Add(Weights(g, name + ".bias", convBias));
+                return g.Node("Conv", convInputs.ToArray(), attributes: new[]
+                {
+                    Ints("kernel_shape", conv.kernel_size),
+                    Ints("strides", conv.stride),
+                    Ints("pads", Pads(conv.padding)),
+                    Ints("dilations", conv.dilation),
+                    Int("group", conv.groups),
+                });
+            case BatchNorm2d norm:
+                // Evaluation form: the running statistics, under the state dict's names.
+                return g.Node("BatchNormalization", new[]
+                {
+                    x,
+                    norm.weight is { } scale ? Weights(g, name + ".weight", scale) : Filled(g, name + ":scale", 1f, norm.num_features),
+                    norm.bias is { } shift ? Weights(g, name + ".bias", shift) : Filled(g, name + ":shift", 0f, norm.num_features),
+                    Weights(g, name + ".running_mean", norm.running_mean!),
+                    Weights(g, name + ".running_var", norm.running_var!),
+                }, attributes: Float("epsilon", (float)norm.eps));
+            case ReLU:
+                return g.Node("Relu", new[] { x });
+            case GELU gelu when gelu.approximate == GELU.Approximate.none:
+                // Gelu is an operator only from opset 20: the exact form, 0.5·x·(1 + erf(x/√2)).
+                var erf = g.Node("Erf", new[] { g.Node("Div", new[] { x, Scalar(g, name + ":sqrt2", MathF.Sqrt(2f)) }) });
+                var onePlus = g.Node("Add", new[] { erf, Scalar(g, name + ":one", 1f) });
+                return g.Node("Mul", new[] { g.Node("Mul", new[] { x, onePlus }), Scalar(g, name + ":half", 0.5f) });
+            case MaxPool2d pool:
+                return g.Node("MaxPool", new[] { x }, attributes: new[]
+                {
+                    Ints("kernel_shape", pool.kernel_size),
+                    Ints("strides", pool.stride ?? pool.kernel_size),
+                    Ints("pads", Pads(pool.padding)),
+                });
+            case AvgPool2d pool when pool.divisor_override is null && !pool.ceil_mode:
+                return g.Node("AveragePool", new[] { x }, attributes: new[]
+                {
+                    Ints("kernel_shape", pool.kernel_size),
+                    Ints("strides", pool.stride ?? pool.kernel_size),
+                    Ints("pads", Pads(pool.padding)),
+                    Int("count_include_pad", pool.count_include_pad ? 1 : 0),
+                });
+            case GlobalAvgPoolModule:
+                return g.Node("Flatten", new[] { g.Node("GlobalAveragePool", new[] { x }) }, attributes: Int("axis", 1));
+            case Dropout:
+                return x; // identity in evaluation
+            case ResidualModule residual:
+                var y = x;
+                foreach (var (innerName, inner) in residual.Body)
+                    y = AddLayer(g, name + "." + innerName, inner, y);
+                return g.Node("Add", new[] { x, y });
+            case Flatten:
+                return g.Node("Flatten", new[] { x }, attributes: Int("axis", 1));
+            case Linear linear:
+                var linearInputs = new List<string> { x, Weights(g, name + ".weight", linear.weight!) };
+                if (linear.bias is { } linearBias) linearInputs.Add(Weights(g, name + ".bias", linearBias));
+                return g.Node("Gemm", linearInputs.ToArray(), attributes: Int("transB", 1));
+            default:
+                throw new NotSupportedException($"ONNX export does not know layer '{name}' ({layer.GetType().Name})");
+        }
+    }
+
+    private static string Scalar(OnnxGraphBuilder g, string name, float value) => g.Constant(name, new[] { value });
+
+    private static string Filled(OnnxGraphBuilder g, string name, float value, long count)
+    {
+        var values = new float[count];
+        Array.Fill(values, value);
+        return g.Constant(name, values, count);
+    }
 
     private static long[] Pads(long[]? padding) =>
         padding is { Length: 2 } p ? new[] { p[0], p[1], p[0], p[1] } : new long[] { 0, 0, 0, 0 };

@@ -14,7 +14,7 @@ internal static class Checkpoint
 {
     // Format 3 records the normalization (format 2 did not, so a resume could not tell the weights' data apart);
     // format 2 replaced TorchSharp's Adam state dictionary by the optimizer's own state.
-    private const string Magic = "CIFAR-CHECKPOINT-3";
+    internal const string Magic = "CIFAR-CHECKPOINT-3";
     private static readonly string[] OlderMagics = { "CIFAR-CHECKPOINT-1", "CIFAR-CHECKPOINT-2" };
 
     public sealed record State(int Epoch, List<EpochMetrics> History);
@@ -77,6 +77,38 @@ internal static class Checkpoint
                                   or System.Runtime.InteropServices.ExternalException)
         {
             throw new CheckpointException($"{path}: unreadable checkpoint ({e.Message.Split('\n')[0]})");
+        }
+    }
+
+    /// <summary>
+    /// Opens <paramref name="path"/> positioned at the network's weights (TorchSharp's state-dict format), past the
+    /// header, the history and the generators; the settings are not compared.
+    /// </summary>
+    /// <exception cref="CheckpointException">The file is not a current Cifar checkpoint.</exception>
+    public static BinaryReader OpenAtWeights(string path)
+    {
+        var reader = new BinaryReader(File.OpenRead(path));
+        try
+        {
+            var magic = reader.ReadString();
+            // Formats 2 and 3 store the weights alike; only the fingerprint in front differs.
+            if (magic == OlderMagics[0]) throw new CheckpointException($"{path}: written by an older Cifar (checkpoint format 1)");
+            if (magic != Magic && magic != OlderMagics[1]) throw new CheckpointException($"{path}: not a Cifar checkpoint");
+            reader.ReadString(); // fingerprint
+            reader.ReadInt32(); // epoch
+            reader.ReadString(); // history
+            for (int generator = 0; generator < 2; generator++)
+            {
+                int length = reader.ReadInt32();
+                if (length < 0 || reader.BaseStream.Seek(length, SeekOrigin.Current) > reader.BaseStream.Length)
+                    throw new EndOfStreamException("the file ends inside a generator state");
+            }
+            return reader;
+        }
+        catch
+        {
+            reader.Dispose();
+            throw;
         }
     }
 
