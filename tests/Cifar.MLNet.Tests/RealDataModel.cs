@@ -1,6 +1,5 @@
 using Cifar.MLNet.Data;
 using Cifar.Tests;
-using Cifar.Trainer.Training;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 

@@ -7,6 +7,7 @@ using Cifar.Host.Configuration;
 using Cifar.Host.Data;
 using Cifar.MLNet;
 using Cifar.MLNet.Data;
+using Cifar.Networks;
 using Microsoft.Extensions.Logging;
 using Microsoft.ML;
 using Microsoft.ML.Data;
@@ -201,6 +202,14 @@ internal sealed class TrainCommand
         catch (CheckpointException e)
         {
             throw new UserError(e.Message);
+        }
+        catch (NetworkDefinitionException e)
+        {
+            throw new UserError($"Model:{(c.Model.Network is null ? "Architecture" : "Network")}: {e.Message}");
+        }
+        catch (InitialWeightsException e)
+        {
+            throw new UserError($"Model:InitialWeights: {e.Message}");
         }
         catch (CifarDataException e)
         {

@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using Cifar.Host.Cli;
+using Cifar.Networks;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Configuration.EnvironmentVariables;
 using Microsoft.Extensions.Configuration.Json;
@@ -34,10 +35,12 @@ internal static class ConfigLoader
         IReadOnlyDictionary<string, string>? environment = null)
     {
         var builder = new ConfigurationBuilder();
+        // Networks are read whole from their file: a layer list is not a set of key/value pairs.
+        var networks = new List<NetworkDefinition?>();
         foreach (var file in files)
         {
             var path = Path.GetFullPath(file);
-            CheckJsonFile(file, path);
+            networks.Add(CheckJsonFile(file, path));
             builder.AddJsonFile(path, optional: false, reloadOnChange: false);
         }
         environment ??= Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
@@ -60,6 +63,8 @@ internal static class ConfigLoader
             throw new UserError($"config: {OneLine(e.GetBaseException().Message)}");
         }
         var config = Bind(root);
+        // The last file that gives a network wins, as for any other key.
+        if (networks.LastOrDefault(n => n is not null) is { } network) config = config with { Model = config.Model with { Network = network } };
         try
         {
             config.Validate();
@@ -89,7 +94,7 @@ internal static class ConfigLoader
         foreach (var (key, value) in root.AsEnumerable().Where(e => e.Value is not null))
         {
             var (leaf, index) = Find(key);
-            if (index is not null) continue;
+            if (index is not null || leaf.Kind == LeafKind.Network) continue;
             Parent(leaf)[leaf.Key.Split(':')[^1]] = leaf.Kind switch
             {
                 LeafKind.Boolean => JsonValue.Create(bool.Parse(value!)),
@@ -132,6 +137,8 @@ internal static class ConfigLoader
     private static (Leaf Leaf, int? Index) Find(string key)
     {
         if (ConfigSchema.Leaves.TryGetValue(key, out var leaf)) return (leaf, null);
+        var network = ConfigSchema.Leaves.Values.FirstOrDefault(l => l.Kind == LeafKind.Network && key.StartsWith(l.Key + ":", StringComparison.OrdinalIgnoreCase));
+        if (network is not null) return (network, null);
         int colon = key.LastIndexOf(':');
         if (colon > 0 && ConfigSchema.Leaves.TryGetValue(key[..colon], out leaf) && leaf.Kind == LeafKind.NumberList
             && int.TryParse(key[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var index))
@@ -155,7 +162,8 @@ internal static class ConfigLoader
         return "defaults";
     }
 
-    private static void CheckJsonFile(string shownName, string path)
+    /// <summary>Checks a file's keys and value kinds; returns the network it defines, if any.</summary>
+    private static NetworkDefinition? CheckJsonFile(string shownName, string path)
     {
         if (Directory.Exists(path)) throw new UserError($"{shownName}: is a folder, not a config file");
         if (!File.Exists(path)) throw new UserError($"{shownName}: config file not found");
@@ -177,11 +185,13 @@ internal static class ConfigLoader
         {
             if (document.RootElement.ValueKind != JsonValueKind.Object)
                 throw new UserError($"{shownName}: the top level must be a JSON object");
-            CheckObject(shownName, document.RootElement, "");
+            NetworkDefinition? network = null;
+            CheckObject(shownName, document.RootElement, "", ref network);
+            return network;
         }
     }
 
-    private static void CheckObject(string file, JsonElement element, string prefix)
+    private static void CheckObject(string file, JsonElement element, string prefix, ref NetworkDefinition? network)
     {
         // Keys are case-insensitive, so "epochs" and "Epochs" in one object are the same key given twice.
         var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
@@ -190,10 +200,12 @@ internal static class ConfigLoader
             var key = prefix.Length == 0 ? property.Name : $"{prefix}:{property.Name}";
             if (!seen.Add(property.Name)) throw new UserError($"{file}: '{key}' is given twice");
             var value = property.Value;
-            if (ConfigSchema.Leaves.TryGetValue(key, out var leaf))
+            if (ConfigSchema.Leaves.TryGetValue(key, out var leaf) && leaf.Kind == LeafKind.Network)
+                network = ReadNetwork(file, leaf, value);
+            else if (leaf is not null)
                 CheckJsonValue(file, leaf, value);
             else if (ConfigSchema.Sections.Contains(key) && value.ValueKind == JsonValueKind.Object)
-                CheckObject(file, value, key);
+                CheckObject(file, value, key, ref network);
             else if (ConfigSchema.Sections.Contains(key))
                 throw new UserError($"{file}: '{key}' must be an object (got {Describe(value)})");
             else
@@ -215,6 +227,20 @@ internal static class ConfigLoader
             _ => true,
         };
         if (!ok) throw new UserError($"{file}: '{leaf.Key}' must be {leaf.Expected} (got {Describe(value)})");
+    }
+
+    private static NetworkDefinition? ReadNetwork(string file, Leaf leaf, JsonElement value)
+    {
+        if (value.ValueKind == JsonValueKind.Null) return null;
+        if (value.ValueKind != JsonValueKind.Object) throw new UserError($"{file}: '{leaf.Key}' must be {leaf.Expected} (got {Describe(value)})");
+        try
+        {
+            return NetworkDefinition.FromJson(value.GetRawText());
+        }
+        catch (NetworkDefinitionException e)
+        {
+            throw new UserError($"{file}: '{leaf.Key}': {OneLine(e.Message)}");
+        }
     }
 
     private static Type PropertyType(Leaf leaf)
@@ -247,6 +273,7 @@ internal static class ConfigLoader
                 throw new UserError($"{source}: '{list.Key}' entries are numbered from 0 (got '{key[(colon + 1)..]}')");
             throw new UserError($"{source}: unknown key '{key}'");
         }
+        if (leaf.Kind == LeafKind.Network) throw new UserError($"{source}: '{key}': a network is given whole, in a config file");
         bool ok = (index is null ? leaf.Kind : LeafKind.Number) switch
         {
             LeafKind.WholeNumber => int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out _),

@@ -3,7 +3,7 @@ using System.Reflection;
 namespace Cifar.Host.Configuration;
 
 /// <summary>What a configuration value must be.</summary>
-internal enum LeafKind { WholeNumber, Number, Boolean, Text, Choice, NumberList }
+internal enum LeafKind { WholeNumber, Number, Boolean, Text, Choice, NumberList, Network }
 
 /// <summary>One configuration key: its spelling as declared, its kind, and for a choice its names.</summary>
 internal sealed record Leaf(string Key, LeafKind Kind, Type Type)
@@ -16,6 +16,7 @@ internal sealed record Leaf(string Key, LeafKind Kind, Type Type)
         LeafKind.Boolean => "true or false",
         LeafKind.Choice => $"one of {string.Join(", ", Enum.GetNames(Type))}",
         LeafKind.NumberList => "a list of numbers",
+        LeafKind.Network => "a network definition object (Name, Layers)",
         _ => "a string",
     };
 }
@@ -57,6 +58,7 @@ internal static class ConfigSchema
                     : t == typeof(string) ? LeafKind.Text
                     : t.IsEnum ? LeafKind.Choice
                     : typeof(IEnumerable<float>).IsAssignableFrom(t) ? LeafKind.NumberList
+                    : t == typeof(Cifar.Networks.NetworkDefinition) ? LeafKind.Network
                     : null;
                 if (kind is { } k) leaves[key] = new Leaf(key, k, t);
                 else Walk(t, key);

@@ -39,6 +39,8 @@ public sealed class CifarCnnEstimator : IEstimator<CifarCnnTransformer>
     public CifarCnnTransformer Fit(IDataView input)
     {
         var (features, classNames) = CheckInput(input.Schema, "training data");
+        // Before any image is read: a network that cannot be built, or weights that do not fit it, fail at once.
+        CnnTrainer.CheckModel(_options.Model, classNames.Count);
         var normalization = CifarAnnotations.ReadNormalization(features);
         var augmentation = CifarAnnotations.ReadAugmentation(features);
         var augmenter = augmentation is { IsIdentity: false }

@@ -29,3 +29,10 @@ public sealed class CheckpointException : Exception
 
 /// <summary>A libtorch that cannot be used; the message is one line naming the directory and the cause.</summary>
 public sealed class LibtorchLoadException(string message) : Exception(message);
+
+/// <summary>Weights to start from that do not fit the network, or a file that cannot be read; the message is one line.</summary>
+public sealed class InitialWeightsException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public InitialWeightsException(string message) : base(message) { }
+}

@@ -1,3 +1,6 @@
+using Cifar.Networks;
+using Cifar.Trainer.Networks;
+
 namespace Cifar;
 
 /// <summary>Which network trains, and from which weights: the configuration's <c>Model</c> section.</summary>
@@ -7,7 +10,13 @@ public sealed record ModelOptions
     public const string Section = "Model";
 
     /// <summary>A built-in network by name (case-insensitive). Default <c>SeedCnn</c>, the tutorial's.</summary>
-    public string Architecture { get; init; } = Trainer.Networks.SeedCnn.Name;
+    public string Architecture { get; init; } = SeedCnn.Name;
+
+    /// <summary>
+    /// A network of your own, built from the supported layers (<see cref="NetworkDefinition"/>); when given it trains
+    /// instead of <see cref="Architecture"/>. Checked against the data's class count when <c>Fit</c> starts. Default null.
+    /// </summary>
+    public NetworkDefinition? Network { get; init; }
 
     /// <summary>
     /// Weights to start from instead of a fresh initialisation, or null: a <c>model.zip</c> this library saved (its
@@ -19,8 +28,11 @@ public sealed record ModelOptions
     /// <summary>Checks every value.</summary>
     /// <exception cref="OptionsException">A value is out of range; the key is <c>Model:Name</c>.</exception>
     public void Validate() => new OptionChecks(Section)
-        .Check(Trainer.Networks.Architectures.IsKnown(Architecture), nameof(Architecture),
-            $"must be one of {string.Join(", ", Trainer.Networks.Architectures.Names)}", Architecture)
+        .Check(Architectures.IsKnown(Architecture), nameof(Architecture), $"must be one of {string.Join(", ", Architectures.Names)}", Architecture)
+        .Check(Network is null || Network.Layers is { Count: > 0 }, nameof(Network), "must have layers", Network?.Name)
         .Check(InitialWeights is null || InitialWeights.Trim().Length > 0, nameof(InitialWeights), "must be a file path (or left out)", InitialWeights)
         .Check(InitialWeights is null || File.Exists(InitialWeights), nameof(InitialWeights), "is not a file", InitialWeights);
+
+    /// <summary>The network that trains: <see cref="Network"/>, else the built-in <see cref="Architecture"/>.</summary>
+    internal NetworkDefinition Definition => Network ?? Architectures.Definition(Architecture);
 }

@@ -120,7 +120,7 @@ internal static class Checkpoint
     public static string Fingerprint(TrainingRun run, int classCount, long trainImages, AugmentationOptions? augmentation) =>
         JsonSerializer.Serialize(new
         {
-            run.Model.Architecture, classCount, trainImages, training = run.Training.ResultDefining,
+            network = run.Model.Definition, classCount, trainImages, training = run.Training.ResultDefining,
             normalization = run.Normalization, augmentation,
         });
 

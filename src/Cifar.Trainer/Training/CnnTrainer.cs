@@ -98,7 +98,7 @@ public static class CnnTrainer
         lock (InitialWeightsGate)
         {
             random.manual_seed(settings.Seed);
-            network = Architectures.Create(run.Model.Architecture, classCount);
+            network = Architectures.Create(run.Model.Definition, classCount);
         }
         // Created once the weights are final: FlatAdam seats the parameters in its flat tensor, and loading a
         // checkpoint into a CUDA module replaces them (TorchSharp loads through the CPU).
@@ -112,14 +112,16 @@ public static class CnnTrainer
         var fingerprint = Checkpoint.Fingerprint(run, classCount, train.Count, augmenter?.Settings);
         try
         {
+            bool resuming = run.Resume && run.CheckpointPath is { } existing && File.Exists(existing);
+            if (!resuming && run.Model.InitialWeights is { } initialWeights) InitialWeights.Load(initialWeights, network);
             // Inside the try: a failed move or copy to the device (out of memory) still frees the network.
             network.to(device);
             trainOnDevice = train.To(device);
             validationOnDevice = validation?.To(device);
             int firstEpoch = 1;
-            if (run.Resume && run.CheckpointPath is { } resumeFrom && File.Exists(resumeFrom))
+            if (resuming)
             {
-                var state = Checkpoint.Load(resumeFrom, fingerprint, network, () => optimizer = Optimizers.Create(network, settings),
+                var state = Checkpoint.Load(run.CheckpointPath!, fingerprint, network, () => optimizer = Optimizers.Create(network, settings),
                     shuffleGenerator, augmentGenerator);
                 history.AddRange(state.History);
                 firstEpoch = state.Epoch + 1;
@@ -159,6 +161,24 @@ public static class CnnTrainer
     }
 
     private static readonly object InitialWeightsGate = new();
+
+    /// <summary>
+    /// Checks, before any data is read, that <paramref name="model"/> builds for <paramref name="classCount"/> classes
+    /// and that its initial weights fit it, so a wrong network fails in a second rather than after the data is loaded.
+    /// </summary>
+    /// <exception cref="Cifar.Networks.NetworkDefinitionException">A layer cannot be built; the message names it.</exception>
+    /// <exception cref="InitialWeightsException">The initial weights are unreadable or belong to another network.</exception>
+    public static void CheckModel(ModelOptions model, int classCount)
+    {
+        model.Definition.Check(classCount);
+        if (model.InitialWeights is not { } path) return;
+        // Built under the gate: drawing its throwaway weights must not fall between another run's seed and its weights.
+        lock (InitialWeightsGate)
+        {
+            using var network = Architectures.Create(model.Definition, classCount);
+            InitialWeights.Load(path, network);
+        }
+    }
 
     /// <summary>Steps between the (cheap, rare) host reads that check for a non-finite loss.</summary>
     private const int FiniteCheckInterval = 50;

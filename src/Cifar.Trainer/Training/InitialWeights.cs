@@ -7,13 +7,6 @@ using static TorchSharp.torch;
 
 namespace Cifar.Trainer.Training;
 
-/// <summary>Weights to start from that do not fit the network, or a file that cannot be read; the message is one line.</summary>
-public sealed class InitialWeightsException : Exception
-{
-    /// <summary>Creates the exception.</summary>
-    public InitialWeightsException(string message) : base(message) { }
-}
-
 /// <summary>
 /// Warm start: copies weights by their state-dict names into a freshly built network, from a model zip this project
 /// wrote (the exported ONNX graph inside it) or from a training checkpoint. Batch-norm running statistics come too.
