@@ -93,7 +93,15 @@ public static class CifarApp
             throw new UserError($"{outputDir}: nothing to resume (no {TrainCommand.CheckpointFile})");
         if (command.Positional.Count > 0) throw new UserError($"train: unexpected argument '{command.Positional[0]}'");
         var (config, configRoot) = ConfigLoader.Load(configFiles, command.Overrides);
-        using var folder = RunFolder.Open(outputDir, resume, TrainCommand.RunFiles, TrainCommand.FinalFiles);
+        if (config.Model.InitialWeights is { } weights)
+        {
+            // Recorded in full in config.json, so a resume from another folder finds the same file.
+            var full = Path.GetFullPath(weights);
+            if (!resume && TrainCommand.RunFiles.Any(name => Path.GetFullPath(Path.Combine(outputDir, name)) == full))
+                throw new UserError($"Model:InitialWeights: {weights} is a file of {outputDir}, which this run replaces; copy it elsewhere or train into another folder");
+            config = config with { Model = config.Model with { InitialWeights = full } };
+        }
+        using var folder = RunFolder.Open(outputDir, resume, TrainCommand.RunFiles);
 
         var builder = Microsoft.Extensions.Hosting.Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Configuration.AddConfiguration(configRoot);

@@ -41,6 +41,8 @@ public class NetworkConfigTests
         using var dir = new TestData.TempFolder();
         var error = Assert.Throws<UserError>(() => Load(dir, """{ "Model": { "Network": { "Name": "x", "Layers": [ { "Type": "Lstm" } ] } } }"""));
         Assert.StartsWith($"{dir.File("c.json")}: 'Model:Network': unreadable network definition (", error.Message);
+        Assert.StartsWith($"{dir.File("c.json")}: 'Model:Network': unreadable network definition (",
+            Assert.Throws<UserError>(() => Load(dir, """{ "Model": { "Network": { "Name": "x", "Layers": [ { "Type": "Conv2d", "OutChannels": 4, "KernelSize": 3, "Pading": 1 } ] } } }""")).Message);
         Assert.Equal("command line --Model:Network:Name: 'Model:Network:Name': a network is given whole, in a config file",
             Assert.Throws<UserError>(() => Load(dir, "{}", KeyValuePair.Create("Model:Network:Name", "x"))).Message);
         Assert.Equal("command line: 'Model:InitialWeights' is not a file (got 'nope.zip')",

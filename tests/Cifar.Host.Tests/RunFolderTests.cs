@@ -51,6 +51,18 @@ public class RunFolderTests
     }
 
     [Fact]
+    public void Initial_weights_inside_the_folder_a_fresh_run_replaces_are_refused_before_anything_is_removed()
+    {
+        using var dir = Folder();
+        File.WriteAllText(dir.File("run/model.zip"), "the earlier model");
+        var result = HostRun.Run(Train(dir, $"--Model:InitialWeights={dir.File("run/model.zip")}"));
+        Assert.Equal(2, result.ExitCode);
+        Assert.Equal($"error: Model:InitialWeights: {dir.File("run/model.zip")} is a file of {dir.File("run")}, which this run replaces; copy it elsewhere or train into another folder",
+            HostRun.OneLineError(result));
+        Assert.Equal("the earlier model", File.ReadAllText(dir.File("run/model.zip")));
+    }
+
+    [Fact]
     public void Verbose_prints_the_whole_exception_after_the_one_line()
     {
         using var dir = Folder();
@@ -62,7 +74,7 @@ public class RunFolderTests
     }
 
     [Fact]
-    public void A_resume_removes_the_finished_model_until_it_writes_its_own_and_keeps_the_checkpoint()
+    public void A_resume_that_fails_before_it_resumes_leaves_the_finished_run_as_it_was()
     {
         using var dir = Folder();
         File.Copy(dir.File("c.json"), dir.File("run/config.json"));
@@ -70,7 +82,7 @@ public class RunFolderTests
         File.WriteAllText(dir.File("run/model.zip"), "the finished run's");
         var result = HostRun.Run("train", "--resume", "--output", dir.File("run"), $"--Data:Root={dir.File("nowhere")}");
         Assert.Equal(2, result.ExitCode);
-        Assert.False(File.Exists(dir.File("run/model.zip")));
+        Assert.Equal("the finished run's", File.ReadAllText(dir.File("run/model.zip")));
         Assert.Equal("not a checkpoint", File.ReadAllText(dir.File("run/checkpoint.bin")));
         Assert.False(File.Exists(dir.File("run/.cifar-train.lock")));
     }

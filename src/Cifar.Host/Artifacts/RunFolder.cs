@@ -4,9 +4,9 @@ namespace Cifar.Host.Artifacts;
 
 /// <summary>
 /// A run's output folder, held for the run: one run at a time writes into it (a second is refused while the first
-/// holds the lock), and it never tells two stories: a fresh run first removes the files of the run before it, and
-/// every run removes the model and final evaluation until it writes new ones, so a failed or stopped run leaves no
-/// model beside metrics it did not produce.
+/// holds the lock), and it never tells two stories: a fresh run first removes the files of the run before it (a
+/// resumed run removes the model and final evaluation once it has resumed; see TrainCommand), so a failed or stopped
+/// run leaves no model beside metrics it did not produce.
 /// </summary>
 internal sealed class RunFolder : IDisposable
 {
@@ -22,13 +22,12 @@ internal sealed class RunFolder : IDisposable
 
     public string Path { get; }
 
-    /// <summary>Creates (when needed) and locks <paramref name="path"/>, then clears what this run will write anew.</summary>
+    /// <summary>Creates (when needed) and locks <paramref name="path"/>; for a fresh run, removes the previous run's files.</summary>
     /// <param name="path">The output folder.</param>
-    /// <param name="resume">A resumed run keeps the checkpoint, config, metrics and log it continues.</param>
+    /// <param name="resume">A resumed run keeps everything: it continues those files.</param>
     /// <param name="runFiles">Every file a run writes.</param>
-    /// <param name="finalFiles">The files a run writes once it has finished (the model and its evaluation).</param>
     /// <exception cref="UserError">The folder cannot be written, or another run holds it.</exception>
-    public static RunFolder Open(string path, bool resume, IReadOnlyList<string> runFiles, IReadOnlyList<string> finalFiles)
+    public static RunFolder Open(string path, bool resume, IReadOnlyList<string> runFiles)
     {
         FileStream held;
         try
@@ -50,7 +49,7 @@ internal sealed class RunFolder : IDisposable
         var folder = new RunFolder(path, held);
         try
         {
-            foreach (var name in resume ? finalFiles : runFiles) File.Delete(System.IO.Path.Combine(path, name));
+            if (!resume) foreach (var name in runFiles) File.Delete(System.IO.Path.Combine(path, name));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -61,7 +60,7 @@ internal sealed class RunFolder : IDisposable
     }
 
     // .NET reports a lock held elsewhere as an IOException with EWOULDBLOCK / sharing-violation HResult.
-    private static bool IsHeldByAnother(IOException e) => e.HResult is 11 or 32 or unchecked((int)0x80070020);
+    private static bool IsHeldByAnother(IOException e) => e.HResult is 11 or 35 or 32 or unchecked((int)0x80070020);
 
     public void Dispose() => _lock.Dispose();
 }

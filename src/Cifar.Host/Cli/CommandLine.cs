@@ -11,7 +11,7 @@ internal sealed class CommandLine
           cifar predict --model model.zip [--format table|tsv|json] IMAGE...
         Later config files override earlier ones; CIFAR_Section__Key environment variables and
         --Section:Key=value arguments override the files. --verbose prints an error's full exception
-        (train.log always has it). Exit codes: 0 ok, 2 user error, 1 other.
+        (a train run's log has the exceptions raised while it runs). Exit codes: 0 ok, 2 user error, 1 other.
         """;
 
     private static readonly Dictionary<string, (string[] Valued, string[] Flags)> Commands = new()

@@ -164,6 +164,8 @@ internal sealed class TrainCommand
             Resume = resume,
             Resumed = done =>
             {
+                // From here on the folder describes the continued run: the finished model of the last one goes.
+                foreach (var name in FinalFiles) File.Delete(Path.Combine(outputDir, name));
                 history.AddRange(done);
                 output.WriteLine($"resuming after epoch {done.Count} from {Path.Combine(outputDir, CheckpointFile)}");
                 foreach (var m in done) output.WriteLine(EpochLine(m, c.Training.Epochs));

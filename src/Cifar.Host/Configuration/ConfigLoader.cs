@@ -36,11 +36,12 @@ internal static class ConfigLoader
     {
         var builder = new ConfigurationBuilder();
         // Networks are read whole from their file: a layer list is not a set of key/value pairs.
-        var networks = new List<NetworkDefinition?>();
+        NetworkInFile? network = null;
         foreach (var file in files)
         {
             var path = Path.GetFullPath(file);
-            networks.Add(CheckJsonFile(file, path));
+            // The last file that mentions a network wins, null included, as for any other key.
+            if (CheckJsonFile(file, path) is { } inFile) network = inFile;
             builder.AddJsonFile(path, optional: false, reloadOnChange: false);
         }
         environment ??= Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
@@ -63,8 +64,7 @@ internal static class ConfigLoader
             throw new UserError($"config: {OneLine(e.GetBaseException().Message)}");
         }
         var config = Bind(root);
-        // The last file that gives a network wins, as for any other key.
-        if (networks.LastOrDefault(n => n is not null) is { } network) config = config with { Model = config.Model with { Network = network } };
+        if (network is not null) config = config with { Model = config.Model with { Network = network.Network } };
         try
         {
             config.Validate();
@@ -115,7 +115,9 @@ internal static class ConfigLoader
                 foreach (var i in entries)
                 {
                     provider.TryGet($"{leaf.Key}:{i}", out var value);
-                    while (list.Count <= i) list.Add(null);
+                    if (i > list.Count)
+                        throw new UserError($"{SourceOf(root, $"{leaf.Key}:{i}")}: '{leaf.Key}:{i}' leaves a gap: the list has {list.Count} entries, numbered from 0");
+                    if (i == list.Count) list.Add(null);
                     list[i] = JsonValue.Create(value);
                 }
             }
@@ -128,8 +130,8 @@ internal static class ConfigLoader
         catch (JsonException e)
         {
             // Kinds were checked per source; what is left is a list made with a gap (entry 2 without entry 1).
-            var key = (e.Path ?? "$").TrimStart('$', '.').Replace('.', ':');
-            throw new UserError($"{SourceOf(root, key)}: '{key}' cannot be read ({OneLine(e.Message)})");
+            var key = System.Text.RegularExpressions.Regex.Replace((e.Path ?? "$").TrimStart('$', '.'), @"\[(\d+)\]", ":$1").Replace('.', ':');
+            throw new UserError($"{SourceOf(root, key)}: '{key}' cannot be read as {ConfigSchema.Leaves.GetValueOrDefault(key[..Math.Max(0, key.LastIndexOf(':'))])?.Expected ?? "its kind"}");
         }
     }
 
@@ -162,8 +164,11 @@ internal static class ConfigLoader
         return "defaults";
     }
 
-    /// <summary>Checks a file's keys and value kinds; returns the network it defines, if any.</summary>
-    private static NetworkDefinition? CheckJsonFile(string shownName, string path)
+    /// <summary>A file's <c>Model:Network</c>: the definition, or null when the file sets it to null.</summary>
+    private sealed record NetworkInFile(NetworkDefinition? Network);
+
+    /// <summary>Checks a file's keys and value kinds; returns its network when it mentions one.</summary>
+    private static NetworkInFile? CheckJsonFile(string shownName, string path)
     {
         if (Directory.Exists(path)) throw new UserError($"{shownName}: is a folder, not a config file");
         if (!File.Exists(path)) throw new UserError($"{shownName}: config file not found");
@@ -185,13 +190,13 @@ internal static class ConfigLoader
         {
             if (document.RootElement.ValueKind != JsonValueKind.Object)
                 throw new UserError($"{shownName}: the top level must be a JSON object");
-            NetworkDefinition? network = null;
+            NetworkInFile? network = null;
             CheckObject(shownName, document.RootElement, "", ref network);
             return network;
         }
     }
 
-    private static void CheckObject(string file, JsonElement element, string prefix, ref NetworkDefinition? network)
+    private static void CheckObject(string file, JsonElement element, string prefix, ref NetworkInFile? network)
     {
         // Keys are case-insensitive, so "epochs" and "Epochs" in one object are the same key given twice.
         var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
@@ -201,7 +206,7 @@ internal static class ConfigLoader
             if (!seen.Add(property.Name)) throw new UserError($"{file}: '{key}' is given twice");
             var value = property.Value;
             if (ConfigSchema.Leaves.TryGetValue(key, out var leaf) && leaf.Kind == LeafKind.Network)
-                network = ReadNetwork(file, leaf, value);
+                network = new NetworkInFile(ReadNetwork(file, leaf, value));
             else if (leaf is not null)
                 CheckJsonValue(file, leaf, value);
             else if (ConfigSchema.Sections.Contains(key) && value.ValueKind == JsonValueKind.Object)
@@ -255,8 +260,9 @@ internal static class ConfigLoader
         return property!.PropertyType;
     }
 
+    // One of the names exactly (any case): Enum.TryParse would also take numbers and "Adam,Sgd".
     private static bool IsChoice(Leaf leaf, string value) =>
-        !int.TryParse(value, out _) && Enum.TryParse(leaf.Type, value, ignoreCase: true, out _);
+        Enum.GetNames(leaf.Type).Contains(value, StringComparer.OrdinalIgnoreCase);
 
     private static void CheckText(string source, string key, string value)
     {
@@ -276,8 +282,9 @@ internal static class ConfigLoader
         if (leaf.Kind == LeafKind.Network) throw new UserError($"{source}: '{key}': a network is given whole, in a config file");
         bool ok = (index is null ? leaf.Kind : LeafKind.Number) switch
         {
-            LeafKind.WholeNumber => int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out _),
-            LeafKind.Number => double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out _),
+            LeafKind.WholeNumber => int.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out _),
+            LeafKind.Number => double.TryParse(value, NumberStyles.Float & ~NumberStyles.AllowLeadingWhite & ~NumberStyles.AllowTrailingWhite,
+                CultureInfo.InvariantCulture, out var number) && double.IsFinite(number),
             LeafKind.Boolean => bool.TryParse(value, out _),
             LeafKind.Choice => IsChoice(leaf, value),
             LeafKind.NumberList => false,

@@ -40,7 +40,9 @@ public sealed class CifarCnnEstimator : IEstimator<CifarCnnTransformer>
     {
         var (features, classNames) = CheckInput(input.Schema, "training data");
         // Before any image is read: a network that cannot be built, or weights that do not fit it, fail at once.
-        CnnTrainer.CheckModel(_options.Model, classNames.Count);
+        // A resumed run takes its weights from the checkpoint, not the initial weights.
+        bool resuming = _options.Resume && _options.CheckpointPath is { } checkpoint && File.Exists(checkpoint);
+        CnnTrainer.CheckModel(resuming ? _options.Model with { InitialWeights = null } : _options.Model, classNames.Count);
         var normalization = CifarAnnotations.ReadNormalization(features);
         var augmentation = CifarAnnotations.ReadAugmentation(features);
         var augmenter = augmentation is { IsIdentity: false }

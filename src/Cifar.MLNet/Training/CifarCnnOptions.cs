@@ -47,7 +47,8 @@ public sealed record CifarCnnOptions
 
     /// <summary>
     /// Continue from <see cref="CheckpointPath"/> when it exists: the result equals, bit for bit on the CPU, an
-    /// uninterrupted run with the same options. Default false.
+    /// uninterrupted run with the same options (except for networks with Dropout, whose masks come from libtorch's
+    /// process-wide generator, which the checkpoint does not hold). Default false.
     /// </summary>
     public bool Resume { get; init; }
 

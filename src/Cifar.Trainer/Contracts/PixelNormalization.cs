@@ -8,6 +8,12 @@ namespace Cifar;
 /// <param name="Std">One standard deviation per channel (R, G, B), each &gt; 0.</param>
 public sealed record PixelNormalization(IReadOnlyList<float> Mean, IReadOnlyList<float> Std)
 {
+    /// <summary>One mean per channel (R, G, B): a copy of what was given, so no caller can change it afterwards.</summary>
+    public IReadOnlyList<float> Mean { get; init; } = Mean is null ? null! : Array.AsReadOnly(Mean.ToArray());
+
+    /// <summary>One standard deviation per channel (R, G, B): a copy of what was given.</summary>
+    public IReadOnlyList<float> Std { get; init; } = Std is null ? null! : Array.AsReadOnly(Std.ToArray());
+
     /// <summary>The configuration section this binds to.</summary>
     public const string Section = "Normalization";
 

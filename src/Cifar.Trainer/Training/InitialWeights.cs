@@ -81,7 +81,8 @@ internal static class InitialWeights
         {
             throw new InitialWeightsException(e.Message);
         }
-        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or NotSupportedException)
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or NotSupportedException
+                                  or FormatException or OverflowException or ArgumentException)
         {
             throw new InitialWeightsException($"{path}: unreadable ({e.Message.Split('\n')[0]})");
         }

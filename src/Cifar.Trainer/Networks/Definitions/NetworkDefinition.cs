@@ -63,7 +63,15 @@ public sealed record NetworkDefinition(string Name, IReadOnlyList<Layer> Layers)
         return hash.ToHashCode();
     }
 
-    private static readonly JsonSerializerOptions CompactJson = new() { AllowOutOfOrderMetadataProperties = true };
+    // Read as the config files around it are: any case, comments and trailing commas allowed, unknown keys refused.
+    private static readonly JsonSerializerOptions CompactJson = new()
+    {
+        AllowOutOfOrderMetadataProperties = true,
+        PropertyNameCaseInsensitive = true,
+        ReadCommentHandling = JsonCommentHandling.Skip,
+        AllowTrailingCommas = true,
+        UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow,
+    };
     private static readonly JsonSerializerOptions IndentedJson = new(CompactJson) { WriteIndented = true };
 }
 
