@@ -85,15 +85,19 @@ public static class CifarDataLoader
             ? data.GetColumn<string>(CifarColumns.ImagePath).FirstOrDefault(path => !CanDecode(path))
             : null;
 
-    /// <summary>Whether ImageAnalytics can decode the file.</summary>
+    /// <summary>
+    /// Whether ImageAnalytics can decode the file; false without decoding for a file that is
+    /// missing, unreadable or declares more than <see cref="ImageFiles.MaxPixels"/>.
+    /// </summary>
     public static bool CanDecode(string path)
     {
         try
         {
+            ImageFiles.Check(path);
             using var image = MLImage.CreateFromFile(path);
             return image.Width > 0 && image.Height > 0;
         }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or FormatException or UnauthorizedAccessException)
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or InvalidDataException or FormatException or UnauthorizedAccessException)
         {
             return false;
         }
