@@ -129,6 +129,33 @@ public class PredictInputTests : IClassFixture<TrainRun>
             Refused(HostRun.Run("predict", "--model", Model, name)));
     }
 
+    [Fact]
+    public async Task Predict_and_evaluate_leave_nothing_in_the_temporary_folder()
+    {
+        using var dir = new TestData.TempFolder();
+        TestImages.WriteBmp(dir.File("a.bmp"), 32, 32, TestImages.Pattern);
+        Directory.CreateDirectory(dir.File("tmp"));
+        foreach (var args in new[]
+                 {
+                     new[] { "predict", "--model", Model, dir.File("a.bmp") },
+                     new[] { "evaluate", "--model", Model, "--data", _run.DataRoot },
+                 })
+        {
+            // A process of its own, so that its temporary folder holds only what it left there.
+            var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+            start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "cifar.dll"));
+            foreach (var arg in args) start.ArgumentList.Add(arg);
+            start.Environment["TMPDIR"] = dir.File("tmp");
+            start.Environment.Remove("ORT_DISABLE_TELEMETRY");
+            using var process = System.Diagnostics.Process.Start(start)!;
+            var errors = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+            await process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+            await process.WaitForExitAsync(TestContext.Current.CancellationToken);
+            Assert.True(process.ExitCode == 0, await errors);
+            Assert.Empty(Directory.GetFileSystemEntries(dir.File("tmp")));
+        }
+    }
+
     // The rule the help text gives: \\, \t, \n, \r and \u00XX.
     private static string Unescape(string field) => System.Text.RegularExpressions.Regex.Replace(field, @"\\(\\|t|n|r|u([0-9a-f]{4}))", m =>
         m.Groups[1].Value switch

@@ -43,6 +43,16 @@ public abstract class DelegatingTransformer : ITransformer, ICanSaveModel
     }
 
     void ICanSaveModel.Save(ModelSaveContext ctx) => ((ICanSaveModel)SavedForm).Save(ctx);
+
+    /// <summary>
+    /// Disposes both forms where they hold resources: ML.NET's ONNX transformer keeps its graph in a
+    /// temporary file, deleted only when it is disposed. For a derived class's <c>Dispose</c>.
+    /// </summary>
+    protected void DisposeForms()
+    {
+        (InMemory as IDisposable)?.Dispose();
+        if (!ReferenceEquals(SavedForm, InMemory)) (SavedForm as IDisposable)?.Dispose();
+    }
 }
 
 /// <summary>
