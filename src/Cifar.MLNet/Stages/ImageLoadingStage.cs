@@ -35,7 +35,16 @@ public sealed class CifarImageLoadingEstimator : IEstimator<CifarImageLoadingTra
         var paths = SchemaOnly.TextView(_ml, _inputColumnName);
         var fromPaths = FromPaths(_ml, _outputColumnName, _inputColumnName).Fit(paths);
         if (input.Schema.GetColumnOrNull(_inputColumnName) is { Type: TextDataViewType })
-            return new CifarImageLoadingTransformer(CheckingFiles(_ml, _inputColumnName).Fit(paths).Append(fromPaths), fromPaths);
+        {
+            // The checked paths go to a column of their own, so that reading the path column (as the error
+            // reporting does to find a bad file again) does not run the check.
+            const string checkedPaths = "CheckedImagePath";
+            var inMemory = CheckingFiles(_ml, _inputColumnName, checkedPaths)
+                .Append(FromPaths(_ml, _outputColumnName, checkedPaths))
+                .Append(_ml.Transforms.DropColumns(checkedPaths))
+                .Fit(paths);
+            return new CifarImageLoadingTransformer(inMemory, fromPaths);
+        }
         if (input.Schema.GetColumnOrNull(_outputColumnName) is { } pixels && IsPixelsType(pixels.Type))
             return new CifarImageLoadingTransformer(new TransformerChain<ITransformer>(), fromPaths);
         throw new ArgumentException(
@@ -57,10 +66,12 @@ public sealed class CifarImageLoadingEstimator : IEstimator<CifarImageLoadingTra
     /// stops the read with a <see cref="CifarDataException"/> naming it. In memory only: the saved model
     /// keeps the standard chain, and <see cref="Prediction.CifarModel"/> checks its inputs itself.
     /// </summary>
-    internal static IEstimator<ITransformer> CheckingFiles(MLContext ml, string inputColumnName)
+    internal static IEstimator<ITransformer> CheckingFiles(MLContext ml, string inputColumnName, string outputColumnName)
     {
-        var schema = SchemaDefinition.Create(typeof(PathRow));
-        schema[0].ColumnName = inputColumnName;
+        var input = SchemaDefinition.Create(typeof(PathRow));
+        input[0].ColumnName = inputColumnName;
+        var output = SchemaDefinition.Create(typeof(PathRow));
+        output[0].ColumnName = outputColumnName;
         return ml.Transforms.CustomMapping<PathRow, PathRow>((input, output) =>
         {
             try
@@ -72,7 +83,7 @@ public sealed class CifarImageLoadingEstimator : IEstimator<CifarImageLoadingTra
                 throw new CifarDataException(e.Message);
             }
             output.Path = input.Path;
-        }, contractName: null, schema, schema);
+        }, contractName: null, input, output);
     }
 
     /// <summary>A row of the path column, whatever its name.</summary>
