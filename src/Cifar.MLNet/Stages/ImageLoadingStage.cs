@@ -63,15 +63,16 @@ public sealed class CifarImageLoadingEstimator : IEstimator<CifarImageLoadingTra
     /// <summary>
     /// Checks each image file before ImageAnalytics decodes it (<see cref="ImageFiles.Check(string)"/>): a
     /// missing or unreadable file, or one whose header declares more than <see cref="ImageFiles.MaxPixels"/>,
-    /// stops the read with a <see cref="CifarDataException"/> naming it. In memory only: the saved model
-    /// keeps the standard chain, and <see cref="Prediction.CifarModel"/> checks its inputs itself.
+    /// stops the read with a <see cref="CifarDataException"/> naming it. Never saved (it has no contract
+    /// name): the saved model keeps the standard chain, and <see cref="Prediction.CifarModel"/> puts the
+    /// check in front of it again when it reads paths.
     /// </summary>
     internal static IEstimator<ITransformer> CheckingFiles(MLContext ml, string inputColumnName, string outputColumnName)
     {
-        var input = SchemaDefinition.Create(typeof(PathRow));
-        input[0].ColumnName = inputColumnName;
-        var output = SchemaDefinition.Create(typeof(PathRow));
-        output[0].ColumnName = outputColumnName;
+        var inputSchema = SchemaDefinition.Create(typeof(PathRow));
+        inputSchema[0].ColumnName = inputColumnName;
+        var outputSchema = SchemaDefinition.Create(typeof(PathRow));
+        outputSchema[0].ColumnName = outputColumnName;
         return ml.Transforms.CustomMapping<PathRow, PathRow>((input, output) =>
         {
             try
@@ -83,7 +84,7 @@ public sealed class CifarImageLoadingEstimator : IEstimator<CifarImageLoadingTra
                 throw new CifarDataException(e.Message);
             }
             output.Path = input.Path;
-        }, contractName: null, input, output);
+        }, contractName: null, inputSchema, outputSchema);
     }
 
     /// <summary>A row of the path column, whatever its name.</summary>
