@@ -1,5 +1,9 @@
 using System.Runtime.InteropServices;
 using Cifar.Host;
+using Cifar.MLNet.Prediction;
+
+// Before any model is trained or loaded: ONNX Runtime's telemetry would leave a file in the temp folder per run.
+OnnxRuntimeTelemetry.Disable();
 
 // Ctrl+C and SIGTERM stop training between batches; what is finished stays saved.
 using var stop = new CancellationTokenSource();

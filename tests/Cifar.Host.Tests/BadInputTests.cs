@@ -84,6 +84,21 @@ public class BadInputTests
     }
 
     [Fact]
+    public void A_training_image_declaring_a_huge_canvas_is_refused_before_decoding_and_skipped_on_request()
+    {
+        using var dir = new TestData.TempFolder();
+        ImageFolders(dir.File("data"), ("train", "cat"), ("train", "dog"), ("test", "cat"), ("test", "dog"));
+        var huge = Path.Combine(dir.File("data"), "train", "cat", "huge.png");
+        TestImages.WritePngDeclaring(huge, 100_000, 100_000);
+        var error = UserError(dir, Train(dir, dir.File("data")));
+        Assert.Contains($"{huge}: declares a 100000×100000 image (10000 megapixels); images over 16.8 megapixels are refused before decoding", error);
+
+        var skipped = Train(dir, dir.File("data"), "--Data:SkipBadImages=true");
+        Assert.True(skipped.ExitCode == 0, skipped.Errors);
+        Assert.Contains("skipped 1 images that cannot be decoded", skipped.Output);
+    }
+
+    [Fact]
     public void A_binary_batch_of_the_wrong_length_is_named()
     {
         using var dir = new TestData.TempFolder();

@@ -48,7 +48,6 @@ public class ResumeTests
         }
         log.Append(File.ReadAllText(Path.Combine(killed, "metrics.csv")));
         Assert.False(File.Exists(Path.Combine(killed, "model.zip")), log.ToString());
-        Assert.Empty(Directory.GetFiles(killed, "*.tmp"));
         int epochsBeforeKill = Losses(killed).Length;
         Assert.InRange(epochsBeforeKill, 1, 2);
 
@@ -56,6 +55,9 @@ public class ResumeTests
         Assert.True(resumed.ExitCode == 0, resumed.Errors);
         Assert.Contains($"resuming after epoch {epochsBeforeKill}", resumed.Output);
         Assert.Equal(Losses(dir.File("straight")), Losses(killed));
+        // The kill may land inside a save and leave that file's temporary copy; the resumed run's own
+        // saves of the same files remove it.
+        Assert.Empty(Directory.GetFiles(killed, "*.tmp"));
 
         TestImages.WriteBmp(dir.File("probe.bmp"), 32, 32, TestImages.Pattern);
         using var a = CifarModel.Load(Path.Combine(dir.File("straight"), "model.zip"));

@@ -28,6 +28,20 @@ public class DataLoadingTests
     }
 
     [Fact]
+    public void A_batch_file_linking_to_nothing_is_not_found_and_a_file_is_no_data_root()
+    {
+        using var dir = new TestData.TempFolder();
+        TestImages.WriteBinaryBatches(dir.Path, recordsPerBatch: 2);
+        var test = Path.Combine(dir.Path, "test_batch.bin");
+        File.Delete(test);
+        File.CreateSymbolicLink(test, dir.File("gone.bin"));
+        Assert.Equal($"{test}: batch file not found (a symbolic link to {dir.File("gone.bin")}, which does not exist)",
+            Assert.Throws<CifarDataException>(() => CifarDataLoader.Load(_ml, dir.Path, CifarSplit.Test)).Message);
+        Assert.Equal($"{dir.File("batches.meta.txt")}: is a file, not a data root folder",
+            Assert.Throws<CifarDataException>(() => CifarDataLoader.Load(_ml, dir.File("batches.meta.txt"), CifarSplit.Test)).Message);
+    }
+
+    [Fact]
     public void A_truncated_batch_file_is_named_in_the_error()
     {
         using var dir = new TestData.TempFolder();

@@ -21,9 +21,9 @@ public class PredictedLabelMappingTests
     [InlineData(new[] { -0.5f, 1.5f }, "not negative")]
     [InlineData(new[] { 3f, 4f }, "sum to 7")]
     public void Unexpected_scores_are_refused(float[] score, string message) =>
-        Assert.Contains(message, Assert.Throws<InvalidOperationException>(() => Map(score, "cat")).Message);
+        Assert.Contains(message, Assert.Throws<CifarModelException>(() => Map(score, "cat")).Message);
 
     [Fact]
     public void More_than_one_label_is_refused() =>
-        Assert.Throws<InvalidOperationException>(() => Map(new[] { 0.5f, 0.5f }, "cat", "dog"));
+        Assert.Throws<CifarModelException>(() => Map(new[] { 0.5f, 0.5f }, "cat", "dog"));
 }

@@ -52,6 +52,22 @@ public class StageTests
     }
 
     [Fact]
+    public void Loading_refuses_an_image_declaring_a_huge_canvas_before_decoding_it()
+    {
+        using var dir = new TestData.TempFolder();
+        var huge = dir.File("huge.png");
+        TestImages.WritePngDeclaring(huge, 100_000, 100_000);
+        Assert.InRange(new FileInfo(huge).Length, 1, 1 << 20);
+        var data = Paths(huge);
+        var output = _ml.Transforms.LoadCifarImages().Fit(data).Transform(data);
+        var error = Assert.ThrowsAny<Exception>(() => output.GetColumn<float[]>("Pixels").ToArray());
+        // ML.NET reads on worker threads and rethrows what a getter threw inside an InvalidOperationException.
+        var cause = error.GetBaseException();
+        Assert.IsType<CifarDataException>(cause);
+        Assert.Equal($"{huge}: declares a 100000×100000 image (10000 megapixels); images over 16.8 megapixels are refused before decoding", cause.Message);
+    }
+
+    [Fact]
     public void Loading_resizes_any_size_to_32x32()
     {
         using var dir = new TestData.TempFolder();

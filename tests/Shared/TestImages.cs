@@ -25,6 +25,54 @@ public static class TestImages
         }
     }
 
+    /// <summary>
+    /// Writes a small PNG whose IHDR declares <paramref name="width"/>×<paramref name="height"/> (8-bit
+    /// RGB), with valid CRCs and one IDAT chunk of a few compressed rows: a decoder believes the header.
+    /// </summary>
+    public static void WritePngDeclaring(string path, int width, int height)
+    {
+        using var file = File.Create(path);
+        file.Write(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A });
+        var ihdr = new byte[13];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(ihdr, width);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(ihdr.AsSpan(4), height);
+        ihdr[8] = 8; // bit depth
+        ihdr[9] = 2; // RGB; compression, filter and interlace 0
+        WritePngChunk(file, "IHDR", ihdr);
+        using (var rows = new MemoryStream())
+        {
+            using (var z = new System.IO.Compression.ZLibStream(rows, System.IO.Compression.CompressionLevel.SmallestSize, leaveOpen: true))
+                z.Write(new byte[Math.Min(1 + 3L * width, 1 << 20) * 4]);
+            WritePngChunk(file, "IDAT", rows.ToArray());
+        }
+        WritePngChunk(file, "IEND", Array.Empty<byte>());
+    }
+
+    private static void WritePngChunk(Stream file, string type, byte[] data)
+    {
+        var header = new byte[8];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(header, data.Length);
+        System.Text.Encoding.ASCII.GetBytes(type, header.AsSpan(4));
+        file.Write(header);
+        file.Write(data);
+        var crc = new byte[4];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(crc, Crc32(header.AsSpan(4), data));
+        file.Write(crc);
+    }
+
+    // PNG's CRC-32 (ISO 3309) over the chunk type and data.
+    private static uint Crc32(ReadOnlySpan<byte> type, ReadOnlySpan<byte> data)
+    {
+        uint crc = 0xFFFFFFFF;
+        foreach (var part in new[] { type.ToArray(), data.ToArray() })
+            foreach (byte b in part)
+            {
+                crc ^= b;
+                for (int k = 0; k < 8; k++) crc = (crc & 1) != 0 ? 0xEDB88320 ^ (crc >> 1) : crc >> 1;
+            }
+        return ~crc;
+    }
+
     /// <summary>A deterministic test pattern: every pixel and channel differs.</summary>
     public static (byte R, byte G, byte B) Pattern(int x, int y) => ((byte)(x * 8), (byte)(y * 8), (byte)((x + y) * 3 + 10));
 

@@ -12,6 +12,11 @@ internal sealed class CommandLine
         Later config files override earlier ones; CIFAR_Section__Key environment variables and
         --Section:Key=value arguments override the files. --verbose prints an error's full exception
         (a train run's log has the exceptions raised while it runs). Exit codes: 0 ok, 2 user error, 1 other.
+        predict --format tsv writes one line per image: path, class, probability, separated by tabs; in
+        tsv and table output a backslash, tab, newline or carriage return in a name is written \\, \t,
+        \n or \r (other control characters \u00XX), and json holds names as JSON strings. Error
+        messages escape control characters the same way, so each stays one line. Images whose header
+        declares more than 16.8 megapixels (4096×4096) are refused before decoding.
         """;
 
     private static readonly Dictionary<string, (string[] Valued, string[] Flags)> Commands = new()

@@ -2,6 +2,7 @@ using Cifar.Host.Artifacts;
 using Cifar.Host.Cli;
 using Cifar.Host.Data;
 using Cifar.MLNet.Data;
+using Cifar.MLNet.Prediction;
 using Microsoft.ML;
 
 namespace Cifar.Host.Commands;
@@ -25,9 +26,42 @@ internal sealed class EvaluateCommand
         var classes = CifarDataLoader.ClassNames(data);
         if (model.ClassNames.Count > 0 && !model.ClassNames.SequenceEqual(classes))
             throw new UserError($"{root}: its classes ({string.Join(", ", classes)}) are not the model's ({string.Join(", ", model.ClassNames)})");
-        var evaluation = Evaluation.From(ml.MulticlassClassification.Evaluate(model.Transform(data)));
+        var evaluation = Evaluation.From(Score(ml, model, modelPath, data));
         output.WriteLine($"{modelPath} on {root} ({which.ToString().ToLowerInvariant()}, {evaluation.Images} images)");
         output.Write(EvaluationReport.Full(classes, evaluation));
         return ExitCodes.Success;
+    }
+
+    private static Microsoft.ML.Data.MulticlassClassificationMetrics Score(MLContext ml, CifarModel model, string modelPath, IDataView data)
+    {
+        try
+        {
+            return ml.MulticlassClassification.Evaluate(model.Transform(data));
+        }
+        catch (Exception e) when (Cause<CifarDataException>(e) is { } unusable)
+        {
+            throw new UserError(unusable.Message); // an image file checked before decoding: missing, unreadable, too large
+        }
+        catch (Exception e) when (Cause<CifarModelException>(e) is { } bad)
+        {
+            throw new UserError($"{modelPath}: not a usable Cifar model: {bad.Message}");
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or FormatException
+                                  && CifarDataLoader.FirstUndecodableImage(data) is { } bad)
+        {
+            // ML.NET decodes on worker threads, so the failing file is found again by decoding each one alone.
+            throw new UserError($"{bad}: not an image that can be decoded ({e.GetBaseException().Message.Split('\n')[0]})");
+        }
+    }
+
+    // ML.NET rethrows what a column's getter threw on its worker threads wrapped, once or more.
+    private static T? Cause<T>(Exception e) where T : Exception
+    {
+        for (Exception? x = e; x is not null; x = x.InnerException)
+        {
+            if (x is T found) return found;
+            if (x is AggregateException a && a.InnerExceptions.Select(Cause<T>).FirstOrDefault(f => f is not null) is { } inner) return inner;
+        }
+        return null;
     }
 }

@@ -1,11 +1,15 @@
 using System.Globalization;
 using System.Text.Json;
 using Cifar.Host.Cli;
+using Cifar.MLNet.Data;
 using Cifar.MLNet.Prediction;
 
 namespace Cifar.Host.Commands;
 
-/// <summary><c>cifar predict</c>: the class of each image, through the saved zip, in parallel on pooled engines.</summary>
+/// <summary>
+/// <c>cifar predict</c>: the class of each image, through the saved zip, in parallel on pooled engines.
+/// File names are written as <see cref="TextEscaping.Field"/> escapes them (tsv, table), or as JSON strings.
+/// </summary>
 internal sealed class PredictCommand
 {
     public sealed record Result(string Path, string Label, float Probability, IReadOnlyList<(string Label, float Probability)> Top3);
@@ -15,20 +19,18 @@ internal sealed class PredictCommand
         format = format.ToLowerInvariant();
         if (format is not ("table" or "tsv" or "json")) throw new UserError($"--format must be table, tsv or json (got '{format}')");
         if (images.Count == 0) throw new UserError("predict: give at least one image path");
-        foreach (var image in images)
-        {
-            if (Directory.Exists(image)) throw new UserError($"{image}: is a folder, not an image file");
-            if (!File.Exists(image)) throw new UserError($"{image}: image file not found");
-        }
+        // Every image is checked (readable, a known format, not too large) before the model is opened.
+        foreach (var image in images) CheckImage(image);
         using var model = ModelOpener.Open(modelPath);
         var results = new Result[images.Count];
-        Parallel.For(0, images.Count, i => results[i] = PredictOne(model, images[i]));
+        Parallel.For(0, images.Count, i => results[i] = PredictOne(model, modelPath, images[i]));
 
         switch (format)
         {
             case "tsv":
                 foreach (var r in results)
-                    output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{r.Path}\t{r.Label}\t{r.Probability:F4}"));
+                    output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"{TextEscaping.Field(r.Path)}\t{TextEscaping.Field(r.Label)}\t{r.Probability:F4}"));
                 break;
             case "json":
                 output.WriteLine(JsonSerializer.Serialize(results.Select(r => new
@@ -38,26 +40,46 @@ internal sealed class PredictCommand
                 }), new JsonSerializerOptions { WriteIndented = true }));
                 break;
             default:
-                int width = Math.Max(5, results.Max(r => r.Path.Length));
+                int width = Math.Max(5, results.Max(r => TextEscaping.Field(r.Path).Length));
                 output.WriteLine($"{"image".PadRight(width)}  {"class",-12} {"prob",6}   top 3");
                 foreach (var r in results)
                     output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"{r.Path.PadRight(width)}  {r.Label,-12} {r.Probability,6:P1}   {string.Join(", ", r.Top3.Select(t => $"{t.Label} {t.Probability:P1}"))}"));
+                        $"{TextEscaping.Field(r.Path).PadRight(width)}  {TextEscaping.Field(r.Label),-12} {r.Probability,6:P1}   {string.Join(", ", r.Top3.Select(t => $"{TextEscaping.Field(t.Label)} {t.Probability:P1}"))}"));
                 break;
         }
         return ExitCodes.Success;
     }
 
-    private static Result PredictOne(CifarModel model, string path)
+    private static void CheckImage(string path)
+    {
+        try
+        {
+            ImageFiles.Check(path);
+        }
+        catch (Exception e) when (e is FileNotFoundException or UnauthorizedAccessException or InvalidDataException)
+        {
+            throw new UserError(e.Message);
+        }
+    }
+
+    private static Result PredictOne(CifarModel model, string modelPath, string path)
     {
         ImagePrediction p;
         try
         {
             p = model.Predict(path);
         }
-        catch (Exception e) when (e is InvalidOperationException or ArgumentException or IOException or FormatException)
+        catch (Exception e) when (e is FileNotFoundException or UnauthorizedAccessException or InvalidDataException)
         {
-            throw new UserError($"{path}: not an image that can be decoded ({e.GetBaseException().Message.Split('\n')[0]})");
+            throw new UserError(e.Message); // the image (CifarModel blames it only when it fails to decode on its own)
+        }
+        catch (CifarModelException e)
+        {
+            throw new UserError($"{modelPath}: not a usable Cifar model: {e.Message} (predicting {path})");
+        }
+        catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException e)
+        {
+            throw new UserError($"{modelPath}: its ONNX graph failed on {path} ({e.Message.Split('\n')[0]})");
         }
         string Name(int i) => i < model.ClassNames.Count ? model.ClassNames[i] : i.ToString(CultureInfo.InvariantCulture);
         var top3 = p.Score.Select((s, i) => (Label: Name(i), Probability: s)).OrderByDescending(t => t.Probability).Take(3).ToArray();

@@ -56,7 +56,8 @@ internal sealed class TrainCommand
         var data = LoadData(ml, root, deviceName, output);
         var model = Fit(ml, data, outputDir, resume, deviceName, output, interactive, cancellation);
         if (model is null) return ExitCodes.Failure;
-        using var cnn = model.LastTransformer;
+        // Disposing the chain frees the network and deletes the stages' ONNX graph files.
+        using var fitted = model;
         var modelPath = Path.Combine(outputDir, ModelFile);
         AtomicFile.Write(modelPath, stream => ml.Model.Save(model, data.Train.Schema, stream));
         output.WriteLine($"saved {modelPath} after {clock.Elapsed.TotalMinutes:F1} min");
@@ -213,9 +214,10 @@ internal sealed class TrainCommand
         {
             throw new UserError($"Model:InitialWeights: {e.Message}");
         }
-        catch (CifarDataException e)
+        catch (Exception e) when (e.GetBaseException() is CifarDataException bad)
         {
-            throw new UserError(e.Message + " (Data:SkipBadImages=true skips such files)");
+            // ML.NET may deliver it wrapped, from the thread that decoded the image.
+            throw new UserError(bad.Message + " (Data:SkipBadImages=true skips such files)");
         }
     }
 

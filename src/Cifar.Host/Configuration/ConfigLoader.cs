@@ -61,7 +61,7 @@ internal static class ConfigLoader
         catch (Exception e) when (e is FormatException or InvalidDataException or IOException)
         {
             // The files were checked above; this is one changed or removed since.
-            throw new UserError($"config: {OneLine(e.GetBaseException().Message)}");
+            throw new UserError($"config: {TextEscaping.ControlCharacters(e.GetBaseException().Message)}");
         }
         var config = Bind(root);
         if (network is not null) config = config with { Model = config.Model with { Network = network.Network } };
@@ -184,7 +184,7 @@ internal static class ConfigLoader
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new UserError($"{shownName}: cannot be read ({OneLine(e.Message)})");
+            throw new UserError($"{shownName}: cannot be read ({TextEscaping.ControlCharacters(e.Message)})");
         }
         using (document)
         {
@@ -244,7 +244,7 @@ internal static class ConfigLoader
         }
         catch (NetworkDefinitionException e)
         {
-            throw new UserError($"{file}: '{leaf.Key}': {OneLine(e.Message)}");
+            throw new UserError($"{file}: '{leaf.Key}': {TextEscaping.ControlCharacters(e.Message)}");
         }
     }
 
@@ -295,13 +295,13 @@ internal static class ConfigLoader
             var expected = leaf.Kind == LeafKind.NumberList && index is null
                 ? $"is set entry by entry ('{leaf.Key}:0', '{leaf.Key}:1', …)"
                 : $"must be {(index is null ? leaf.Expected : "a number")}";
-            throw new UserError($"{source}: '{key}' {expected} (got '{OneLine(value)}')");
+            throw new UserError($"{source}: '{key}' {expected} (got '{TextEscaping.ControlCharacters(value)}')");
         }
     }
 
     private static string Describe(JsonElement value) => value.ValueKind switch
     {
-        JsonValueKind.String => $"\"{OneLine(value.GetString()!)}\"",
+        JsonValueKind.String => $"\"{TextEscaping.ControlCharacters(value.GetString()!)}\"",
         JsonValueKind.Array => $"an array of {value.GetArrayLength()}",
         JsonValueKind.Object => "an object",
         _ => value.GetRawText(),
@@ -310,10 +310,6 @@ internal static class ConfigLoader
     private static string FirstSentence(string message)
     {
         int end = message.IndexOf(". ", StringComparison.Ordinal);
-        return OneLine(end > 0 ? message[..end] : message).TrimEnd('.');
+        return TextEscaping.ControlCharacters(end > 0 ? message[..end] : message).TrimEnd('.');
     }
-
-    /// <summary>A value or message on one line: control characters (a newline in a value) shown escaped.</summary>
-    public static string OneLine(string text) =>
-        string.Concat(text.Select(ch => char.IsControl(ch) ? $"\\u{(int)ch:x4}" : ch.ToString()));
 }

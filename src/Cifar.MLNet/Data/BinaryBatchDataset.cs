@@ -49,8 +49,7 @@ public static class BinaryBatchDataset
         foreach (var name in BatchFiles(split))
         {
             var path = Path.Combine(folder, name);
-            if (!File.Exists(path)) throw new CifarDataException($"{path}: batch file not found");
-            var bytes = File.ReadAllBytes(path);
+            var bytes = ReadAll(path, "batch file");
             if (bytes.Length == 0 || bytes.Length % RecordSize != 0)
                 throw new CifarDataException(
                     $"{path}: {bytes.Length} bytes is not a whole number of {RecordSize}-byte records (truncated or not a CIFAR-10 batch)");
@@ -67,10 +66,26 @@ public static class BinaryBatchDataset
         return new Records(classNames, labels.ToArray(), pixels.ToArray());
     }
 
+    /// <summary>The file's bytes; a missing (or dangling), unreadable or folder path is a <see cref="CifarDataException"/>.</summary>
+    private static byte[] ReadAll(string path, string what)
+    {
+        try
+        {
+            ImageFiles.RequireReadableFile(path, what);
+            return File.ReadAllBytes(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException)
+        {
+            throw new CifarDataException(e is FileNotFoundException or UnauthorizedAccessException or InvalidDataException
+                ? e.Message
+                : $"{path}: {what} cannot be read ({e.Message.Split('\n')[0]})");
+        }
+    }
+
     private static IReadOnlyList<string> ReadClassNames(string path)
     {
-        if (!File.Exists(path)) throw new CifarDataException($"{path}: class-names file not found");
-        var names = File.ReadAllLines(path).Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
+        using var text = new StreamReader(new MemoryStream(ReadAll(path, "class-names file")), detectEncodingFromByteOrderMarks: true);
+        var names = text.ReadToEnd().Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
         if (names.Length < 2) throw new CifarDataException($"{path}: needs at least 2 class names, one per line");
         if (names.Length > 256) throw new CifarDataException($"{path}: {names.Length} class names, but a label byte holds at most 256");
         return names;

@@ -21,9 +21,18 @@ public static class CifarDataLoader
     /// <exception cref="CifarDataException">Neither layout is there, or the data is malformed.</exception>
     public static IDataView Load(MLContext ml, string root, CifarSplit split, int limit = 0)
     {
+        if (File.Exists(root)) throw new CifarDataException($"{root}: is a file, not a data root folder");
         if (!Directory.Exists(root)) throw new CifarDataException($"{root}: data root not found");
-        if (ImageFolderDataset.Exists(root, split)) return LoadImageFolders(ml, root, split, limit);
-        if (BinaryBatchDataset.FindFolder(root) is { } batches) return LoadBinaryBatches(ml, batches, split, limit);
+        try
+        {
+            if (ImageFolderDataset.Exists(root, split)) return LoadImageFolders(ml, root, split, limit);
+            if (BinaryBatchDataset.FindFolder(root) is { } batches) return LoadBinaryBatches(ml, batches, split, limit);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // e.g. a class folder that may not be listed; the message names the path.
+            throw new CifarDataException($"{root}: data cannot be read ({e.Message.Split('\n')[0]})");
+        }
         throw new CifarDataException(
             $"{root}: no CIFAR-10 data (expected {Path.GetFileName(ImageFolderDataset.SplitFolder(root, split))}/<class>/*.jpg, or {BinaryBatchDataset.MetaFile} with the .bin batches)");
     }
@@ -85,15 +94,19 @@ public static class CifarDataLoader
             ? data.GetColumn<string>(CifarColumns.ImagePath).FirstOrDefault(path => !CanDecode(path))
             : null;
 
-    /// <summary>Whether ImageAnalytics can decode the file.</summary>
+    /// <summary>
+    /// Whether ImageAnalytics can decode the file; false without decoding for a file that is
+    /// missing, unreadable or declares more than <see cref="ImageFiles.MaxPixels"/>.
+    /// </summary>
     public static bool CanDecode(string path)
     {
         try
         {
+            ImageFiles.Check(path);
             using var image = MLImage.CreateFromFile(path);
             return image.Width > 0 && image.Height > 0;
         }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or FormatException or UnauthorizedAccessException)
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or InvalidDataException or FormatException or UnauthorizedAccessException)
         {
             return false;
         }

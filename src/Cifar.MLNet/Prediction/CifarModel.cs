@@ -1,3 +1,5 @@
+using Cifar.MLNet.Data;
+using Cifar.MLNet.Stages;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Transforms.Image;
@@ -13,9 +15,11 @@ public sealed class CifarModel : IDisposable
 {
     private readonly PredictionEnginePool<ImageInput, ImagePrediction> _fromPath;
     private readonly PredictionEnginePool<InMemoryImageInput, ImagePrediction> _fromImage;
+    private readonly MLContext _ml;
 
     private CifarModel(MLContext ml, ITransformer model, DataViewSchema inputSchema)
     {
+        _ml = ml;
         Transformer = model;
         ClassNames = inputSchema.GetColumnOrNull(CifarColumns.Label) is { Type: KeyDataViewType } label
             ? Data.CifarDataLoader.ClassNames(label)
@@ -34,12 +38,12 @@ public sealed class CifarModel : IDisposable
     public ITransformer Transformer { get; }
 
     /// <summary>Loads a model zip saved by <c>ml.Model.Save</c> from a Cifar pipeline.</summary>
-    /// <exception cref="FileNotFoundException">There is no such file.</exception>
-    /// <exception cref="InvalidDataException">The file is not a readable ML.NET zip, or not of a Cifar image classifier.</exception>
+    /// <exception cref="FileNotFoundException">There is no such file (or a symbolic link to nothing).</exception>
+    /// <exception cref="UnauthorizedAccessException">The file may not be read.</exception>
+    /// <exception cref="InvalidDataException">A folder, not a readable ML.NET zip, or not of a Cifar image classifier.</exception>
     public static CifarModel Load(string path, MLContext? ml = null)
     {
-        if (Directory.Exists(path)) throw new InvalidDataException($"{path}: is a folder, not a model file");
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: model file not found", path);
+        ImageFiles.RequireReadableFile(path, "model file");
         ml ??= new MLContext();
         ITransformer model;
         DataViewSchema inputSchema;
@@ -82,9 +86,25 @@ public sealed class CifarModel : IDisposable
     private static string OneLine(string message) => message.Split('\n', 2)[0].Trim();
 
     /// <summary>Predicts the class of an image file.</summary>
+    /// <exception cref="FileNotFoundException">There is no such file.</exception>
+    /// <exception cref="UnauthorizedAccessException">The file may not be read.</exception>
+    /// <exception cref="InvalidDataException">
+    /// A folder, not an image that can be decoded, or its header declares more than <see cref="ImageFiles.MaxPixels"/>.
+    /// </exception>
+    /// <exception cref="CifarModelException">The model failed on this image (e.g. its scores are not probabilities).</exception>
     public ImagePrediction Predict(string imagePath)
     {
-        return _fromPath.Predict(new ImageInput { ImagePath = imagePath });
+        ImageFiles.Check(imagePath);
+        try
+        {
+            return _fromPath.Predict(new ImageInput { ImagePath = imagePath });
+        }
+        catch (Exception e) when (e is not (CifarModelException or OutOfMemoryException or ObjectDisposedException)
+                                  && !CifarDataLoader.CanDecode(imagePath))
+        {
+            // Only when the file fails to decode on its own is the image to blame; anything else is the model's.
+            throw new InvalidDataException($"{imagePath}: not an image that can be decoded ({OneLine(e.GetBaseException().Message)})");
+        }
     }
 
     /// <summary>Predicts the class of a decoded image.</summary>
@@ -94,18 +114,25 @@ public sealed class CifarModel : IDisposable
     }
 
     /// <summary>Predicts the class of an encoded image (JPEG, PNG, BMP, …).</summary>
+    /// <exception cref="InvalidDataException">Not an image, or its header declares more than <see cref="ImageFiles.MaxPixels"/>.</exception>
     public ImagePrediction Predict(byte[] encodedImage)
     {
+        ImageFiles.CheckEncoded(encodedImage);
         using var image = MLImage.CreateFromStream(new MemoryStream(encodedImage, writable: false));
         return Predict(image);
     }
 
     /// <summary>
     /// Scores a data view: by <c>ImagePath</c> when it has one, else from already decoded
-    /// <c>Pixels</c> (as the binary-batch loader gives) with the model's image steps skipped.
+    /// <c>Pixels</c> (as the binary-batch loader gives) with the model's image steps skipped. Image
+    /// files are checked before decoding as the loading stage checks them: a missing or unreadable
+    /// file, or one declaring more than <see cref="ImageFiles.MaxPixels"/>, stops the read with a
+    /// <see cref="CifarDataException"/> naming it.
     /// </summary>
     public IDataView Transform(IDataView data)
     {
+        if (data.Schema.GetColumnOrNull(CifarColumns.ImagePath) is { Type: TextDataViewType })
+            return Transformer.Transform(CifarImageLoadingEstimator.CheckingFiles(_ml, CifarColumns.ImagePath, CifarColumns.ImagePath).Fit(data).Transform(data));
         if (data.Schema.GetColumnOrNull(CifarColumns.ImagePath) is not null) return Transformer.Transform(data);
         if (data.Schema.GetColumnOrNull(CifarColumns.Pixels) is not null) return WithoutImageSteps(Transformer).Transform(data);
         throw new ArgumentException($"the data has neither an '{CifarColumns.ImagePath}' nor a '{CifarColumns.Pixels}' column");
@@ -133,4 +160,14 @@ public sealed class CifarModel : IDisposable
         _fromImage.Dispose();
         (Transformer as IDisposable)?.Dispose();
     }
+}
+
+/// <summary>
+/// A loaded model that does not work as a Cifar classifier (e.g. its scores are not probabilities);
+/// the message says how, on one line. The model is at fault, not the input.
+/// </summary>
+public sealed class CifarModelException : InvalidOperationException
+{
+    /// <summary>Creates the exception.</summary>
+    public CifarModelException(string message) : base(message) { }
 }

@@ -25,18 +25,18 @@ public sealed class PredictedLabelMapping : CustomMappingFactory<PredictedLabelM
     {
         // A zip may come from anyone: refuse what this stage was not made for rather than pass it on.
         if (input.PredictedLabelOnnx is not { Length: 1 })
-            throw new InvalidOperationException("the model's class-name output is not a single value");
+            throw new CifarModelException("the model's class-name output is not a single value");
         if (input.Score is not { Length: >= 2 })
-            throw new InvalidOperationException($"the model scores {input.Score?.Length ?? 0} classes; a classifier has at least 2");
+            throw new CifarModelException($"the model scores {input.Score?.Length ?? 0} classes; a classifier has at least 2");
         double sum = 0;
         foreach (var p in input.Score)
         {
             if (!float.IsFinite(p) || p < 0)
-                throw new InvalidOperationException($"the model gave a score of {p}; probabilities must be finite and not negative");
+                throw new CifarModelException($"the model gave a score of {p}; probabilities must be finite and not negative");
             sum += p;
         }
         if (Math.Abs(sum - 1) > 1e-3)
-            throw new InvalidOperationException($"the model's scores sum to {sum:G6}, not 1: they are not probabilities");
+            throw new CifarModelException($"the model's scores sum to {sum:G6}, not 1: they are not probabilities");
         output.PredictedLabel = input.PredictedLabelOnnx[0];
     };
 

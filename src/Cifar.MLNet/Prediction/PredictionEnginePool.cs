@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Microsoft.ML;
 
 namespace Cifar.MLNet.Prediction;
@@ -7,6 +6,8 @@ namespace Cifar.MLNet.Prediction;
 /// A pool of <see cref="PredictionEngine{TSrc, TDst}"/> for one model. ML.NET's engines are cheap
 /// to use but costly to create and not thread-safe; the pool lends each caller its own engine and
 /// keeps at most <c>maxRetained</c> idle ones (the rest are disposed on return).
+/// <see cref="Dispose"/> waits for predictions in progress, so once it returns no engine of the pool
+/// runs and every engine is disposed: the model's own resources (an ONNX session) may then go too.
 /// </summary>
 public sealed class PredictionEnginePool<TInput, TOutput> : IDisposable
     where TInput : class
@@ -15,8 +16,9 @@ public sealed class PredictionEnginePool<TInput, TOutput> : IDisposable
     private readonly MLContext _ml;
     private readonly ITransformer _model;
     private readonly int _maxRetained;
-    private readonly ConcurrentBag<PredictionEngine<TInput, TOutput>> _idle = new();
-    private int _idleCount;
+    private readonly object _gate = new();
+    private readonly Stack<PredictionEngine<TInput, TOutput>> _idle = new();
+    private int _inFlight;
     private bool _disposed;
 
     /// <summary>Creates an empty pool; engines are made on first use.</summary>
@@ -31,14 +33,25 @@ public sealed class PredictionEnginePool<TInput, TOutput> : IDisposable
     }
 
     /// <summary>Idle engines now in the pool.</summary>
-    public int IdleCount => Volatile.Read(ref _idleCount);
+    public int IdleCount
+    {
+        get { lock (_gate) return _idle.Count; }
+    }
 
     /// <summary>Runs one prediction on a pooled engine.</summary>
+    /// <exception cref="ObjectDisposedException">The pool is disposed (or being disposed).</exception>
     public TOutput Predict(TInput input)
     {
-        var engine = Rent();
+        PredictionEngine<TInput, TOutput>? engine;
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            _inFlight++;
+            _idle.TryPop(out engine);
+        }
         try
         {
+            engine ??= _ml.Model.CreatePredictionEngine<TInput, TOutput>(_model);
             return engine.Predict(input);
         }
         finally
@@ -47,32 +60,32 @@ public sealed class PredictionEnginePool<TInput, TOutput> : IDisposable
         }
     }
 
-    private PredictionEngine<TInput, TOutput> Rent()
+    private void Return(PredictionEngine<TInput, TOutput>? engine)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        if (_idle.TryTake(out var engine))
+        lock (_gate)
         {
-            Interlocked.Decrement(ref _idleCount);
-            return engine;
+            _inFlight--;
+            if (engine is not null && !_disposed && _idle.Count < _maxRetained)
+            {
+                _idle.Push(engine);
+                engine = null;
+            }
+            if (_disposed && _inFlight == 0) Monitor.PulseAll(_gate);
         }
-        return _ml.Model.CreatePredictionEngine<TInput, TOutput>(_model);
+        engine?.Dispose(); // not kept: the pool is full, or disposed meanwhile
     }
 
-    private void Return(PredictionEngine<TInput, TOutput> engine)
-    {
-        if (!_disposed && Interlocked.Increment(ref _idleCount) <= _maxRetained)
-        {
-            _idle.Add(engine);
-            return;
-        }
-        Interlocked.Decrement(ref _idleCount);
-        engine.Dispose();
-    }
-
-    /// <inheritdoc />
+    /// <summary>Refuses new predictions, waits for those in progress and disposes every engine.</summary>
     public void Dispose()
     {
-        _disposed = true;
-        while (_idle.TryTake(out var engine)) engine.Dispose();
+        PredictionEngine<TInput, TOutput>[] idle;
+        lock (_gate)
+        {
+            _disposed = true; // a second call waits too, and finds nothing left to dispose
+            while (_inFlight > 0) Monitor.Wait(_gate);
+            idle = _idle.ToArray();
+            _idle.Clear();
+        }
+        foreach (var engine in idle) engine.Dispose();
     }
 }

@@ -38,5 +38,15 @@ public abstract class DelegatingTransformer : ITransformer, ICanSaveModel
     public IDataView Transform(IDataView input) => InMemory.Transform(input);
 
     void ICanSaveModel.Save(ModelSaveContext ctx) => ((ICanSaveModel)SavedForm).Save(ctx);
+
+    /// <summary>
+    /// Disposes both forms where they hold resources: ML.NET's ONNX transformer keeps its graph in a
+    /// temporary file, deleted only when it is disposed. For a derived class's <c>Dispose</c>.
+    /// </summary>
+    protected void DisposeForms()
+    {
+        (InMemory as IDisposable)?.Dispose();
+        if (!ReferenceEquals(SavedForm, InMemory)) (SavedForm as IDisposable)?.Dispose();
+    }
 }
 

@@ -8,7 +8,8 @@ namespace Cifar.MLNet.Stages;
 /// <summary>
 /// The loading stage: image file → 32×32 RGB → pixels, channels first (planar R, G, B), 0–255
 /// floats, with ImageAnalytics (LoadImages → ResizeImages → ExtractPixels). A file of any size and
-/// any format ImageAnalytics reads is stretched to 32×32. Data that already has the pixels column
+/// any format ImageAnalytics reads is stretched to 32×32; one whose header declares more than
+/// <see cref="ImageFiles.MaxPixels"/> is refused before decoding. Data that already has the pixels column
 /// (the binary batches) passes through unchanged; the saved model always starts from the path.
 /// </summary>
 public sealed class CifarImageLoadingEstimator : IEstimator<CifarImageLoadingTransformer>
@@ -31,9 +32,19 @@ public sealed class CifarImageLoadingEstimator : IEstimator<CifarImageLoadingTra
     /// <inheritdoc />
     public CifarImageLoadingTransformer Fit(IDataView input)
     {
-        var fromPaths = FromPaths(_ml, _outputColumnName, _inputColumnName).Fit(SchemaOnly.TextView(_ml, _inputColumnName));
+        var paths = SchemaOnly.TextView(_ml, _inputColumnName);
+        var fromPaths = FromPaths(_ml, _outputColumnName, _inputColumnName).Fit(paths);
         if (input.Schema.GetColumnOrNull(_inputColumnName) is { Type: TextDataViewType })
-            return new CifarImageLoadingTransformer(fromPaths, fromPaths);
+        {
+            // The checked paths go to a column of their own, so that reading the path column (as the error
+            // reporting does to find a bad file again) does not run the check.
+            const string checkedPaths = "CheckedImagePath";
+            var inMemory = CheckingFiles(_ml, _inputColumnName, checkedPaths)
+                .Append(FromPaths(_ml, _outputColumnName, checkedPaths))
+                .Append(_ml.Transforms.DropColumns(checkedPaths))
+                .Fit(paths);
+            return new CifarImageLoadingTransformer(inMemory, fromPaths);
+        }
         if (input.Schema.GetColumnOrNull(_outputColumnName) is { } pixels && IsPixelsType(pixels.Type))
             return new CifarImageLoadingTransformer(new TransformerChain<ITransformer>(), fromPaths);
         throw new ArgumentException(
@@ -48,6 +59,40 @@ public sealed class CifarImageLoadingEstimator : IEstimator<CifarImageLoadingTra
 
     internal static bool IsPixelsType(DataViewType type) =>
         type is VectorDataViewType { ItemType: NumberDataViewType } v && v.ItemType == NumberDataViewType.Single && v.Size == CifarImage.Size;
+
+    /// <summary>
+    /// Checks each image file before ImageAnalytics decodes it (<see cref="ImageFiles.Check(string)"/>): a
+    /// missing or unreadable file, or one whose header declares more than <see cref="ImageFiles.MaxPixels"/>,
+    /// stops the read with a <see cref="CifarDataException"/> naming it. Never saved (it has no contract
+    /// name): the saved model keeps the standard chain, and <see cref="Prediction.CifarModel"/> puts the
+    /// check in front of it again when it reads paths.
+    /// </summary>
+    internal static IEstimator<ITransformer> CheckingFiles(MLContext ml, string inputColumnName, string outputColumnName)
+    {
+        var inputSchema = SchemaDefinition.Create(typeof(PathRow));
+        inputSchema[0].ColumnName = inputColumnName;
+        var outputSchema = SchemaDefinition.Create(typeof(PathRow));
+        outputSchema[0].ColumnName = outputColumnName;
+        return ml.Transforms.CustomMapping<PathRow, PathRow>((input, output) =>
+        {
+            try
+            {
+                ImageFiles.Check(input.Path);
+            }
+            catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
+            {
+                throw new CifarDataException(e.Message);
+            }
+            output.Path = input.Path;
+        }, contractName: null, inputSchema, outputSchema);
+    }
+
+    /// <summary>A row of the path column, whatever its name.</summary>
+    internal sealed class PathRow
+    {
+        /// <summary>The image file's path.</summary>
+        public string Path { get; set; } = "";
+    }
 
     /// <summary>ImageAnalytics' chain from a path column to the pixels column.</summary>
     internal static IEstimator<ITransformer> FromPaths(MLContext ml, string outputColumnName, string inputColumnName) =>

@@ -45,9 +45,18 @@ public sealed class CifarNormalizationEstimator : IEstimator<CifarNormalizationT
         var coefficients = Coefficients.Of(_normalization);
         var inMemory = Mapping(pixels.Type, coefficients).Fit(input);
         var onnx = OnnxGraph(pixels.Type, coefficients);
-        var savedForm = _ml.Transforms.ApplyOnnxModel(_outputColumnName, _inputColumnName, new MemoryStream(onnx))
-            .Fit(SchemaOnly.View(_ml, _inputColumnName, pixels.Type));
-        return new CifarNormalizationTransformer(inMemory, savedForm, _normalization);
+        var graph = new OnnxGraphFile(_ml, onnx);
+        try
+        {
+            var savedForm = _ml.Transforms.ApplyOnnxModel(_outputColumnName, _inputColumnName, graph.Path)
+                .Fit(SchemaOnly.View(_ml, _inputColumnName, pixels.Type));
+            return new CifarNormalizationTransformer(inMemory, savedForm, _normalization, graph);
+        }
+        catch
+        {
+            graph.Dispose();
+            throw;
+        }
     }
 
     /// <inheritdoc />
@@ -101,15 +110,29 @@ public sealed class CifarNormalizationEstimator : IEstimator<CifarNormalizationT
     }
 }
 
-/// <summary>The fitted normalization stage (see <see cref="CifarNormalizationEstimator"/>).</summary>
-public sealed class CifarNormalizationTransformer : DelegatingTransformer
+/// <summary>
+/// The fitted normalization stage (see <see cref="CifarNormalizationEstimator"/>). Dispose it (or the
+/// chain holding it) when done: its saved form is an ONNX graph, which ML.NET keeps as a temporary
+/// file until then.
+/// </summary>
+public sealed class CifarNormalizationTransformer : DelegatingTransformer, IDisposable
 {
-    internal CifarNormalizationTransformer(ITransformer inMemory, ITransformer savedForm, PixelNormalization normalization)
+    private readonly OnnxGraphFile _graph;
+
+    internal CifarNormalizationTransformer(ITransformer inMemory, ITransformer savedForm, PixelNormalization normalization, OnnxGraphFile graph)
         : base(inMemory, savedForm)
     {
         Normalization = normalization;
+        _graph = graph;
     }
 
     /// <summary>The mean and std applied.</summary>
     public PixelNormalization Normalization { get; }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        DisposeForms();
+        _graph.Dispose(); // after the ONNX transformer that reads it
+    }
 }

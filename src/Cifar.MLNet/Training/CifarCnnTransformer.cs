@@ -19,13 +19,15 @@ public sealed class CifarCnnTransformer : DelegatingTransformer, IDisposable
 
     private readonly TrainedNetwork _trained;
     private readonly byte[] _onnx;
+    private readonly OnnxGraphFile _graph;
 
-    private CifarCnnTransformer(ITransformer inMemory, ITransformer savedForm, TrainedNetwork trained, byte[] onnx,
+    private CifarCnnTransformer(ITransformer inMemory, ITransformer savedForm, TrainedNetwork trained, byte[] onnx, OnnxGraphFile graph,
         IReadOnlyList<string> classNames, PixelNormalization? normalization, AugmentationOptions? augmentation)
         : base(inMemory, savedForm)
     {
         _trained = trained;
         _onnx = onnx;
+        _graph = graph;
         ClassNames = classNames;
         Normalization = normalization;
         Augmentation = augmentation;
@@ -40,11 +42,21 @@ public sealed class CifarCnnTransformer : DelegatingTransformer, IDisposable
 
         var onnx = NetworkOnnxExporter.Export(trained.Network, classNames,
             new ClassifierGraphNames(featureColumnName, CifarColumns.Score, OnnxLabelColumn));
-        var savedForm = ml.Transforms.ApplyOnnxModel(new[] { CifarColumns.Score, OnnxLabelColumn }, new[] { featureColumnName }, new MemoryStream(onnx))
-            .Append(PredictedLabelMapping.Create(ml))
-            .Append(ml.Transforms.DropColumns(OnnxLabelColumn))
-            .Fit(schemaOnly);
-        return new CifarCnnTransformer(inMemory, savedForm, trained, onnx, classNames, normalization, augmentation);
+        // From a file this transformer owns: ML.NET's copy of a graph given as a stream outlives the transformer.
+        var graph = new OnnxGraphFile(ml, onnx);
+        try
+        {
+            var savedForm = ml.Transforms.ApplyOnnxModel(new[] { CifarColumns.Score, OnnxLabelColumn }, new[] { featureColumnName }, graph.Path)
+                .Append(PredictedLabelMapping.Create(ml))
+                .Append(ml.Transforms.DropColumns(OnnxLabelColumn))
+                .Fit(schemaOnly);
+            return new CifarCnnTransformer(inMemory, savedForm, trained, onnx, graph, classNames, normalization, augmentation);
+        }
+        catch
+        {
+            graph.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Class names, in label-key order: slot i of <c>Score</c> is the probability of class i.</summary>
@@ -75,7 +87,12 @@ public sealed class CifarCnnTransformer : DelegatingTransformer, IDisposable
     public byte[] ExportOnnx() => (byte[])_onnx.Clone();
 
     /// <inheritdoc />
-    public void Dispose() => _trained.Dispose();
+    public void Dispose()
+    {
+        _trained.Dispose();
+        DisposeForms();
+        _graph.Dispose(); // after the ONNX transformer that reads it
+    }
 
     /// <summary>Features → Score (softmax, slot names) and PredictedLabel (class name), by <paramref name="probabilities"/>.</summary>
     internal static IEstimator<ITransformer> ScoringMapping(MLContext ml, string featureColumnName, DataViewType featureType,

@@ -28,6 +28,11 @@ internal static class TrainingDataReader
         {
             return ReadAll(data, featureColumnName, labelColumnName, what, normalization);
         }
+        catch (Exception e) when (e.GetBaseException() is CifarDataException named)
+        {
+            // Already one line naming the file (an image refused before decoding).
+            throw named;
+        }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or FormatException
                                   && CifarDataLoader.FirstUndecodableImage(data) is { } bad)
         {

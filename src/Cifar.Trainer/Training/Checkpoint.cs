@@ -22,30 +22,19 @@ internal static class Checkpoint
     public static void Save(string path, int epoch, IReadOnlyList<EpochMetrics> history, string fingerprint,
         Sequential network, IStepper optimizer, Generator shuffle, Generator augment)
     {
-        var temp = $"{path}.{Guid.NewGuid():N}.tmp";
-        try
+        AtomicFile.Write(path, file =>
         {
-            using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write))
-            using (var writer = new BinaryWriter(file))
-            {
-                writer.Write(Magic);
-                writer.Write(fingerprint);
-                writer.Write(epoch);
-                writer.Write(JsonSerializer.Serialize(history));
-                WriteGenerator(writer, shuffle);
-                WriteGenerator(writer, augment);
-                network.save(writer);
-                optimizer.Save(writer);
-                writer.Flush();
-                file.Flush(flushToDisk: true);
-            }
-            File.Move(temp, path, overwrite: true);
-        }
-        catch
-        {
-            try { File.Delete(temp); } catch (IOException) { }
-            throw;
-        }
+            using var writer = new BinaryWriter(file, System.Text.Encoding.UTF8, leaveOpen: true);
+            writer.Write(Magic);
+            writer.Write(fingerprint);
+            writer.Write(epoch);
+            writer.Write(JsonSerializer.Serialize(history));
+            WriteGenerator(writer, shuffle);
+            WriteGenerator(writer, augment);
+            network.save(writer);
+            optimizer.Save(writer);
+            writer.Flush();
+        });
     }
 
     /// <summary>
