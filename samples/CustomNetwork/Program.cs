@@ -11,22 +11,23 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 
 string? output = null;
-int trainImages = 2000, testImages = 500, epochs = 3;
+int trainImages = 5000, testImages = 1000, epochs = 5;
 for (int i = 0; i < args.Length; i++)
 {
-    string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
+    string Next() => i + 1 < args.Length ? args[++i] : "";
+    int Count(string value) => int.TryParse(value, out var n) && n > 0 ? n : -1;
     switch (args[i])
     {
-        case "--output": output = Next(); break;
-        case "--train": trainImages = int.Parse(Next()); break;
-        case "--test": testImages = int.Parse(Next()); break;
-        case "--epochs": epochs = int.Parse(Next()); break;
+        case "--output": output = Next() is { Length: > 0 } folder ? folder : null; break;
+        case "--train": trainImages = Count(Next()); break;
+        case "--test": testImages = Count(Next()); break;
+        case "--epochs": epochs = Count(Next()); break;
         default: Console.Error.WriteLine($"error: unknown argument '{args[i]}' (--output DIR [--train N] [--test N] [--epochs N])"); return 2;
     }
 }
-if (output is null)
+if (output is null || trainImages < 0 || testImages < 0 || epochs < 0)
 {
-    Console.Error.WriteLine("error: --output DIR is required");
+    Console.Error.WriteLine("error: usage: --output DIR [--train N] [--test N] [--epochs N], N a whole number above 0");
     return 2;
 }
 string root = Environment.GetEnvironmentVariable("CIFAR10_DATA") is { Length: > 0 } env ? env
@@ -73,9 +74,12 @@ try
 
     // What a host does: load the zip (ONNX inside; no libtorch needed) and predict.
     using var loaded = CifarModel.Load(zip);
-    var image = test.GetColumn<string>(CifarColumns.ImagePath).First();
-    var prediction = loaded.Predict(image);
-    Console.WriteLine($"{image}: {prediction.PredictedLabel} ({prediction.Score.Max():P1})");
+    if (test.Schema.GetColumnOrNull(CifarColumns.ImagePath) is not null) // image folders, not the binary batches
+    {
+        var image = test.GetColumn<string>(CifarColumns.ImagePath).First();
+        var prediction = loaded.Predict(image);
+        Console.WriteLine($"{image}: {prediction.PredictedLabel} ({prediction.Score.Max():P1})");
+    }
     return 0;
 }
 catch (Exception e) when (e is CifarDataException or ArgumentException or InvalidOperationException or IOException)

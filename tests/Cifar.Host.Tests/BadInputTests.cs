@@ -74,7 +74,7 @@ public class BadInputTests
         var bad = Path.Combine(dir.File("data"), "train", "dog", "broken.jpg");
         File.WriteAllText(bad, "this is not a JPEG");
         var error = UserError(dir, Train(dir, dir.File("data")));
-        Assert.Contains($"{bad}: cannot be decoded as an image", error);
+        Assert.Contains($"{bad}: not an image that can be decoded (not a known image format)", error);
         Assert.Contains("Data:SkipBadImages=true", error);
 
         var skipped = Train(dir, dir.File("data"), "--Data:SkipBadImages=true");

@@ -63,6 +63,8 @@ public class CustomNetworkTests
             Assert.Equal(2, reloaded[i].Length);
             for (int c = 0; c < 2; c++) Assert.Equal(inMemory[i][c], reloaded[i][c], 1e-5);
         }
+        // And an app without libtorch loads it: batch norm, GELU, the residual sum all run in ONNX Runtime.
+        PredictOnlyApp.AssertPredictsAsTheLibrary(zip, dir.File("test/class1/13.bmp"));
     }
 
     [Fact]
@@ -96,8 +98,8 @@ public class CustomNetworkTests
         var (train, _) = ToyData(dir);
         var quick = new TrainingOptions { Epochs = 1, BatchSize = 16, Device = ComputeDevice.Cpu };
         var model = Pipeline(new CifarCnnOptions { Model = new ModelOptions { Network = SmallResidual }, Training = quick }).Fit(train);
-        model.LastTransformer.Dispose();
         _ml.Model.Save(model, train.Schema, dir.File("small.zip"));
+        model.LastTransformer.Dispose();
         var seedCnn = new CifarCnnOptions { Model = new ModelOptions { InitialWeights = dir.File("small.zip") }, Training = quick };
         var error = Assert.Throws<InitialWeightsException>(() => Pipeline(seedCnn).Fit(train));
         Assert.Equal($"{dir.File("small.zip")}: layer 'conv1' differs: weight is [8,3,3,3] there, [64,3,5,5] here", error.Message);

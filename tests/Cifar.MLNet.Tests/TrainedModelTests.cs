@@ -161,6 +161,17 @@ public class PredictOnlyHostTests
     public void An_app_without_libtorch_loads_the_zip_and_predicts()
     {
         var s = _fixture.Get();
+        var image = Directory.GetFiles(Path.Combine(s.Root, "test", "cat")).OrderBy(f => f, StringComparer.Ordinal).First();
+        PredictOnlyApp.AssertPredictsAsTheLibrary(s.ZipPath, image);
+    }
+}
+
+/// <summary>samples/PredictOnly, an app that references Cifar.MLNet and carries no libtorch, run as a process.</summary>
+internal static class PredictOnlyApp
+{
+    /// <summary>Runs it on <paramref name="zip"/> and <paramref name="image"/>; its line must be the library's prediction.</summary>
+    public static void AssertPredictsAsTheLibrary(string zip, string image)
+    {
         // tests/Cifar.MLNet.Tests/bin/<Configuration>/<tfm>/ → samples/PredictOnly/bin/<Configuration>/<tfm>/
         var testBin = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
         string tfm = testBin.Name, configuration = testBin.Parent!.Name;
@@ -170,15 +181,15 @@ public class PredictOnlyHostTests
         // No libtorch (libtorch_cpu.so and friends); TorchSharp's own small glue library may be there, unused.
         Assert.Empty(Directory.EnumerateFiles(appDir, "libtorch*", SearchOption.AllDirectories));
 
-        var image = Directory.GetFiles(Path.Combine(s.Root, "test", "cat")).OrderBy(f => f, StringComparer.Ordinal).First();
         var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { Path.Combine(appDir, "PredictOnly.dll"), s.ZipPath, image }) start.ArgumentList.Add(a);
+        foreach (var a in new[] { Path.Combine(appDir, "PredictOnly.dll"), zip, image }) start.ArgumentList.Add(a);
         using var process = System.Diagnostics.Process.Start(start)!;
         string output = process.StandardOutput.ReadToEnd(), errors = process.StandardError.ReadToEnd();
         Assert.True(process.WaitForExit(60_000), "PredictOnly did not finish");
         Assert.True(process.ExitCode == 0, $"exit {process.ExitCode}: {errors}");
 
-        var expected = new CifarModel[] { CifarModel.Load(s.ZipPath) }.Select(m => { using (m) return m.Predict(image); }).Single();
+        using var model = CifarModel.Load(zip);
+        var expected = model.Predict(image);
         var fields = output.Trim().Split('\t');
         Assert.Equal(image, fields[0]);
         Assert.Equal(expected.PredictedLabel, fields[1]);
