@@ -47,17 +47,14 @@ internal static class Checkpoint
         try
         {
             using var reader = new BinaryReader(File.OpenRead(path));
-            var magic = reader.ReadString();
-            if (OlderMagics.Contains(magic))
-                throw new CheckpointException($"{path}: written by an older Cifar (checkpoint format {magic[^1]}, which does not record the normalization); start the run again");
-            if (magic != Magic) throw new CheckpointException($"{path}: not a Cifar checkpoint");
+            CheckFormat(reader, path, weightsOnly: false);
             var fingerprint = reader.ReadString();
             if (fingerprint != expected)
                 throw new CheckpointException($"{path}: made with other settings ({fingerprint}); this run has ({expected})");
             int epoch = reader.ReadInt32();
             var history = JsonSerializer.Deserialize<List<EpochMetrics>>(reader.ReadString()) ?? new List<EpochMetrics>();
-            ReadGenerator(reader, shuffle);
-            ReadGenerator(reader, augment);
+            SetState(shuffle, ReadGeneratorState(reader));
+            SetState(augment, ReadGeneratorState(reader));
             network.load(reader);
             createOptimizer().Load(reader);
             return new State(epoch, history);
@@ -79,19 +76,12 @@ internal static class Checkpoint
         var reader = new BinaryReader(File.OpenRead(path));
         try
         {
-            var magic = reader.ReadString();
-            // Formats 2 and 3 store the weights alike; only the fingerprint in front differs.
-            if (magic == OlderMagics[0]) throw new CheckpointException($"{path}: written by an older Cifar (checkpoint format 1)");
-            if (magic != Magic && magic != OlderMagics[1]) throw new CheckpointException($"{path}: not a Cifar checkpoint");
+            CheckFormat(reader, path, weightsOnly: true);
             reader.ReadString(); // fingerprint
             reader.ReadInt32(); // epoch
             reader.ReadString(); // history
-            for (int generator = 0; generator < 2; generator++)
-            {
-                int length = reader.ReadInt32();
-                if (length < 0 || reader.BaseStream.Seek(length, SeekOrigin.Current) > reader.BaseStream.Length)
-                    throw new EndOfStreamException("the file ends inside a generator state");
-            }
+            ReadGeneratorState(reader); // shuffling
+            ReadGeneratorState(reader); // augmentation
             return reader;
         }
         catch
@@ -121,12 +111,31 @@ internal static class Checkpoint
         writer.Write(bytes);
     }
 
-    private static void ReadGenerator(BinaryReader reader, Generator generator)
+    private static byte[] ReadGeneratorState(BinaryReader reader)
     {
         int length = reader.ReadInt32();
-        var bytes = reader.ReadBytes(length);
-        if (bytes.Length != length) throw new EndOfStreamException("the file ends inside a generator state");
+        // Checked against the file first: a corrupt length must not size an allocation.
+        if (length < 0 || length > reader.BaseStream.Length - reader.BaseStream.Position)
+            throw new EndOfStreamException("the file ends inside a generator state");
+        return reader.ReadBytes(length);
+    }
+
+    private static void SetState(Generator generator, byte[] bytes)
+    {
         using var state = tensor(bytes);
         generator.set_state(state);
+    }
+
+    /// <summary>
+    /// Reads the magic string and refuses other formats. A resume needs format 3 (the one that records the
+    /// normalization); reading only the weights (<paramref name="weightsOnly"/>) also takes format 2, which stores them alike.
+    /// </summary>
+    private static void CheckFormat(BinaryReader reader, string path, bool weightsOnly)
+    {
+        var magic = reader.ReadString();
+        if (magic == Magic || (weightsOnly && magic == OlderMagics[1])) return;
+        if (OlderMagics.Contains(magic))
+            throw new CheckpointException($"{path}: written by an older Cifar (checkpoint format {magic[^1]}, which does not record the normalization); start the run again");
+        throw new CheckpointException($"{path}: not a Cifar checkpoint");
     }
 }
