@@ -39,11 +39,17 @@ public sealed class CifarCnnEstimator : IEstimator<CifarCnnTransformer>
     public CifarCnnTransformer Fit(IDataView input)
     {
         var (features, classNames) = CheckInput(input.Schema, "training data");
-        // Before any image is read: a network that cannot be built, or weights that do not fit it, fail at once.
-        // A resumed run takes its weights from the checkpoint, not the initial weights.
-        bool resuming = _options.Resume && _options.CheckpointPath is { } checkpoint && File.Exists(checkpoint);
-        CnnTrainer.CheckModel(resuming ? _options.Model with { InitialWeights = null } : _options.Model, classNames.Count);
         var normalization = CifarAnnotations.ReadNormalization(features);
+        var run = new TrainingRun
+        {
+            Model = _options.Model,
+            Training = _options.Training,
+            Normalization = normalization,
+            CheckpointPath = _options.CheckpointPath,
+            Resume = _options.Resume,
+        };
+        // Before any image is read: a network that cannot be built, or weights that do not fit it, fail at once.
+        CnnTrainer.CheckModel(run, classNames.Count);
         var augmentation = CifarAnnotations.ReadAugmentation(features);
         var augmenter = augmentation is { IsIdentity: false }
             ? new BatchAugmenter(augmentation, normalization
@@ -57,14 +63,6 @@ public sealed class CifarCnnEstimator : IEstimator<CifarCnnTransformer>
             EpochCompleted = _options.EpochCompleted,
             BatchCompleted = _options.BatchCompleted,
             Resumed = _options.Resumed,
-        };
-        var run = new TrainingRun
-        {
-            Model = _options.Model,
-            Training = _options.Training,
-            Normalization = normalization,
-            CheckpointPath = _options.CheckpointPath,
-            Resume = _options.Resume,
         };
         var trained = CnnTrainer.Train(train, validation, classNames.Count, run, augmenter, callbacks, _options.CancellationToken);
         try

@@ -112,8 +112,8 @@ public static class CnnTrainer
         var fingerprint = Checkpoint.Fingerprint(run, classCount, train.Count, augmenter?.Settings);
         try
         {
-            bool resuming = run.Resume && run.CheckpointPath is { } existing && File.Exists(existing);
-            if (!resuming && run.Model.InitialWeights is { } initialWeights) InitialWeights.Load(initialWeights, network);
+            bool resuming = run.ResumesFromCheckpoint;
+            if (run.StartingWeights is { } startingWeights) InitialWeights.Load(startingWeights, network);
             // Inside the try: a failed move or copy to the device (out of memory) still frees the network.
             network.to(device);
             trainOnDevice = train.To(device);
@@ -163,19 +163,19 @@ public static class CnnTrainer
     private static readonly object InitialWeightsGate = new();
 
     /// <summary>
-    /// Checks, before any data is read, that <paramref name="model"/> builds for <paramref name="classCount"/> classes
-    /// and that its initial weights fit it, so a wrong network fails in a second rather than after the data is loaded.
+    /// Checks, before any data is read, that the run's network builds for <paramref name="classCount"/> classes
+    /// and that the weights it starts from fit it, so a wrong network fails in a second rather than after the data is loaded.
     /// </summary>
     /// <exception cref="Cifar.Networks.NetworkDefinitionException">A layer cannot be built; the message names it.</exception>
     /// <exception cref="InitialWeightsException">The initial weights are unreadable or belong to another network.</exception>
-    public static void CheckModel(ModelOptions model, int classCount)
+    public static void CheckModel(TrainingRun run, int classCount)
     {
-        model.Definition.Check(classCount);
-        if (model.InitialWeights is not { } path) return;
+        run.Model.Definition.Check(classCount);
+        if (run.StartingWeights is not { } path) return;
         // Built under the gate: drawing its throwaway weights must not fall between another run's seed and its weights.
         lock (InitialWeightsGate)
         {
-            using var network = Architectures.Create(model.Definition, classCount);
+            using var network = Architectures.Create(run.Model.Definition, classCount);
             InitialWeights.Load(path, network);
         }
     }

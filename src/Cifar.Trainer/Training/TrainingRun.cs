@@ -23,6 +23,12 @@ public sealed record TrainingRun
     /// <summary>Continue from the checkpoint at <see cref="CheckpointPath"/> when there is one.</summary>
     public bool Resume { get; init; }
 
+    /// <summary>Whether the run continues from an existing checkpoint, whose weights then replace any initial weights.</summary>
+    internal bool ResumesFromCheckpoint => Resume && CheckpointPath is { } path && File.Exists(path);
+
+    /// <summary>The weights the network starts from: <see cref="ModelOptions.InitialWeights"/>, unless the run resumes.</summary>
+    internal string? StartingWeights => ResumesFromCheckpoint ? null : Model.InitialWeights;
+
     /// <summary>The CPU's default evaluation batch (see <see cref="TrainingOptions.EvaluationBatchSize"/>).</summary>
     public const int CpuEvaluationBatchSize = 64;
 }
