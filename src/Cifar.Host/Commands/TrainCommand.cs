@@ -50,7 +50,7 @@ internal sealed class TrainCommand
         var root = await EnsureDataAsync(output, cancellation);
         var deviceName = PrepareLibtorch(output);
         // A resumed run keeps the configuration it started with (the checkpoint refuses other settings).
-        if (!resume) AtomicFile.WriteText(Path.Combine(outputDir, ResolvedConfig), JsonSerializer.Serialize(_config, ConfigLoader.Json));
+        if (!resume) AtomicFile.WriteText(Path.Combine(outputDir, ResolvedConfig), JsonSerializer.Serialize(_config, ConfigLoader.IndentedJson));
         var clock = Stopwatch.StartNew();
         var ml = new MLContext(_config.Training.Seed);
         var data = LoadData(ml, root, deviceName, output);

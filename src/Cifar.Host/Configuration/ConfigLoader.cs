@@ -21,14 +21,16 @@ internal static class ConfigLoader
 {
     public const string EnvironmentPrefix = "CIFAR_";
 
-    /// <summary>How config.json is written and how merged values become records: enums by name, arrays replaced.</summary>
+    /// <summary>How merged values become records and the config is written: enums by name, numbers read from text.</summary>
     public static readonly JsonSerializerOptions Json = new()
     {
-        WriteIndented = true,
         PropertyNameCaseInsensitive = true,
         NumberHandling = JsonNumberHandling.AllowReadingFromString | JsonNumberHandling.AllowNamedFloatingPointLiterals,
         Converters = { new JsonStringEnumConverter(allowIntegerValues: false) },
     };
+
+    /// <summary><see cref="Json"/>, one property per line: config.json, for people to read.</summary>
+    public static readonly JsonSerializerOptions IndentedJson = new(Json) { WriteIndented = true };
 
     public static (CifarConfig Config, IConfigurationRoot Root) Load(
         IReadOnlyList<string> files, IReadOnlyList<KeyValuePair<string, string>> overrides,
@@ -129,7 +131,7 @@ internal static class ConfigLoader
         }
         catch (JsonException e)
         {
-            // Kinds were checked per source; what is left is a list made with a gap (entry 2 without entry 1).
+            // Kinds and list gaps were checked per source; what is left is a value too large for its type (1e39 for a float).
             var key = System.Text.RegularExpressions.Regex.Replace((e.Path ?? "$").TrimStart('$', '.'), @"\[(\d+)\]", ":$1").Replace('.', ':');
             throw new UserError($"{SourceOf(root, key)}: '{key}' cannot be read as {ConfigSchema.Leaves.GetValueOrDefault(key[..Math.Max(0, key.LastIndexOf(':'))])?.Expected ?? "its kind"}");
         }
@@ -223,7 +225,7 @@ internal static class ConfigLoader
         bool ok = leaf.Kind switch
         {
             LeafKind.WholeNumber => value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out _)
-                                    || value.ValueKind == JsonValueKind.Null && Nullable.GetUnderlyingType(PropertyType(leaf)) is not null,
+                                    || value.ValueKind == JsonValueKind.Null && leaf.AcceptsNull,
             LeafKind.Number => value.ValueKind == JsonValueKind.Number,
             LeafKind.Boolean => value.ValueKind is JsonValueKind.True or JsonValueKind.False,
             LeafKind.Text => value.ValueKind is JsonValueKind.String or JsonValueKind.Null,
@@ -248,19 +250,6 @@ internal static class ConfigLoader
         }
     }
 
-    private static Type PropertyType(Leaf leaf)
-    {
-        var type = typeof(CifarConfig);
-        System.Reflection.PropertyInfo? property = null;
-        foreach (var segment in leaf.Key.Split(':'))
-        {
-            property = type.GetProperty(segment)!;
-            type = property.PropertyType;
-        }
-        return property!.PropertyType;
-    }
-
-    // One of the names exactly (any case): Enum.TryParse would also take numbers and "Adam,Sgd".
     private static bool IsChoice(Leaf leaf, string value) =>
         Enum.GetNames(leaf.Type).Contains(value, StringComparer.OrdinalIgnoreCase);
 

@@ -5,8 +5,8 @@ namespace Cifar.Host.Configuration;
 /// <summary>What a configuration value must be.</summary>
 internal enum LeafKind { WholeNumber, Number, Boolean, Text, Choice, NumberList, Network }
 
-/// <summary>One configuration key: its spelling as declared, its kind, and for a choice its names.</summary>
-internal sealed record Leaf(string Key, LeafKind Kind, Type Type)
+/// <summary>One configuration key: its spelling as declared, its kind, its CLR type, and whether null (left out) is allowed.</summary>
+internal sealed record Leaf(string Key, LeafKind Kind, Type Type, bool AcceptsNull)
 {
     /// <summary>What a value must be, for messages ("a whole number", "one of Adam, Sgd").</summary>
     public string Expected => Kind switch
@@ -51,7 +51,8 @@ internal static class ConfigSchema
             {
                 if (!p.CanWrite && !names.Contains(p.Name)) continue;
                 var key = prefix.Length == 0 ? p.Name : $"{prefix}:{p.Name}";
-                var t = Nullable.GetUnderlyingType(p.PropertyType) ?? p.PropertyType;
+                var underlying = Nullable.GetUnderlyingType(p.PropertyType);
+                var t = underlying ?? p.PropertyType;
                 LeafKind? kind = t == typeof(int) || t == typeof(long) ? LeafKind.WholeNumber
                     : t == typeof(double) || t == typeof(float) ? LeafKind.Number
                     : t == typeof(bool) ? LeafKind.Boolean
@@ -60,7 +61,7 @@ internal static class ConfigSchema
                     : typeof(IEnumerable<float>).IsAssignableFrom(t) ? LeafKind.NumberList
                     : t == typeof(Cifar.Networks.NetworkDefinition) ? LeafKind.Network
                     : null;
-                if (kind is { } k) leaves[key] = new Leaf(key, k, t);
+                if (kind is { } k) leaves[key] = new Leaf(key, k, t, AcceptsNull: underlying is not null);
                 else Walk(t, key);
             }
         }

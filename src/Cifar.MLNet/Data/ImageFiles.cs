@@ -118,5 +118,6 @@ public static class ImageFiles
         _ => $"not a known image format: {result}",
     };
 
-    private static string OneLine(string message) => message.Split('\n', 2)[0].Trim();
+    /// <summary>The first line of a framework message, for a one-line error.</summary>
+    internal static string OneLine(string message) => message.Split('\n', 2)[0].Trim();
 }

@@ -53,7 +53,7 @@ public sealed class CifarModel : IDisposable
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            throw new InvalidDataException($"{path}: not a readable ML.NET model zip ({OneLine(e.Message)})");
+            throw new InvalidDataException($"{path}: not a readable ML.NET model zip ({ImageFiles.OneLine(e.Message)})");
         }
         try
         {
@@ -76,14 +76,12 @@ public sealed class CifarModel : IDisposable
         }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException)
         {
-            throw new InvalidDataException($"{path}: not a Cifar image classifier: it cannot take an ImagePath ({OneLine(e.Message)})");
+            throw new InvalidDataException($"{path}: not a Cifar image classifier: it cannot take an ImagePath ({ImageFiles.OneLine(e.Message)})");
         }
         if (output.GetColumnOrNull(CifarColumns.Score) is not { Type: VectorDataViewType { ItemType: NumberDataViewType } }
             || output.GetColumnOrNull(CifarColumns.PredictedLabel) is not { Type: TextDataViewType })
             throw new InvalidDataException($"{path}: not a Cifar image classifier: it gives no Score vector and text PredictedLabel");
     }
-
-    private static string OneLine(string message) => message.Split('\n', 2)[0].Trim();
 
     /// <summary>Predicts the class of an image file.</summary>
     /// <exception cref="FileNotFoundException">There is no such file.</exception>
@@ -103,7 +101,7 @@ public sealed class CifarModel : IDisposable
                                   && !CifarDataLoader.CanDecode(imagePath))
         {
             // Only when the file fails to decode on its own is the image to blame; anything else is the model's.
-            throw new InvalidDataException($"{imagePath}: not an image that can be decoded ({OneLine(e.GetBaseException().Message)})");
+            throw new InvalidDataException($"{imagePath}: not an image that can be decoded ({ImageFiles.OneLine(e.GetBaseException().Message)})");
         }
     }
 
