@@ -16,11 +16,10 @@ internal static class MemoryBenchmark
     public static int Run(int steps)
     {
         const int batch = 32, report = 100;
-        using var images = rand(new long[] { report * batch, 3, 32, 32 }) * 2 - 1;
-        using var labels = randint(0, 10, new long[] { report * batch });
         // One "epoch" = 100 steps; memory is sampled between epochs.
-        using var data = new TensorDataset(images.alias(), labels.alias());
-        var augmenter = new BatchAugmenter(AugmentationOptions.Tutorial, PixelNormalization.Tutorial);
+        using var pixels = randint(0, 256, new long[] { report * batch, 3, 32, 32 });
+        using var data = new TensorDataset(pixels.to(ScalarType.Byte), randint(0, 10, new long[] { report * batch }), PixelNormalization.Tutorial);
+        var augmenter = new BatchAugmenter(AugmentationOptions.Tutorial);
         var process = Process.GetCurrentProcess();
         Console.WriteLine($"{Environment.MachineName}, {Environment.ProcessorCount} cores, libtorch threads {get_num_threads()}");
         Console.WriteLine("steps   RSS MiB   live tensors   images/s");

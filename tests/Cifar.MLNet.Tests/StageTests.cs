@@ -114,6 +114,7 @@ public class StageTests
         var recorded = CifarAnnotations.ReadNormalization(transformer.GetOutputSchema(data.Schema)["Features"])!;
         Assert.Equal(imagenet.Mean, recorded.Mean);
         Assert.Equal(imagenet.Std, recorded.Std);
+        Assert.Equal("Pixels", CifarAnnotations.ReadPixelsColumn(transformer.GetOutputSchema(data.Schema)["Features"]));
     }
 
     [Fact]
@@ -153,6 +154,7 @@ public class StageTests
         var column = augmented.Schema["Features"];
         Assert.Equal(settings, CifarAnnotations.ReadAugmentation(column));
         Assert.Equal(PixelNormalization.Tutorial.Mean, CifarAnnotations.ReadNormalization(column)!.Mean);
+        Assert.Equal("Pixels", CifarAnnotations.ReadPixelsColumn(column));
     }
 
     [Fact]

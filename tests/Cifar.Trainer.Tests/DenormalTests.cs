@@ -238,10 +238,6 @@ public class DenormalTests
         return onCpu.data<float>().ToArray().LongCount(v => (BitConverter.SingleToInt32Bits(v) & 0x7FFFFFFF) != 0);
     }
 
-    private static TensorDataset ToySet(int count)
-    {
-        using var g = new Generator(7);
-        return new TensorDataset(rand(new long[] { count, 3, 32, 32 }, generator: g) * 2 - 1, randint(0, 3, new long[] { count }, generator: g));
-    }
+    private static TensorDataset ToySet(int count) => TestRuns.RandomSet(count, seed: 7);
 
 }

@@ -8,17 +8,14 @@ namespace Cifar.Trainer.Tests;
 
 public class TrainingTests
 {
-    /// <summary>
-    /// A learnable toy set: class c (of 3) has a bright channel c, the others dark, plus noise.
-    /// Normalized to roughly [−1, 1] like the tutorial's images.
-    /// </summary>
+    /// <summary>A learnable toy set: class c (of 3) has a bright channel c (pixels 153–229), the others dark (25–101).</summary>
     private static TensorDataset ToySet(int count, int seed)
     {
         using var g = new Generator((ulong)seed);
         var labels = randint(0, 3, new long[] { count }, generator: g);
-        var images = rand(new long[] { count, 3, 32, 32 }, generator: g) * 0.6 - 0.8;
-        var bright = nn.functional.one_hot(labels, 3).to(ScalarType.Float32).view(count, 3, 1, 1);
-        return new TensorDataset(images + bright * 1.2, labels);
+        var noise = randint(25, 102, new long[] { count, 3, 32, 32 }, generator: g);
+        var bright = nn.functional.one_hot(labels, 3).view(count, 3, 1, 1) * 128;
+        return new TensorDataset((noise + bright).to(ScalarType.Byte), labels, PixelNormalization.Tutorial);
     }
 
     private static readonly TrainingOptions Quick = new() { Epochs = 2, BatchSize = 16, Device = ComputeDevice.Cpu, Seed = 5 };
@@ -87,7 +84,9 @@ public class TrainingTests
             fc.weight!.zero_();
             fc.bias!.copy_(tensor(new float[] { 1, 0, 0 }));
         }
-        using var data = new TensorDataset(zeros(4, 3, 32, 32), tensor(new long[] { 0, 0, 1, 2 }));
+        // Pixel 0 with mean 0 and std 1 is a normalized 0.
+        var zeroMeanUnitStd = new PixelNormalization(new[] { 0f, 0f, 0f }, new[] { 1f, 1f, 1f });
+        using var data = new TensorDataset(zeros(4, 3, 32, 32, dtype: ScalarType.Byte), tensor(new long[] { 0, 0, 1, 2 }), zeroMeanUnitStd);
         var (loss, accuracy) = CnnTrainer.Evaluate(network, data, batchSize: 3);
         Assert.Equal(0.5, accuracy, 6);
         double perImageLoss0 = Math.Log(Math.E + 2) - 1, perImageLossOther = Math.Log(Math.E + 2);
@@ -106,22 +105,23 @@ public class TrainingTests
             fc.weight[2].fill_(1.0f);
             fc.bias!.copy_(tensor(new float[] { 0, -100, -1000 }));
         }
-        // True labels 0, 1, 2, 2, 1; brightness 0, 0, 1, 1, 1 → predicted 0, 0, 2, 2, 2.
-        var bright = tensor(new float[] { 0, 0, 1, 1, 1 }).view(5, 1, 1, 1);
-        using var data = new TensorDataset(bright * ones(5, 3, 32, 32), tensor(new long[] { 0, 1, 2, 2, 1 }));
+        // True labels 0, 1, 2, 2, 1; brightness 0, 0, 1, 1, 1 (pixels 0 and 255, mean 0, std 1) → predicted 0, 0, 2, 2, 2.
+        var bright = tensor(new byte[] { 0, 0, 255, 255, 255 }).view(5, 1, 1, 1);
+        var zeroMeanUnitStd = new PixelNormalization(new[] { 0f, 0f, 0f }, new[] { 1f, 1f, 1f });
+        using var data = new TensorDataset(bright.expand(5, 3, 32, 32).contiguous(), tensor(new long[] { 0, 1, 2, 2, 1 }), zeroMeanUnitStd);
         var result = CnnTrainer.Evaluate(network, data, batchSize: 2);
         Assert.Equal(new[] { new long[] { 1, 0, 0 }, new long[] { 1, 0, 1 }, new long[] { 0, 0, 2 } }, result.ConfusionMatrix);
         Assert.Equal(3.0 / 5, result.Accuracy, 9);
     }
 
     [Fact]
-    public void Pixel_storage_normalizes_like_ToTensor_then_Normalize()
+    public void Pixels_are_normalized_like_ToTensor_then_Normalize()
     {
         // Bytes 0, 128, 255 in every channel; mean (0.5, 0.4, 0.3), std (0.5, 0.2, 0.1).
         var normalization = new PixelNormalization(new[] { 0.5f, 0.4f, 0.3f }, new[] { 0.5f, 0.2f, 0.1f });
         var values = new byte[] { 0, 128, 255 };
         var pixels = tensor(values, new long[] { 3, 1, 1, 1 }).expand(3, 3, 2, 2).contiguous();
-        using var data = TensorDataset.FromPixels(pixels, tensor(new long[] { 0, 1, 2 }), normalization);
+        using var data = new TensorDataset(pixels, tensor(new long[] { 0, 1, 2 }), normalization);
         Assert.Equal(ScalarType.Byte, data.Images.dtype);
         using var normalized = data.Normalized(tensor(new long[] { 2, 0, 1 }));
         var got = normalized.data<float>().ToArray();
@@ -135,7 +135,7 @@ public class TrainingTests
                 }
         // Augmentation's [0, 1] pixel view and its normalization give the same numbers.
         using var index = tensor(new long[] { 1 });
-        using var viaPixels = data.NormalizePixels(data.Pixels(index)!);
+        using var viaPixels = data.NormalizePixels(data.Pixels(index));
         using var direct = data.Normalized(index);
         Assert.True(viaPixels.allclose(direct, rtol: 0, atol: 1e-5));
     }
@@ -165,16 +165,9 @@ public class TrainingTests
 
 public class CheckpointTests
 {
-    private static TensorDataset ToySet(int count, int seed)
-    {
-        using var g = new Generator((ulong)seed);
-        var labels = randint(0, 3, new long[] { count }, generator: g);
-        var images = rand(new long[] { count, 3, 32, 32 }, generator: g) * 2 - 1;
-        return new TensorDataset(images, labels);
-    }
+    private static TensorDataset ToySet(int count, int seed) => RandomSet(count, seed);
 
-    private static readonly Cifar.Trainer.Augmentation.BatchAugmenter Augmenter =
-        new(AugmentationOptions.Tutorial, PixelNormalization.Tutorial);
+    private static readonly Cifar.Trainer.Augmentation.BatchAugmenter Augmenter = new(AugmentationOptions.Tutorial);
 
     [Fact]
     public void Resuming_from_a_checkpoint_gives_the_uninterrupted_runs_weights_bit_for_bit()
@@ -203,18 +196,16 @@ public class CheckpointTests
     {
         using var dir = new Cifar.Tests.TestData.TempFolder();
         using var train = ToySet(32, seed: 1);
+        // The same pixels, normalized otherwise.
+        using var otherwise = RandomSet(32, seed: 1, new PixelNormalization(new[] { 0.4f, 0.5f, 0.5f }, new[] { 0.5f, 0.5f, 0.5f }));
         var checkpoint = dir.File("c.bin");
-        var run = Run(new TrainingOptions { Epochs = 1, BatchSize = 16, Device = ComputeDevice.Cpu }, checkpoint) with { Normalization = PixelNormalization.Tutorial };
+        var run = Run(new TrainingOptions { Epochs = 1, BatchSize = 16, Device = ComputeDevice.Cpu }, checkpoint);
         using (CnnTrainer.Train(train, null, 3, run)) { }
-        var other = run with
-        {
-            Training = run.Training with { Epochs = 2 }, Resume = true,
-            Normalization = new PixelNormalization(new[] { 0.4f, 0.5f, 0.5f }, new[] { 0.5f, 0.5f, 0.5f }),
-        };
-        var error = Assert.Throws<CheckpointException>(() => CnnTrainer.Train(train, null, 3, other));
+        var other = run with { Training = run.Training with { Epochs = 2 }, Resume = true };
+        var error = Assert.Throws<CheckpointException>(() => CnnTrainer.Train(otherwise, null, 3, other));
         Assert.Contains("other settings", error.Message);
         Assert.Contains("0.4", error.Message);
-        using var same = CnnTrainer.Train(train, null, 3, run with { Training = run.Training with { Epochs = 2 }, Resume = true });
+        using var same = CnnTrainer.Train(train, null, 3, other);
         Assert.Equal(2, same.History.Count);
     }
 

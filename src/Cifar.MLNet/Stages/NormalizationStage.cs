@@ -8,8 +8,8 @@ namespace Cifar.MLNet.Stages;
 /// <summary>
 /// The normalization stage: pixels (0–255, channels first) to features
 /// (x / 255 − mean[c]) / std[c] per channel c, torchvision's ToTensor + Normalize. The tutorial's
-/// mean = std = 0.5 maps pixels to [−1, 1]. The features column carries the mean and std as an
-/// annotation, so that augmentation can work in pixel space.
+/// mean = std = 0.5 maps pixels to [−1, 1]. The features column carries the mean and std and the pixels
+/// column's name as annotations: the estimator trains on the pixels as bytes, augmented in pixel space.
 /// </summary>
 public sealed class CifarNormalizationEstimator : IEstimator<CifarNormalizationTransformer>
 {
@@ -68,6 +68,7 @@ public sealed class CifarNormalizationEstimator : IEstimator<CifarNormalizationT
         var input = SchemaOnly.VectorDefinition(_inputColumnName, pixelsType);
         var output = SchemaOnly.VectorDefinition(_outputColumnName, new VectorDataViewType(NumberDataViewType.Single, CifarImage.Size));
         CifarAnnotations.Add(output[0], CifarAnnotations.Normalization, _normalization);
+        CifarAnnotations.AddText(output[0], CifarAnnotations.PixelsColumn, _inputColumnName);
         return _ml.Transforms.CustomMapping<SchemaOnly.VectorRow, SchemaOnly.VectorRow>(
             (src, dst) => dst.Values = c.Apply(src.Values), contractName: null, input, output);
     }

@@ -9,7 +9,8 @@ namespace Cifar.MLNet;
 
 /// <summary>
 /// Trains a TorchSharp CNN (the tutorial's SeedCnn by default) on normalized CIFAR images inside
-/// an ML.NET pipeline. <c>Fit</c> reads the features and key labels once, trains on the GPU when
+/// an ML.NET pipeline. <c>Fit</c> reads the key labels and, as bytes, the 0–255 pixels the normalization
+/// stage normalized into the features (normalizing them on the device as that stage does), trains on the GPU when
 /// there is one (see <see cref="TrainingOptions.Device"/>), applies the augmentation recorded by
 /// the augmentation stage to every training batch, evaluates the validation set after every epoch
 /// and reports through the options' callbacks. The result scores <c>Score</c> (softmax
@@ -39,25 +40,21 @@ public sealed class CifarCnnEstimator : IEstimator<CifarCnnTransformer>
     public CifarCnnTransformer Fit(IDataView input)
     {
         var (features, classNames) = CheckInput(input.Schema, "training data");
-        var normalization = CifarAnnotations.ReadNormalization(features);
+        var source = StageOutput(input.Schema, features, "training data");
         var run = new TrainingRun
         {
             Model = _options.Model,
             Training = _options.Training,
-            Normalization = normalization,
             CheckpointPath = _options.CheckpointPath,
             Resume = _options.Resume,
         };
         // Before any image is read: a network that cannot be built, or weights that do not fit it, fail at once.
         CnnTrainer.CheckModel(run, classNames.Count);
         var augmentation = CifarAnnotations.ReadAugmentation(features);
-        var augmenter = augmentation is { IsIdentity: false }
-            ? new BatchAugmenter(augmentation, normalization
-                ?? throw new ArgumentException($"column '{features.Name}' has augmentation but no normalization annotation"))
-            : null;
+        var augmenter = augmentation is { IsIdentity: false } ? new BatchAugmenter(augmentation) : null;
 
-        using var train = TrainingDataReader.Read(input, _options.FeatureColumnName, _options.LabelColumnName, "training data", normalization);
-        using var validation = ReadValidation(classNames, normalization);
+        using var train = TrainingDataReader.Read(input, source.PixelsColumn, _options.LabelColumnName, "training data", source.Normalization);
+        using var validation = ReadValidation(classNames);
         var callbacks = new TrainingCallbacks
         {
             EpochCompleted = _options.EpochCompleted,
@@ -67,7 +64,7 @@ public sealed class CifarCnnEstimator : IEstimator<CifarCnnTransformer>
         var trained = CnnTrainer.Train(train, validation, classNames.Count, run, augmenter, callbacks, _options.CancellationToken);
         try
         {
-            return CifarCnnTransformer.Create(_ml, trained, classNames, features.Type, _options.FeatureColumnName, normalization, augmentation);
+            return CifarCnnTransformer.Create(_ml, trained, classNames, features.Type, _options.FeatureColumnName, source.Normalization, augmentation);
         }
         catch
         {
@@ -82,20 +79,37 @@ public sealed class CifarCnnEstimator : IEstimator<CifarCnnTransformer>
                 new VectorDataViewType(NumberDataViewType.Single, CifarImage.Size), Array.Empty<string>(), _ => throw new InvalidOperationException())
             .GetOutputSchema(inputSchema);
 
-    private TensorDataset? ReadValidation(IReadOnlyList<string> classNames, PixelNormalization? normalization)
+    private TensorDataset? ReadValidation(IReadOnlyList<string> classNames)
     {
         if (_options.ValidationSet is not { } validation) return null;
         if (validation.Schema.GetColumnOrNull(_options.FeatureColumnName) is null)
             throw new ArgumentException(
                 $"the validation set has no '{_options.FeatureColumnName}' column: featurize it with the stages fitted on the training data, or end the pipeline with AppendCifarCnn(options, validation), which does");
-        var (_, validationClasses) = CheckInput(validation.Schema, "validation set");
+        var (features, validationClasses) = CheckInput(validation.Schema, "validation set");
         if (!validationClasses.SequenceEqual(classNames))
             throw new ArgumentException(
                 $"the validation set's classes ({string.Join(", ", validationClasses)}) differ from the training data's ({string.Join(", ", classNames)})");
-        // A validation set passed pre-featurized may carry another normalization; its own annotation decides.
-        var validationNormalization = CifarAnnotations.ReadNormalization(validation.Schema[_options.FeatureColumnName]);
-        return TrainingDataReader.Read(validation, _options.FeatureColumnName, _options.LabelColumnName, "validation set",
-            validationNormalization ?? normalization);
+        // A validation set featurized elsewhere may carry another normalization: its own annotations decide.
+        var source = StageOutput(validation.Schema, features, "validation set");
+        return TrainingDataReader.Read(validation, source.PixelsColumn, _options.LabelColumnName, "validation set", source.Normalization);
+    }
+
+    /// <summary>
+    /// Where the features came from: the normalization stage's mean and std and the 0–255 pixels column it read,
+    /// which the trainer reads instead of the features (as bytes, normalized on the device to the same values).
+    /// </summary>
+    private static (string PixelsColumn, PixelNormalization Normalization) StageOutput(DataViewSchema schema,
+        DataViewSchema.Column features, string what)
+    {
+        if (CifarAnnotations.ReadNormalization(features) is not { } normalization
+            || CifarAnnotations.ReadPixelsColumn(features) is not { } pixelsColumn)
+            throw new ArgumentException(
+                $"{what}: column '{features.Name}' does not come from the normalization stage (NormalizeCifarPixels), whose pixels the estimator trains on");
+        var pixels = schema.GetColumnOrNull(pixelsColumn);
+        if (pixels is null || !CifarImageLoadingEstimator.IsPixelsType(pixels.Value.Type))
+            throw new ArgumentException(
+                $"{what} has no pixels column '{pixelsColumn}' of {CifarImage.Size} floats, which the normalization stage read: keep it until the estimator");
+        return (pixelsColumn, normalization);
     }
 
     private (DataViewSchema.Column Features, IReadOnlyList<string> ClassNames) CheckInput(DataViewSchema schema, string what)

@@ -4,98 +4,71 @@ using static TorchSharp.torch;
 namespace Cifar.Trainer.Augmentation;
 
 /// <summary>
-/// Applies <see cref="AugmentationOptions"/> to whole batches of normalized images on their own
-/// device, drawing every random parameter per image from a seeded generator (kept on the CPU so a
-/// seed gives the same draws on every device). Pixel operations follow torchvision's tensor
-/// definitions (<c>torchvision.transforms.functional</c>), done in [0, 1] pixel space: batches are
-/// un-normalized first and normalized again after, so zero fill means black as in the tutorial.
+/// Applies <see cref="AugmentationOptions"/> to whole batches of [0, 1] pixels on their own device. Every
+/// random parameter of an epoch is drawn at its start (<see cref="DrawEpoch"/>) from a seeded generator
+/// kept on the CPU, so a seed gives the same draws on every device and a GPU gets no host-to-device copy
+/// per step; <see cref="Apply(Tensor, EpochDraws, long)"/> then augments each batch with its share. The
+/// pixel operations follow torchvision's tensor definitions (<c>torchvision.transforms.functional</c>):
+/// zero fill is black, as in the tutorial.
 /// </summary>
-public sealed class BatchAugmenter
+public sealed class BatchAugmenter(AugmentationOptions settings)
 {
-    private readonly AugmentationOptions _settings;
-    private readonly float[] _mean;
-    private readonly float[] _std;
-
-    /// <summary>Creates an augmenter for images normalized with <paramref name="normalization"/>.</summary>
-    public BatchAugmenter(AugmentationOptions settings, PixelNormalization normalization)
-    {
-        _settings = settings;
-        _mean = normalization.Mean.ToArray();
-        _std = normalization.Std.ToArray();
-    }
+    private readonly AugmentationOptions _settings = settings;
 
     /// <summary>The settings this augmenter applies.</summary>
     public AugmentationOptions Settings => _settings;
 
-    /// <summary>Augments a normalized batch [N, 3, H, W]; returns a new tensor (the input when identity).</summary>
-    public Tensor Apply(Tensor normalizedBatch, Generator generator)
+    /// <summary>
+    /// Augments one batch of [0, 1] pixels [N, 3, H, W], drawing its parameters from <paramref name="generator"/>
+    /// (the draws of an epoch that is this one batch); returns a new tensor, or the input for the identity.
+    /// </summary>
+    public Tensor Apply(Tensor pixels, Generator generator)
     {
-        if (_settings.IsIdentity) return normalizedBatch;
-        using var mean = tensor(_mean, device: normalizedBatch.device).view(1, 3, 1, 1);
-        using var std = tensor(_std, device: normalizedBatch.device).view(1, 3, 1, 1);
-        return (ApplyToPixels(normalizedBatch * std + mean, generator) - mean) / std;
+        using var draws = DrawEpoch(pixels.shape[0], (int)pixels.shape[0], generator, pixels.device);
+        return Apply(pixels, draws, 0);
     }
 
     /// <summary>
-    /// Augments the normalized batch of images <paramref name="start"/> .. start + N − 1 of an epoch with
-    /// the parameters <see cref="DrawEpoch"/> drew (same result as <see cref="Apply(Tensor, Generator)"/>).
+    /// Augments the batch of [0, 1] pixels that holds images <paramref name="start"/> .. start + N − 1 of an
+    /// epoch, with the parameters <see cref="DrawEpoch"/> drew: flip, colour jitter, rotation, in
+    /// torchvision's order. Returns a new tensor, or the input for the identity.
     /// </summary>
-    public Tensor Apply(Tensor normalizedBatch, EpochDraws draws, long start) =>
-        (ApplyToPixels(normalizedBatch * draws.Std + draws.Mean, draws, start) - draws.Mean) / draws.Std;
-
-    /// <summary>Augments a batch of [0, 1] pixels [N, 3, H, W]; returns a new tensor.</summary>
-    public Tensor ApplyToPixels(Tensor pixels, Generator generator)
-    {
-        long n = pixels.shape[0];
-        if (_settings.FlipProbability > 0)
-            pixels = Flip(pixels, DrawFlips(n, generator).to(pixels.device));
-        if (_settings.HasColorJitter)
-            pixels = ColorJitter(pixels, generator);
-        if (_settings.RotationDegrees > 0)
-            pixels = Rotate(pixels, DrawDegrees(n, generator).to(pixels.device));
-        return pixels;
-    }
-
-    /// <summary>
-    /// Augments the batch of [0, 1] pixels that holds images <paramref name="start"/> .. start + N − 1
-    /// of an epoch, with the parameters <see cref="DrawEpoch"/> drew.
-    /// </summary>
-    public Tensor ApplyToPixels(Tensor pixels, EpochDraws draws, long start)
+    public Tensor Apply(Tensor pixels, EpochDraws draws, long start)
     {
         long n = pixels.shape[0];
         if (draws.Flips is { } flips) pixels = Flip(pixels, flips.narrow(0, start, n));
+        if (draws.ColorJitter is { } jitter) pixels = ColorJitter(pixels, jitter.AsSpan((int)start, (int)n));
         if (draws.Cosines is { } cos) pixels = Rotate(pixels, cos.narrow(0, start, n), draws.Sines!.narrow(0, start, n));
         return pixels;
     }
 
     /// <summary>
-    /// Draws the flips and rotation angles of a whole epoch (<paramref name="count"/> images in batches of
-    /// <paramref name="batchSize"/>) from <paramref name="generator"/> in exactly the order per-batch calls
-    /// of <see cref="ApplyToPixels(Tensor, Generator)"/> would, and moves them to <paramref name="device"/>
-    /// once: a GPU then gets no host-to-device copy (which waits for the GPU) per step. Null for the
-    /// identity, and with colour jitter, whose per-image draws interleave with the others: use the
-    /// per-batch methods then.
+    /// Draws every parameter of an epoch (<paramref name="count"/> images in batches of
+    /// <paramref name="batchSize"/>) from <paramref name="generator"/>, batch by batch in torchvision's order
+    /// (the batch's flips, then each image's colour-jitter order and factors, then the batch's angles), and
+    /// moves the tensor ones to <paramref name="device"/> once.
     /// </summary>
-    public EpochDraws? DrawEpoch(long count, int batchSize, Generator generator, Device device)
+    public EpochDraws DrawEpoch(long count, int batchSize, Generator generator, Device device)
     {
-        if (_settings.HasColorJitter || _settings.IsIdentity) return null;
-        // Every temporary dies with the scope; only the four results leave it.
+        // Every temporary dies with the scope; only the results leave it.
         using var scope = NewDisposeScope();
         var flips = new List<Tensor>();
         var degrees = new List<Tensor>();
+        var jitter = _settings.HasColorJitter ? new ColorJitterDraw[count] : null;
         for (long start = 0; start < count; start += batchSize)
         {
             long n = Math.Min(batchSize, count - start);
             if (_settings.FlipProbability > 0) flips.Add(DrawFlips(n, generator));
+            if (jitter is not null)
+                for (long i = start; i < start + n; i++) jitter[i] = DrawColorJitter(generator);
             if (_settings.RotationDegrees > 0) degrees.Add(DrawDegrees(n, generator));
         }
-        // The angles' cosines and sines too are computed once per epoch (elementwise: the per-batch numbers).
+        // The angles' cosines and sines are computed once per epoch (elementwise: the per-batch numbers).
         var (cos, sin) = degrees.Count > 0 ? CosSin(cat(degrees).to(device)) : (null, null);
         return new EpochDraws(
             flips.Count > 0 ? cat(flips).to(device).MoveToOuterDisposeScope() : null,
-            cos?.MoveToOuterDisposeScope(), sin?.MoveToOuterDisposeScope(),
-            tensor(_mean, device: device).view(1, 3, 1, 1).MoveToOuterDisposeScope(),
-            tensor(_std, device: device).view(1, 3, 1, 1).MoveToOuterDisposeScope());
+            jitter,
+            cos?.MoveToOuterDisposeScope(), sin?.MoveToOuterDisposeScope());
     }
 
     private Tensor DrawFlips(long n, Generator generator) => rand(n, generator: generator) < _settings.FlipProbability;
@@ -145,27 +118,33 @@ public sealed class BatchAugmenter
             padding_mode: GridSamplePaddingMode.Zeros, align_corners: false);
     }
 
-    private Tensor ColorJitter(Tensor pixels, Generator generator)
+    /// <summary>One image's ColorJitter draw: torchvision draws a fresh order of the four adjustments and fresh factors per image.</summary>
+    private ColorJitterDraw DrawColorJitter(Generator generator)
     {
-        // torchvision draws a fresh order of the four adjustments and fresh factors for every image.
-        long n = pixels.shape[0];
-        var images = new Tensor[n];
-        for (long i = 0; i < n; i++)
+        var jitter = _settings.ColorJitter;
+        var order = randperm(4, generator: generator).data<long>().ToArray();
+        double? brightness = Factor(jitter.Brightness, generator);
+        double? contrast = Factor(jitter.Contrast, generator);
+        double? saturation = Factor(jitter.Saturation, generator);
+        double? hue = jitter.Hue > 0 ? Uniform(-jitter.Hue, jitter.Hue, generator) : null;
+        return new ColorJitterDraw(order, brightness, contrast, saturation, hue);
+    }
+
+    private static Tensor ColorJitter(Tensor pixels, ReadOnlySpan<ColorJitterDraw> draws)
+    {
+        var images = new Tensor[draws.Length];
+        for (int i = 0; i < draws.Length; i++)
         {
             var image = pixels[i];
-            var order = randperm(4, generator: generator).data<long>().ToArray();
-            double? brightness = Factor(_settings.ColorJitter.Brightness, generator);
-            double? contrast = Factor(_settings.ColorJitter.Contrast, generator);
-            double? saturation = Factor(_settings.ColorJitter.Saturation, generator);
-            double? hue = _settings.ColorJitter.Hue > 0 ? Uniform(-_settings.ColorJitter.Hue, _settings.ColorJitter.Hue, generator) : null;
-            foreach (var step in order)
+            var draw = draws[i];
+            foreach (var step in draw.Order)
             {
                 image = step switch
                 {
-                    0 when brightness is { } b => AdjustBrightness(image, b),
-                    1 when contrast is { } c => AdjustContrast(image, c),
-                    2 when saturation is { } s => AdjustSaturation(image, s),
-                    3 when hue is { } hf => AdjustHue(image, hf),
+                    0 when draw.Brightness is { } b => AdjustBrightness(image, b),
+                    1 when draw.Contrast is { } c => AdjustContrast(image, c),
+                    2 when draw.Saturation is { } s => AdjustSaturation(image, s),
+                    3 when draw.Hue is { } h => AdjustHue(image, h),
                     _ => image,
                 };
             }
@@ -246,14 +225,20 @@ public sealed class BatchAugmenter
     }
 }
 
+/// <summary>One image's colour-jitter parameters: the order of the four adjustments (0–3) and each factor, null when off.</summary>
+public sealed record ColorJitterDraw(long[] Order, double? Brightness, double? Contrast, double? Saturation, double? Hue);
+
 /// <summary>
-/// One epoch's augmentation parameters on the training device (see <see cref="BatchAugmenter.DrawEpoch"/>),
-/// and the normalization as device tensors. Disposing frees them.
+/// One epoch's augmentation parameters (see <see cref="BatchAugmenter.DrawEpoch"/>): the tensors on the training
+/// device, the per-image colour jitter on the host (it steers per-image operations). Disposing frees the tensors.
 /// </summary>
-public sealed class EpochDraws(Tensor? flips, Tensor? cosines, Tensor? sines, Tensor mean, Tensor std) : IDisposable
+public sealed class EpochDraws(Tensor? flips, ColorJitterDraw[]? colorJitter, Tensor? cosines, Tensor? sines) : IDisposable
 {
     /// <summary>Per image: flip horizontally (bool [N]), or null without flips.</summary>
     public Tensor? Flips { get; } = flips;
+
+    /// <summary>Per image: the colour jitter, or null without it.</summary>
+    public ColorJitterDraw[]? ColorJitter { get; } = colorJitter;
 
     /// <summary>Per image: cosine of the rotation angle (float32 [N]), or null without rotation.</summary>
     public Tensor? Cosines { get; } = cosines;
@@ -261,19 +246,11 @@ public sealed class EpochDraws(Tensor? flips, Tensor? cosines, Tensor? sines, Te
     /// <summary>Per image: sine of the rotation angle (float32 [N]), or null without rotation.</summary>
     public Tensor? Sines { get; } = sines;
 
-    /// <summary>Normalization mean [1, 3, 1, 1].</summary>
-    public Tensor Mean { get; } = mean;
-
-    /// <summary>Normalization std [1, 3, 1, 1].</summary>
-    public Tensor Std { get; } = std;
-
     /// <inheritdoc />
     public void Dispose()
     {
         Flips?.Dispose();
         Cosines?.Dispose();
         Sines?.Dispose();
-        Mean.Dispose();
-        Std.Dispose();
     }
 }

@@ -96,11 +96,11 @@ internal static class Checkpoint
     /// (<see cref="TrainingOptions.ResultDefining"/>), the network, the normalization, the data's size and classes
     /// and the augmentation.
     /// </summary>
-    public static string Fingerprint(TrainingRun run, int classCount, long trainImages, AugmentationOptions? augmentation) =>
+    public static string Fingerprint(TrainingRun run, int classCount, TensorDataset train, AugmentationOptions? augmentation) =>
         JsonSerializer.Serialize(new
         {
-            network = run.Model.Definition, classCount, trainImages, training = run.Training.ResultDefining,
-            normalization = run.Normalization, augmentation,
+            network = run.Model.Definition, classCount, trainImages = train.Count, training = run.Training.ResultDefining,
+            normalization = train.Normalization, augmentation,
         });
 
     private static void WriteGenerator(BinaryWriter writer, Generator generator)

@@ -64,8 +64,8 @@ public static class CnnTrainer
     /// happens on a thread of its own whose libtorch workers flush denormals (<see cref="DenormalFlushing"/>);
     /// the callbacks are called on that thread.
     /// </summary>
-    /// <param name="train">Normalized training images and labels (any device; moved as needed).</param>
-    /// <param name="validation">Normalized validation images and labels, or null.</param>
+    /// <param name="train">Training pixels, normalization and labels (any device; moved as needed).</param>
+    /// <param name="validation">Validation pixels, normalization and labels, or null.</param>
     /// <param name="classCount">Number of classes (labels are 0 .. classCount − 1).</param>
     /// <param name="run">What to train and how, trusted as valid.</param>
     /// <param name="augmenter">Train-time augmentation, or null for none.</param>
@@ -109,7 +109,7 @@ public static class CnnTrainer
         TensorDataset? trainOnDevice = null, validationOnDevice = null;
         var history = new List<EpochMetrics>();
         ValidationResult? validationResult = null;
-        var fingerprint = Checkpoint.Fingerprint(run, classCount, train.Count, augmenter?.Settings);
+        var fingerprint = Checkpoint.Fingerprint(run, classCount, train, augmenter?.Settings);
         try
         {
             bool resuming = run.ResumesFromCheckpoint;
@@ -200,7 +200,7 @@ public static class CnnTrainer
         using var correct = zeros(1, dtype: ScalarType.Int64, device: data.Images.device);
         // The first step whose loss was not finite (−1: none yet), tracked on the device.
         using var firstBadStep = full(1, -1L, dtype: ScalarType.Int64, device: data.Images.device);
-        // The epoch's flips and angles, drawn at once and sent to the device once (null: none, or per batch).
+        // The epoch's augmentation parameters, drawn at once (the tensors sent to the device once).
         using var draws = augmenter?.DrawEpoch(count, settings.BatchSize, augmentGenerator, data.Images.device);
         for (int batch = 0; batch < batchCount; batch++)
         {
@@ -211,7 +211,7 @@ public static class CnnTrainer
                 var indices = order.narrow(0, (long)batch * settings.BatchSize,
                     Math.Min(settings.BatchSize, count - (long)batch * settings.BatchSize));
                 long start = (long)batch * settings.BatchSize;
-                var images = TrainingBatch(data, indices, augmenter, augmentGenerator, draws, start);
+                var images = TrainingBatch(data, indices, augmenter, draws, start);
                 var labels = data.Labels.index_select(0, indices);
 
                 var logits = network.forward(images);
@@ -232,20 +232,11 @@ public static class CnnTrainer
     }
 
     /// <summary>
-    /// The normalized (and, with an augmenter, augmented) images at <paramref name="indices"/>, the
-    /// epoch's images <paramref name="start"/> onwards: with the epoch's pre-drawn parameters when there
-    /// are some, else drawing per batch.
+    /// The normalized images at <paramref name="indices"/>, the epoch's images <paramref name="start"/> onwards;
+    /// with an augmenter, augmented as [0, 1] pixels with the epoch's draws first.
     /// </summary>
-    private static Tensor TrainingBatch(TensorDataset data, Tensor indices, BatchAugmenter? augmenter, Generator generator,
-        EpochDraws? draws, long start)
-    {
-        if (augmenter is null) return data.Normalized(indices);
-        // Pixel storage: augment the [0, 1] pixels, then normalize; normalized storage: the augmenter un-normalizes.
-        if (data.Pixels(indices) is { } pixels)
-            return data.NormalizePixels(draws is null ? augmenter.ApplyToPixels(pixels, generator) : augmenter.ApplyToPixels(pixels, draws, start));
-        var normalized = data.Normalized(indices);
-        return draws is null ? augmenter.Apply(normalized, generator) : augmenter.Apply(normalized, draws, start);
-    }
+    private static Tensor TrainingBatch(TensorDataset data, Tensor indices, BatchAugmenter? augmenter, EpochDraws? draws, long start) =>
+        augmenter is null ? data.Normalized(indices) : data.NormalizePixels(augmenter.Apply(data.Pixels(indices), draws!, start));
 
     private static void ThrowIfDiverged(Tensor firstBadStep, int epoch, TrainingRun run)
     {

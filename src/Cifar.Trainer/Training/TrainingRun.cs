@@ -11,12 +11,6 @@ public sealed record TrainingRun
     /// <summary>The hyper-parameters.</summary>
     public TrainingOptions Training { get; init; } = new();
 
-    /// <summary>
-    /// How the training images were normalized, or null when unknown: recorded in the checkpoint, since weights
-    /// trained on one normalization are wrong for another.
-    /// </summary>
-    public PixelNormalization? Normalization { get; init; }
-
     /// <summary>File to write a checkpoint to after every epoch, or null for none.</summary>
     public string? CheckpointPath { get; init; }
 
