@@ -60,7 +60,7 @@ public static class CifarApp
     /// <summary>Writes "error: message" on one line (control characters escaped), and the full exception when given.</summary>
     private static int Report(TextWriter errors, string message, Exception? full, int exitCode)
     {
-        errors.WriteLine($"error: {TextEscaping.ControlCharacters(message.Split('\n')[0].TrimEnd('\r'))}");
+        errors.WriteLine($"error: {TextEscaping.ControlCharacters(ErrorText.FirstLine(message))}");
         if (full is not null) errors.WriteLine(full);
         return exitCode;
     }

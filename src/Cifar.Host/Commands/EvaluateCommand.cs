@@ -50,7 +50,7 @@ internal sealed class EvaluateCommand
                                   && CifarDataLoader.FirstUndecodableImage(data) is { } bad)
         {
             // ML.NET decodes on worker threads, so the failing file is found again by decoding each one alone.
-            throw new UserError($"{bad}: not an image that can be decoded ({e.GetBaseException().Message.Split('\n')[0]})");
+            throw new UserError($"{bad}: not an image that can be decoded ({ErrorText.FirstLine(e.GetBaseException().Message)})");
         }
     }
 

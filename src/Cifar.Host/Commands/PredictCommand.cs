@@ -79,7 +79,7 @@ internal sealed class PredictCommand
         }
         catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException e)
         {
-            throw new UserError($"{modelPath}: its ONNX graph failed on {path} ({e.Message.Split('\n')[0]})");
+            throw new UserError($"{modelPath}: its ONNX graph failed on {path} ({ErrorText.FirstLine(e.Message)})");
         }
         string Name(int i) => i < model.ClassNames.Count ? model.ClassNames[i] : i.ToString(CultureInfo.InvariantCulture);
         var top3 = p.Score.Select((s, i) => (Label: Name(i), Probability: s)).OrderByDescending(t => t.Probability).Take(3).ToArray();

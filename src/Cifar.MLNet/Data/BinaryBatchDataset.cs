@@ -78,7 +78,7 @@ public static class BinaryBatchDataset
         {
             throw new CifarDataException(e is FileNotFoundException or UnauthorizedAccessException or InvalidDataException
                 ? e.Message
-                : $"{path}: {what} cannot be read ({e.Message.Split('\n')[0]})");
+                : $"{path}: {what} cannot be read ({ErrorText.FirstLine(e.Message)})");
         }
     }
 

@@ -31,7 +31,7 @@ public static class CifarDataLoader
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             // e.g. a class folder that may not be listed; the message names the path.
-            throw new CifarDataException($"{root}: data cannot be read ({e.Message.Split('\n')[0]})");
+            throw new CifarDataException($"{root}: data cannot be read ({ErrorText.FirstLine(e.Message)})");
         }
         throw new CifarDataException(
             $"{root}: no CIFAR-10 data (expected {Path.GetFileName(ImageFolderDataset.SplitFolder(root, split))}/<class>/*.jpg, or {BinaryBatchDataset.MetaFile} with the .bin batches)");

@@ -43,7 +43,7 @@ public static class ImageFiles
         }
         catch (IOException e)
         {
-            throw new InvalidDataException($"{path}: {what} cannot be opened ({OneLine(e.Message)})");
+            throw new InvalidDataException($"{path}: {what} cannot be opened ({ErrorText.FirstLine(e.Message)})");
         }
     }
 
@@ -82,7 +82,7 @@ public static class ImageFiles
         }
         catch (IOException e)
         {
-            throw new InvalidDataException($"{path}: image file cannot be read ({OneLine(e.Message)})");
+            throw new InvalidDataException($"{path}: image file cannot be read ({ErrorText.FirstLine(e.Message)})");
         }
     }
 
@@ -117,7 +117,4 @@ public static class ImageFiles
         SKCodecResult.InvalidInput => "an invalid image header",
         _ => $"not a known image format: {result}",
     };
-
-    /// <summary>The first line of a framework message, for a one-line error.</summary>
-    internal static string OneLine(string message) => message.Split('\n', 2)[0].Trim();
 }

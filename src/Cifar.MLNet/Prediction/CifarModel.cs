@@ -53,7 +53,7 @@ public sealed class CifarModel : IDisposable
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            throw new InvalidDataException($"{path}: not a readable ML.NET model zip ({ImageFiles.OneLine(e.Message)})");
+            throw new InvalidDataException($"{path}: not a readable ML.NET model zip ({ErrorText.FirstLine(e.Message)})");
         }
         try
         {
@@ -76,7 +76,7 @@ public sealed class CifarModel : IDisposable
         }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException)
         {
-            throw new InvalidDataException($"{path}: not a Cifar image classifier: it cannot take an ImagePath ({ImageFiles.OneLine(e.Message)})");
+            throw new InvalidDataException($"{path}: not a Cifar image classifier: it cannot take an ImagePath ({ErrorText.FirstLine(e.Message)})");
         }
         if (output.GetColumnOrNull(CifarColumns.Score) is not { Type: VectorDataViewType { ItemType: NumberDataViewType } }
             || output.GetColumnOrNull(CifarColumns.PredictedLabel) is not { Type: TextDataViewType })
@@ -101,7 +101,7 @@ public sealed class CifarModel : IDisposable
                                   && !CifarDataLoader.CanDecode(imagePath))
         {
             // Only when the file fails to decode on its own is the image to blame; anything else is the model's.
-            throw new InvalidDataException($"{imagePath}: not an image that can be decoded ({ImageFiles.OneLine(e.GetBaseException().Message)})");
+            throw new InvalidDataException($"{imagePath}: not an image that can be decoded ({ErrorText.FirstLine(e.GetBaseException().Message)})");
         }
     }
 

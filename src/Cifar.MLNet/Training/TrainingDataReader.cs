@@ -35,7 +35,7 @@ internal static class TrainingDataReader
                                   && CifarDataLoader.FirstUndecodableImage(data) is { } bad)
         {
             // ML.NET decodes ahead on worker threads, so the failing row is found again by its path.
-            throw new CifarDataException($"{bad}: cannot be decoded as an image ({ImageFiles.OneLine(e.GetBaseException().Message)})");
+            throw new CifarDataException($"{bad}: cannot be decoded as an image ({ErrorText.FirstLine(e.GetBaseException().Message)})");
         }
     }
 

@@ -62,7 +62,7 @@ internal static class Checkpoint
         catch (Exception e) when (e is EndOfStreamException or IOException or ArgumentException or JsonException or FormatException
                                   or System.Runtime.InteropServices.ExternalException)
         {
-            throw new CheckpointException($"{path}: unreadable checkpoint ({e.Message.Split('\n')[0]})");
+            throw new CheckpointException($"{path}: unreadable checkpoint ({ErrorText.FirstLine(e.Message)})");
         }
     }
 

@@ -84,7 +84,7 @@ internal static class InitialWeights
         catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or NotSupportedException
                                   or FormatException or OverflowException or ArgumentException)
         {
-            throw new InitialWeightsException($"{path}: unreadable ({e.Message.Split('\n')[0]})");
+            throw new InitialWeightsException($"{path}: unreadable ({ErrorText.FirstLine(e.Message)})");
         }
     }
 

@@ -42,7 +42,7 @@ public sealed record NetworkDefinition(string Name, IReadOnlyList<Layer> Layers)
         }
         catch (Exception e) when (e is JsonException or NotSupportedException)
         {
-            throw new NetworkDefinitionException($"unreadable network definition ({e.Message.Split('\n')[0]})");
+            throw new NetworkDefinitionException($"unreadable network definition ({ErrorText.FirstLine(e.Message)})");
         }
     }
 
