@@ -176,7 +176,7 @@ public class DenormalTests
             using (no_grad())
                 foreach (var p in network.parameters()) p.zero_();
             adam.ZeroGrad();
-            adam.Step();
+            adam.Step(1);
             var (m, v) = State();
             return (m, v, network.parameters().Sum(NonZeros));
         }, flush);
@@ -198,10 +198,10 @@ public class DenormalTests
             using (no_grad())
                 foreach (var p in network.parameters()) p.zero_();
             var settings = new TrainingOptions { Optimizer = OptimizerKind.Sgd, LearningRate = 1, WeightDecay = 0 };
-            using var sgd = Optimizers.Create(network, settings);
+            using var sgd = Optimizers.Create(network, settings, totalSteps: 2);
             foreach (var p in network.parameters()) p.grad = Denormals(p.numel()).view(p.shape);
-            sgd.Step();
-            sgd.Step();
+            sgd.Step(1);
+            sgd.Step(1);
             return network.parameters().Sum(NonZeros);
         }, flush);
         long parameters = 64 * 32 + 32;
@@ -217,7 +217,7 @@ public class DenormalTests
             using var weights = tensor(new[] { Denormal, 0.5f, -Denormal, 1e-30f });
             network.parameters().First().copy_(weights.view(2, 2));
         }
-        var model = ModelProto.Parser.ParseFrom(NetworkOnnxExporter.Export(network, ["a", "b"], new ClassifierGraphNames("x", "y", "z"), 1, 1, 2));
+        var model = ModelProto.Parser.ParseFrom(NetworkOnnxExporter.Export(network, ["a", "b"], new ClassifierGraphNames("x", "y", "z"), TestTimeAugmentation.None, 1, 1, 2));
         var weight = model.Graph.Initializer.Single(t => t.Name == "fc.weight");
         var values = weight.FloatData.Count > 0
             ? weight.FloatData.ToArray()

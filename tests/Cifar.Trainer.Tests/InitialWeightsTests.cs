@@ -43,7 +43,7 @@ public sealed class InitialWeightsTests : IDisposable
     private string CheckpointFile(Sequential network)
     {
         var path = Path.Combine(_dir, "checkpoint.bin");
-        using var optimizer = Optimizers.Create(network, new TrainingOptions());
+        using var optimizer = Optimizers.Create(network, new TrainingOptions(), totalSteps: 1);
         using var shuffle = new Generator(1);
         using var augment = new Generator(2);
         Checkpoint.Save(path, 1, [], "{}", network, optimizer, shuffle, augment);

@@ -294,7 +294,7 @@ public class FlatAdamTests
             torchAdam.step();
             flatAdam.ZeroGrad();
             nn.functional.cross_entropy(flat.forward(x), y).backward();
-            flatAdam.Step();
+            flatAdam.Step(1);
         }
         foreach (var (a, b) in reference.parameters().Zip(flat.parameters()))
             Assert.True(a.allclose(b, rtol: 1e-5, atol: 1e-7), $"max difference {(a - b).abs().max().item<float>()}");

@@ -36,12 +36,12 @@ public sealed class CifarCnnTransformer : DelegatingTransformer, IDisposable
     internal static CifarCnnTransformer Create(MLContext ml, TrainedNetwork trained, IReadOnlyList<string> classNames,
         DataViewType featureType, string featureColumnName, PixelNormalization? normalization, AugmentationOptions? augmentation)
     {
-        var inference = new NetworkInference(trained.Network, trained.Device);
+        var inference = new NetworkInference(trained.Network, trained.Device, trained.TestTimeAugmentation);
         var schemaOnly = SchemaOnly.View(ml, featureColumnName, featureType);
         var inMemory = ScoringMapping(ml, featureColumnName, featureType, classNames, inference.Probabilities).Fit(schemaOnly);
 
         var onnx = NetworkOnnxExporter.Export(trained.Network, classNames,
-            new ClassifierGraphNames(featureColumnName, CifarColumns.Score, OnnxLabelColumn));
+            new ClassifierGraphNames(featureColumnName, CifarColumns.Score, OnnxLabelColumn), trained.TestTimeAugmentation);
         // From a file this transformer owns: ML.NET's copy of a graph given as a stream outlives the transformer.
         var graph = new OnnxGraphFile(ml, onnx);
         try

@@ -3,6 +3,20 @@ using Cifar.Trainer.Networks;
 
 namespace Cifar;
 
+/// <summary>How a trained network scores an image: on the image alone, or averaged over a few altered views of it.</summary>
+public enum TestTimeAugmentation
+{
+    /// <summary>The image as it is.</summary>
+    None,
+    /// <summary>The mean of the logits of the image and its mirror image (flipped left to right).</summary>
+    Mirror,
+    /// <summary>
+    /// airbench's: half <see cref="Mirror"/>, half the mean of <see cref="Mirror"/> on two copies translated by one
+    /// pixel (up-left and down-right, reflect-padded): six views, weighted ¼, ¼, ⅛, ⅛, ⅛, ⅛.
+    /// </summary>
+    MirrorTranslate,
+}
+
 /// <summary>Which network trains, and from which weights: the configuration's <c>Model</c> section.</summary>
 public sealed record ModelOptions
 {
@@ -25,11 +39,18 @@ public sealed record ModelOptions
     /// </summary>
     public string? InitialWeights { get; init; }
 
+    /// <summary>
+    /// How the trained network scores images: in the final validation, in memory and inside the saved zip (the views
+    /// are part of its ONNX graph). Per-epoch validation scores the image alone. Default <see cref="Cifar.TestTimeAugmentation.None"/>.
+    /// </summary>
+    public TestTimeAugmentation TestTimeAugmentation { get; init; }
+
     /// <summary>Checks every value.</summary>
     /// <exception cref="OptionsException">A value is out of range; the key is <c>Model:Name</c>.</exception>
     public void Validate() => new OptionChecks(Section)
         .Check(Architectures.IsKnown(Architecture), nameof(Architecture), $"must be one of {string.Join(", ", Architectures.Names)}", Architecture)
         .Check(Network is null || Network.Layers is { Count: > 0 }, nameof(Network), "must have layers", Network?.Name)
+        .Check(Enum.IsDefined(TestTimeAugmentation), nameof(TestTimeAugmentation), "must be None, Mirror or MirrorTranslate", TestTimeAugmentation)
         .Check(InitialWeights is null || InitialWeights.Trim().Length > 0, nameof(InitialWeights), "must be a file path (or left out)", InitialWeights)
         .Check(InitialWeights is null || File.Exists(InitialWeights), nameof(InitialWeights), "is not a file", InitialWeights);
 

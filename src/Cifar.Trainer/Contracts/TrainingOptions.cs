@@ -5,8 +5,37 @@ public enum OptimizerKind
 {
     /// <summary>Adam (PyTorch's: weight decay added to the gradient).</summary>
     Adam,
-    /// <summary>SGD with momentum 0.9.</summary>
+    /// <summary>SGD with momentum (<see cref="TrainingOptions.Momentum"/>), as <c>torch.optim.SGD</c>.</summary>
     Sgd,
+    /// <summary>SGD with Nesterov momentum (<see cref="TrainingOptions.Momentum"/>), as <c>torch.optim.SGD(nesterov=True)</c>.</summary>
+    Nesterov,
+}
+
+/// <summary>
+/// The learning rate over a run as a factor of <see cref="TrainingOptions.LearningRate"/>, per step: linear from
+/// <see cref="StartFactor"/> to 1 over the first <see cref="WarmupFraction"/> of the steps, then linear to
+/// <see cref="EndFactor"/> at the last step. The defaults keep it constant.
+/// </summary>
+public sealed record LearningRateSchedule
+{
+    /// <summary>The share of all steps spent warming up, in [0, 1). Default 0.</summary>
+    public double WarmupFraction { get; init; }
+
+    /// <summary>The factor at the first step. Default 1.</summary>
+    public double StartFactor { get; init; } = 1;
+
+    /// <summary>The factor at the last step. Default 1.</summary>
+    public double EndFactor { get; init; } = 1;
+
+    /// <summary>The factor of step <paramref name="step"/> (0-based) of <paramref name="totalSteps"/>.</summary>
+    public double Factor(long step, long totalSteps)
+    {
+        if (WarmupFraction == 0 && StartFactor == 1 && EndFactor == 1) return 1; // exactly, whatever the rounding below
+        long warmup = (long)(totalSteps * WarmupFraction);
+        if (step < warmup) return StartFactor + (1 - StartFactor) * step / warmup;
+        double progress = (double)(step - warmup) / Math.Max(1, totalSteps - warmup);
+        return 1 + (EndFactor - 1) * progress;
+    }
 }
 
 /// <summary>Where training runs.</summary>
@@ -41,8 +70,34 @@ public sealed record TrainingOptions
     /// <summary>Learning rate. Default 0.001.</summary>
     public double LearningRate { get; init; } = 1e-3;
 
-    /// <summary>L2 weight decay. Default 5e-4.</summary>
+    /// <summary>L2 weight decay (added to the gradient, as PyTorch's optimizers do). Default 5e-4.</summary>
     public double WeightDecay { get; init; } = 5e-4;
+
+    /// <summary>Momentum of <see cref="OptimizerKind.Sgd"/> and <see cref="OptimizerKind.Nesterov"/>, in [0, 1). Default 0.9.</summary>
+    public double Momentum { get; init; } = 0.9;
+
+    /// <summary>The learning rate's course over the run, per step. Default constant.</summary>
+    public LearningRateSchedule Schedule { get; init; } = new();
+
+    /// <summary>
+    /// Multiplies the learning rate of BatchNorm shifts (biases), dividing their weight decay by the same factor so
+    /// the decay per step stays the same (airbench's bias scaler). Default 1.
+    /// </summary>
+    public double BatchNormBiasLearningRateScale { get; init; } = 1;
+
+    /// <summary>
+    /// Label smoothing ε of the cross-entropy loss, in [0, 1): the target puts 1 − ε on the true class and ε spread
+    /// evenly over all classes (PyTorch's <c>label_smoothing</c>). Default 0.
+    /// </summary>
+    public double LabelSmoothing { get; init; }
+
+    /// <summary>
+    /// Every this many steps, the weights and BatchNorm statistics move to an exponential moving average of themselves
+    /// and training continues from there (airbench's lookahead; the average's decay is 0.95 per step, scaled by the
+    /// cube of the run's progress, so it starts loose and tightens); after the last step the weights are the
+    /// average's. 0 = off. Default 0.
+    /// </summary>
+    public int LookaheadInterval { get; init; }
 
     /// <summary>Shuffle the training set every epoch. Default true.</summary>
     public bool Shuffle { get; init; } = true;
@@ -72,9 +127,17 @@ public sealed record TrainingOptions
     public void Validate() => new OptionChecks(Section)
         .Check(Epochs > 0, nameof(Epochs), "must be greater than 0", Epochs)
         .Check(BatchSize > 0, nameof(BatchSize), "must be greater than 0", BatchSize)
-        .Check(Enum.IsDefined(Optimizer), nameof(Optimizer), "must be Adam or Sgd", Optimizer)
+        .Check(Enum.IsDefined(Optimizer), nameof(Optimizer), "must be Adam, Sgd or Nesterov", Optimizer)
         .Check(LearningRate > 0 && double.IsFinite(LearningRate), nameof(LearningRate), "must be greater than 0", LearningRate)
         .Check(WeightDecay >= 0 && double.IsFinite(WeightDecay), nameof(WeightDecay), "must be 0 or more", WeightDecay)
+        .Check(Momentum is >= 0 and < 1, nameof(Momentum), "must be in [0, 1)", Momentum)
+        .Check(Schedule is not null, nameof(Schedule), "must be an object", Schedule)
+        .Check(Schedule is null || Schedule.WarmupFraction is >= 0 and < 1, $"{nameof(Schedule)}:{nameof(LearningRateSchedule.WarmupFraction)}", "must be in [0, 1)", Schedule?.WarmupFraction)
+        .Check(Schedule is null || Schedule.StartFactor is >= 0 and <= 1000, $"{nameof(Schedule)}:{nameof(LearningRateSchedule.StartFactor)}", "must be in [0, 1000]", Schedule?.StartFactor)
+        .Check(Schedule is null || Schedule.EndFactor is >= 0 and <= 1000, $"{nameof(Schedule)}:{nameof(LearningRateSchedule.EndFactor)}", "must be in [0, 1000]", Schedule?.EndFactor)
+        .Check(BatchNormBiasLearningRateScale > 0 && double.IsFinite(BatchNormBiasLearningRateScale), nameof(BatchNormBiasLearningRateScale), "must be greater than 0", BatchNormBiasLearningRateScale)
+        .Check(LabelSmoothing is >= 0 and < 1, nameof(LabelSmoothing), "must be in [0, 1)", LabelSmoothing)
+        .Check(LookaheadInterval >= 0, nameof(LookaheadInterval), "must be 0 or more", LookaheadInterval)
         .Check(Enum.IsDefined(Device), nameof(Device), "must be Auto, Cpu or Cuda", Device)
         .Check(EvaluationBatchSize is null or > 0, nameof(EvaluationBatchSize), "must be greater than 0 (or left out)", EvaluationBatchSize);
 

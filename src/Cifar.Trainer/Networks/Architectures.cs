@@ -10,6 +10,7 @@ public static class Architectures
         new(StringComparer.OrdinalIgnoreCase)
         {
             [SeedCnn.Name] = SeedCnn.Definition,
+            [AirbenchNet.Name] = AirbenchNet.Definition,
         };
 
     /// <summary>The names accepted by <see cref="Create(string, int)"/> and <see cref="Definition"/>.</summary>

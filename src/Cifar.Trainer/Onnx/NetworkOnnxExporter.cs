@@ -1,3 +1,4 @@
+using Cifar.Trainer.Training;
 using Cifar.Trainer.Networks;
 using TorchSharp.Modules;
 using static Cifar.Trainer.Onnx.OnnxGraphBuilder;
@@ -18,17 +19,28 @@ public sealed record ClassifierGraphNames(string InputName, string ScoreName, st
 /// </summary>
 public static class NetworkOnnxExporter
 {
-    /// <summary>Exports <paramref name="network"/>; its weights are copied (it may live on any device).</summary>
+    /// <summary>
+    /// Exports <paramref name="network"/>; its weights are copied (it may live on any device). With test-time
+    /// augmentation the graph scores the views of <see cref="TestTimeViews"/> as one batch and averages their logits.
+    /// </summary>
     /// <exception cref="NotSupportedException">The network has a layer type the exporter does not know.</exception>
     public static byte[] Export(Sequential network, IReadOnlyList<string> classNames, ClassifierGraphNames names,
-        int channels = 3, int height = 32, int width = 32)
+        TestTimeAugmentation testTime = TestTimeAugmentation.None, int channels = 3, int height = 32, int width = 32)
     {
         var g = new OnnxGraphBuilder("cifar_classifier");
         var x = g.FloatInput(names.InputName, channels * height * width);
         x = g.Node("Reshape", new[] { x, g.Constant("image_shape", new long[] { 1, channels, height, width }, 4) });
+        x = TestTimeBatch(g, x, testTime, height, width);
 
         foreach (var (layerName, layer) in network.named_children())
             x = AddLayer(g, layerName, layer, x);
+        if (testTime != TestTimeAugmentation.None)
+        {
+            // Weighted sum of the views' logits [V, K] → [1, K].
+            var weights = TestTimeViews.Weights(testTime);
+            var weighted = g.Node("Mul", new[] { x, g.Constant("tta_weights", weights, weights.Length, 1) });
+            x = g.Node("ReduceSum", new[] { weighted, g.Constant("tta_axes", new long[] { 0 }, 1) }, attributes: Int("keepdims", 1));
+        }
 
         var probabilities = g.Node("Softmax", new[] { x }, attributes: Int("axis", 1));
         g.Node("Reshape", new[] { probabilities, g.Constant("score_shape", new long[] { classNames.Count }, 1) }, names.ScoreName);
@@ -40,21 +52,44 @@ public static class NetworkOnnxExporter
         return g.ToModelBytes("Cifar.Trainer");
     }
 
+    /// <summary>The image [1, C, H, W] as the batch of its test-time views, in <see cref="TestTimeViews"/>' order.</summary>
+    private static string TestTimeBatch(OnnxGraphBuilder g, string x, TestTimeAugmentation testTime, int height, int width)
+    {
+        if (testTime == TestTimeAugmentation.None) return x;
+        // Opset 13 has no Flip: a Slice over the width with step −1.
+        string[] flip =
+        [
+            g.Constant("flip_starts", new long[] { -1 }, 1), g.Constant("flip_ends", new long[] { long.MinValue }, 1),
+            g.Constant("flip_axes", new long[] { 3 }, 1), g.Constant("flip_steps", new long[] { -1 }, 1),
+        ];
+        string Mirror(string image) => g.Node("Slice", [image, .. flip]);
+        var views = new List<string> { x, Mirror(x) };
+        if (testTime == TestTimeAugmentation.MirrorTranslate)
+        {
+            var padded = g.Node("Pad", new[] { x, g.Constant("tta_pads", new long[] { 0, 0, 1, 1, 0, 0, 1, 1 }, 8) },
+                attributes: Text("mode", "reflect"));
+            string Window(string name, long offset) => g.Node("Slice", new[]
+            {
+                padded, g.Constant(name + "_starts", new[] { offset, offset }, 2),
+                g.Constant(name + "_ends", new[] { offset + height, offset + width }, 2), g.Constant(name + "_axes", new long[] { 2, 3 }, 2),
+            });
+            var upLeft = Window("up_left", 0);
+            var downRight = Window("down_right", 2);
+            views.AddRange([upLeft, Mirror(upLeft), downRight, Mirror(downRight)]);
+        }
+        return g.Node("Concat", views.ToArray(), attributes: Int("axis", 0));
+    }
+
     private static string AddLayer(OnnxGraphBuilder g, string name, TorchSharp.torch.nn.Module layer, string x)
     {
         switch (layer)
         {
             case Conv2d conv:
-                var convInputs = new List<string> { x, Weights(g, name + ".weight", conv.weight!) };
-                if (conv.bias is { } convBias) convInputs.Add(Weights(g, name + ".bias", convBias));
-                return g.Node("Conv", convInputs.ToArray(), attributes: new[]
-                {
-                    Ints("kernel_shape", conv.kernel_size),
-                    Ints("strides", conv.stride),
-                    Ints("pads", Pads(conv.padding)),
-                    Ints("dilations", conv.dilation),
-                    Int("group", conv.groups),
-                });
+                return Conv(g, name, x, conv.weight!, conv.bias, conv.stride, Pads(conv.padding), conv.dilation, conv.groups);
+            case PatchWhiteningModule whitening:
+                return Conv(g, name, x, whitening.Weight, whitening.Bias, [1, 1], [0, 0, 0, 0], [1, 1], 1);
+            case ScaleModule scaling:
+                return g.Node("Mul", new[] { x, Scalar(g, name + ":factor", (float)scaling.Factor) });
             case BatchNorm2d norm:
                 // Evaluation form: the running statistics, under the state dict's names.
                 return g.Node("BatchNormalization", new[]
@@ -105,6 +140,21 @@ public static class NetworkOnnxExporter
             default:
                 throw new NotSupportedException($"ONNX export does not know layer '{name}' ({layer.GetType().Name})");
         }
+    }
+
+    private static string Conv(OnnxGraphBuilder g, string name, string x, TorchSharp.torch.Tensor weight, TorchSharp.torch.Tensor? bias,
+        long[] strides, long[] pads, long[] dilations, long groups)
+    {
+        var inputs = new List<string> { x, Weights(g, name + ".weight", weight) };
+        if (bias is not null) inputs.Add(Weights(g, name + ".bias", bias));
+        return g.Node("Conv", inputs.ToArray(), attributes: new[]
+        {
+            Ints("kernel_shape", weight.shape[2], weight.shape[3]),
+            Ints("strides", strides),
+            Ints("pads", pads),
+            Ints("dilations", dilations),
+            Int("group", groups),
+        });
     }
 
     private static string Scalar(OnnxGraphBuilder g, string name, float value) => g.Constant(name, new[] { value });

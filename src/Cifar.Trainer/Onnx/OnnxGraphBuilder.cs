@@ -78,6 +78,10 @@ public sealed class OnnxGraphBuilder
     public static AttributeProto Float(string name, float value) =>
         new() { Name = name, Type = AttributeProto.Types.AttributeType.Float, F = value };
 
+    /// <summary>A string attribute.</summary>
+    public static AttributeProto Text(string name, string value) =>
+        new() { Name = name, Type = AttributeProto.Types.AttributeType.String, S = Google.Protobuf.ByteString.CopyFromUtf8(value) };
+
     /// <summary>An integer-list attribute.</summary>
     public static AttributeProto Ints(string name, params long[] values)
     {

@@ -24,9 +24,11 @@ public sealed class TrainingCallbacks
 /// <summary>A trained network, the device it lives on, and its per-epoch history.</summary>
 public sealed class TrainedNetwork : IDisposable
 {
-    internal TrainedNetwork(Sequential network, Device device, IReadOnlyList<EpochMetrics> history, ValidationResult? finalValidation)
+    internal TrainedNetwork(Sequential network, Device device, IReadOnlyList<EpochMetrics> history, ValidationResult? finalValidation,
+        TestTimeAugmentation testTimeAugmentation)
     {
         Network = network;
+        TestTimeAugmentation = testTimeAugmentation;
         Device = device;
         History = history;
         FinalValidation = finalValidation;
@@ -35,6 +37,9 @@ public sealed class TrainedNetwork : IDisposable
     /// <summary>The network, in evaluation mode.</summary>
     public Sequential Network { get; }
 
+    /// <summary>How the network scores images (<see cref="ModelOptions.TestTimeAugmentation"/>).</summary>
+    public TestTimeAugmentation TestTimeAugmentation { get; }
+
     /// <summary>Where the network's weights are.</summary>
     public Device Device { get; }
 
@@ -42,7 +47,7 @@ public sealed class TrainedNetwork : IDisposable
     public IReadOnlyList<EpochMetrics> History { get; }
 
     /// <summary>
-    /// The validation set's metrics and confusion matrix after the last epoch, or null without a
+    /// The validation set's metrics and confusion matrix after the last epoch (with the test-time augmentation), or null without a
     /// validation set (or when a resumed run had no epoch left to train).
     /// </summary>
     public ValidationResult? FinalValidation { get; }
@@ -118,19 +123,23 @@ public static class CnnTrainer
             network.to(device);
             trainOnDevice = train.To(device);
             validationOnDevice = validation?.To(device);
+            // A fresh network's data-dependent layers start from the training images' statistics.
+            if (!resuming && run.StartingWeights is null) InitializeFromData(network, trainOnDevice);
+            long totalSteps = settings.Epochs * BatchCount(train.Count, settings.BatchSize);
             int firstEpoch = 1;
             if (resuming)
             {
-                var state = Checkpoint.Load(run.CheckpointPath!, fingerprint, network, () => optimizer = Optimizers.Create(network, settings),
+                var state = Checkpoint.Load(run.CheckpointPath!, fingerprint, network, () => optimizer = Optimizers.Create(network, settings, totalSteps),
                     shuffleGenerator, augmentGenerator);
                 history.AddRange(state.History);
                 firstEpoch = state.Epoch + 1;
                 callbacks?.Resumed?.Invoke(history.ToArray());
             }
-            optimizer ??= Optimizers.Create(network, settings);
+            optimizer ??= Optimizers.Create(network, settings, totalSteps);
             for (int epoch = firstEpoch; epoch <= settings.Epochs; epoch++)
             {
                 var clock = Stopwatch.StartNew();
+                foreach (var whitening in network.modules().OfType<PatchWhiteningModule>()) whitening.SetEpoch(epoch);
                 var (trainLoss, trainAccuracy) = TrainOneEpoch(network, optimizer, trainOnDevice, run,
                     augmenter, shuffleGenerator, augmentGenerator, epoch, callbacks, cancellation);
                 double trainSeconds = clock.Elapsed.TotalSeconds;
@@ -144,6 +153,9 @@ public static class CnnTrainer
                     Checkpoint.Save(path, epoch, history, fingerprint, network, optimizer, shuffleGenerator, augmentGenerator);
                 callbacks?.EpochCompleted?.Invoke(metrics);
             }
+            // The final validation scores as the saved model will: with the test-time views.
+            if (run.Model.TestTimeAugmentation != TestTimeAugmentation.None && validationResult is not null)
+                validationResult = Evaluate(network, validationOnDevice!, settings.EvaluationBatchSizeFor(device.type), run.Model.TestTimeAugmentation);
         }
         catch
         {
@@ -157,10 +169,22 @@ public static class CnnTrainer
             optimizer?.Dispose();
         }
         network.eval();
-        return new TrainedNetwork(network, device, history, validationResult);
+        return new TrainedNetwork(network, device, history, validationResult, run.Model.TestTimeAugmentation);
     }
 
     private static readonly object InitialWeightsGate = new();
+
+    private static int BatchCount(long images, int batchSize) => (int)((images + batchSize - 1) / batchSize);
+
+    /// <summary>Sets the layers whose initial weights come from the data (patch whitening) from the first training images.</summary>
+    private static void InitializeFromData(Sequential network, TensorDataset train)
+    {
+        foreach (var whitening in network.modules().OfType<PatchWhiteningModule>())
+        {
+            using var images = train.Normalized(0, Math.Min(train.Count, whitening.Definition.InitImages));
+            whitening.Initialize(images);
+        }
+    }
 
     /// <summary>
     /// Checks, before any data is read, that the run's network builds for <paramref name="classCount"/> classes
@@ -191,7 +215,8 @@ public static class CnnTrainer
         network.train();
         var settings = run.Training;
         long count = data.Count;
-        int batchCount = (int)((count + settings.BatchSize - 1) / settings.BatchSize);
+        int batchCount = BatchCount(count, settings.BatchSize);
+        long totalSteps = (long)settings.Epochs * batchCount, firstStep = (long)(epoch - 1) * batchCount;
         // Drawn on the CPU generator so a seed gives the same order on every device.
         using var permutation = settings.Shuffle ? randperm(count, generator: shuffleGenerator) : arange(count);
         using var order = permutation.to(data.Images.device);
@@ -215,10 +240,10 @@ public static class CnnTrainer
                 var labels = data.Labels.index_select(0, indices);
 
                 var logits = network.forward(images);
-                var loss = nn.functional.cross_entropy(logits, labels);
+                var loss = Loss(logits, labels, settings.LabelSmoothing);
                 optimizer.ZeroGrad();
                 loss.backward();
-                optimizer.Step();
+                optimizer.Step(settings.Schedule.Factor(firstStep + batch, totalSteps));
 
                 lossSum.add_(loss.detach().to(ScalarType.Float64) * indices.shape[0]);
                 correct.add_(logits.argmax(1).eq(labels).sum());
@@ -238,6 +263,19 @@ public static class CnnTrainer
     private static Tensor TrainingBatch(TensorDataset data, Tensor indices, BatchAugmenter? augmenter, EpochDraws? draws, long start) =>
         augmenter is null ? data.Normalized(indices) : data.NormalizePixels(augmenter.Apply(data.Pixels(indices), draws!, start));
 
+    /// <summary>
+    /// Mean cross-entropy; with label smoothing ε, against targets of 1 − ε on the true class plus ε spread evenly
+    /// over all classes (PyTorch's <c>label_smoothing</c>, which TorchSharp 0.107's <c>cross_entropy</c> lacks).
+    /// </summary>
+    private static Tensor Loss(Tensor logits, Tensor labels, double labelSmoothing)
+    {
+        if (labelSmoothing == 0) return nn.functional.cross_entropy(logits, labels);
+        var logProbabilities = logits.log_softmax(1);
+        var trueClass = -logProbabilities.gather(1, labels.unsqueeze(1)).squeeze(1);
+        var uniform = -logProbabilities.mean(new long[] { 1 });
+        return (trueClass * (1 - labelSmoothing) + uniform * labelSmoothing).mean();
+    }
+
     private static void ThrowIfDiverged(Tensor firstBadStep, int epoch, TrainingRun run)
     {
         long step = firstBadStep.item<long>();
@@ -248,8 +286,10 @@ public static class CnnTrainer
     /// <param name="network">The classifier; left in evaluation mode.</param>
     /// <param name="data">Labelled images on the network's device.</param>
     /// <param name="batchSize">Images per forward pass.</param>
+    /// <param name="testTime">The views each image is scored on.</param>
     /// <remarks>The number of classes is the network's output width.</remarks>
-    public static ValidationResult Evaluate(Sequential network, TensorDataset data, int batchSize = TrainingRun.CpuEvaluationBatchSize)
+    public static ValidationResult Evaluate(Sequential network, TensorDataset data, int batchSize = TrainingRun.CpuEvaluationBatchSize,
+        TestTimeAugmentation testTime = TestTimeAugmentation.None)
     {
         network.eval();
         using var _ = inference_mode();
@@ -263,7 +303,7 @@ public static class CnnTrainer
             long size = Math.Min(batchSize, data.Count - start);
             var images = data.Normalized(start, size);
             var labels = data.Labels.narrow(0, start, size);
-            var logits = network.forward(images);
+            var logits = TestTimeViews.Logits(network, images, testTime);
             classCount = logits.shape[1];
             lossSum.add_(nn.functional.cross_entropy(logits, labels, reduction: nn.Reduction.Sum).to(ScalarType.Float64));
             predictions.narrow(0, start, size).copy_(logits.argmax(1));

@@ -9,12 +9,15 @@ public sealed class NetworkInference
     private readonly Sequential _network;
     private readonly Device _device;
     private readonly long[] _imageShape;
+    private readonly TestTimeAugmentation _testTime;
     private readonly object _gate = new();
 
     /// <summary>Wraps a trained network; images are [channels, height, width], channels first.</summary>
-    public NetworkInference(Sequential network, Device device, int channels = 3, int height = 32, int width = 32)
+    public NetworkInference(Sequential network, Device device, TestTimeAugmentation testTime = TestTimeAugmentation.None,
+        int channels = 3, int height = 32, int width = 32)
     {
         _network = network;
+        _testTime = testTime;
         _device = device;
         _imageShape = new long[] { 1, channels, height, width };
     }
@@ -29,7 +32,7 @@ public sealed class NetworkInference
             using var scope = NewDisposeScope();
             using var _ = inference_mode();
             var input = tensor(image, _imageShape).to(_device);
-            var probabilities = nn.functional.softmax(_network.forward(input), 1);
+            var probabilities = nn.functional.softmax(TestTimeViews.Logits(_network, input, _testTime), 1);
             return probabilities.cpu().data<float>().ToArray();
         }
     }

@@ -4,33 +4,178 @@ using static TorchSharp.torch;
 
 namespace Cifar.Trainer.Training;
 
-/// <summary>What the training loop needs from an optimizer: zero the gradients, step, keep its state in a checkpoint.</summary>
+/// <summary>
+/// What the training loop needs from an optimizer: zero the gradients, step with the schedule's factor on the
+/// learning rate, keep its state in a checkpoint.
+/// </summary>
 internal interface IStepper : IDisposable
 {
     void ZeroGrad();
-    void Step();
+    void Step(double learningRateFactor);
     void Save(BinaryWriter writer);
     void Load(BinaryReader reader);
 }
 
 internal static class Optimizers
 {
-    /// <summary>The optimizer <paramref name="settings"/> ask for, over <paramref name="network"/>'s parameters (already on their device).</summary>
-    public static IStepper Create(Sequential network, TrainingOptions settings) => settings.Optimizer switch
+    /// <summary>
+    /// The optimizer <paramref name="settings"/> ask for, over <paramref name="network"/>'s parameters (already on
+    /// their device), with lookahead around it when asked for; <paramref name="totalSteps"/> paces the lookahead.
+    /// </summary>
+    public static IStepper Create(Sequential network, TrainingOptions settings, long totalSteps)
     {
-        OptimizerKind.Sgd => new TorchSharpStepper(optim.SGD(network.parameters(), settings.LearningRate, momentum: 0.9, weight_decay: settings.WeightDecay)),
-        _ => new FlatAdam(network, settings.LearningRate, settings.WeightDecay),
-    };
+        IStepper optimizer = settings.Optimizer switch
+        {
+            OptimizerKind.Sgd or OptimizerKind.Nesterov => new MomentumSgd(network, settings),
+            _ => new FlatAdam(network, settings.LearningRate, settings.WeightDecay),
+        };
+        return settings.LookaheadInterval > 0 ? new Lookahead(optimizer, network, settings.LookaheadInterval, totalSteps) : optimizer;
+    }
 }
 
-/// <summary>A TorchSharp optimizer as an <see cref="IStepper"/>.</summary>
-internal sealed class TorchSharpStepper(OptimizerHelper optimizer) : IStepper
+/// <summary>
+/// <c>torch.optim.SGD</c> with momentum, optionally Nesterov, no dampening, L2 weight decay added to the gradient;
+/// BatchNorm shifts get <see cref="TrainingOptions.BatchNormBiasLearningRateScale"/> times the learning rate and
+/// that much less weight decay. Parameters that do not require gradients (frozen, or frozen for now) are skipped.
+/// </summary>
+internal sealed class MomentumSgd : IStepper
 {
-    public void ZeroGrad() => optimizer.zero_grad();
-    public void Step() => optimizer.step();
-    public void Save(BinaryWriter writer) => optimizer.save_state_dict(writer);
-    public void Load(BinaryReader reader) => optimizer.load_state_dict(reader);
-    public void Dispose() => optimizer.Dispose();
+    private readonly (Parameter Parameter, double LearningRate, double WeightDecay)[] _groups;
+    private readonly Tensor?[] _momentum;
+    private readonly double _momentumFactor;
+    private readonly bool _nesterov;
+
+    public MomentumSgd(Sequential network, TrainingOptions settings)
+    {
+        var shifts = network.named_modules().Where(m => m.module is BatchNorm2d).Select(m => m.name + ".bias").ToHashSet();
+        double scale = settings.BatchNormBiasLearningRateScale;
+        _groups = network.named_parameters()
+            .Select(p => shifts.Contains(p.name)
+                ? (p.parameter, settings.LearningRate * scale, settings.WeightDecay / scale)
+                : (p.parameter, settings.LearningRate, settings.WeightDecay))
+            .ToArray();
+        _momentum = new Tensor?[_groups.Length];
+        _momentumFactor = settings.Momentum;
+        _nesterov = settings.Optimizer == OptimizerKind.Nesterov;
+    }
+
+    public void ZeroGrad()
+    {
+        foreach (var (parameter, _, _) in _groups) parameter.grad?.zero_();
+    }
+
+    public void Step(double learningRateFactor)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        for (int i = 0; i < _groups.Length; i++)
+        {
+            var (parameter, learningRate, weightDecay) = _groups[i];
+            if (!parameter.requires_grad || parameter.grad is not { } grad) continue;
+            var step = weightDecay != 0 ? grad.add(parameter, alpha: weightDecay) : grad;
+            if (_momentumFactor != 0)
+            {
+                if (_momentum[i] is { } buffer) buffer.mul_(_momentumFactor).add_(step);
+                else _momentum[i] = buffer = step.clone().DetachFromDisposeScope();
+                step = _nesterov ? step.add(buffer, alpha: _momentumFactor) : buffer;
+            }
+            parameter.add_(step, alpha: -learningRate * learningRateFactor);
+        }
+    }
+
+    public void Save(BinaryWriter writer)
+    {
+        foreach (var buffer in _momentum)
+        {
+            writer.Write(buffer is not null);
+            buffer?.Save(writer);
+        }
+    }
+
+    public void Load(BinaryReader reader)
+    {
+        for (int i = 0; i < _momentum.Length; i++)
+        {
+            _momentum[i]?.Dispose();
+            _momentum[i] = null;
+            if (!reader.ReadBoolean()) continue;
+            var parameter = _groups[i].Parameter;
+            var buffer = zeros_like(parameter).DetachFromDisposeScope();
+            buffer.Load(reader);
+            _momentum[i] = buffer;
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var buffer in _momentum) buffer?.Dispose();
+    }
+}
+
+/// <summary>
+/// airbench's lookahead around an optimizer: every <c>interval</c> steps the network's floating-point state (weights
+/// and BatchNorm statistics) is blended into its running average with decay 0.95^interval · (step / total)³ and then
+/// set to that average; after the last step the network takes the average. Checkpoints carry the average.
+/// </summary>
+internal sealed class Lookahead : IStepper
+{
+    private const double DecayPerStep = 0.95;
+    private readonly IStepper _inner;
+    private readonly Tensor[] _state, _average;
+    private readonly int _interval;
+    private readonly long _totalSteps;
+    private long _step;
+
+    public Lookahead(IStepper inner, Sequential network, int interval, long totalSteps)
+    {
+        _inner = inner;
+        _interval = interval;
+        _totalSteps = totalSteps;
+        _state = network.state_dict().Values.Where(t => t.is_floating_point()).ToArray();
+        using var _ = no_grad();
+        _average = _state.Select(t => t.detach().clone()).ToArray();
+    }
+
+    public void ZeroGrad() => _inner.ZeroGrad();
+
+    public void Step(double learningRateFactor)
+    {
+        _inner.Step(learningRateFactor);
+        _step++;
+        if (_step % _interval == 0)
+            Blend(Math.Pow(DecayPerStep, _interval) * Math.Pow((double)_step / _totalSteps, 3));
+        if (_step == _totalSteps) Blend(1.0);
+    }
+
+    private void Blend(double decay)
+    {
+        using var _ = no_grad();
+        for (int i = 0; i < _state.Length; i++)
+        {
+            _average[i].lerp_(_state[i], 1 - decay);
+            _state[i].copy_(_average[i]);
+        }
+    }
+
+    public void Save(BinaryWriter writer)
+    {
+        _inner.Save(writer);
+        writer.Write(_step);
+        foreach (var average in _average) average.Save(writer);
+    }
+
+    public void Load(BinaryReader reader)
+    {
+        _inner.Load(reader);
+        _step = reader.ReadInt64();
+        foreach (var average in _average) average.Load(reader);
+    }
+
+    public void Dispose()
+    {
+        _inner.Dispose();
+        foreach (var average in _average) average.Dispose();
+    }
 }
 
 /// <summary>
@@ -81,7 +226,7 @@ internal sealed class FlatAdam : IStepper
 
     public void ZeroGrad() => _grads.zero_();
 
-    public void Step()
+    public void Step(double learningRateFactor)
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
@@ -92,7 +237,7 @@ internal sealed class FlatAdam : IStepper
         _expAvg.mul_(Beta1).add_(grad, alpha: 1 - Beta1);
         _expAvgSq.mul_(Beta2).addcmul_(grad, grad, value: 1 - Beta2);
         var denominator = (_expAvgSq.sqrt() / Math.Sqrt(biasCorrection2)).add_(Eps);
-        _weights.addcdiv_(_expAvg, denominator, value: -_learningRate / biasCorrection1);
+        _weights.addcdiv_(_expAvg, denominator, value: -(_learningRate * learningRateFactor) / biasCorrection1);
     }
 
     public void Save(BinaryWriter writer)

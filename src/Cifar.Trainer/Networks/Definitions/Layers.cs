@@ -23,6 +23,8 @@ namespace Cifar.Networks;
 [JsonDerivedType(typeof(Flatten), nameof(Flatten))]
 [JsonDerivedType(typeof(Linear), nameof(Linear))]
 [JsonDerivedType(typeof(Residual), nameof(Residual))]
+[JsonDerivedType(typeof(PatchWhitening), nameof(PatchWhitening))]
+[JsonDerivedType(typeof(Scale), nameof(Scale))]
 public abstract record Layer
 {
     /// <summary>
@@ -40,7 +42,12 @@ public abstract record Layer
 /// <param name="Stride">Step between windows.</param>
 /// <param name="Padding">Zeros added on each side of both spatial dimensions.</param>
 /// <param name="Bias">Whether the layer adds a learned bias per output channel.</param>
-public sealed record Conv2d(int OutChannels, int KernelSize, int Stride = 1, int Padding = 0, bool Bias = true) : Layer;
+/// <param name="IdentityInit">
+/// Whether the first filters (as many as input channels) start as the identity (a centred 1, as PyTorch's
+/// <c>dirac_</c>) instead of random, so the layer starts by passing its input on (airbench's convolutions).
+/// </param>
+public sealed record Conv2d(int OutChannels, int KernelSize, int Stride = 1, int Padding = 0, bool Bias = true,
+    bool IdentityInit = false) : Layer;
 
 /// <summary>
 /// Batch normalization per channel of a [C, H, W] input, with a learned scale and shift; training uses the
@@ -48,7 +55,8 @@ public sealed record Conv2d(int OutChannels, int KernelSize, int Stride = 1, int
 /// </summary>
 /// <param name="Momentum">Weight of the newest batch in the running statistics.</param>
 /// <param name="Epsilon">Added to the variance before its square root.</param>
-public sealed record BatchNorm2d(double Momentum = 0.1, double Epsilon = 1e-5) : Layer;
+/// <param name="TrainScale">Whether the scale is learned; when false it stays 1 and only the shift learns (airbench's).</param>
+public sealed record BatchNorm2d(double Momentum = 0.1, double Epsilon = 1e-5, bool TrainScale = true) : Layer;
 
 /// <summary>max(0, x), element-wise.</summary>
 public sealed record Relu : Layer;
@@ -80,6 +88,22 @@ public sealed record Flatten : Layer;
 /// <param name="OutFeatures">Output width; null: the number of classes (the usual last layer).</param>
 /// <param name="Bias">Whether the layer adds a learned bias per output.</param>
 public sealed record Linear(int? OutFeatures = null, bool Bias = true) : Layer;
+
+/// <summary>Multiplies by a constant: <c>x · Factor</c> (airbench's scaled head).</summary>
+/// <param name="Factor">The constant, finite.</param>
+public sealed record Scale(double Factor) : Layer;
+
+/// <summary>
+/// A fixed convolution that whitens image patches, airbench's first layer: [C, H, W] → [2·C·k², H − k + 1, W − k + 1].
+/// Before training its filters are set from the covariance of the first <paramref name="InitImages"/> training images'
+/// k×k patches: each eigenvector scaled by 1/√(eigenvalue + <paramref name="Epsilon"/>), and its negative, largest
+/// eigenvalue first. The filters stay fixed; the bias learns for the first <paramref name="BiasEpochs"/> epochs only.
+/// </summary>
+/// <param name="KernelSize">Side k of the square patches.</param>
+/// <param name="Epsilon">Added to each eigenvalue before its square root.</param>
+/// <param name="InitImages">How many training images (from the first) the patch statistics come from.</param>
+/// <param name="BiasEpochs">Epochs in which the bias learns; afterwards it is frozen.</param>
+public sealed record PatchWhitening(int KernelSize = 2, double Epsilon = 5e-4, int InitImages = 5000, int BiasEpochs = 3) : Layer;
 
 /// <summary>A skip connection: x + Body(x). The body must give back the shape it was given.</summary>
 /// <param name="Body">The layers on the residual branch, in order; their names are scoped by this layer's name.</param>

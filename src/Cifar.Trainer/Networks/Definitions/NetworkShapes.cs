@@ -11,6 +11,7 @@ internal static class NetworkShapes
     [
         nameof(Conv2d), nameof(BatchNorm2d), nameof(Relu), nameof(Gelu), nameof(MaxPool2d), nameof(AvgPool2d),
         nameof(GlobalAvgPool), nameof(Dropout), nameof(Flatten), nameof(Linear), nameof(Residual),
+        nameof(PatchWhitening), nameof(Scale),
     ];
 
     /// <summary>The checked layers, or a <see cref="NetworkDefinitionException"/> naming the first wrong one.</summary>
@@ -42,6 +43,8 @@ internal static class NetworkShapes
         Flatten => "flatten",
         Linear => "fc",
         Residual => "residual",
+        PatchWhitening => "whiten",
+        Scale => "scale",
         _ => layer.GetType().Name.ToLowerInvariant(),
     };
 
@@ -123,6 +126,16 @@ internal static class NetworkShapes
                 return input;
             case Relu or Gelu:
                 return input;
+            case Scale sc:
+                if (!double.IsFinite(sc.Factor)) Fail(at, $"Factor must be a finite number (got {sc.Factor})");
+                return input;
+            case PatchWhitening w:
+                Positive(w.KernelSize, "KernelSize", at);
+                Positive(w.InitImages, "InitImages", at);
+                if (w.BiasEpochs < 0) Fail(at, $"BiasEpochs must be 0 or more (got {w.BiasEpochs})");
+                if (!(w.Epsilon > 0) || double.IsInfinity(w.Epsilon)) Fail(at, $"Epsilon must be positive (got {w.Epsilon})");
+                Image(input, at);
+                return [2 * input[0] * w.KernelSize * w.KernelSize, .. Window(input, w.KernelSize, 1, 0, at)];
             case MaxPool2d m:
                 return Pool(input, m.KernelSize, m.Stride, at);
             case AvgPool2d a:
