@@ -1,4 +1,5 @@
 using Cifar.Trainer.Augmentation;
+using Cifar.Trainer.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -301,5 +302,22 @@ public class AugmentationTests
         using var even = augmenter.DrawEpoch(5, 5, 2, 3, generator, CPU);
         Assert.All(FlipsOf(odd), f => Assert.False(f));
         Assert.All(FlipsOf(even), f => Assert.True(f));
+    }
+
+    [Fact]
+    public void A_run_with_alternating_flips_and_translation_resumes_bit_for_bit()
+    {
+        // Resumed after epoch 1, the run draws epochs 2 (inverted flips) and 3 without having drawn epoch 1.
+        var augmenter = new BatchAugmenter(Alternating with { Translate = 2 });
+        using var dir = new Cifar.Tests.TestData.TempFolder();
+        using var train = TestRuns.RandomSet(32, seed: 1);
+        var settings = new TrainingOptions { Epochs = 3, BatchSize = 16, Device = ComputeDevice.Cpu, Seed = 3 };
+        using var straight = CnnTrainer.Train(train, null, 3, TestRuns.Run(settings), augmenter);
+        var checkpoint = dir.File("checkpoint.bin");
+        using (CnnTrainer.Train(train, null, 3, TestRuns.Run(settings with { Epochs = 1 }, checkpoint), augmenter)) { }
+        using var resumed = CnnTrainer.Train(train, null, 3, TestRuns.Run(settings, checkpoint, resume: true), augmenter);
+        Assert.Equal(straight.History.Select(h => (h.TrainLoss, h.TrainAccuracy)), resumed.History.Select(h => (h.TrainLoss, h.TrainAccuracy)));
+        foreach (var (a, b) in straight.Network.parameters().Zip(resumed.Network.parameters()))
+            Assert.True(a.allclose(b, rtol: 0, atol: 0), "weights differ after resuming");
     }
 }
