@@ -54,9 +54,12 @@ public sealed class BatchAugmenter(AugmentationOptions settings)
     /// <summary>
     /// Draws every parameter of epoch <paramref name="epoch"/> (1-based; <paramref name="count"/> images in batches of
     /// <paramref name="batchSize"/>) and moves the tensors to <paramref name="device"/> once. From
-    /// <paramref name="generator"/>, batch by batch in torchvision's order: the batch's flips (unless they alternate),
-    /// its translation shifts, then each image's colour-jitter order and factors, then the batch's angles.
-    /// Alternating flips are per dataset image and come from <paramref name="imageSeed"/> alone (see below).
+    /// <paramref name="generator"/>, batch by batch in the order they apply (torchvision's for its transforms): the
+    /// batch's flips (unless they alternate), its translation shifts, then each image's colour-jitter order and
+    /// factors, then the batch's angles. Options that are off draw nothing, so their draws stay where they were.
+    /// Alternating flips are per dataset image and follow from <paramref name="imageSeed"/> and
+    /// <paramref name="epoch"/> alone (the trainer passes its seed + 2: the shuffle and the epoch generator have seed
+    /// and seed + 1).
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="epoch"/> is below 1.</exception>
     public EpochDraws DrawEpoch(long count, int batchSize, int epoch, ulong imageSeed, Generator generator, Device device)
