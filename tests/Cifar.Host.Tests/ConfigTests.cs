@@ -97,6 +97,7 @@ public class ConfigTests
     [InlineData("""{ "Model": { "Architecture": "ResNet" } }""", "'Model:Architecture' must be one of SeedCnn (got 'ResNet')")]
     [InlineData("""{ "Normalization": { "Std": [0.5, 0, 0.5] } }""", "'Normalization:Std' must be 3 numbers greater than 0")]
     [InlineData("""{ "Augmentation": { "RotationDegrees": 400 } }""", "'Augmentation:RotationDegrees' must be in [0, 180] (got 400)")]
+    [InlineData("""{ "Augmentation": { "Translate": 9 } }""", "'Augmentation:Translate' must be in [0, 8] (got 9)")]
     [InlineData("""{ "Data": { "TrainLimit": -1 } }""", "'Data:TrainLimit' must be 0 (all) or more (got -1)")]
     public void Out_of_range_values_are_named_with_their_file(string json, string expected)
     {

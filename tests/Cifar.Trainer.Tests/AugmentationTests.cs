@@ -1,4 +1,5 @@
 using Cifar.Trainer.Augmentation;
+using Cifar.Trainer.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -35,12 +36,13 @@ public class AugmentationTests
         using var pixels = rand(new long[] { 70, 3, 32, 32 }, generator: new Generator(5));
         using var perBatchGenerator = new Generator(9);
         using var epochGenerator = new Generator(9);
-        using var draws = augmenter.DrawEpoch(70, 32, epochGenerator, CPU)!;
+        using var draws = augmenter.DrawEpoch(70, 32, 1, 0, epochGenerator, CPU)!;
         for (long start = 0; start < 70; start += 32)
         {
             using var batch = pixels.narrow(0, start, Math.Min(32, 70 - start));
+            using var indices = arange(start, start + batch.shape[0]);
             using var expected = augmenter.Apply(batch, perBatchGenerator);
-            using var got = augmenter.Apply(batch, draws, start);
+            using var got = augmenter.Apply(batch, draws, indices, start);
             Assert.True(got.allclose(expected, rtol: 0, atol: 0), $"batch at {start}");
         }
         // Both generators have moved on by the same draws.
@@ -160,5 +162,162 @@ public class AugmentationTests
         using var again = new Generator(11);
         Assert.Equal(a1, Run(again));
         Assert.NotEqual(a1, a2);
+    }
+
+    [Fact]
+    public void Translation_is_the_reflect_padded_crop_at_the_shifted_offset()
+    {
+        // Two images of two channels (the second channel is the first + 100), shifted (1, −2) and (−2, 2).
+        var channels = Arange16.Concat(Arange16.Select(v => v + 100)).ToArray();
+        using var images = Image(channels.Concat(channels).ToArray(), 2, 2, 4, 4);
+        using var rows = tensor(new long[] { 1, -2 });
+        using var columns = tensor(new long[] { -2, 2 });
+        using var translated = BatchAugmenter.Translate(images, rows, columns, pad: 2);
+        // By hand, output (y, x) = input (y + dy, x + dx), an index i outside 0..3 reflected to −i or 6 − i:
+        // image 0 reads rows 1, 2, 3, 2 and columns 2, 1, 0, 1; image 1 rows 2, 1, 0, 1 and columns 2, 3, 2, 1.
+        var first = new float[] { 7, 6, 5, 6, 11, 10, 9, 10, 15, 14, 13, 14, 11, 10, 9, 10 };
+        var second = new float[] { 11, 12, 11, 10, 7, 8, 7, 6, 3, 4, 3, 2, 7, 8, 7, 6 };
+        AssertClose(first.Concat(first.Select(v => v + 100)).ToArray(), translated[0]);
+        AssertClose(second.Concat(second.Select(v => v + 100)).ToArray(), translated[1]);
+    }
+
+    [Fact]
+    public void A_zero_shift_leaves_the_image_as_it_was()
+    {
+        using var image = Image(Arange64, 1, 1, 8, 8);
+        using var zero = tensor(new long[] { 0 });
+        AssertClose(Arange64, BatchAugmenter.Translate(image, zero, zero, pad: 2));
+    }
+
+    [Fact]
+    public void Each_batch_draws_flips_then_shifts_then_angles_from_the_epoch_generator()
+    {
+        // The draw order by hand: the existing options' draws stay where they were, translation's come between.
+        var settings = new AugmentationOptions { HorizontalFlip = true, RotationDegrees = 10, Translate = 2 };
+        using var generator = new Generator(21);
+        using var draws = new BatchAugmenter(settings).DrawEpoch(5, 3, 1, 0, generator, CPU);
+        using var replay = new Generator(21);
+        var flips = new List<bool>();
+        var shifts = new List<long>();
+        var degrees = new List<double>();
+        foreach (var n in new long[] { 3, 2 })
+        {
+            flips.AddRange((rand(n, generator: replay) < 0.5).data<bool>().ToArray());
+            shifts.AddRange(randint(-2, 3, new long[] { n, 2 }, dtype: ScalarType.Int64, generator: replay).data<long>().ToArray());
+            degrees.AddRange(rand(n, dtype: ScalarType.Float64, generator: replay).data<double>().ToArray().Select(u => u * 20 - 10));
+        }
+        Assert.Equal(flips, draws.Flips!.data<bool>().ToArray());
+        Assert.Equal(shifts.Where((_, i) => i % 2 == 0), draws.RowShifts!.data<long>().ToArray());
+        Assert.Equal(shifts.Where((_, i) => i % 2 == 1), draws.ColumnShifts!.data<long>().ToArray());
+        Assert.All(shifts, s => Assert.InRange(s, -2, 2));
+        Assert.Equal(degrees.Select(d => (float)Math.Cos(d * Math.PI / 180)), draws.Cosines!.data<float>().ToArray());
+        Assert.Null(draws.FlipsByImage);
+    }
+
+    [Fact]
+    public void Translation_drawn_for_a_whole_epoch_gives_the_per_batch_result()
+    {
+        var augmenter = new BatchAugmenter(AugmentationOptions.Tutorial with { Translate = 2 });
+        using var pixels = rand(new long[] { 20, 3, 8, 8 }, generator: new Generator(5));
+        using var perBatchGenerator = new Generator(9);
+        using var epochGenerator = new Generator(9);
+        using var draws = augmenter.DrawEpoch(20, 8, 1, 0, epochGenerator, CPU);
+        for (long start = 0; start < 20; start += 8)
+        {
+            using var batch = pixels.narrow(0, start, Math.Min(8, 20 - start));
+            using var indices = arange(start, start + batch.shape[0]);
+            using var expected = augmenter.Apply(batch, perBatchGenerator);
+            using var got = augmenter.Apply(batch, draws, indices, start);
+            Assert.True(got.allclose(expected, rtol: 0, atol: 0), $"batch at {start}");
+        }
+    }
+
+    private static readonly AugmentationOptions Alternating = new() { HorizontalFlip = true, AlternateFlips = true };
+
+    private static bool[] FlipsOf(EpochDraws draws) => draws.FlipsByImage!.data<bool>().ToArray();
+
+    [Fact]
+    public void Alternating_flips_invert_every_epoch_and_any_epoch_follows_from_the_seed_alone()
+    {
+        var augmenter = new BatchAugmenter(Alternating);
+        using var generator = new Generator(4);
+        var epochs = Enumerable.Range(1, 4).Select(epoch =>
+        {
+            using var draws = augmenter.DrawEpoch(8, 3, epoch, 77, generator, CPU);
+            return FlipsOf(draws);
+        }).ToArray();
+
+        // The first epoch: one draw per image with p = 0.5 from a generator of the seed.
+        using var seeded = new Generator(77);
+        var first = (rand(8, generator: seeded) < 0.5).data<bool>().ToArray();
+        Assert.Equal(first, epochs[0]);
+        Assert.Contains(true, first);
+        Assert.Contains(false, first);
+        Assert.Equal(first.Select(f => !f), epochs[1]);
+        Assert.Equal(first, epochs[2]);
+        Assert.Equal(epochs[1], epochs[3]);
+        // Alternating flips leave the epoch generator alone.
+        using var untouched = new Generator(4);
+        Assert.Equal(untouched.get_state().data<byte>().ToArray(), generator.get_state().data<byte>().ToArray());
+
+        // Epoch 3 drawn first thing, as a run resumed after epoch 2 does: the same flips.
+        using var fresh = new Generator(4);
+        using var resumed = new BatchAugmenter(Alternating).DrawEpoch(8, 3, 3, 77, fresh, CPU);
+        Assert.Equal(epochs[2], FlipsOf(resumed));
+    }
+
+    [Fact]
+    public void Alternating_flips_follow_the_image_index_not_the_batch_position()
+    {
+        var augmenter = new BatchAugmenter(Alternating);
+        using var generator = new Generator(4);
+        using var draws = augmenter.DrawEpoch(8, 3, 2, 77, generator, CPU);
+        var flips = FlipsOf(draws);
+        // Image i is the row 10i, 10i + 1, 10i + 2, 10i + 3; the batch at positions 3..5 holds images 6, 0, 3.
+        using var images = (arange(8 * 4, dtype: ScalarType.Float32).view(8, 1, 1, 4) / 4).floor() * 10
+            + arange(4, dtype: ScalarType.Float32);
+        var indices = new long[] { 6, 0, 3 };
+        using var indexTensor = tensor(indices);
+        using var batch = images.index_select(0, indexTensor);
+        using var augmented = augmenter.Apply(batch, draws, indexTensor, start: 3);
+        for (int k = 0; k < 3; k++)
+        {
+            var row = Enumerable.Range(0, 4).Select(x => (float)(10 * indices[k] + x)).ToArray();
+            AssertClose(flips[indices[k]] ? row.Reverse().ToArray() : row, augmented[k]);
+        }
+        Assert.Contains(indices, i => flips[i]);
+        Assert.Contains(indices, i => !flips[i]);
+    }
+
+    [Fact]
+    public void Alternating_flips_at_probability_0_flip_every_image_in_even_epochs()
+    {
+        var settings = Alternating with { HorizontalFlipProbability = 0 };
+        Assert.False(settings.IsIdentity);
+        Assert.True((Alternating with { HorizontalFlip = false }).IsIdentity);
+        Assert.False(new AugmentationOptions { Translate = 1 }.IsIdentity);
+        var augmenter = new BatchAugmenter(settings);
+        using var generator = new Generator(1);
+        using var odd = augmenter.DrawEpoch(5, 5, 1, 3, generator, CPU);
+        using var even = augmenter.DrawEpoch(5, 5, 2, 3, generator, CPU);
+        Assert.All(FlipsOf(odd), f => Assert.False(f));
+        Assert.All(FlipsOf(even), f => Assert.True(f));
+    }
+
+    [Fact]
+    public void A_run_with_alternating_flips_and_translation_resumes_bit_for_bit()
+    {
+        // Resumed after epoch 1, the run draws epochs 2 (inverted flips) and 3 without having drawn epoch 1.
+        var augmenter = new BatchAugmenter(Alternating with { Translate = 2 });
+        using var dir = new Cifar.Tests.TestData.TempFolder();
+        using var train = TestRuns.RandomSet(32, seed: 1);
+        var settings = new TrainingOptions { Epochs = 3, BatchSize = 16, Device = ComputeDevice.Cpu, Seed = 3 };
+        using var straight = CnnTrainer.Train(train, null, 3, TestRuns.Run(settings), augmenter);
+        var checkpoint = dir.File("checkpoint.bin");
+        using (CnnTrainer.Train(train, null, 3, TestRuns.Run(settings with { Epochs = 1 }, checkpoint), augmenter)) { }
+        using var resumed = CnnTrainer.Train(train, null, 3, TestRuns.Run(settings, checkpoint, resume: true), augmenter);
+        Assert.Equal(straight.History.Select(h => (h.TrainLoss, h.TrainAccuracy)), resumed.History.Select(h => (h.TrainLoss, h.TrainAccuracy)));
+        foreach (var (a, b) in straight.Network.parameters().Zip(resumed.Network.parameters()))
+            Assert.True(a.allclose(b, rtol: 0, atol: 0), "weights differ after resuming");
     }
 }

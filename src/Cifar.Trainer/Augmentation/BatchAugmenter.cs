@@ -5,11 +5,12 @@ namespace Cifar.Trainer.Augmentation;
 
 /// <summary>
 /// Applies <see cref="AugmentationOptions"/> to whole batches of [0, 1] pixels on their own device. Every
-/// random parameter of an epoch is drawn at its start (<see cref="DrawEpoch"/>) from a seeded generator
+/// random parameter of an epoch is drawn at its start (<see cref="DrawEpoch"/>) from seeded generators
 /// kept on the CPU, so a seed gives the same draws on every device and a GPU gets no host-to-device copy
-/// per step; <see cref="Apply(Tensor, EpochDraws, long)"/> then augments each batch with its share. The
-/// pixel operations follow torchvision's tensor definitions (<c>torchvision.transforms.functional</c>):
-/// zero fill is black, as in the tutorial.
+/// per step; <see cref="Apply(Tensor, EpochDraws, Tensor, long)"/> then augments each batch with its share,
+/// in this order: flip, translation, colour jitter, rotation (flip and translation as airbench applies them,
+/// the rest in torchvision's <c>Compose</c> order). The pixel operations follow torchvision's tensor definitions
+/// (<c>torchvision.transforms.functional</c>): zero fill is black, as in the tutorial.
 /// </summary>
 public sealed class BatchAugmenter(AugmentationOptions settings)
 {
@@ -20,63 +21,122 @@ public sealed class BatchAugmenter(AugmentationOptions settings)
 
     /// <summary>
     /// Augments one batch of [0, 1] pixels [N, 3, H, W], drawing its parameters from <paramref name="generator"/>
-    /// (the draws of an epoch that is this one batch); returns a new tensor, or the input for the identity.
+    /// (the draws of a first epoch that is this one batch, image i being the batch's i-th; alternating flips come
+    /// from the generator's initial seed); returns a new tensor, or the input for the identity.
     /// </summary>
     public Tensor Apply(Tensor pixels, Generator generator)
     {
-        using var draws = DrawEpoch(pixels.shape[0], (int)pixels.shape[0], generator, pixels.device);
-        return Apply(pixels, draws, 0);
+        long n = pixels.shape[0];
+        using var draws = DrawEpoch(n, (int)n, 1, (ulong)generator.initial_seed(), generator, pixels.device);
+        using var indices = arange(n, device: pixels.device);
+        return Apply(pixels, draws, indices, 0);
     }
 
     /// <summary>
     /// Augments the batch of [0, 1] pixels that holds images <paramref name="start"/> .. start + N − 1 of an
-    /// epoch, with the parameters <see cref="DrawEpoch"/> drew: flip, colour jitter, rotation, in
-    /// torchvision's order. Returns a new tensor, or the input for the identity.
+    /// epoch, with the parameters <see cref="DrawEpoch"/> drew: flip, translation, colour jitter, rotation.
+    /// Draws made per position in the epoch are taken from <paramref name="start"/> on; alternating flips,
+    /// made per image, are taken at the images' dataset <paramref name="indices"/> (int64 [N], on the pixels'
+    /// device). Returns a new tensor, or the input for the identity.
     /// </summary>
-    public Tensor Apply(Tensor pixels, EpochDraws draws, long start)
+    public Tensor Apply(Tensor pixels, EpochDraws draws, Tensor indices, long start)
     {
         long n = pixels.shape[0];
         if (draws.Flips is { } flips) pixels = Flip(pixels, flips.narrow(0, start, n));
+        if (draws.FlipsByImage is { } byImage) pixels = Flip(pixels, byImage.index_select(0, indices));
+        if (draws.RowShifts is { } rows)
+            pixels = Translate(pixels, rows.narrow(0, start, n), draws.ColumnShifts!.narrow(0, start, n), _settings.Translate);
         if (draws.ColorJitter is { } jitter) pixels = ColorJitter(pixels, jitter.AsSpan((int)start, (int)n));
         if (draws.Cosines is { } cos) pixels = Rotate(pixels, cos.narrow(0, start, n), draws.Sines!.narrow(0, start, n));
         return pixels;
     }
 
     /// <summary>
-    /// Draws every parameter of an epoch (<paramref name="count"/> images in batches of
-    /// <paramref name="batchSize"/>) from <paramref name="generator"/>, batch by batch in torchvision's order
-    /// (the batch's flips, then each image's colour-jitter order and factors, then the batch's angles), and
-    /// moves the tensor ones to <paramref name="device"/> once.
+    /// Draws every parameter of epoch <paramref name="epoch"/> (1-based; <paramref name="count"/> images in batches of
+    /// <paramref name="batchSize"/>) and moves the tensors to <paramref name="device"/> once. From
+    /// <paramref name="generator"/>, batch by batch in the order they apply (torchvision's for its transforms): the
+    /// batch's flips (unless they alternate), its translation shifts, then each image's colour-jitter order and
+    /// factors, then the batch's angles. Options that are off draw nothing, so their draws stay where they were.
+    /// Alternating flips are per dataset image and follow from <paramref name="imageSeed"/> and
+    /// <paramref name="epoch"/> alone (the trainer passes its seed + 2: the shuffle and the epoch generator have seed
+    /// and seed + 1).
     /// </summary>
-    public EpochDraws DrawEpoch(long count, int batchSize, Generator generator, Device device)
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="epoch"/> is below 1.</exception>
+    public EpochDraws DrawEpoch(long count, int batchSize, int epoch, ulong imageSeed, Generator generator, Device device)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(epoch, 1);
         // Every temporary dies with the scope; only the results leave it.
         using var scope = NewDisposeScope();
+        bool alternate = _settings.HasFlips && _settings.AlternateFlips;
         var flips = new List<Tensor>();
+        var shifts = new List<Tensor>();
         var degrees = new List<Tensor>();
         var jitter = _settings.HasColorJitter ? new ColorJitterDraw[count] : null;
         for (long start = 0; start < count; start += batchSize)
         {
             long n = Math.Min(batchSize, count - start);
-            if (_settings.FlipProbability > 0) flips.Add(DrawFlips(n, generator));
+            if (!alternate && _settings.FlipProbability > 0) flips.Add(DrawFlips(n, generator));
+            if (_settings.Translate > 0) shifts.Add(DrawShifts(n, generator));
             if (jitter is not null)
                 for (long i = start; i < start + n; i++) jitter[i] = DrawColorJitter(generator);
             if (_settings.RotationDegrees > 0) degrees.Add(DrawDegrees(n, generator));
         }
+        var byImage = alternate ? AlternatingFlips(count, epoch, imageSeed).to(device) : null;
+        // Shifts [count, 2]: row then column, split once here so each batch narrows two flat tensors.
+        var allShifts = shifts.Count > 0 ? cat(shifts).to(device) : null;
         // The angles' cosines and sines are computed once per epoch (elementwise: the per-batch numbers).
         var (cos, sin) = degrees.Count > 0 ? CosSin(cat(degrees).to(device)) : (null, null);
         return new EpochDraws(
             flips.Count > 0 ? cat(flips).to(device).MoveToOuterDisposeScope() : null,
+            byImage?.MoveToOuterDisposeScope(),
+            allShifts?.select(1, 0).contiguous().MoveToOuterDisposeScope(),
+            allShifts?.select(1, 1).contiguous().MoveToOuterDisposeScope(),
             jitter,
             cos?.MoveToOuterDisposeScope(), sin?.MoveToOuterDisposeScope());
     }
 
+    /// <summary>
+    /// Epoch <paramref name="epoch"/>'s alternating flips, per dataset image (bool [count]): the first epoch's are
+    /// drawn with the flip probability, every later epoch inverts the one before, so odd epochs repeat the first and
+    /// even ones invert it.
+    /// </summary>
+    private Tensor AlternatingFlips(long count, int epoch, ulong imageSeed)
+    {
+        // A generator of their own, made from the seed each epoch, rather than the epoch generator: training resumes
+        // from a checkpoint at an epoch boundary, and any epoch's flips must follow from the seed alone, without
+        // replaying the epochs before it; the other draws' sequence is left as it was.
+        using var imageGenerator = new Generator(imageSeed);
+        var first = rand(count, generator: imageGenerator) < _settings.HorizontalFlipProbability;
+        return epoch % 2 == 1 ? first : first.logical_not();
+    }
+
     private Tensor DrawFlips(long n, Generator generator) => rand(n, generator: generator) < _settings.FlipProbability;
+
+    /// <summary>Row and column shifts [n, 2] (int64), each uniform in [−t, t]: airbench's <c>batch_crop</c> draw.</summary>
+    private Tensor DrawShifts(long n, Generator generator) =>
+        randint(-_settings.Translate, _settings.Translate + 1, new long[] { n, 2 }, dtype: ScalarType.Int64, generator: generator);
 
     private Tensor DrawDegrees(long n, Generator generator)
     {
         double d = _settings.RotationDegrees;
         return rand(n, dtype: ScalarType.Float64, generator: generator) * (2 * d) - d;
+    }
+
+    /// <summary>
+    /// Translates each image [N, C, H, W] by its shifts (int64 [N] each, in [−pad, pad], on the images' device):
+    /// the image reflect-padded by <paramref name="pad"/> on every side, cropped back to H × W with its top-left
+    /// corner at (pad + rowShift, pad + columnShift). Output pixel (y, x) is input pixel (y + rowShift, x + columnShift),
+    /// reflected about the border row or column (without repeating it) where that falls outside.
+    /// </summary>
+    public static Tensor Translate(Tensor images, Tensor rowShifts, Tensor columnShifts, int pad)
+    {
+        long n = images.shape[0], c = images.shape[1], h = images.shape[2], w = images.shape[3];
+        var device = images.device;
+        var padded = nn.functional.pad(images, new long[] { pad, pad, pad, pad }, PaddingModes.Reflect);
+        // Batched crop without a per-image loop: gather each image's rows, then its columns, by index tensors.
+        var rows = (arange(h, device: device).view(1, 1, h, 1) + (rowShifts.view(n, 1, 1, 1) + pad)).expand(n, c, h, w + 2 * pad);
+        var columns = (arange(w, device: device).view(1, 1, 1, w) + (columnShifts.view(n, 1, 1, 1) + pad)).expand(n, c, h, w);
+        return padded.gather(2, rows).gather(3, columns);
     }
 
     private static Tensor Flip(Tensor images, Tensor flips) =>
@@ -232,24 +292,37 @@ public sealed record ColorJitterDraw(long[] Order, double? Brightness, double? C
 /// One epoch's augmentation parameters (see <see cref="BatchAugmenter.DrawEpoch"/>): the tensors on the training
 /// device, the per-image colour jitter on the host (it steers per-image operations). Disposing frees the tensors.
 /// </summary>
-public sealed class EpochDraws(Tensor? flips, ColorJitterDraw[]? colorJitter, Tensor? cosines, Tensor? sines) : IDisposable
+public sealed class EpochDraws(Tensor? flips, Tensor? flipsByImage, Tensor? rowShifts, Tensor? columnShifts,
+    ColorJitterDraw[]? colorJitter, Tensor? cosines, Tensor? sines) : IDisposable
 {
-    /// <summary>Per image: flip horizontally (bool [N]), or null without flips.</summary>
+    /// <summary>Per position in the epoch: flip horizontally (bool [N]), or null without (fresh) flips.</summary>
     public Tensor? Flips { get; } = flips;
 
-    /// <summary>Per image: the colour jitter, or null without it.</summary>
+    /// <summary>Per dataset image: flip horizontally (bool [count]), or null without alternating flips.</summary>
+    public Tensor? FlipsByImage { get; } = flipsByImage;
+
+    /// <summary>Per position: the translation's row shift (int64 [N]), or null without translation.</summary>
+    public Tensor? RowShifts { get; } = rowShifts;
+
+    /// <summary>Per position: the translation's column shift (int64 [N]), or null without translation.</summary>
+    public Tensor? ColumnShifts { get; } = columnShifts;
+
+    /// <summary>Per position: the colour jitter, or null without it.</summary>
     public ColorJitterDraw[]? ColorJitter { get; } = colorJitter;
 
-    /// <summary>Per image: cosine of the rotation angle (float32 [N]), or null without rotation.</summary>
+    /// <summary>Per position: cosine of the rotation angle (float32 [N]), or null without rotation.</summary>
     public Tensor? Cosines { get; } = cosines;
 
-    /// <summary>Per image: sine of the rotation angle (float32 [N]), or null without rotation.</summary>
+    /// <summary>Per position: sine of the rotation angle (float32 [N]), or null without rotation.</summary>
     public Tensor? Sines { get; } = sines;
 
     /// <inheritdoc />
     public void Dispose()
     {
         Flips?.Dispose();
+        FlipsByImage?.Dispose();
+        RowShifts?.Dispose();
+        ColumnShifts?.Dispose();
         Cosines?.Dispose();
         Sines?.Dispose();
     }

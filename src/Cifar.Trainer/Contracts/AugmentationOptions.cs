@@ -3,9 +3,10 @@ using System.Text.Json.Serialization;
 namespace Cifar;
 
 /// <summary>
-/// Train-time augmentation with torchvision's semantics, applied in the tutorial's <c>transforms.Compose</c> order:
-/// RandomHorizontalFlip, ColorJitter, RandomRotation. The configuration's <c>Augmentation</c> section. Every default
-/// is "off": the result is the identity.
+/// Train-time augmentation, applied in this order: horizontal flip (torchvision's RandomHorizontalFlip, or airbench's
+/// alternating flips), translation (airbench's reflect-padded random crop), then the tutorial's
+/// <c>transforms.Compose</c> rest: ColorJitter, RandomRotation. The configuration's <c>Augmentation</c> section.
+/// Every default is "off": the result is the identity.
 /// </summary>
 public sealed record AugmentationOptions
 {
@@ -18,6 +19,23 @@ public sealed record AugmentationOptions
     /// <summary>RandomHorizontalFlip's p, used when <see cref="HorizontalFlip"/> is on. Default 0.5 (torchvision's).</summary>
     public double HorizontalFlipProbability { get; init; } = 0.5;
 
+    /// <summary>
+    /// With <see cref="HorizontalFlip"/> on, flips alternate per image between epochs as in airbench: the first epoch
+    /// draws them with <see cref="HorizontalFlipProbability"/>, each later epoch inverts the one before, so every image
+    /// is seen both ways round in alternate epochs. Default off (a fresh draw every epoch).
+    /// </summary>
+    public bool AlternateFlips { get; init; }
+
+    /// <summary>
+    /// Random translation by up to this many pixels (0–8), as in airbench: each image is reflect-padded by this many
+    /// pixels on every side and cropped back to its size at an offset drawn per image and epoch, each of its row and
+    /// column shifts uniform in [−t, t]. Default 0: none.
+    /// </summary>
+    public int Translate { get; init; }
+
+    /// <summary>The largest <see cref="Translate"/> accepted: reflect padding needs the image to be wider than the pad.</summary>
+    public const int MaxTranslate = 8;
+
     /// <summary>RandomRotation(degrees): angle drawn from [−d, d], about the centre, nearest neighbour, zero fill. 0 = none.</summary>
     public double RotationDegrees { get; init; }
 
@@ -28,13 +46,20 @@ public sealed record AugmentationOptions
     [JsonIgnore]
     public double FlipProbability => HorizontalFlip ? HorizontalFlipProbability : 0;
 
+    /// <summary>
+    /// Whether any image can be flipped: flipping on, with a non-zero probability or alternating flips (which flip
+    /// every image in even epochs even at probability 0).
+    /// </summary>
+    [JsonIgnore]
+    public bool HasFlips => HorizontalFlip && (HorizontalFlipProbability > 0 || AlternateFlips);
+
     /// <summary>Whether any colour jitter is on.</summary>
     [JsonIgnore]
     public bool HasColorJitter => ColorJitter.Brightness > 0 || ColorJitter.Contrast > 0 || ColorJitter.Saturation > 0 || ColorJitter.Hue > 0;
 
     /// <summary>Whether the options change anything at all.</summary>
     [JsonIgnore]
-    public bool IsIdentity => FlipProbability <= 0 && !HasColorJitter && RotationDegrees <= 0;
+    public bool IsIdentity => !HasFlips && Translate == 0 && !HasColorJitter && RotationDegrees <= 0;
 
     /// <summary>The tutorial's train-time augmentation: flip p = 0.5, ColorJitter() (identity), rotation 10°.</summary>
     public static AugmentationOptions Tutorial { get; } = new() { HorizontalFlip = true, RotationDegrees = 10 };
@@ -45,6 +70,7 @@ public sealed record AugmentationOptions
     {
         new OptionChecks(Section)
             .Check(HorizontalFlipProbability is >= 0 and <= 1, nameof(HorizontalFlipProbability), "must be in [0, 1]", HorizontalFlipProbability)
+            .Check(Translate is >= 0 and <= MaxTranslate, nameof(Translate), $"must be in [0, {MaxTranslate}]", Translate)
             .Check(RotationDegrees is >= 0 and <= 180, nameof(RotationDegrees), "must be in [0, 180]", RotationDegrees)
             .Check(ColorJitter is not null, nameof(ColorJitter), "must be an object", ColorJitter);
         var jitter = ColorJitter!;

@@ -226,7 +226,7 @@ public static class CnnTrainer
         // The first step whose loss was not finite (−1: none yet), tracked on the device.
         using var firstBadStep = full(1, -1L, dtype: ScalarType.Int64, device: data.Images.device);
         // The epoch's augmentation parameters, drawn at once (the tensors sent to the device once).
-        using var draws = augmenter?.DrawEpoch(count, settings.BatchSize, augmentGenerator, data.Images.device);
+        using var draws = augmenter?.DrawEpoch(count, settings.BatchSize, epoch, (ulong)settings.Seed + 2, augmentGenerator, data.Images.device);
         for (int batch = 0; batch < batchCount; batch++)
         {
             cancellation.ThrowIfCancellationRequested();
@@ -258,10 +258,10 @@ public static class CnnTrainer
 
     /// <summary>
     /// The normalized images at <paramref name="indices"/>, the epoch's images <paramref name="start"/> onwards;
-    /// with an augmenter, augmented as [0, 1] pixels with the epoch's draws first.
+    /// with an augmenter, augmented as [0, 1] pixels with the epoch's draws first (per-image draws by their indices).
     /// </summary>
     private static Tensor TrainingBatch(TensorDataset data, Tensor indices, BatchAugmenter? augmenter, EpochDraws? draws, long start) =>
-        augmenter is null ? data.Normalized(indices) : data.NormalizePixels(augmenter.Apply(data.Pixels(indices), draws!, start));
+        augmenter is null ? data.Normalized(indices) : data.NormalizePixels(augmenter.Apply(data.Pixels(indices), draws!, indices, start));
 
     /// <summary>
     /// Mean cross-entropy; with label smoothing ε, against targets of 1 − ε on the true class plus ε spread evenly
