@@ -36,6 +36,6 @@ public static class TestTimeViews
         long n = images.shape[0];
         var logits = network.forward(cat(views)).view(weights.Length, n, -1);
         var weighted = logits * tensor(weights, device: images.device).view(-1, 1, 1);
-        return weighted.sum(0).MoveToOuterDisposeScope();
+        return weighted.sum(new long[] { 0 }).MoveToOuterDisposeScope(); // not sum(0): a literal 0 converts to a ScalarType
     }
 }

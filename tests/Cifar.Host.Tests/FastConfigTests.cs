@@ -1,0 +1,26 @@
+using System.Globalization;
+using Cifar.Tests;
+
+namespace Cifar.Host.Tests;
+
+/// <summary><c>configs/fast.json</c>, the fast recipe, through the app on real images.</summary>
+public class FastConfigTests
+{
+    [Fact]
+    public void The_fast_recipe_learns_a_small_subset_in_two_epochs_well_above_chance_and_saves_its_run()
+    {
+        var root = TestData.RequireRoot();
+        using var dir = new TestData.TempFolder();
+        // 2,000 images in batches of 128 (the recipe's 1,024 would be two steps an epoch), two epochs.
+        var result = HostRun.Run("train", "--config", Path.Combine(TestData.RepoRoot(), "configs", "fast.json"),
+            "--output", dir.File("run"), $"--Data:Root={root}", "--Data:TrainLimit=2000", "--Data:ValidationLimit=500",
+            "--Training:Epochs=2", "--Training:BatchSize=128", "--Training:Device=cpu");
+        Assert.True(result.ExitCode == 0, result.Errors);
+        var last = File.ReadAllLines(dir.File("run/metrics.csv"))[^1].Split(',');
+        double accuracy = double.Parse(last[4], CultureInfo.InvariantCulture);
+        Assert.True(accuracy > 0.25, $"validation accuracy {accuracy:P1} after two epochs; chance is 10 %");
+        Assert.Contains("\"Architecture\": \"AirbenchNet\"", File.ReadAllText(dir.File("run/config.json")));
+        Assert.Contains("\"TestTimeAugmentation\": \"MirrorTranslate\"", File.ReadAllText(dir.File("run/config.json")));
+        Assert.True(File.Exists(dir.File("run/model.zip")));
+    }
+}

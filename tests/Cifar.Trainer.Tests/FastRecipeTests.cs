@@ -1,0 +1,126 @@
+using Cifar.Networks;
+using Cifar.Trainer.Networks;
+using Cifar.Trainer.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Cifar.Trainer.Tests;
+
+/// <summary>The fast recipe's parts (airbench94's) against hand-computed values.</summary>
+public class FastRecipeTests
+{
+    [Fact]
+    public void AirbenchNet_has_the_references_parameter_count_and_trains_only_what_the_reference_trains()
+    {
+        using var network = Architectures.Create(AirbenchNet.Name, 10);
+        Assert.Equal(AirbenchNet.ParameterCount10Classes, network.parameters().Sum(p => p.numel()));
+        // Frozen: the whitening filters (24·3·2·2) and the six BatchNorm scales (64 + 64 + 256 · 4).
+        long frozen = network.parameters().Where(p => !p.requires_grad).Sum(p => p.numel());
+        Assert.Equal(288 + 64 * 2 + 256 * 4, frozen);
+        using var logits = network.forward(zeros(2, 3, 32, 32));
+        Assert.Equal(new long[] { 2, 10 }, logits.shape);
+    }
+
+    [Fact]
+    public void Identity_initialised_convolutions_pass_their_input_through()
+    {
+        using var network = NetworkBuilder.Build(new NetworkDefinition("Id", [new Conv2d(5, 3, Padding: 1, Bias: false, IdentityInit: true), new Flatten(), new Linear()]), 2);
+        using var input = rand(1, 3, 32, 32);
+        using var conv = ((nn.Module<Tensor, Tensor>)network.named_children().First().module).forward(input);
+        // The first three filters give back the three input channels exactly; the other two are random.
+        Assert.True(conv.narrow(1, 0, 3).allclose(input, rtol: 0, atol: 0));
+    }
+
+    [Fact]
+    public void Whitening_filters_are_the_scaled_eigenvectors_of_a_hand_computed_patch_covariance_and_their_negatives()
+    {
+        // Eight 1×2×2 images, each exactly one 2×2 patch: ±2·e1, ±1·e2, ±0.5·e3, ±0.25·e4. The covariance (1/8)·Σ p·pᵀ is
+        // diag(1, 0.25, 0.0625, 0.015625): eigenvectors e1 … e4, largest first, each scaled by 1/√(λ + ε).
+        var values = new List<float>();
+        foreach (var (axis, length) in new[] { (0, 2f), (1, 1f), (2, 0.5f), (3, 0.25f) })
+            foreach (var sign in new[] { 1f, -1f })
+                values.AddRange(Enumerable.Range(0, 4).Select(i => i == axis ? sign * length : 0f));
+        using var images = tensor(values.ToArray(), 8, 1, 2, 2);
+        var definition = new PatchWhitening(KernelSize: 2, Epsilon: 5e-4);
+        using var whitening = new PatchWhiteningModule(1, definition);
+        whitening.Initialize(images);
+
+        var weights = whitening.Weight.data<float>().ToArray(); // [8, 1, 2, 2]
+        double[] eigenvalues = [1, 0.25, 0.0625, 0.015625];
+        for (int filter = 0; filter < 4; filter++)
+            for (int k = 0; k < 4; k++)
+            {
+                double expected = k == filter ? 1 / Math.Sqrt(eigenvalues[filter] + 5e-4) : 0;
+                Assert.Equal(expected, Math.Abs(weights[filter * 4 + k]), 4); // an eigenvector's sign is free
+                Assert.Equal(-weights[filter * 4 + k], weights[(filter + 4) * 4 + k]);
+            }
+        // The whitened patches have unit variance (up to ε) along every filter.
+        using var output = whitening.forward(images);
+        using var variance = output.pow(2).mean(new long[] { 0, 2, 3 });
+        Assert.True(variance.narrow(0, 0, 4).allclose(tensor(eigenvalues.Select(l => (float)(l / (l + 5e-4))).ToArray()), rtol: 1e-4, atol: 1e-5));
+    }
+
+    [Fact]
+    public void The_whitening_bias_learns_only_in_its_first_epochs()
+    {
+        using var whitening = new PatchWhiteningModule(3, new PatchWhitening(BiasEpochs: 3));
+        Assert.False(whitening.Weight.requires_grad);
+        whitening.SetEpoch(3);
+        Assert.True(whitening.Bias.requires_grad);
+        whitening.SetEpoch(4);
+        Assert.False(whitening.Bias.requires_grad);
+    }
+
+    [Fact]
+    public void The_schedule_warms_up_linearly_then_decays_linearly_to_its_end_factor()
+    {
+        var schedule = new LearningRateSchedule { WarmupFraction = 0.25, StartFactor = 0.2, EndFactor = 0.1 };
+        // 100 steps: warm-up over steps 0–24 from 0.2 towards 1, then from 1 at step 25 to 0.1 at the 100th.
+        Assert.Equal(0.2, schedule.Factor(0, 100), 12);
+        Assert.Equal(0.2 + 0.8 * 10 / 25, schedule.Factor(10, 100), 12);
+        Assert.Equal(1.0, schedule.Factor(25, 100), 12);
+        Assert.Equal(1 - 0.9 * 50 / 75, schedule.Factor(75, 100), 12);
+        Assert.Equal(1.0, new LearningRateSchedule().Factor(37, 100));
+    }
+
+    [Fact]
+    public void Label_smoothing_and_nesterov_sgd_match_pytorchs_definitions_on_a_hand_computed_step()
+    {
+        // One weight w = 1 in a 1-input, 2-class linear model without bias, input 1, label 0: logits (w0, w1) = (1, 0).
+        using var network = nn.Sequential(("fc", nn.Linear(1, 2, hasBias: false)));
+        using (no_grad()) network.parameters().First().copy_(tensor(new float[] { 1, 0 }).view(2, 1));
+        var settings = new TrainingOptions { Optimizer = OptimizerKind.Nesterov, LearningRate = 0.1, Momentum = 0.5, WeightDecay = 0 };
+        using var sgd = Optimizers.Create(network, settings, totalSteps: 1);
+        // Smoothed target (1 − ε + ε/2, ε/2) with ε = 0.2: (0.9, 0.1); softmax (1, 0) = (e/(e+1), 1/(e+1)).
+        double p0 = Math.E / (Math.E + 1);
+        double gradient0 = p0 - 0.9; // d loss / d w0 = (p0 − t0) · input
+        var logits = network.forward(ones(1, 1));
+        var logp = logits.log_softmax(1);
+        var loss = (-logp[0, 0] * 0.8 + -logp.mean(new long[] { 1 }) * 0.2).mean();
+        sgd.ZeroGrad();
+        loss.backward();
+        Assert.Equal(gradient0, network.parameters().First().grad![0, 0].item<float>(), 5);
+        sgd.Step(1);
+        // Nesterov's first step: buffer = g, update = g + μ·buffer = 1.5 g.
+        Assert.Equal(1 - 0.1 * 1.5 * gradient0, network.parameters().First()[0, 0].item<float>(), 5);
+    }
+
+    [Fact]
+    public void Test_time_views_average_the_logits_of_the_mirror_and_translated_images_with_the_references_weights()
+    {
+        // A "network" that returns the top-left pixel and the mean as two logits sees which view it gets.
+        using var probe = new TopLeftAndMean();
+        using var image = arange(16, dtype: ScalarType.Float32).view(1, 1, 4, 4);
+        using var logits = TestTimeViews.Logits(probe, image, TestTimeAugmentation.MirrorTranslate);
+        // Views' top-left pixels: x 0, flip x 3, reflect-padded up-left 5 (pixel (1,1)), its flip 6, down-right 5, its flip 6.
+        double expected = 0.25 * 0 + 0.25 * 3 + 0.125 * (5 + 6 + 5 + 6);
+        Assert.Equal(expected, logits[0, 0].item<float>(), 5);
+        Assert.Equal(1f, TestTimeViews.Weights(TestTimeAugmentation.MirrorTranslate).Sum());
+    }
+
+    private sealed class TopLeftAndMean() : nn.Module<Tensor, Tensor>("probe")
+    {
+        public override Tensor forward(Tensor x) =>
+            stack(new[] { x.select(1, 0).select(1, 0).select(1, 0), x.mean(new long[] { 1, 2, 3 }) }, 1);
+    }
+}
