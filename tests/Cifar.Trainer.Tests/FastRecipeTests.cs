@@ -118,6 +118,36 @@ public class FastRecipeTests
         Assert.Equal(1f, TestTimeViews.Weights(TestTimeAugmentation.MirrorTranslate).Sum());
     }
 
+    [Fact]
+    public void A_fast_recipe_run_resumed_from_its_checkpoint_gives_the_uninterrupted_runs_weights_bit_for_bit()
+    {
+        // Lookahead's average, the momentum buffers, the schedule's position and the whitening bias's freeze all resume.
+        using var dir = new Cifar.Tests.TestData.TempFolder();
+        using var train = TestRuns.RandomSet(48, seed: 1);
+        var settings = new TrainingOptions
+        {
+            Epochs = 3, BatchSize = 16, Device = ComputeDevice.Cpu, Seed = 3, Optimizer = OptimizerKind.Nesterov, LearningRate = 0.2,
+            Momentum = 0.85, BatchNormBiasLearningRateScale = 64, LabelSmoothing = 0.2, LookaheadInterval = 2,
+            Schedule = new LearningRateSchedule { WarmupFraction = 0.23, StartFactor = 0.2, EndFactor = 0.07 },
+        };
+        var model = new ModelOptions { Network = AirbenchNet.Definition with { Layers = [new PatchWhitening(BiasEpochs: 1), .. AirbenchNet.Definition.Layers.Skip(1)] } };
+        var augmenter = new Cifar.Trainer.Augmentation.BatchAugmenter(new AugmentationOptions { HorizontalFlip = true, AlternateFlips = true, Translate = 2 });
+        TrainingRun Run(TrainingOptions training, string? checkpoint = null, bool resume = false) =>
+            new() { Model = model, Training = training, CheckpointPath = checkpoint, Resume = resume };
+
+        using var straight = CnnTrainer.Train(train, null, 3, Run(settings), augmenter);
+        var checkpoint = dir.File("checkpoint.bin");
+        // The same run stopped in epoch 2 (its schedule and lookahead are paced by all three epochs' steps).
+        using var stop = new CancellationTokenSource();
+        Assert.Throws<OperationCanceledException>(() => CnnTrainer.Train(train, null, 3, Run(settings, checkpoint), augmenter,
+            new TrainingCallbacks { BatchCompleted = p => { if (p.Epoch == 2) stop.Cancel(); } }, stop.Token));
+        using var resumed = CnnTrainer.Train(train, null, 3, Run(settings, checkpoint, resume: true), augmenter);
+
+        Assert.Equal(straight.History.Select(h => h.TrainLoss), resumed.History.Select(h => h.TrainLoss));
+        foreach (var (a, b) in straight.Network.state_dict().Values.Zip(resumed.Network.state_dict().Values))
+            Assert.True(a.eq(b).all().item<bool>(), "state differs after resuming");
+    }
+
     private sealed class TopLeftAndMean() : nn.Module<Tensor, Tensor>("probe")
     {
         public override Tensor forward(Tensor x) =>
