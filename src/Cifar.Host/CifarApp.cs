@@ -3,6 +3,7 @@ using Cifar.Host.Cli;
 using Cifar.Host.Commands;
 using Cifar.Host.Configuration;
 using Cifar.Host.Data;
+using Cifar.Host.Serving;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -33,6 +34,9 @@ public static class CifarApp
                         ? int.TryParse(l, out var n) ? n : throw new UserError($"--limit must be a whole number (got '{l}')")
                         : 0;
                     return new EvaluateCommand().Run(command.Required("model"), command.Single("split") ?? "test", command.Single("data"), limit, output);
+                case "serve":
+                    if (command.Positional.Count > 0) throw new UserError($"serve: unexpected argument '{command.Positional[0]}'");
+                    return await ServeCommand.RunAsync(command.Required("model"), command.Single("runs"), command.Single("urls") ?? ServeCommand.DefaultUrl, output, cancellation);
                 default:
                     return new PredictCommand().Run(command.Required("model"), command.Single("format") ?? "table", command.Positional, output);
             }

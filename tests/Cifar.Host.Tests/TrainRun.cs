@@ -13,12 +13,17 @@ public sealed class TrainRun : IDisposable
     public string Output => Folder.File("run");
     public HostRun.Result Result { get; }
 
-    public TrainRun()
+    public TrainRun() : this(seed: 1) { }
+
+    /// <summary>The same run with another <c>Training:Seed</c>: another model of the same shape.</summary>
+    internal TrainRun(int seed)
     {
         TestImages.WriteBinaryBatches(DataRoot, recordsPerBatch: 20);
         File.WriteAllText(Folder.File("tiny.json"), """{ "Training": { "Epochs": 2, "BatchSize": 16, "Device": "cpu" } }""");
-        Result = HostRun.Run("train", "--config", Folder.File("tiny.json"), "--output", Output, $"--Data:Root={DataRoot}");
+        Result = HostRun.Run("train", "--config", Folder.File("tiny.json"), "--output", Output, $"--Data:Root={DataRoot}", $"--Training:Seed={seed}");
     }
+
+    public string Model => Path.Combine(Output, "model.zip");
 
     public void Dispose() => Folder.Dispose();
 }

@@ -49,7 +49,7 @@ public class PredictionEnginePoolTests
         release.Set();
         Assert.Equal(2, await running);
         await disposing.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
-        Assert.Equal(0, pool.IdleCount); // the engine that came back during Dispose was disposed, not kept
+        Assert.Equal(0, pool.IdleCount); // the engine that came back during Dispose was let go, not kept
         pool.Dispose();
     }
 

@@ -12,7 +12,7 @@ namespace Cifar.Host.Commands;
 /// </summary>
 internal sealed class PredictCommand
 {
-    public sealed record Result(string Path, string Label, float Probability, IReadOnlyList<(string Label, float Probability)> Top3);
+    public sealed record Result(string Path, string Label, float Probability, IReadOnlyList<ClassProbability> Top3);
 
     public int Run(string modelPath, string format, IReadOnlyList<string> images, TextWriter output)
     {
@@ -81,8 +81,6 @@ internal sealed class PredictCommand
         {
             throw new UserError($"{modelPath}: its ONNX graph failed on {path} ({ErrorText.FirstLine(e.Message)})");
         }
-        string Name(int i) => i < model.ClassNames.Count ? model.ClassNames[i] : i.ToString(CultureInfo.InvariantCulture);
-        var top3 = p.Score.Select((s, i) => (Label: Name(i), Probability: s)).OrderByDescending(t => t.Probability).Take(3).ToArray();
-        return new Result(path, p.PredictedLabel, p.Score.Max(), top3);
+        return new Result(path, p.PredictedLabel, p.Score.Max(), model.TopClasses(p, 3));
     }
 }

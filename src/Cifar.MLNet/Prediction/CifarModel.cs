@@ -44,20 +44,31 @@ public sealed class CifarModel : IDisposable
     public static CifarModel Load(string path, MLContext? ml = null)
     {
         ImageFiles.RequireReadableFile(path, "model file");
+        using var stream = File.OpenRead(path);
+        return Load(stream, path, ml);
+    }
+
+    /// <summary>
+    /// Loads a model zip from a stream, e.g. bytes read once so that what is loaded is exactly what
+    /// was hashed. <paramref name="name"/> names the model in messages.
+    /// </summary>
+    /// <exception cref="InvalidDataException">Not a readable ML.NET zip, or not of a Cifar image classifier.</exception>
+    public static CifarModel Load(Stream stream, string name, MLContext? ml = null)
+    {
         ml ??= new MLContext();
         ITransformer model;
         DataViewSchema inputSchema;
         try
         {
-            model = ml.Model.Load(path, out inputSchema);
+            model = ml.Model.Load(stream, out inputSchema);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            throw new InvalidDataException($"{path}: not a readable ML.NET model zip ({ErrorText.FirstLine(e.Message)})");
+            throw new InvalidDataException($"{name}: not a readable ML.NET model zip ({ErrorText.FirstLine(e.Message)})");
         }
         try
         {
-            CheckIsImageClassifier(path, model, ml);
+            CheckIsImageClassifier(name, model, ml);
         }
         catch
         {
@@ -105,6 +116,18 @@ public sealed class CifarModel : IDisposable
         }
     }
 
+    /// <summary>
+    /// The <paramref name="count"/> most probable classes of a prediction, most probable first, named
+    /// by <see cref="ClassNames"/> (by index when the model was saved without class names).
+    /// </summary>
+    public IReadOnlyList<ClassProbability> TopClasses(ImagePrediction prediction, int count) =>
+        prediction.Score
+            .Select((probability, i) => new ClassProbability(
+                i < ClassNames.Count ? ClassNames[i] : i.ToString(System.Globalization.CultureInfo.InvariantCulture), probability))
+            .OrderByDescending(c => c.Probability)
+            .Take(count)
+            .ToArray();
+
     /// <summary>Predicts the class of a decoded image.</summary>
     public ImagePrediction Predict(MLImage image)
     {
@@ -112,12 +135,25 @@ public sealed class CifarModel : IDisposable
     }
 
     /// <summary>Predicts the class of an encoded image (JPEG, PNG, BMP, …).</summary>
-    /// <exception cref="InvalidDataException">Not an image, or its header declares more than <see cref="ImageFiles.MaxPixels"/>.</exception>
-    public ImagePrediction Predict(byte[] encodedImage)
+    /// <param name="encodedImage">The encoded image.</param>
+    /// <param name="name">How messages name it (an upload's file name, say).</param>
+    /// <exception cref="InvalidDataException">
+    /// Not an image, its header declares more than <see cref="ImageFiles.MaxPixels"/>, or its data does not decode.
+    /// </exception>
+    public ImagePrediction Predict(byte[] encodedImage, string name = "the image")
     {
-        ImageFiles.CheckEncoded(encodedImage);
-        using var image = MLImage.CreateFromStream(new MemoryStream(encodedImage, writable: false));
-        return Predict(image);
+        ImageFiles.CheckEncoded(encodedImage, name);
+        MLImage image;
+        try
+        {
+            image = MLImage.CreateFromStream(new MemoryStream(encodedImage, writable: false));
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException)
+        {
+            // A header that reads well over data that does not decode (a truncated JPEG, say).
+            throw new InvalidDataException($"{name}: not an image that can be decoded ({ErrorText.FirstLine(e.Message)})");
+        }
+        using (image) return Predict(image);
     }
 
     /// <summary>
@@ -159,6 +195,11 @@ public sealed class CifarModel : IDisposable
         (Transformer as IDisposable)?.Dispose();
     }
 }
+
+/// <summary>A class and its predicted probability.</summary>
+/// <param name="Label">The class name.</param>
+/// <param name="Probability">Its probability, 0–1.</param>
+public sealed record ClassProbability(string Label, float Probability);
 
 /// <summary>
 /// A loaded model that does not work as a Cifar classifier (e.g. its scores are not probabilities);

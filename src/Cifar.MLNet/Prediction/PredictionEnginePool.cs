@@ -5,9 +5,12 @@ namespace Cifar.MLNet.Prediction;
 /// <summary>
 /// A pool of <see cref="PredictionEngine{TSrc, TDst}"/> for one model. ML.NET's engines are cheap
 /// to use but costly to create and not thread-safe; the pool lends each caller its own engine and
-/// keeps at most <c>maxRetained</c> idle ones (the rest are disposed on return).
+/// keeps at most <c>maxRetained</c> idle ones (the rest are let go on return).
 /// <see cref="Dispose"/> waits for predictions in progress, so once it returns no engine of the pool
-/// runs and every engine is disposed: the model's own resources (an ONNX session) may then go too.
+/// runs: the model's own resources (an ONNX session) may then go too.
+/// Engines are let go, never disposed: ML.NET's <c>PredictionEngine.Dispose</c> disposes the model it
+/// runs (dotnet/machinelearning#5945), which every other engine of the pool shares. The model's owner
+/// disposes the model.
 /// </summary>
 public sealed class PredictionEnginePool<TInput, TOutput> : IDisposable
     where TInput : class
@@ -65,27 +68,20 @@ public sealed class PredictionEnginePool<TInput, TOutput> : IDisposable
         lock (_gate)
         {
             _inFlight--;
-            if (engine is not null && !_disposed && _idle.Count < _maxRetained)
-            {
-                _idle.Push(engine);
-                engine = null;
-            }
+            if (engine is not null && !_disposed && _idle.Count < _maxRetained) _idle.Push(engine);
             if (_disposed && _inFlight == 0) Monitor.PulseAll(_gate);
         }
-        engine?.Dispose(); // not kept: the pool is full, or disposed meanwhile
+        // An engine not kept (the pool is full, or disposed meanwhile) is left to the collector; see the class remarks.
     }
 
-    /// <summary>Refuses new predictions, waits for those in progress and disposes every engine.</summary>
+    /// <summary>Refuses new predictions, waits for those in progress and lets every engine go.</summary>
     public void Dispose()
     {
-        PredictionEngine<TInput, TOutput>[] idle;
         lock (_gate)
         {
-            _disposed = true; // a second call waits too, and finds nothing left to dispose
+            _disposed = true; // a second call waits too
             while (_inFlight > 0) Monitor.Wait(_gate);
-            idle = _idle.ToArray();
             _idle.Clear();
         }
-        foreach (var engine in idle) engine.Dispose();
     }
 }

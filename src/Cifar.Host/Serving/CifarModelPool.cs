@@ -1,0 +1,227 @@
+using System.Security.Cryptography;
+using Cifar.MLNet.Prediction;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Cifar.Host.Serving;
+
+/// <summary>
+/// Named models loaded from zip files, each predicting on <see cref="CifarModel"/>'s pooled engines,
+/// registered the way Microsoft.Extensions.ML registers its <c>PredictionEnginePool</c>:
+/// <c>services.AddPredictionEnginePool().FromFile(name, path, watchForChanges: true)</c>.
+/// A watched file that is replaced (as <c>train</c> replaces model.zip: a new file renamed over the
+/// old) is loaded beside the old model; requests that start afterwards get the new one, and the old one
+/// is disposed once the last request holding it is done, so no request fails during the swap.
+/// A replacement that does not load is logged and the model in service stays.
+/// </summary>
+public sealed class CifarModelPool : IDisposable
+{
+    private readonly Dictionary<string, WatchedModel> _models = new(StringComparer.Ordinal);
+
+    internal CifarModelPool(IEnumerable<ModelSource> sources, ILoggerFactory logging)
+    {
+        foreach (var source in sources)
+            _models.Add(source.Name, new WatchedModel(source, logging.CreateLogger<CifarModelPool>()));
+    }
+
+    /// <summary>The name of the one model when a single one is registered (the usual case).</summary>
+    public string DefaultName => _models.Count == 1 ? _models.Keys.First() : throw new InvalidOperationException("more than one model is registered: name one");
+
+    /// <summary>
+    /// Borrows the named model's current version; dispose the lease when done. Until then that version
+    /// stays loaded even if a newer one replaces it.
+    /// </summary>
+    public ModelLease Borrow(string name) => _models[name].Borrow();
+
+    /// <summary>Loads the named model's file again now, as the watcher does when it changes.</summary>
+    /// <returns>Whether a new version (other bytes) was put in service.</returns>
+    public bool Reload(string name) => _models[name].Reload();
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        foreach (var model in _models.Values) model.Dispose();
+    }
+
+    private sealed class WatchedModel : IDisposable
+    {
+        private readonly ModelSource _source;
+        private readonly ILogger _log;
+        private readonly FileSystemWatcher? _watcher;
+        private readonly Timer _debounce;
+        private readonly object _reloading = new();
+        private LoadedModel _current;
+        private volatile bool _disposed;
+
+        public WatchedModel(ModelSource source, ILogger log)
+        {
+            _source = source;
+            _log = log;
+            _current = LoadedModel.Read(source.Path); // a model that does not load stops the start-up
+            _debounce = new Timer(_ => ReloadLogged());
+            if (!source.WatchForChanges) return;
+            var full = System.IO.Path.GetFullPath(source.Path);
+            // The folder is watched, not the file: train replaces the file by renaming another over it.
+            _watcher = new FileSystemWatcher(System.IO.Path.GetDirectoryName(full)!) { IncludeSubdirectories = false };
+            var fileName = System.IO.Path.GetFileName(full);
+            void OnEvent(string? name)
+            {
+                // A write may come in several events; load once they have settled.
+                if (string.Equals(name, fileName, StringComparison.Ordinal)) _debounce.Change(TimeSpan.FromMilliseconds(200), Timeout.InfiniteTimeSpan);
+            }
+            _watcher.Changed += (_, e) => OnEvent(e.Name);
+            _watcher.Created += (_, e) => OnEvent(e.Name);
+            _watcher.Renamed += (_, e) => OnEvent(e.Name);
+            _watcher.EnableRaisingEvents = true;
+        }
+
+        public ModelLease Borrow()
+        {
+            while (true)
+            {
+                ObjectDisposedException.ThrowIf(_disposed, typeof(CifarModelPool));
+                var current = Volatile.Read(ref _current);
+                if (current.TryAcquire()) return new ModelLease(current);
+                // That version was retired between the read and the acquire: the next read finds its successor.
+            }
+        }
+
+        private void ReloadLogged()
+        {
+            try
+            {
+                if (Reload()) _log.LogInformation("{Path}: new model in service (SHA-256 {Sha256})", _source.Path, Volatile.Read(ref _current).Sha256);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException)
+            {
+                _log.LogWarning("{Path}: the new file was not loaded, the previous model stays in service ({Message})", _source.Path, e.Message);
+            }
+        }
+
+        public bool Reload()
+        {
+            lock (_reloading)
+            {
+                if (_disposed) return false;
+                var next = LoadedModel.Read(_source.Path);
+                if (next.Sha256 == _current.Sha256)
+                {
+                    next.Release();
+                    return false;
+                }
+                var previous = Interlocked.Exchange(ref _current, next);
+                previous.Release(); // disposed now, or by the last request still holding it
+                return true;
+            }
+        }
+
+        public void Dispose()
+        {
+            lock (_reloading)
+            {
+                if (_disposed) return;
+                _disposed = true;
+                _watcher?.Dispose();
+                _debounce.Dispose();
+                _current.Release();
+            }
+        }
+    }
+
+    /// <summary>One version of a model file: its bytes' hash and the model loaded from those very bytes, reference-counted.</summary>
+    internal sealed class LoadedModel
+    {
+        private int _references = 1; // the pool's own, given up when a newer version replaces this one
+
+        private LoadedModel(CifarModel model, string sha256, DateTimeOffset loadedAt)
+        {
+            Model = model;
+            Sha256 = sha256;
+            LoadedAt = loadedAt;
+        }
+
+        public CifarModel Model { get; }
+        public string Sha256 { get; }
+        public DateTimeOffset LoadedAt { get; }
+
+        public static LoadedModel Read(string path)
+        {
+            MLNet.Data.ImageFiles.RequireReadableFile(path, "model file");
+            // Read once: the hash and the model come from the same bytes even if the file is replaced meanwhile.
+            var bytes = File.ReadAllBytes(path);
+            var model = CifarModel.Load(new MemoryStream(bytes, writable: false), path);
+            return new LoadedModel(model, Convert.ToHexStringLower(SHA256.HashData(bytes)), DateTimeOffset.UtcNow);
+        }
+
+        public bool TryAcquire()
+        {
+            int seen;
+            do
+            {
+                seen = Volatile.Read(ref _references);
+                if (seen == 0) return false;
+            }
+            while (Interlocked.CompareExchange(ref _references, seen + 1, seen) != seen);
+            return true;
+        }
+
+        public void Release()
+        {
+            if (Interlocked.Decrement(ref _references) == 0) Model.Dispose();
+        }
+    }
+}
+
+/// <summary>A borrowed version of a model: use <see cref="Model"/> until disposed.</summary>
+public sealed class ModelLease : IDisposable
+{
+    private CifarModelPool.LoadedModel? _loaded;
+
+    internal ModelLease(CifarModelPool.LoadedModel loaded) => _loaded = loaded;
+
+    private CifarModelPool.LoadedModel Loaded => _loaded ?? throw new ObjectDisposedException(nameof(ModelLease));
+
+    /// <summary>The model.</summary>
+    public CifarModel Model => Loaded.Model;
+
+    /// <summary>SHA-256 of the zip's bytes this version was loaded from, lower-case hex.</summary>
+    public string Sha256 => Loaded.Sha256;
+
+    /// <summary>When this version was loaded.</summary>
+    public DateTimeOffset LoadedAt => Loaded.LoadedAt;
+
+    /// <inheritdoc />
+    public void Dispose() => Interlocked.Exchange(ref _loaded, null)?.Release();
+}
+
+/// <summary>A model file registered with the pool.</summary>
+internal sealed record ModelSource(string Name, string Path, bool WatchForChanges);
+
+/// <summary>Adds models to the pool registered by <see cref="ModelPoolServiceCollectionExtensions.AddPredictionEnginePool"/>.</summary>
+public sealed class PredictionEnginePoolBuilder
+{
+    private readonly IServiceCollection _services;
+
+    internal PredictionEnginePoolBuilder(IServiceCollection services) => _services = services;
+
+    /// <summary>
+    /// Serves the model in <paramref name="filePath"/> under <paramref name="modelName"/>; with
+    /// <paramref name="watchForChanges"/>, a replaced file is loaded and put in service.
+    /// </summary>
+    public PredictionEnginePoolBuilder FromFile(string modelName, string filePath, bool watchForChanges = false)
+    {
+        _services.AddSingleton(new ModelSource(modelName, filePath, watchForChanges));
+        return this;
+    }
+}
+
+/// <summary>Registers <see cref="CifarModelPool"/>.</summary>
+public static class ModelPoolServiceCollectionExtensions
+{
+    /// <summary>Registers the pool (a singleton, disposed with the container); add its models with <c>FromFile</c>.</summary>
+    public static PredictionEnginePoolBuilder AddPredictionEnginePool(this IServiceCollection services)
+    {
+        services.AddSingleton(provider => new CifarModelPool(provider.GetServices<ModelSource>(), provider.GetRequiredService<ILoggerFactory>()));
+        return new PredictionEnginePoolBuilder(services);
+    }
+}

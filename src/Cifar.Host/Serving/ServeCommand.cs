@@ -1,0 +1,59 @@
+using Cifar.Host.Cli;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Cifar.Host.Serving;
+
+/// <summary><c>cifar serve</c>: <see cref="ServeApp"/> on Kestrel until Ctrl+C or SIGTERM.</summary>
+internal static class ServeCommand
+{
+    /// <summary>Loopback only unless --urls says otherwise.</summary>
+    public const string DefaultUrl = "http://127.0.0.1:5000";
+
+    public static async Task<int> RunAsync(string modelPath, string? runsFolder, string urls, TextWriter output, CancellationToken cancellation)
+    {
+        if (runsFolder is not null && !Directory.Exists(runsFolder)) throw new UserError($"--runs {runsFolder}: no such folder");
+        var settings = new ServeSettings(modelPath, runsFolder);
+        using var host = new HostBuilder()
+            .ConfigureLogging(logging =>
+            {
+                logging.AddSimpleConsole(o => o.SingleLine = true);
+                logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace); // stdout carries the command's own lines
+                logging.SetMinimumLevel(LogLevel.Warning);
+                logging.AddFilter("Cifar", LogLevel.Information);
+            })
+            .ConfigureWebHost(web =>
+            {
+                // Kestrel's own limit just above the app's, so that the app answers an oversized body with its JSON error.
+                web.UseKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = settings.MaxRequestBytes + 1);
+                web.UseUrls(urls);
+                ServeApp.Configure(web, settings);
+            })
+            .Build();
+        try
+        {
+            host.Services.GetRequiredService<CifarModelPool>(); // loads the model now: a bad one stops here, before listening
+        }
+        catch (Exception e) when (e is FileNotFoundException or InvalidDataException or UnauthorizedAccessException)
+        {
+            throw new UserError(e.Message);
+        }
+        try
+        {
+            await host.StartAsync(cancellation);
+        }
+        catch (Exception e) when (e is IOException or FormatException or InvalidOperationException && !cancellation.IsCancellationRequested)
+        {
+            throw new UserError($"--urls {urls}: {e.GetBaseException().Message}");
+        }
+        var addresses = host.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
+        output.WriteLine($"serving {modelPath} on {string.Join(", ", addresses)} (Ctrl+C stops)");
+        output.Flush();
+        await host.WaitForShutdownAsync(cancellation); // stops the host when cancelled
+        return ExitCodes.Success;
+    }
+}

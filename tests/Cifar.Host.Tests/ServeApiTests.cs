@@ -1,0 +1,337 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Security.Cryptography;
+using System.Text.Json;
+using Cifar.Host.Serving;
+using Cifar.MLNet.Prediction;
+using Cifar.Tests;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.Hosting;
+
+namespace Cifar.Host.Tests;
+
+/// <summary>Two tiny models of the same shape (seeds 1 and 2), for serving and for swapping one for the other.</summary>
+public sealed class TwoModels : IDisposable
+{
+    public TrainRun First { get; } = new(seed: 1);
+    public TrainRun Second { get; } = new(seed: 2);
+
+    public void Dispose()
+    {
+        First.Dispose();
+        Second.Dispose();
+    }
+}
+
+/// <summary><c>cifar serve</c>'s app in memory (WebApplicationFactory), with the settings a test gives.</summary>
+internal sealed class ServeFactory(ServeSettings settings) : WebApplicationFactory<ServeApp>
+{
+    protected override IHostBuilder CreateHostBuilder() =>
+        new HostBuilder().ConfigureWebHost(web => ServeApp.Configure(web, settings));
+}
+
+/// <summary>
+/// The HTTP API in-process: predictions are <c>cifar predict</c>'s, every bad request gets its status
+/// and a JSON problem, nothing a request names reaches the file system, and a model replaced under
+/// load drops no request.
+/// </summary>
+public class ServeApiTests : IClassFixture<TwoModels>
+{
+    private readonly TwoModels _models;
+
+    public ServeApiTests(TwoModels models) => _models = models;
+
+    private ServeFactory Serve(string? model = null, string? runs = null, Func<ServeSettings, ServeSettings>? limits = null)
+    {
+        Assert.True(_models.First.Result.ExitCode == 0, _models.First.Result.Errors);
+        var settings = new ServeSettings(model ?? _models.First.Model, runs);
+        return new ServeFactory(limits?.Invoke(settings) ?? settings);
+    }
+
+    /// <summary>Images the model has not seen: patterns in BMP and PNG-free formats the tests can write.</summary>
+    private static List<string> WriteImages(TestData.TempFolder dir, int count)
+    {
+        var paths = new List<string>();
+        for (int i = 0; i < count; i++)
+        {
+            var path = dir.File($"image{i}.bmp");
+            TestImages.WriteBmp(path, 32 + i, 32, (x, y) => ((byte)(x * 7 + i * 40), (byte)(y * 5 + i * 13), (byte)((x ^ y) * 9 + i)));
+            paths.Add(path);
+        }
+        return paths;
+    }
+
+    private static MultipartFormDataContent Form(params (string Name, byte[] Bytes)[] files)
+    {
+        var form = new MultipartFormDataContent();
+        foreach (var (name, bytes) in files)
+        {
+            var part = new ByteArrayContent(bytes);
+            part.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+            form.Add(part, "files", name);
+        }
+        return form;
+    }
+
+    private static async Task<JsonElement> Json(HttpResponseMessage response) =>
+        JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+
+    /// <summary>The response is the status wanted with a JSON problem whose detail starts as given; no stack trace.</summary>
+    private static async Task<string> AssertProblem(HttpResponseMessage response, HttpStatusCode status, string detailStart)
+    {
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(status == response.StatusCode, $"{(int)response.StatusCode}: {text}");
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.DoesNotContain("   at ", text);
+        var problem = JsonDocument.Parse(text).RootElement;
+        Assert.Equal((int)status, problem.GetProperty("status").GetInt32());
+        var detail = problem.GetProperty("detail").GetString()!;
+        Assert.StartsWith(detailStart, detail);
+        return detail;
+    }
+
+    [Fact]
+    public async Task Predictions_are_those_of_cifar_predict_for_the_same_files()
+    {
+        using var dir = new TestData.TempFolder();
+        var images = WriteImages(dir, 4);
+        var cli = HostRun.Run(new[] { "predict", "--model", _models.First.Model, "--format", "json" }.Concat(images).ToArray());
+        Assert.True(cli.ExitCode == 0, cli.Errors);
+        var expected = JsonDocument.Parse(cli.Output).RootElement.EnumerateArray().ToList();
+
+        using var app = Serve();
+        using var client = app.CreateClient();
+        using var response = await client.PostAsync("/api/predict", Form(images.Select(p => (Path.GetFileName(p), File.ReadAllBytes(p))).ToArray()));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var answer = await Json(response);
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(_models.First.Model))), answer.GetProperty("sha256").GetString());
+        var predictions = answer.GetProperty("predictions").EnumerateArray().ToList();
+        Assert.Equal(images.Count, predictions.Count);
+        for (int i = 0; i < images.Count; i++)
+        {
+            Assert.Equal(Path.GetFileName(images[i]), predictions[i].GetProperty("name").GetString());
+            Assert.Equal(expected[i].GetProperty("label").GetString(), predictions[i].GetProperty("label").GetString());
+            Assert.Equal(expected[i].GetProperty("probability").GetSingle(), predictions[i].GetProperty("probability").GetSingle());
+            var top3 = predictions[i].GetProperty("top3").EnumerateArray().Select(t => (t.GetProperty("label").GetString(), t.GetProperty("probability").GetSingle()));
+            var cliTop3 = expected[i].GetProperty("top3").EnumerateArray().Select(t => (t.GetProperty("label").GetString(), t.GetProperty("probability").GetSingle()));
+            Assert.Equal(cliTop3, top3);
+            Assert.True(predictions[i].GetProperty("milliseconds").GetDouble() > 0);
+        }
+
+        // One image as the raw body: the same answer.
+        using var raw = new ByteArrayContent(File.ReadAllBytes(images[2]));
+        raw.Headers.ContentType = new MediaTypeHeaderValue("image/bmp");
+        using var rawResponse = await client.PostAsync("/api/predict", raw);
+        var single = (await Json(rawResponse)).GetProperty("predictions")[0];
+        Assert.Equal("body", single.GetProperty("name").GetString());
+        Assert.Equal(expected[2].GetProperty("label").GetString(), single.GetProperty("label").GetString());
+        Assert.Equal(expected[2].GetProperty("probability").GetSingle(), single.GetProperty("probability").GetSingle());
+    }
+
+    [Fact]
+    public async Task The_model_health_and_openapi_describe_what_is_served()
+    {
+        using var app = Serve();
+        using var client = app.CreateClient();
+        var model = await Json(await client.GetAsync("/api/model"));
+        Assert.Equal("model.zip", model.GetProperty("file").GetString());
+        Assert.Equal(Enumerable.Range(0, 10).Select(c => $"class{c}"), model.GetProperty("classes").EnumerateArray().Select(c => c.GetString()));
+        Assert.Equal(32, model.GetProperty("input").GetProperty("width").GetInt32());
+        Assert.Equal(3, model.GetProperty("input").GetProperty("channels").GetInt32());
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(_models.First.Model))), model.GetProperty("sha256").GetString());
+        // The run's config.json beside the zip: what it was trained with.
+        Assert.Equal(2, model.GetProperty("config").GetProperty("Training").GetProperty("Epochs").GetInt32());
+        Assert.Equal(1, model.GetProperty("config").GetProperty("Training").GetProperty("Seed").GetInt32());
+
+        using var health = await client.GetAsync("/health");
+        Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+        Assert.Equal("ok", (await Json(health)).GetProperty("status").GetString());
+
+        var openApi = await Json(await client.GetAsync("/openapi/v1.json"));
+        var paths = openApi.GetProperty("paths");
+        foreach (var path in new[] { "/api/predict", "/api/model", "/health", "/api/runs" })
+            Assert.True(paths.TryGetProperty(path, out _), $"{path} missing from the OpenAPI document");
+        Assert.True(paths.GetProperty("/api/predict").GetProperty("post").GetProperty("requestBody").GetProperty("content").TryGetProperty("multipart/form-data", out _));
+
+        using var page = await client.GetAsync("/");
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        Assert.Contains("<input id=\"files\" type=\"file\"", await page.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task Every_bad_request_gets_its_status_and_a_json_problem()
+    {
+        using var dir = new TestData.TempFolder();
+        var image = File.ReadAllBytes(WriteImages(dir, 1)[0]); // 32×32 BMP: 3,126 bytes
+        using var app = Serve(limits: s => s with { MaxImageBytes = 4_000, MaxRequestBytes = 10_000, MaxImages = 2 });
+        using var client = app.CreateClient();
+
+        await AssertProblem(await client.PostAsync("/api/predict", new ByteArrayContent([])), HttpStatusCode.BadRequest, "the request has no body");
+        await AssertProblem(await client.PostAsync("/api/predict", Form(("notes.txt", "not an image"u8.ToArray()))),
+            HttpStatusCode.BadRequest, "notes.txt: not an image that can be decoded");
+        // A PNG signature over a broken header: named even when it follows a good image.
+        byte[] brokenPng = [0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13, (byte)'I', (byte)'H', (byte)'D', (byte)'R', 1, 2, 3];
+        await AssertProblem(await client.PostAsync("/api/predict", Form(("a.bmp", image), ("broken.png", brokenPng))),
+            HttpStatusCode.BadRequest, "broken.png: not an image that can be decoded");
+        await AssertProblem(await client.PostAsync("/api/predict", Form(("empty.bmp", []))), HttpStatusCode.BadRequest, "empty.bmp: the file is empty");
+        await AssertProblem(await client.PostAsync("/api/predict", Form(("a.bmp", image), ("b.bmp", image), ("c.bmp", image))),
+            HttpStatusCode.BadRequest, "the request holds 3 files; at most 2 are accepted");
+        var emptyForm = new MultipartFormDataContent { { new StringContent("x"), "field" } };
+        await AssertProblem(await client.PostAsync("/api/predict", emptyForm), HttpStatusCode.BadRequest, "the form holds no files");
+
+        var big = new byte[5_000];
+        image.CopyTo(big, 0);
+        await AssertProblem(await client.PostAsync("/api/predict", Form(("big.bmp", big))), HttpStatusCode.RequestEntityTooLarge,
+            "big.bmp: 5000 bytes; images of at most 4000 bytes are accepted");
+        await AssertProblem(await client.PostAsync("/api/predict", new ByteArrayContent(big) { Headers = { ContentType = new("image/bmp") } }),
+            HttpStatusCode.RequestEntityTooLarge, "body: 5000 bytes");
+        await AssertProblem(await client.PostAsync("/api/predict", new ByteArrayContent(new byte[12_000]) { Headers = { ContentType = new("image/png") } }),
+            HttpStatusCode.RequestEntityTooLarge, "the request is larger than 10000 bytes");
+        // Without a declared length (chunked), the body is cut off at the limit all the same.
+        var chunked = new StreamContent(new MemoryStream(new byte[12_000])) { Headers = { ContentType = new("image/png") } };
+        chunked.Headers.ContentLength = null;
+        await AssertProblem(await client.PostAsync("/api/predict", chunked), HttpStatusCode.RequestEntityTooLarge, "the request is larger than 10000 bytes");
+        var huge = dir.File("huge.png");
+        TestImages.WritePngDeclaring(huge, 100_000, 100_000);
+        await AssertProblem(await client.PostAsync("/api/predict", Form(("huge.png", File.ReadAllBytes(huge)))), HttpStatusCode.BadRequest,
+            "huge.png: declares a 100000×100000 image");
+
+        using var text = await client.PostAsync("/api/predict", new StringContent("hello"));
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, text.StatusCode);
+        Assert.Equal("application/problem+json", text.Content.Headers.ContentType?.MediaType);
+        using var missing = await client.GetAsync("/api/nothing");
+        Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+        Assert.Equal("application/problem+json", missing.Content.Headers.ContentType?.MediaType);
+    }
+
+    [Fact]
+    public async Task The_runs_listing_serves_metrics_and_plots_and_no_path_a_request_names()
+    {
+        var runs = _models.First.Folder.Path; // holds the run folder "run" (and the data, which is no run)
+        using var app = Serve(runs: runs);
+        using var client = app.CreateClient();
+        var listed = (await Json(await client.GetAsync("/api/runs"))).EnumerateArray().ToList();
+        var run = Assert.Single(listed);
+        Assert.Equal("run", run.GetProperty("name").GetString());
+        var epochs = run.GetProperty("epochs").EnumerateArray().ToList();
+        Assert.Equal([1, 2], epochs.Select(e => e.GetProperty("epoch").GetInt32()));
+        using var metrics = JsonDocument.Parse(File.ReadAllText(Path.Combine(_models.First.Output, "metrics.json")));
+        Assert.Equal(metrics.RootElement.GetProperty("epochs")[1].GetProperty("val_acc").GetDouble(), epochs[1].GetProperty("val_acc").GetDouble());
+        foreach (var kind in new[] { "loss", "accuracy", "confusion" })
+        {
+            var url = run.GetProperty("plots").GetProperty(kind).GetString()!;
+            using var plot = await client.GetAsync(url);
+            Assert.Equal(HttpStatusCode.OK, plot.StatusCode);
+            Assert.Equal("image/png", plot.Content.Headers.ContentType?.MediaType);
+            Assert.Equal(File.ReadAllBytes(Path.Combine(_models.First.Output, $"{kind}.png")), await plot.Content.ReadAsByteArrayAsync());
+        }
+
+        // Names that would walk the file system are no run and no plot.
+        File.WriteAllBytes(Path.Combine(runs, "secret.png"), [1, 2, 3]);
+        foreach (var url in new[] { "/api/runs/..%2Frun/loss.png", "/api/runs/data/loss.png", "/api/runs/run/..%2F..%2Fsecret.png", "/api/runs/run/train.png",
+                     $"/api/runs/{Uri.EscapeDataString(runs)}/loss.png", "/api/runs/run/model.png" })
+        {
+            using var refused = await client.GetAsync(url);
+            Assert.True(HttpStatusCode.NotFound == refused.StatusCode, $"{url}: {(int)refused.StatusCode}");
+            Assert.Equal("application/problem+json", refused.Content.Headers.ContentType?.MediaType);
+        }
+
+        // Without --runs the listing is empty.
+        using var bare = Serve();
+        Assert.Empty((await Json(await bare.CreateClient().GetAsync("/api/runs"))).EnumerateArray());
+    }
+
+    [Fact]
+    public async Task A_model_replaced_under_concurrent_requests_drops_none_and_new_requests_get_the_new_model()
+    {
+        using var dir = new TestData.TempFolder();
+        var image = WriteImages(dir, 1)[0];
+        byte[] first = File.ReadAllBytes(_models.First.Model), second = File.ReadAllBytes(_models.Second.Model);
+        string firstHash = Convert.ToHexStringLower(SHA256.HashData(first)), secondHash = Convert.ToHexStringLower(SHA256.HashData(second));
+        var expected = new Dictionary<string, float[]>();
+        foreach (var (hash, zip) in new[] { (firstHash, _models.First.Model), (secondHash, _models.Second.Model) })
+        {
+            using var model = CifarModel.Load(zip);
+            expected[hash] = model.Predict(image).Score;
+        }
+        Assert.NotEqual(expected[firstHash], expected[secondHash]);
+
+        var served = dir.File("model.zip");
+        File.WriteAllBytes(served, first);
+        using var app = Serve(model: served);
+        using var client = app.CreateClient();
+        var answers = new ConcurrentQueue<(HttpStatusCode Status, string Body)>();
+        var seen = new ConcurrentDictionary<string, int>();
+        using var stop = new CancellationTokenSource();
+        var bytes = File.ReadAllBytes(image);
+        var clients = Enumerable.Range(0, 8).Select(_ => Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested && answers.Count < 20_000)
+            {
+                using var response = await client.PostAsync("/api/predict", Form(("image.bmp", bytes)));
+                var body = await response.Content.ReadAsStringAsync();
+                answers.Enqueue((response.StatusCode, body));
+                if (response.IsSuccessStatusCode) seen.AddOrUpdate(JsonDocument.Parse(body).RootElement.GetProperty("sha256").GetString()!, 1, (_, n) => n + 1);
+            }
+        })).ToArray();
+
+        async Task ReplaceAndWaitFor(byte[] zip, string hash)
+        {
+            // As train writes it: a new file renamed over the old.
+            File.WriteAllBytes(served + ".tmp", zip);
+            File.Move(served + ".tmp", served, overwrite: true);
+            int before = seen.GetValueOrDefault(hash);
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (seen.GetValueOrDefault(hash) < before + 20 && DateTime.UtcNow < deadline) await Task.Delay(20);
+            Assert.True(seen.GetValueOrDefault(hash) >= before + 20, $"requests did not move to {hash[..12]} within 30 s: "
+                + string.Join(", ", answers.GroupBy(a => a.Status).Select(g => $"{g.Count()} × {(int)g.Key}"))
+                + $"; {answers.FirstOrDefault(a => a.Status != HttpStatusCode.OK).Body}");
+        }
+
+        try
+        {
+            await ReplaceAndWaitFor(first, firstHash); // the same bytes: no swap, just the first 20 answers
+            await ReplaceAndWaitFor(second, secondHash);
+            await ReplaceAndWaitFor(first, firstHash);
+            await ReplaceAndWaitFor(second, secondHash);
+        }
+        finally
+        {
+            stop.Cancel();
+            await Task.WhenAll(clients);
+        }
+
+        Assert.All(answers, a => Assert.True(a.Status == HttpStatusCode.OK, $"{(int)a.Status}: {a.Body}"));
+        foreach (var (_, body) in answers)
+        {
+            // Each answer is the prediction of the model version it names.
+            var root = JsonDocument.Parse(body).RootElement;
+            var scores = expected[root.GetProperty("sha256").GetString()!];
+            Assert.Equal(scores.Max(), root.GetProperty("predictions")[0].GetProperty("probability").GetSingle());
+        }
+        // After the last swap, the model description says so too.
+        Assert.Equal(secondHash, (await Json(await client.GetAsync("/api/model"))).GetProperty("sha256").GetString());
+        Assert.True(answers.Count > 80, $"only {answers.Count} requests");
+    }
+
+    [Fact]
+    public async Task A_replacement_that_does_not_load_leaves_the_model_in_service()
+    {
+        using var dir = new TestData.TempFolder();
+        var served = dir.File("model.zip");
+        File.Copy(_models.First.Model, served);
+        using var app = Serve(model: served);
+        var pool = (CifarModelPool)app.Services.GetService(typeof(CifarModelPool))!;
+        File.WriteAllText(served + ".tmp", "not a zip");
+        File.Move(served + ".tmp", served, overwrite: true);
+        Assert.Throws<InvalidDataException>(() => pool.Reload(ServeSettings.ModelName));
+        var images = WriteImages(dir, 1);
+        using var response = await app.CreateClient().PostAsync("/api/predict", Form(("a.bmp", File.ReadAllBytes(images[0]))));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(_models.First.Model))),
+            (await Json(response)).GetProperty("sha256").GetString());
+    }
+}
