@@ -15,7 +15,7 @@ public class EstimatorTests
         { new() { Training = new() { BatchSize = -1 } }, "Training:BatchSize must be greater than 0 (got -1)" },
         { new() { Training = new() { LearningRate = double.NaN } }, "Training:LearningRate must be greater than 0 (got NaN)" },
         { new() { Training = new() { WeightDecay = -1 } }, "Training:WeightDecay must be 0 or more (got -1)" },
-        { new() { Model = new() { Architecture = "Nope" } }, "Model:Architecture must be one of SeedCnn (got 'Nope')" },
+        { new() { Model = new() { Architecture = "Nope" } }, "Model:Architecture must be one of SeedCnn, AirbenchNet (got 'Nope')" },
         { new() { Resume = true }, "Resume needs a CheckpointPath (got True)" },
     };
 

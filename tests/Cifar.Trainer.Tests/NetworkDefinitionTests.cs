@@ -67,7 +67,8 @@ public class NetworkDefinitionTests
     public void Architectures_look_up_built_in_definitions_by_name_case_insensitively()
     {
         Assert.Same(SeedCnn.Definition, Architectures.Definition("seedCNN"));
-        Assert.Equal(new[] { "SeedCnn" }, Architectures.Names);
+        Assert.Equal(new[] { "SeedCnn", "AirbenchNet" }, Architectures.Names);
+        Assert.Same(AirbenchNet.Definition, Architectures.Definition("airbenchnet"));
         Assert.False(Architectures.IsKnown(null));
         var error = Assert.Throws<ArgumentException>(() => Architectures.Definition("LeNet"));
         Assert.Contains("LeNet", error.Message);
@@ -115,7 +116,7 @@ public class NetworkDefinitionTests
     [InlineData("width", "network 'Bad' ends in [7]; it must end in [10], one score per class")]
     [InlineData("rank", "network 'Bad' ends in [4,30,30]; it must end in [10], one score per class (end with Flatten or GlobalAvgPool, then Linear)")]
     [InlineData("empty", "network 'Bad' has no layers")]
-    [InlineData("unsupported", "network 'Bad', layer 3 'MyLayer' (MyLayer) is not supported (supported: Conv2d, BatchNorm2d, Relu, Gelu, MaxPool2d, AvgPool2d, GlobalAvgPool, Dropout, Flatten, Linear, Residual)")]
+    [InlineData("unsupported", "network 'Bad', layer 3 'MyLayer' (MyLayer) is not supported (supported: Conv2d, BatchNorm2d, Relu, Gelu, MaxPool2d, AvgPool2d, GlobalAvgPool, Dropout, Flatten, Linear, Residual, PatchWhitening, Scale)")]
     [InlineData("inner", "network 'Bad', layer 2 'block' (Residual), layer 2 'pool' (MaxPool2d): kernel 40×40 is larger than its input [4,30,30]")]
     [InlineData("duplicate", "network 'Bad', layer 2 'a' (Relu): the name is used by an earlier layer of the same list")]
     [InlineData("dot", "network 'Bad', layer 1 'a.b' (Conv2d): a name must be non-empty, without '.' or spaces")]

@@ -61,6 +61,7 @@ internal sealed class MomentumSgd : IStepper
 
     public void ZeroGrad()
     {
+        using var scope = NewDisposeScope(); // each .grad is a new handle
         foreach (var (parameter, _, _) in _groups) parameter.grad?.zero_();
     }
 
