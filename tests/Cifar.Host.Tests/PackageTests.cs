@@ -113,6 +113,8 @@ public class PackageTests(PackedPackages packages, TrainRun run) : IClassFixture
         Assert.Contains($"Cifar.Trainer/{packages.Version}", libraries);
         Assert.DoesNotContain(libraries, l => l.StartsWith("libtorch", StringComparison.OrdinalIgnoreCase) || l.StartsWith("TorchSharp-c", StringComparison.OrdinalIgnoreCase));
         Assert.Empty(Directory.EnumerateFiles(Path.Combine(app, "out"), "libtorch*", SearchOption.AllDirectories));
+        // Zips name Cifar.MLNet's assembly at 1.0.0.0 (see build/Package.props): a package of any version must load them.
+        Assert.Equal(new Version(1, 0, 0, 0), System.Reflection.AssemblyName.GetAssemblyName(Path.Combine(app, "out", "Cifar.MLNet.dll")).Version);
     }
 
     [Fact]
