@@ -24,11 +24,17 @@ internal static class SideBySide
     public static readonly string Python = File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
 
     /// <summary>The app, built in Release.</summary>
-    public static string HostDll(SideBySideOptions o)
+    public static string HostDll(SideBySideOptions o) => HostDll(o.RepoRoot);
+
+    /// <summary>The app, built in Release, in the repository at <paramref name="repoRoot"/>.</summary>
+    public static string HostDll(string repoRoot)
     {
-        string hostDll = Path.Combine(o.RepoRoot, "src/Cifar.Host/bin/Release/net10.0/cifar.dll");
+        string hostDll = Path.Combine(repoRoot, "src/Cifar.Host/bin/Release/net10.0/cifar.dll");
         return File.Exists(hostDll) ? hostDll : throw new FileNotFoundException($"{hostDll}: build first (./scripts/bench.sh does)");
     }
+
+    /// <summary>Concurrent clients of the HTTP row.</summary>
+    private const int HttpClients = 8;
 
     public static int Run(SideBySideOptions o)
     {
@@ -81,6 +87,12 @@ internal static class SideBySide
                 results.LatencyP50.Add(latency.Value("p50"));
                 results.LatencyP99.Add(latency.Value("p99"));
                 Progress($"prediction {i}: ours {results.OursPredictRate[^1]:F0} images/s, theirs {results.TheirsPredictRate[^1]:F0}; latency p50 {results.LatencyP50[^1]:F3} ms, p99 {results.LatencyP99[^1]:F3} ms");
+                var http = Checked("ours: http", ProcessRun.Measure("dotnet", new[] { benchDll, "http", model, o.DataRoot, $"{HttpClients}", "4000", "120" }));
+                results.HttpRate.Add(http.Value("requests/s"));
+                results.HttpP50.Add(http.Value("p50"));
+                results.HttpP99.Add(http.Value("p99"));
+                results.HttpErrors.Add(http.Value("errors"));
+                Progress($"http {i}: {results.HttpRate[^1]:F0} requests/s, p50 {results.HttpP50[^1]:F2} ms, p99 {results.HttpP99[^1]:F2} ms, {results.HttpErrors[^1]} errors");
             }
 
             ProcessRun? full = null;
@@ -115,7 +127,7 @@ internal static class SideBySide
     {
         public readonly List<double> OursWall = new(), TheirsWall = new(), OursTrainRate = new(), TheirsTrainRate = new(),
             StepRate = new(), OursRss = new(), TheirsRss = new(), OursPredictRate = new(), TheirsPredictRate = new(),
-            LatencyP50 = new(), LatencyP99 = new();
+            LatencyP50 = new(), LatencyP99 = new(), HttpRate = new(), HttpP50 = new(), HttpP99 = new(), HttpErrors = new();
     }
 
     private static string Table(Results r, ProcessRun? full, string torchVersion, int pairs)
@@ -143,6 +155,8 @@ internal static class SideBySide
                 "", "", "≤ 1,536 MiB, flat", Verdict(full.PeakRssMiB <= 1536 && flat)));
         }
         s.AppendLine(Row("   (peak RSS of the 5,000-image run)", $"{M(r.OursRss):F0} MiB", $"PyTorch {M(r.TheirsRss):F0} MiB (main process; 2 loader workers extra)", "", "", ""));
+        s.AppendLine(Row($"7. HTTP: cifar serve, {HttpClients} clients on loopback, one JPEG per POST /api/predict", $"{M(r.HttpRate):F0} requests/s, p50 {M(r.HttpP50):F2} ms, p99 {M(r.HttpP99):F2} ms, {r.HttpErrors.Sum():F0} errors", "", "",
+            "p99 ≤ 20 ms, no error", Verdict(M(r.HttpP99) <= 20 && r.HttpErrors.Sum() == 0)));
         return s.ToString();
     }
 

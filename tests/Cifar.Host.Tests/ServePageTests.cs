@@ -1,0 +1,122 @@
+using System.Net;
+using System.Net.Sockets;
+using Cifar.MLNet.Prediction;
+using Cifar.Tests;
+using Microsoft.Playwright;
+
+namespace Cifar.Host.Tests;
+
+/// <summary>
+/// <c>cifar serve</c> for real (Kestrel on loopback) driven by a real browser: Debian's chromium through
+/// Playwright (its own browser download is not reachable, so the system executable is launched).
+/// Screenshots are kept as test artifacts. Without chromium, or if it cannot start, the test is skipped with the reason.
+/// </summary>
+public class ServePageTests : IClassFixture<TrainRun>
+{
+    /// <summary>Debian's chromium (package <c>chromium</c>; .ci/run installs it when missing).</summary>
+    private const string Chromium = "/usr/bin/chromium";
+
+    private readonly TrainRun _run;
+
+    public ServePageTests(TrainRun run) => _run = run;
+
+    [Fact]
+    public async Task The_page_classifies_an_uploaded_image_and_the_runs_page_shows_the_plots()
+    {
+        Assert.True(_run.Result.ExitCode == 0, _run.Result.Errors);
+        if (!File.Exists(Chromium)) Assert.Skip($"no chromium at {Chromium} (apt-get install chromium)");
+        using var dir = new TestData.TempFolder();
+        // A real photo when the data is here, else a pattern; the right label is what the model says of it.
+        var image = TestData.FindRoot() is { } root
+            ? Directory.EnumerateFiles(Path.Combine(root, "test", "cat")).Order(StringComparer.Ordinal).First()
+            : dir.File("pattern.bmp");
+        if (!File.Exists(image)) TestImages.WriteBmp(image, 32, 32, TestImages.Pattern);
+        string expected;
+        using (var model = CifarModel.Load(_run.Model)) expected = model.Predict(image).PredictedLabel;
+
+        await using var server = await ServeProcess.StartAsync(_run.Model, _run.Folder.Path);
+        using var playwright = await Playwright.CreateAsync();
+        IBrowser browser;
+        try
+        {
+            browser = await playwright.Chromium.LaunchAsync(new() { ExecutablePath = Chromium, Headless = true, Args = ["--no-sandbox"] });
+        }
+        catch (PlaywrightException e)
+        {
+            Assert.Skip($"{Chromium} could not be started by Playwright: {e.Message.Split('\n')[0]}");
+            return;
+        }
+        await using var _ = browser;
+        var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 1000, Height = 640 } });
+
+        await page.GotoAsync(server.Url + "/");
+        await page.SetInputFilesAsync("#files", image);
+        var label = page.Locator(".card .label[data-label]");
+        await label.WaitForAsync(new() { Timeout = 30_000 });
+        Assert.Equal(expected, await label.TextContentAsync());
+        Assert.Equal(3, await page.Locator(".card .bar").CountAsync());
+        Assert.True(await page.Locator(".card img").EvaluateAsync<int>("img => img.naturalWidth") > 0);
+        await Keep(page, "serve-classify.png");
+
+        await page.GotoAsync(server.Url + "/runs.html");
+        await page.WaitForFunctionAsync(
+            "() => { const plots = [...document.querySelectorAll('.plots img')]; return plots.length === 3 && plots.every(i => i.complete); }",
+            null, new() { Timeout = 30_000 });
+        var widths = await page.Locator(".plots img").EvaluateAllAsync<int[]>("plots => plots.map(i => i.naturalWidth)");
+        Assert.All(widths, width => Assert.True(width > 0, "a plot did not load"));
+        Assert.Equal("run", await page.Locator(".run h2").TextContentAsync());
+        Assert.Equal(3, await page.Locator(".run tr").CountAsync()); // header + 2 epochs
+        await Keep(page, "serve-runs.png");
+    }
+
+    /// <summary>A full-page screenshot, kept under the tests' TestResults/screenshots and attached to the test's result.</summary>
+    private static async Task Keep(IPage page, string name)
+    {
+        var folder = Path.Combine(AppContext.BaseDirectory, "TestResults", "screenshots");
+        Directory.CreateDirectory(folder);
+        var bytes = await page.ScreenshotAsync(new() { Path = Path.Combine(folder, name), FullPage = true });
+        TestContext.Current.AddAttachment(name, bytes, "image/png");
+    }
+
+    /// <summary><c>cifar serve</c> run in-process, as the command line runs it, on a free loopback port.</summary>
+    private sealed class ServeProcess : IAsyncDisposable
+    {
+        private readonly CancellationTokenSource _stop = new();
+        private Task<HostRun.Result> _running = Task.FromResult(new HostRun.Result(0, "", ""));
+
+        public string Url { get; private init; } = "";
+
+        public static async Task<ServeProcess> StartAsync(string model, string runs)
+        {
+            int port;
+            using (var probe = new TcpListener(IPAddress.Loopback, 0))
+            {
+                probe.Start();
+                port = ((IPEndPoint)probe.LocalEndpoint).Port;
+            }
+            var server = new ServeProcess { Url = $"http://127.0.0.1:{port}" };
+            server._running = HostRun.RunAsync(["serve", "--model", model, "--runs", runs, "--urls", server.Url], server._stop.Token);
+            using var client = new HttpClient();
+            for (var deadline = DateTime.UtcNow.AddSeconds(60); ; await Task.Delay(100))
+            {
+                if (server._running.IsCompleted) Assert.Fail($"serve stopped: {(await server._running).Errors}");
+                try
+                {
+                    if ((await client.GetAsync(server.Url + "/health")).IsSuccessStatusCode) return server;
+                }
+                catch (HttpRequestException) when (DateTime.UtcNow < deadline)
+                {
+                }
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            _stop.Cancel();
+            var result = await _running;
+            Assert.True(result.ExitCode == 0, $"serve exit {result.ExitCode}: {result.Errors}");
+            Assert.StartsWith("serving ", result.Output);
+            _stop.Dispose();
+        }
+    }
+}
