@@ -69,6 +69,31 @@ public class ServePageTests : IClassFixture<TrainRun>
         await Keep(page, "serve-runs.png");
     }
 
+    [Fact]
+    public void Serve_refuses_what_it_cannot_serve_in_one_line()
+    {
+        Assert.True(_run.Result.ExitCode == 0, _run.Result.Errors);
+        using var dir = new TestData.TempFolder();
+        File.WriteAllText(dir.File("notes.zip"), "not a zip");
+        using var taken = new TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        var takenUrl = $"http://127.0.0.1:{((IPEndPoint)taken.LocalEndpoint).Port}";
+        foreach (var (args, error) in new (string[], string)[]
+        {
+            (["serve"], "error: serve: --model is required"),
+            (["serve", "--model", dir.File("none.zip")], $"error: {dir.File("none.zip")}: model file not found"),
+            (["serve", "--model", dir.File("notes.zip")], $"error: {dir.File("notes.zip")}: not a readable ML.NET model zip"),
+            (["serve", "--model", _run.Model, "--runs", dir.File("none")], $"error: --runs {dir.File("none")}: no such folder"),
+            (["serve", "--model", _run.Model, "--urls", "notaurl"], "error: --urls notaurl: Invalid url"),
+            (["serve", "--model", _run.Model, "--urls", takenUrl], $"error: --urls {takenUrl}: Address already in use"),
+        })
+        {
+            var result = HostRun.Run(args);
+            Assert.True(result.ExitCode == 2, $"{string.Join(' ', args)}: exit {result.ExitCode}: {result.Errors}");
+            Assert.StartsWith(error, HostRun.OneLineError(result));
+        }
+    }
+
     /// <summary>A full-page screenshot, kept under the tests' TestResults/screenshots and attached to the test's result.</summary>
     private static async Task Keep(IPage page, string name)
     {

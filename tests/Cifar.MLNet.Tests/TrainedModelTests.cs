@@ -134,6 +134,36 @@ public class TrainedModelTests
     }
 
     [Fact]
+    public void More_concurrent_predictions_than_the_pool_keeps_all_succeed_and_the_model_stays_usable()
+    {
+        // The pool keeps 2 engines per processor; the rest are let go on return. Disposing them instead would dispose
+        // the model they share (ML.NET's PredictionEngine.Dispose does), and every later prediction would fail.
+        var s = _fixture.Get();
+        using var model = CifarModel.Load(s.ZipPath);
+        var file = Directory.GetFiles(Path.Combine(s.Root, "test", "ship")).OrderBy(f => f, StringComparer.Ordinal).First();
+        var bytes = File.ReadAllBytes(file);
+        var expected = model.Predict(bytes).Score;
+        using var start = new Barrier(Environment.ProcessorCount * 4);
+        var failures = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
+        var threads = Enumerable.Range(0, Environment.ProcessorCount * 4).Select(_ => new Thread(() =>
+        {
+            start.SignalAndWait();
+            try
+            {
+                for (int i = 0; i < 25; i++) Assert.Equal(expected, model.Predict(bytes).Score);
+            }
+            catch (Exception e)
+            {
+                failures.Enqueue(e);
+            }
+        })).ToArray();
+        foreach (var thread in threads) thread.Start();
+        foreach (var thread in threads) thread.Join();
+        Assert.Empty(failures);
+        Assert.Equal(expected, model.Predict(file).Score);
+    }
+
+    [Fact]
     public void Augmentation_does_not_touch_scoring_outside_fit()
     {
         var s = _fixture.Get();

@@ -94,7 +94,8 @@ public sealed class ServeApp
                 StatusCodeSelector = e => e is BadHttpRequestException bad ? bad.StatusCode : StatusCodes.Status500InternalServerError,
             });
             app.UseStatusCodePages();
-            var pages = new PhysicalFileProvider(Path.Combine(AppContext.BaseDirectory, "wwwroot"));
+            // The pages are resources of this assembly: a request's path is looked up among them, never on disk.
+            var pages = new EmbeddedFileProvider(typeof(ServeApp).Assembly, "wwwroot");
             app.UseDefaultFiles(new DefaultFilesOptions { FileProvider = pages });
             app.UseStaticFiles(new StaticFileOptions { FileProvider = pages });
             app.UseRouting();

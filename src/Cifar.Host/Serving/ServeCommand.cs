@@ -25,6 +25,8 @@ internal static class ServeCommand
                 logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace); // stdout carries the command's own lines
                 logging.SetMinimumLevel(LogLevel.Warning);
                 logging.AddFilter("Cifar", LogLevel.Information);
+                // A start that fails (an address in use, a bad URL) is reported below in one line, not logged with its trace.
+                logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
             })
             .ConfigureWebHost(web =>
             {
