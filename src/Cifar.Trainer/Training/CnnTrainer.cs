@@ -125,7 +125,7 @@ public static class CnnTrainer
             validationOnDevice = validation?.To(device);
             // A fresh network's data-dependent layers start from the training images' statistics.
             if (!resuming && run.StartingWeights is null) InitializeFromData(network, trainOnDevice);
-            long totalSteps = settings.Epochs * BatchCount(train.Count, settings.BatchSize);
+            long totalSteps = (long)settings.Epochs * BatchCount(train.Count, settings.BatchSize);
             int firstEpoch = 1;
             if (resuming)
             {
@@ -141,7 +141,7 @@ public static class CnnTrainer
                 var clock = Stopwatch.StartNew();
                 foreach (var whitening in network.modules().OfType<PatchWhiteningModule>()) whitening.SetEpoch(epoch);
                 var (trainLoss, trainAccuracy) = TrainOneEpoch(network, optimizer, trainOnDevice, run,
-                    augmenter, shuffleGenerator, augmentGenerator, epoch, callbacks, cancellation);
+                    augmenter, shuffleGenerator, augmentGenerator, epoch, totalSteps, callbacks, cancellation);
                 double trainSeconds = clock.Elapsed.TotalSeconds;
                 validationResult = validationOnDevice is null
                     ? null
@@ -209,14 +209,14 @@ public static class CnnTrainer
 
     private static (double Loss, double Accuracy) TrainOneEpoch(
         Sequential network, IStepper optimizer, TensorDataset data, TrainingRun run,
-        BatchAugmenter? augmenter, Generator shuffleGenerator, Generator augmentGenerator, int epoch,
+        BatchAugmenter? augmenter, Generator shuffleGenerator, Generator augmentGenerator, int epoch, long totalSteps,
         TrainingCallbacks? callbacks, CancellationToken cancellation)
     {
         network.train();
         var settings = run.Training;
         long count = data.Count;
         int batchCount = BatchCount(count, settings.BatchSize);
-        long totalSteps = (long)settings.Epochs * batchCount, firstStep = (long)(epoch - 1) * batchCount;
+        long firstStep = (long)(epoch - 1) * batchCount;
         // Drawn on the CPU generator so a seed gives the same order on every device.
         using var permutation = settings.Shuffle ? randperm(count, generator: shuffleGenerator) : arange(count);
         using var order = permutation.to(data.Images.device);
