@@ -33,19 +33,27 @@ public class AugmentationTests
         {
             ColorJitter = new() { Brightness = 0.2, Contrast = 0.2, Saturation = 0.2, Hue = 0.1 },
         });
-        using var pixels = rand(new long[] { 70, 3, 32, 32 }, generator: new Generator(5));
+        AssertEpochDrawsGiveThePerBatchResult(augmenter, count: 70, batchSize: 32, side: 32);
+    }
+
+    /// <summary>
+    /// An epoch of <paramref name="count"/> random images drawn at once and applied batch by batch equals each batch
+    /// drawn and applied on its own, and both generators end in the same state.
+    /// </summary>
+    private static void AssertEpochDrawsGiveThePerBatchResult(BatchAugmenter augmenter, long count, int batchSize, long side)
+    {
+        using var pixels = rand(new long[] { count, 3, side, side }, generator: new Generator(5));
         using var perBatchGenerator = new Generator(9);
         using var epochGenerator = new Generator(9);
-        using var draws = augmenter.DrawEpoch(70, 32, 1, 0, epochGenerator, CPU)!;
-        for (long start = 0; start < 70; start += 32)
+        using var draws = augmenter.DrawEpoch(count, batchSize, 1, 0, epochGenerator, CPU);
+        for (long start = 0; start < count; start += batchSize)
         {
-            using var batch = pixels.narrow(0, start, Math.Min(32, 70 - start));
+            using var batch = pixels.narrow(0, start, Math.Min(batchSize, count - start));
             using var indices = arange(start, start + batch.shape[0]);
             using var expected = augmenter.Apply(batch, perBatchGenerator);
             using var got = augmenter.Apply(batch, draws, indices, start);
             Assert.True(got.allclose(expected, rtol: 0, atol: 0), $"batch at {start}");
         }
-        // Both generators have moved on by the same draws.
         Assert.Equal(perBatchGenerator.get_state().data<byte>().ToArray(), epochGenerator.get_state().data<byte>().ToArray());
     }
 
@@ -217,19 +225,7 @@ public class AugmentationTests
     [Fact]
     public void Translation_drawn_for_a_whole_epoch_gives_the_per_batch_result()
     {
-        var augmenter = new BatchAugmenter(AugmentationOptions.Tutorial with { Translate = 2 });
-        using var pixels = rand(new long[] { 20, 3, 8, 8 }, generator: new Generator(5));
-        using var perBatchGenerator = new Generator(9);
-        using var epochGenerator = new Generator(9);
-        using var draws = augmenter.DrawEpoch(20, 8, 1, 0, epochGenerator, CPU);
-        for (long start = 0; start < 20; start += 8)
-        {
-            using var batch = pixels.narrow(0, start, Math.Min(8, 20 - start));
-            using var indices = arange(start, start + batch.shape[0]);
-            using var expected = augmenter.Apply(batch, perBatchGenerator);
-            using var got = augmenter.Apply(batch, draws, indices, start);
-            Assert.True(got.allclose(expected, rtol: 0, atol: 0), $"batch at {start}");
-        }
+        AssertEpochDrawsGiveThePerBatchResult(new BatchAugmenter(AugmentationOptions.Tutorial with { Translate = 2 }), count: 20, batchSize: 8, side: 8);
     }
 
     private static readonly AugmentationOptions Alternating = new() { HorizontalFlip = true, AlternateFlips = true };
