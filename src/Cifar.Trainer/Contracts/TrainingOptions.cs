@@ -38,6 +38,23 @@ public sealed record LearningRateSchedule
     }
 }
 
+/// <summary>
+/// The number type of the training passes. The weights, the optimizer's state and BatchNorm stay float32 whatever
+/// the choice (mixed precision: a 16-bit working copy of the network runs each forward and backward pass); the saved
+/// model is float32.
+/// </summary>
+public enum TrainingPrecision
+{
+    /// <summary>float32 throughout (the tutorial's results, bit for bit).</summary>
+    Float32,
+    /// <summary>bfloat16 passes: about twice float32's speed on CPUs with AVX-512 BF16 or AMX (docs/fast.md).</summary>
+    BFloat16,
+    /// <summary>float16 passes, as airbench trains on a GPU.</summary>
+    Float16,
+    /// <summary><see cref="BFloat16"/> on the CPU, <see cref="Float16"/> on a GPU.</summary>
+    Auto,
+}
+
 /// <summary>Where training runs.</summary>
 public enum ComputeDevice
 {
@@ -99,6 +116,12 @@ public sealed record TrainingOptions
     /// </summary>
     public int LookaheadInterval { get; init; }
 
+    /// <summary>
+    /// The number type of the forward and backward passes; the weights stay float32 (<see cref="TrainingPrecision"/>).
+    /// Default <see cref="TrainingPrecision.Float32"/>.
+    /// </summary>
+    public TrainingPrecision Precision { get; init; } = TrainingPrecision.Float32;
+
     /// <summary>Shuffle the training set every epoch. Default true.</summary>
     public bool Shuffle { get; init; } = true;
 
@@ -138,6 +161,7 @@ public sealed record TrainingOptions
         .Check(BatchNormBiasLearningRateScale > 0 && double.IsFinite(BatchNormBiasLearningRateScale), nameof(BatchNormBiasLearningRateScale), "must be greater than 0", BatchNormBiasLearningRateScale)
         .Check(LabelSmoothing is >= 0 and < 1, nameof(LabelSmoothing), "must be in [0, 1)", LabelSmoothing)
         .Check(LookaheadInterval >= 0, nameof(LookaheadInterval), "must be 0 or more", LookaheadInterval)
+        .Check(Enum.IsDefined(Precision), nameof(Precision), "must be Float32, BFloat16, Float16 or Auto", Precision)
         .Check(Enum.IsDefined(Device), nameof(Device), "must be Auto, Cpu or Cuda", Device)
         .Check(EvaluationBatchSize is null or > 0, nameof(EvaluationBatchSize), "must be greater than 0 (or left out)", EvaluationBatchSize);
 

@@ -98,13 +98,17 @@ public static class CnnTrainer
         NativeHeap.KeepFreedBuffers();
         var settings = run.Training;
         Sequential network;
+        Sequential? working = null; // the 16-bit copy of mixed precision; its weights come from the network's
+        var passType = settings.PassTypeFor(device.type);
         // Layers draw their initial weights from libtorch's one process-wide generator: a run started at the same
         // time on another thread must not draw between this seed and these weights.
         lock (InitialWeightsGate)
         {
             random.manual_seed(settings.Seed);
             network = Architectures.Create(run.Model.Definition, classCount);
+            if (passType is not null) working = Architectures.Create(run.Model.Definition, classCount);
         }
+        MixedPrecision? precision = null;
         // Created once the weights are final: FlatAdam seats the parameters in its flat tensor, and loading a
         // checkpoint into a CUDA module replaces them (TorchSharp loads through the CPU).
         IStepper? optimizer = null;
@@ -136,16 +140,19 @@ public static class CnnTrainer
                 callbacks?.Resumed?.Invoke(history.ToArray());
             }
             optimizer ??= Optimizers.Create(network, settings, totalSteps);
+            // Last: loading a checkpoint may replace the network's tensors, which the copy holds on to.
+            if (passType is { } type) precision = new MixedPrecision(network, working!.to(device), type);
             for (int epoch = firstEpoch; epoch <= settings.Epochs; epoch++)
             {
                 var clock = Stopwatch.StartNew();
                 foreach (var whitening in network.modules().OfType<PatchWhiteningModule>()) whitening.SetEpoch(epoch);
-                var (trainLoss, trainAccuracy) = TrainOneEpoch(network, optimizer, trainOnDevice, run,
+                var (trainLoss, trainAccuracy) = TrainOneEpoch(network, precision, optimizer, trainOnDevice, run,
                     augmenter, shuffleGenerator, augmentGenerator, epoch, totalSteps, callbacks, cancellation);
                 double trainSeconds = clock.Elapsed.TotalSeconds;
+                precision?.LoadFromMaster();
                 validationResult = validationOnDevice is null
                     ? null
-                    : Evaluate(network, validationOnDevice, settings.EvaluationBatchSizeFor(device.type));
+                    : Evaluate((nn.Module<Tensor, Tensor>?)precision ?? network, validationOnDevice, settings.EvaluationBatchSizeFor(device.type));
                 var metrics = new EpochMetrics(epoch, trainLoss, trainAccuracy,
                     validationResult?.Loss, validationResult?.Accuracy, clock.Elapsed.TotalSeconds) { TrainSeconds = trainSeconds };
                 history.Add(metrics);
@@ -153,7 +160,7 @@ public static class CnnTrainer
                     Checkpoint.Save(path, epoch, history, fingerprint, network, optimizer, shuffleGenerator, augmentGenerator);
                 callbacks?.EpochCompleted?.Invoke(metrics);
             }
-            // The final validation scores as the saved model will: with the test-time views.
+            // The final validation scores as the saved model will: in float32, with the test-time views.
             if (run.Model.TestTimeAugmentation != TestTimeAugmentation.None && validationResult is not null)
                 validationResult = Evaluate(network, validationOnDevice!, settings.EvaluationBatchSizeFor(device.type), run.Model.TestTimeAugmentation);
         }
@@ -167,6 +174,8 @@ public static class CnnTrainer
             if (trainOnDevice is not null && !ReferenceEquals(trainOnDevice, train)) trainOnDevice.Dispose();
             if (validationOnDevice is not null && !ReferenceEquals(validationOnDevice, validation)) validationOnDevice.Dispose();
             optimizer?.Dispose();
+            if (precision is not null) precision.Dispose(); // with the copy it holds
+            else working?.Dispose();
         }
         network.eval();
         return new TrainedNetwork(network, device, history, validationResult, run.Model.TestTimeAugmentation);
@@ -208,11 +217,13 @@ public static class CnnTrainer
     private const int FiniteCheckInterval = 50;
 
     private static (double Loss, double Accuracy) TrainOneEpoch(
-        Sequential network, IStepper optimizer, TensorDataset data, TrainingRun run,
+        Sequential network, MixedPrecision? precision, IStepper optimizer, TensorDataset data, TrainingRun run,
         BatchAugmenter? augmenter, Generator shuffleGenerator, Generator augmentGenerator, int epoch, long totalSteps,
         TrainingCallbacks? callbacks, CancellationToken cancellation)
     {
         network.train();
+        precision?.train();
+        nn.Module<Tensor, Tensor> passes = (nn.Module<Tensor, Tensor>?)precision ?? network;
         var settings = run.Training;
         long count = data.Count;
         int batchCount = BatchCount(count, settings.BatchSize);
@@ -239,10 +250,12 @@ public static class CnnTrainer
                 var images = TrainingBatch(data, indices, augmenter, draws, start);
                 var labels = data.Labels.index_select(0, indices);
 
-                var logits = network.forward(images);
+                precision?.LoadFromMaster();
+                var logits = passes.forward(images);
                 var loss = Loss(logits, labels, settings.LabelSmoothing);
                 optimizer.ZeroGrad();
                 loss.backward();
+                precision?.StoreInMaster();
                 optimizer.Step(settings.Schedule.Factor(firstStep + batch, totalSteps));
 
                 lossSum.add_(loss.detach().to(ScalarType.Float64) * indices.shape[0]);
@@ -288,7 +301,7 @@ public static class CnnTrainer
     /// <param name="batchSize">Images per forward pass.</param>
     /// <param name="testTime">The views each image is scored on.</param>
     /// <remarks>The number of classes is the network's output width.</remarks>
-    public static ValidationResult Evaluate(Sequential network, TensorDataset data, int batchSize = TrainingRun.CpuEvaluationBatchSize,
+    public static ValidationResult Evaluate(nn.Module<Tensor, Tensor> network, TensorDataset data, int batchSize = TrainingRun.CpuEvaluationBatchSize,
         TestTimeAugmentation testTime = TestTimeAugmentation.None)
     {
         network.eval();

@@ -1,4 +1,5 @@
 using TorchSharp;
+using static TorchSharp.torch;
 
 namespace Cifar.Trainer.Training;
 
@@ -32,4 +33,13 @@ internal static class TrainingOptionsExtensions
     /// <summary><see cref="TrainingOptions.EvaluationBatchSize"/>, or the default for <paramref name="device"/>.</summary>
     public static int EvaluationBatchSizeFor(this TrainingOptions options, DeviceType device) =>
         options.EvaluationBatchSize ?? (device == DeviceType.CPU ? TrainingRun.CpuEvaluationBatchSize : 1024);
+
+    /// <summary>The 16-bit type of the training passes on <paramref name="device"/>, or null for float32 throughout.</summary>
+    public static ScalarType? PassTypeFor(this TrainingOptions options, DeviceType device) => options.Precision switch
+    {
+        TrainingPrecision.BFloat16 => ScalarType.BFloat16,
+        TrainingPrecision.Float16 => ScalarType.Float16,
+        TrainingPrecision.Auto => device == DeviceType.CPU ? ScalarType.BFloat16 : ScalarType.Float16,
+        _ => null,
+    };
 }
