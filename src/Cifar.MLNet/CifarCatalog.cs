@@ -26,6 +26,15 @@ public static class CifarCatalog
         AugmentationOptions? settings = null, string columnName = CifarColumns.Features) =>
         new(new MLContext(), settings, columnName);
 
+    /// <summary>
+    /// A recipe's stages: loading, then normalization and augmentation with the recipe's values. End them with
+    /// <c>.AppendCifarCnn(CifarCnnOptions.For(recipe), testSplit)</c>.
+    /// </summary>
+    public static IEstimator<ITransformer> CifarStages(this TransformsCatalog catalog, CifarRecipe recipe) =>
+        catalog.LoadCifarImages()
+            .Append(catalog.NormalizeCifarPixels(recipe.Normalization))
+            .Append(catalog.AugmentCifarImages(recipe.Augmentation));
+
     /// <summary>The CNN trainer; see <see cref="CifarCnnEstimator"/>.</summary>
     public static CifarCnnEstimator CifarCnn(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog,
         CifarCnnOptions? options = null) => new(options);

@@ -118,8 +118,10 @@ public class FastRecipeTests
         Assert.Equal(1f, TestTimeViews.Weights(TestTimeAugmentation.MirrorTranslate).Sum());
     }
 
-    [Fact]
-    public void A_fast_recipe_run_resumed_from_its_checkpoint_gives_the_uninterrupted_runs_weights_bit_for_bit()
+    [Theory]
+    [InlineData(TrainingPrecision.Float32)]
+    [InlineData(TrainingPrecision.BFloat16)]
+    public void A_fast_recipe_run_resumed_from_its_checkpoint_gives_the_uninterrupted_runs_weights_bit_for_bit(TrainingPrecision precision)
     {
         // Lookahead's average, the momentum buffers, the schedule's position and the whitening bias's freeze all resume.
         using var dir = new Cifar.Tests.TestData.TempFolder();
@@ -128,7 +130,7 @@ public class FastRecipeTests
         {
             Epochs = 3, BatchSize = 16, Device = ComputeDevice.Cpu, Seed = 3, Optimizer = OptimizerKind.Nesterov, LearningRate = 0.2,
             Momentum = 0.85, BatchNormBiasLearningRateScale = 64, LabelSmoothing = 0.2, LookaheadInterval = 2,
-            Schedule = new LearningRateSchedule { WarmupFraction = 0.23, StartFactor = 0.2, EndFactor = 0.07 },
+            Schedule = new LearningRateSchedule { WarmupFraction = 0.23, StartFactor = 0.2, EndFactor = 0.07 }, Precision = precision,
         };
         var model = new ModelOptions { Network = AirbenchNet.Definition with { Layers = [new PatchWhitening(BiasEpochs: 1), .. AirbenchNet.Definition.Layers.Skip(1)] } };
         var augmenter = new Cifar.Trainer.Augmentation.BatchAugmenter(new AugmentationOptions { HorizontalFlip = true, AlternateFlips = true, Translate = 2 });
@@ -146,6 +148,88 @@ public class FastRecipeTests
         Assert.Equal(straight.History.Select(h => h.TrainLoss), resumed.History.Select(h => h.TrainLoss));
         foreach (var (a, b) in straight.Network.state_dict().Values.Zip(resumed.Network.state_dict().Values))
             Assert.True(a.eq(b).all().item<bool>(), "state differs after resuming");
+    }
+
+    [Fact]
+    public void Mixed_precision_runs_the_passes_in_bfloat16_while_weights_gradients_and_statistics_stay_float32()
+    {
+        var definition = new NetworkDefinition("probe",
+            [new Conv2d(4, KernelSize: 3, Padding: 1, Bias: false) { Name = "conv" }, new BatchNorm2d { Name = "norm" }, new Relu(), new Flatten(), new Linear { Name = "head" }]);
+        random.manual_seed(5);
+        using var master = Architectures.Create(definition, 3);
+        using var reference = Architectures.Create(definition, 3);
+        reference.load_state_dict(master.state_dict());
+        using var precision = new MixedPrecision(master, Architectures.Create(definition, 3), ScalarType.BFloat16);
+        using var images = randn(8, 3, 32, 32);
+        using var labels = tensor(new long[] { 0, 1, 2, 0, 1, 2, 0, 1 });
+
+        precision.train();
+        reference.train();
+        precision.LoadFromMaster();
+        var working = precision.Working.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        Assert.Equal(ScalarType.BFloat16, working["conv.weight"].dtype);
+        Assert.Equal(ScalarType.Float32, working["norm.bias"].dtype); // BatchNorm stays float32
+        Assert.True(working["conv.weight"].to(ScalarType.Float32).eq(master.get_parameter("conv.weight")!.to(ScalarType.BFloat16).to(ScalarType.Float32)).all().item<bool>());
+
+        using var logits = precision.forward(images);
+        Assert.Equal(ScalarType.Float32, logits.dtype);
+        nn.functional.cross_entropy(logits, labels).backward();
+        precision.StoreInMaster();
+        nn.functional.cross_entropy(reference.forward(images), labels).backward();
+
+        foreach (var (name, parameter) in master.named_parameters())
+        {
+            using var gradient = parameter.grad!;
+            using var expected = reference.get_parameter(name)!.grad!;
+            Assert.Equal(ScalarType.Float32, gradient.dtype);
+            // bfloat16 keeps 8 significant bits: gradients agree with float32's to a few per cent of their scale.
+            double scale = expected.abs().max().item<float>();
+            Assert.True((gradient - expected).abs().max().item<float>() <= 0.05 * scale, $"{name}'s gradient is off");
+            Assert.Null(precision.Working.get_parameter(name)!.grad);
+        }
+        // The running statistics came back from the copy's float32 BatchNorm.
+        using var mean = master.get_buffer("norm.running_mean")!;
+        using var expectedMean = reference.get_buffer("norm.running_mean")!;
+        Assert.True(mean.allclose(expectedMean, rtol: 0.02, atol: 0.01));
+    }
+
+    [Fact]
+    public void Mixed_precision_keeps_updates_smaller_than_bfloat16s_resolution_in_the_float32_weights()
+    {
+        var definition = new NetworkDefinition("probe", [new Flatten(), new Linear(Bias: false) { Name = "head" }]);
+        using var master = Architectures.Create(definition, 2);
+        using (no_grad()) master.parameters().First().fill_(1f);
+        using var precision = new MixedPrecision(master, Architectures.Create(definition, 2), ScalarType.BFloat16);
+        using var sgd = Optimizers.Create(master, new TrainingOptions { Optimizer = OptimizerKind.Sgd, Momentum = 0, WeightDecay = 0, LearningRate = 1e-4 }, 1);
+        precision.LoadFromMaster();
+        sgd.ZeroGrad();
+        precision.forward(ones(1, 3, 32, 32)).sum().backward();
+        precision.StoreInMaster();
+        sgd.Step(1);
+        // Each weight's gradient is 1: it moves by 1e-4, far below bfloat16's step of 2⁻⁷ at 1 (it would round back to 1).
+        Assert.Equal(1 - 1e-4, master.parameters().First()[0, 0].item<float>(), 6);
+    }
+
+    [Fact]
+    public void The_fast_recipe_preset_is_configs_fast_json_and_recipes_are_read_like_config_files()
+    {
+        var fast = CifarRecipe.Fast;
+        Assert.Equal(AirbenchNet.Name, fast.Model.Architecture);
+        Assert.Equal(TestTimeAugmentation.MirrorTranslate, fast.Model.TestTimeAugmentation);
+        Assert.Equal((10, 1024, OptimizerKind.Nesterov, 0.2, 5), (fast.Training.Epochs, fast.Training.BatchSize, fast.Training.Optimizer,
+            fast.Training.LabelSmoothing, fast.Training.LookaheadInterval));
+        Assert.Equal([0.4914f, 0.4822f, 0.4465f], fast.Normalization.Mean);
+        Assert.True(fast.Augmentation is { AlternateFlips: true, Translate: 2, RotationDegrees: 0 });
+        var file = File.ReadAllText(Path.Combine(Cifar.Tests.TestData.RepoRoot(), "configs", "fast.json"));
+        string Json(CifarRecipe r) => System.Text.Json.JsonSerializer.Serialize(r); // records holding lists compare by reference
+        Assert.Equal(Json(CifarRecipe.FromJson(file)), Json(fast));
+
+        // Keys in any case, choices by name; what is left out keeps the tutorial's default.
+        var recipe = CifarRecipe.FromJson("""{ "training": { "epochs": 3, "optimizer": "sgd" } }""");
+        Assert.Equal(Json(CifarRecipe.Tutorial with { Training = new TrainingOptions { Epochs = 3, Optimizer = OptimizerKind.Sgd } }), Json(recipe));
+        Assert.Throws<System.Text.Json.JsonException>(() => CifarRecipe.FromJson("""{ "Training": { "Epoch": 3 } }"""));
+        var outOfRange = Assert.Throws<OptionsException>(() => CifarRecipe.FromJson("""{ "Training": { "Precision": "Float32", "Momentum": 1 } }"""));
+        Assert.Equal("Training:Momentum", outOfRange.Key);
     }
 
     private sealed class TopLeftAndMean() : nn.Module<Tensor, Tensor>("probe")

@@ -236,16 +236,27 @@ public class CheckpointTests
         Assert.Contains($"epoch 1, step {error.Step}", error.Message);
     }
 
-    [Fact]
-    public void Live_tensors_do_not_grow_over_hundreds_of_training_steps()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Live_tensors_do_not_grow_over_hundreds_of_training_steps(bool fastRecipe)
     {
         using var train = ToySet(32, seed: 5);
         // Not flushed: the run stays on this thread, whose live-tensor count is what TorchSharp keeps.
         var settings = new TrainingOptions { Epochs = 1, BatchSize = 2, Device = ComputeDevice.Cpu, FlushDenormals = false };
+        // The fast recipe's path: whitening, lookahead, Nesterov, label smoothing, a bfloat16 working copy, its augmentation.
+        var model = new ModelOptions();
+        var augmenter = Augmenter;
+        if (fastRecipe)
+        {
+            model = CifarRecipe.Fast.Model with { TestTimeAugmentation = TestTimeAugmentation.None };
+            settings = CifarRecipe.Fast.Training with { Epochs = 1, BatchSize = 2, Device = ComputeDevice.Cpu, FlushDenormals = false, Precision = TrainingPrecision.BFloat16 };
+            augmenter = new(CifarRecipe.Fast.Augmentation);
+        }
         long LiveAfter(int epochs)
         {
             long before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
-            using (CnnTrainer.Train(train, null, 3, Run(settings with { Epochs = epochs }), Augmenter)) { }
+            using (CnnTrainer.Train(train, null, 3, Run(settings with { Epochs = epochs }) with { Model = model }, augmenter)) { }
             return DisposeScopeManager.Statistics.ThreadTotalLiveCount - before;
         }
         LiveAfter(1); // warm-up: tensors libtorch creates once

@@ -14,6 +14,10 @@ public sealed record CifarConfig
     public AugmentationOptions Augmentation { get; init; } = new();
     public TorchConfig Torch { get; init; } = new();
 
+    /// <summary>The four recipe sections as the library's recipe (not a section of its own).</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public CifarRecipe Recipe => new() { Model = Model, Training = Training, Normalization = Normalization, Augmentation = Augmentation };
+
     /// <summary>Checks every section with its own rules.</summary>
     /// <exception cref="OptionsException">The first value out of range, named by its key.</exception>
     public void Validate()

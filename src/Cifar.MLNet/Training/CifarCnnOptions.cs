@@ -52,6 +52,9 @@ public sealed record CifarCnnOptions
     /// </summary>
     public bool Resume { get; init; }
 
+    /// <summary>The trainer's options for <paramref name="recipe"/>: its network and hyper-parameters; add callbacks with <c>with</c>.</summary>
+    public static CifarCnnOptions For(CifarRecipe recipe) => new() { Model = recipe.Model, Training = recipe.Training };
+
     /// <summary>Checks every value.</summary>
     /// <exception cref="OptionsException">An option is out of range; its key names it (<c>Training:Epochs</c>).</exception>
     public void Validate()
