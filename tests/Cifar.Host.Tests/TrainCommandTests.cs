@@ -62,7 +62,7 @@ public class TrainCommandTests : IClassFixture<TrainRun>
     }
 
     [Fact]
-    public void The_model_zip_reloads_and_the_run_folder_has_config_log_and_confusion_text()
+    public void The_model_zip_reloads_and_the_run_folder_has_config_log_confusion_text_and_evaluation()
     {
         using var model = CifarModel.Load(Artifact("model.zip"));
         Assert.Equal(Enumerable.Range(0, 10).Select(c => $"class{c}"), model.ClassNames);
@@ -73,6 +73,14 @@ public class TrainCommandTests : IClassFixture<TrainRun>
         var confusion = File.ReadAllText(Artifact("confusion.txt"));
         Assert.Contains("confusion matrix", confusion);
         Assert.Contains("class9", confusion);
+        // evaluation.json: the final validation, which without test-time views is the last epoch's.
+        using var evaluation = JsonDocument.Parse(File.ReadAllText(Artifact("evaluation.json")));
+        using var metrics = JsonDocument.Parse(File.ReadAllText(Artifact("metrics.json")));
+        double lastEpoch = metrics.RootElement.GetProperty("epochs")[1].GetProperty("val_acc").GetDouble();
+        Assert.Equal(lastEpoch, evaluation.RootElement.GetProperty("accuracy").GetDouble(), 12);
+        Assert.Equal("None", evaluation.RootElement.GetProperty("test_time_augmentation").GetString());
+        Assert.StartsWith($"accuracy {evaluation.RootElement.GetProperty("accuracy").GetDouble():P2}", confusion);
+        Assert.True(evaluation.RootElement.GetProperty("seconds_to_model").GetDouble() > 0);
         Assert.Empty(Directory.GetFiles(_run.Output, "*.tmp"));
     }
 

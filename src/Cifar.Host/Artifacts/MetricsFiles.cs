@@ -4,7 +4,7 @@ using System.Text.Json;
 
 namespace Cifar.Host.Artifacts;
 
-/// <summary>metrics.csv and metrics.json: one row per epoch, accuracies as fractions.</summary>
+/// <summary>metrics.csv and metrics.json: one row per epoch, accuracies as fractions; evaluation.json: the final validation.</summary>
 internal static class MetricsFiles
 {
     public const string CsvHeader = "epoch,train_loss,train_acc,val_loss,val_acc,seconds";
@@ -27,6 +27,17 @@ internal static class MetricsFiles
                 val_loss = m.ValidationLoss, val_acc = m.ValidationAccuracy, seconds = m.Seconds, train_seconds = m.TrainSeconds,
             }),
             run = details,
+        }, new JsonSerializerOptions { WriteIndented = true });
+
+    /// <summary>
+    /// evaluation.json: the final validation (with the model's test-time views) and the seconds from loading the data to the
+    /// saved model, for scripts that compare runs.
+    /// </summary>
+    public static string EvaluationJson(Evaluation evaluation, TestTimeAugmentation views, TimeSpan elapsed) =>
+        JsonSerializer.Serialize(new
+        {
+            accuracy = evaluation.Accuracy, macro_accuracy = evaluation.MacroAccuracy, log_loss = evaluation.LogLoss,
+            test_time_augmentation = views.ToString(), seconds_to_model = elapsed.TotalSeconds,
         }, new JsonSerializerOptions { WriteIndented = true });
 
     private static string F(double? value) => value?.ToString("R", CultureInfo.InvariantCulture) ?? "";

@@ -16,7 +16,7 @@ namespace Cifar.Host.Commands;
 
 /// <summary>
 /// <c>cifar train</c>: the tutorial's run, driven by the configuration, writing into the output
-/// folder model.zip, metrics.csv/json, loss.png, accuracy.png, confusion.png/txt, config.json,
+/// folder model.zip, metrics.csv/json, loss.png, accuracy.png, confusion.png/txt, evaluation.json, config.json,
 /// checkpoint.bin and train.log. Every artifact but the appended log is written atomically; metrics,
 /// plots and the checkpoint after every epoch.
 /// </summary>
@@ -24,14 +24,14 @@ internal sealed class TrainCommand
 {
     public const string ModelFile = "model.zip", MetricsCsv = "metrics.csv", MetricsJson = "metrics.json",
         LossPlot = "loss.png", AccuracyPlot = "accuracy.png", ConfusionPlot = "confusion.png",
-        ConfusionText = "confusion.txt", ResolvedConfig = "config.json", LogFile = "train.log", CheckpointFile = "checkpoint.bin";
+        ConfusionText = "confusion.txt", EvaluationJson = "evaluation.json", ResolvedConfig = "config.json", LogFile = "train.log", CheckpointFile = "checkpoint.bin";
 
     /// <summary>Every file a run writes.</summary>
     public static readonly string[] RunFiles =
-        { ModelFile, MetricsCsv, MetricsJson, LossPlot, AccuracyPlot, ConfusionPlot, ConfusionText, ResolvedConfig, LogFile, CheckpointFile };
+        { ModelFile, MetricsCsv, MetricsJson, LossPlot, AccuracyPlot, ConfusionPlot, ConfusionText, EvaluationJson, ResolvedConfig, LogFile, CheckpointFile };
 
     /// <summary>The files written once the run has finished: the model and its evaluation.</summary>
-    public static readonly string[] FinalFiles = { ModelFile, ConfusionPlot, ConfusionText };
+    public static readonly string[] FinalFiles = { ModelFile, ConfusionPlot, ConfusionText, EvaluationJson };
 
     private readonly CifarConfig _config;
     private readonly CifarDownloader _downloader;
@@ -61,7 +61,7 @@ internal sealed class TrainCommand
         var modelPath = Path.Combine(outputDir, ModelFile);
         AtomicFile.Write(modelPath, stream => ml.Model.Save(model, data.Train.Schema, stream));
         output.WriteLine($"saved {modelPath} after {clock.Elapsed.TotalMinutes:F1} min");
-        WriteEvaluation(ml, model, data, outputDir, output);
+        WriteEvaluation(ml, model, data, outputDir, output, clock.Elapsed);
         return ExitCodes.Success;
     }
 
@@ -155,10 +155,8 @@ internal sealed class TrainCommand
         var c = _config;
         var history = new List<EpochMetrics>();
         var progress = new ProgressBar(output, interactive);
-        var options = new CifarCnnOptions
+        var options = CifarCnnOptions.For(c.Recipe) with
         {
-            Model = c.Model,
-            Training = c.Training,
             CancellationToken = cancellation,
             BatchCompleted = progress.Report,
             CheckpointPath = Path.Combine(outputDir, CheckpointFile),
@@ -182,10 +180,7 @@ internal sealed class TrainCommand
                 WriteMetrics(outputDir, history, deviceName, data.Classes);
             },
         };
-        var pipeline = ml.Transforms.LoadCifarImages()
-            .Append(ml.Transforms.NormalizeCifarPixels(c.Normalization))
-            .Append(ml.Transforms.AugmentCifarImages(c.Augmentation))
-            .AppendCifarCnn(options, data.Validation);
+        var pipeline = ml.Transforms.CifarStages(c.Recipe).AppendCifarCnn(options, data.Validation);
         try
         {
             return pipeline.Fit(data.Train);
@@ -222,7 +217,8 @@ internal sealed class TrainCommand
     }
 
     /// <summary>The final validation: confusion plot and report files, and the summary on the console.</summary>
-    private void WriteEvaluation(MLContext ml, TransformerChain<CifarCnnTransformer> model, RunData data, string outputDir, TextWriter output)
+    private void WriteEvaluation(MLContext ml, TransformerChain<CifarCnnTransformer> model, RunData data, string outputDir, TextWriter output,
+        TimeSpan elapsed)
     {
         // The trainer measured the last epoch's validation pass on the device; scoring it again through
         // ML.NET is only needed when a resumed run had nothing left to train.
@@ -231,6 +227,7 @@ internal sealed class TrainCommand
             : Evaluation.From(ml.MulticlassClassification.Evaluate(model.Transform(data.Validation)));
         AtomicFile.WriteBytes(Path.Combine(outputDir, ConfusionPlot), Plots.Confusion(data.Classes, evaluation.Counts));
         AtomicFile.WriteText(Path.Combine(outputDir, ConfusionText), EvaluationReport.Full(data.Classes, evaluation));
+        AtomicFile.WriteText(Path.Combine(outputDir, EvaluationJson), MetricsFiles.EvaluationJson(evaluation, _config.Model.TestTimeAugmentation, elapsed));
         output.WriteLine($"validation: {EvaluationReport.Summary(evaluation)}");
         output.Write(EvaluationReport.ConfusionMatrix(data.Classes, evaluation.Counts));
         _log.LogInformation("Validation {Summary}", EvaluationReport.Summary(evaluation));
