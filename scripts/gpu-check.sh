@@ -12,6 +12,13 @@
 #   scripts/gpu-check.sh bundle DIR      only build the bundle, unpacked into DIR
 #   scripts/gpu-check.sh cpu-selftest    the whole comparison on this CPU: the bundle with the NuGet libtorch
 #                                        folder, 1 epoch on 2,000/500 images, against tutorial.py on the CPU
+#   AIRBENCH94=PATH scripts/gpu-check.sh prepare
+#                                        also carry the reference for the fast check: legacy/airbench94.py from a
+#                                        clone of the public KellerJordan/cifar10-airbench (copied to
+#                                        artifacts/gpu-check/airbench94.py, never committed)
+#   scripts/gpu-check.sh fast-cpu-selftest
+#                                        the fast check on this CPU: fast.json 1 epoch on 2,000/500 images, the
+#                                        data converted for the reference and the reference imported (it needs CUDA to run)
 #
 # On the device machine, one `run` call carrying both archives (≈ 62 MB with the tree, under its 64 MiB):
 #   run(command="bash scripts/gpu-check.sh device", timeout_s=600,
@@ -19,6 +26,13 @@
 # (`device` = `unpack` then `run`; the two can also be separate calls, each carrying its archive, the second
 # at once after the first while the machine is warm.) Results go to $OUT: table.md, ours.log, ours-metrics.json,
 # theirs.log, theirs.json (and undefined-symbols.txt when TorchSharp cannot bind to the machine's libtorch).
+#
+# The fast check (docs/fast.md): one call carrying the bundle, the data and the reference:
+#   run(command="SEEDS=5 RUNS=5 bash scripts/gpu-check.sh fast-device", timeout_s=600,
+#       carry=["artifacts/gpu-check/bundle.tar.xz", "artifacts/gpu-check/data.tar.gz", "artifacts/gpu-check/airbench94.py"])
+# ours: `cifar train --config configs/fast.json` once per seed (whole process timed; training seconds from its
+# metrics), then airbench94: a warm-up run and RUNS runs in one process, timed by its CUDA events. Results in $OUT:
+# fast-table.md, ours-fast-seed*/ (metrics, evaluation.json, logs), theirs-fast.json, theirs-fast.log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=artifacts/gpu-check
@@ -72,6 +86,39 @@ compare() {
   "$python" scripts/gpu_check_table.py "$out" "$ours_status" | tee "$out/table.md"
 }
 
+# The fast recipe: ours once per seed, then the reference in one process on the same images.
+# compare_fast OUT DATA LIBTORCH_DIR DEVICE SEEDS RUNS [extra train arguments...]
+compare_fast() {
+  local out=$1 data=$2 lib=$3 device=$4 seeds=$5 runs=$6
+  shift 6
+  mkdir -p "$out"
+  rm -rf "$out"/ours-fast-seed* "$out"/theirs-fast* "$out/fast-table.md" "$out/airbench-data"
+  for seed in $(seq 1 "$seeds"); do
+    echo "gpu-check: ours (fast.json, seed $seed, device $device)"
+    local start status=0
+    start=$(date +%s%N)
+    timeout -k 10 "${OURS_TIMEOUT:-240}" "$bundle/cifar" train --config configs/fast.json --output "$out/ours-fast-seed$seed" \
+        "--Data:Root=$data" "--Training:Seed=$seed" "--Training:Device=$device" "--Torch:LibraryPath=$lib" "$@" \
+        >"$out/ours-fast-seed$seed.log" 2>&1 || status=$?
+    echo $(( ($(date +%s%N) - start) / 1000000 )) > "$out/ours-fast-seed$seed-wall-ms.txt"
+    tail -n 3 "$out/ours-fast-seed$seed.log"
+    (( status == 0 )) || echo "gpu-check: ours failed for seed $seed (exit $status; ours-fast-seed$seed.log)"
+  done
+  echo "gpu-check: converting the images for the reference"
+  "$python" scripts/airbench_data.py "$data" "$out/airbench-data/cifar10" "${AIRBENCH_LIMITS[@]}"
+  local check=()
+  [[ $device == cuda ]] || check=(--check)
+  echo "gpu-check: theirs (airbench94, warm-up + $runs runs${check:+; import and data check only: it needs CUDA})"
+  PYTHONUNBUFFERED=1 timeout -k 10 "${THEIRS_TIMEOUT:-300}" "$python" scripts/airbench_runs.py "$work/airbench94.py" \
+      "$out/airbench-data" "$runs" --json "$(realpath "$out")/theirs-fast.json" "${check[@]}" 2>&1 | tee "$out/theirs-fast.log" || true
+  rm -rf "$out/airbench-data"
+  "$python" scripts/gpu_check_table.py --fast "$out" | tee "$out/fast-table.md"
+}
+
+need_reference() {
+  [[ -f "$work/airbench94.py" ]] || { echo "gpu-check: no $work/airbench94.py (run AIRBENCH94=PATH scripts/gpu-check.sh prepare)" >&2; exit 2; }
+}
+
 unpack() {
   rm -rf "$bundle" && mkdir -p "$bundle"
   tar -C "$bundle" -xJf "$work/bundle.tar.xz"
@@ -95,7 +142,8 @@ case "${1:-}" in
     tar -C "$bundle" -cJf "$work/bundle.tar.xz" .
     data=$(data_root)
     tar -C "$data" -czf "$work/data.tar.gz" train test
-    ls -l "$work"/*.tar.*
+    if [[ -n "${AIRBENCH94:-}" ]]; then cp "$AIRBENCH94" "$work/airbench94.py"; fi
+    ls -l "$work"/*.tar.* "$work"/airbench94.py 2>/dev/null || true
     ;;
   bundle)
     build_bundle "${2:?usage: gpu-check.sh bundle DIR}"
@@ -110,6 +158,22 @@ case "${1:-}" in
   run)
     run_check
     ;;
+  fast-device)
+    need_reference
+    unpack
+    data=/tmp/cifar10-jpeg
+    rm -rf "$data" && mkdir -p "$data" && tar -C "$data" -xzf "$work/data.tar.gz"
+    AIRBENCH_LIMITS=()
+    compare_fast "${OUT:-$work/out}" "$data" "$(torch_lib)" cuda "${SEEDS:-5}" "${RUNS:-5}"
+    ;;
+  fast-cpu-selftest)
+    need_reference
+    rm -rf "$bundle" && build_bundle "$bundle"
+    lib=$(ls -d "${NUGET_PACKAGES:-$HOME/.nuget/packages}"/libtorch-cpu-linux-x64/2.10.0/runtimes/linux-x64/native)
+    AIRBENCH_LIMITS=(--limit-train 2000 --limit-test 500)
+    compare_fast "${OUT:-$work/out-cpu}" "$(data_root)" "$lib" cpu 1 1 \
+      --Data:TrainLimit=2000 --Data:ValidationLimit=500 --Training:Epochs=1 --Training:BatchSize=256
+    ;;
   cpu-selftest)
     rm -rf "$bundle" && build_bundle "$bundle"
     lib=$(ls -d "${NUGET_PACKAGES:-$HOME/.nuget/packages}"/libtorch-cpu-linux-x64/2.10.0/runtimes/linux-x64/native)
@@ -117,7 +181,7 @@ case "${1:-}" in
     compare "${OUT:-$work/out-cpu}" "$data" "$lib" cpu 1 2000 500
     ;;
   *)
-    sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -1,6 +1,7 @@
 """Prints the GPU check's table from the files scripts/gpu-check.sh left in OUT.
 
-    python3 scripts/gpu_check_table.py OUT OURS_EXIT_STATUS
+    python3 scripts/gpu_check_table.py OUT OURS_EXIT_STATUS     the tutorial check (seed.json against tutorial.py)
+    python3 scripts/gpu_check_table.py --fast OUT               the fast check (fast.json seeds against airbench94)
 """
 import json
 import os
@@ -58,5 +59,48 @@ def main():
             print()
 
 
+def mean_and_std(values):
+    if not values:
+        return None, None
+    mean = sum(values) / len(values)
+    return mean, (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
+
+
+def fast(out):
+    """One row per run of ours (fast.json, one process per seed) and of the reference, then the means."""
+    rows, ours_acc, ours_train = [], [], []
+    for seed_dir in sorted(d for d in os.listdir(out) if d.startswith("ours-fast-seed")):
+        seed = seed_dir[len("ours-fast-seed"):]
+        evaluation = read_json(os.path.join(out, seed_dir, "evaluation.json"))
+        metrics = read_json(os.path.join(out, seed_dir, "metrics.json"))
+        wall = wall_seconds(out, seed_dir)
+        train = sum(e["train_seconds"] for e in metrics["epochs"]) if metrics else None
+        if evaluation:
+            ours_acc.append(evaluation["accuracy"])
+        if train is not None:
+            ours_train.append(train)
+        rows.append((f"ours, seed {seed}", f"{evaluation['accuracy']:.2%}" if evaluation else "failed",
+                     f"{train:.2f} s training (epochs 1-{len(metrics['epochs'])})" if train is not None else "?",
+                     f"{wall:.1f} s" if wall is not None else "?"))
+    theirs = read_json(os.path.join(out, "theirs-fast.json")) or {"runs": []}
+    for i, run in enumerate(theirs["runs"]):
+        rows.append((f"airbench94, run {i + 1}", f"{run['tta_val_acc']:.2%}", f"{run['seconds']:.2f} s training + TTA evaluation", ""))
+    print(f"| run | TTA validation accuracy | time (device) | whole process |")
+    print("|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    mean, std = mean_and_std(ours_acc)
+    if mean is not None:
+        print(f"\nours: {len(ours_acc)} runs, mean {mean:.2%} (std {std:.2%}), mean training {sum(ours_train) / len(ours_train):.2f} s")
+    mean, std = mean_and_std([r["tta_val_acc"] for r in theirs["runs"]])
+    if mean is not None:
+        seconds = [r["seconds"] for r in theirs["runs"]]
+        print(f"airbench94: {len(seconds)} runs, mean {mean:.2%} (std {std:.2%}), {min(seconds):.2f}-{max(seconds):.2f} s per run"
+              f" on {theirs.get('gpu', '?')}, torch {theirs.get('torch', '?')}")
+
+
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 3 and sys.argv[1] == "--fast":
+        fast(sys.argv[2])
+    else:
+        main()
