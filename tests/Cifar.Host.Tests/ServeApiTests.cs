@@ -208,6 +208,36 @@ public class ServeApiTests : IClassFixture<TwoModels>
     }
 
     [Fact]
+    public async Task A_multipart_body_that_cannot_be_read_is_a_bad_request()
+    {
+        using var dir = new TestData.TempFolder();
+        // A real photo when the data is here (as a client would post it), else a BMP: the body is what matters.
+        var image = TestData.FindRoot() is { } root
+            ? File.ReadAllBytes(Directory.EnumerateFiles(Path.Combine(root, "test", "cat")).Order(StringComparer.Ordinal).First())
+            : File.ReadAllBytes(WriteImages(dir, 1)[0]);
+        using var app = Serve();
+        using var client = app.CreateClient();
+
+        // A form cut off in the middle of its file: no closing boundary.
+        using var form = Form(("a.jpg", image));
+        var whole = await form.ReadAsByteArrayAsync(TestContext.Current.CancellationToken);
+        var truncated = new ByteArrayContent(whole[..(whole.Length / 2)]);
+        truncated.Headers.ContentType = form.Headers.ContentType;
+        await AssertProblem(await client.PostAsync("/api/predict", truncated, TestContext.Current.CancellationToken),
+            HttpStatusCode.BadRequest, "the multipart body cannot be read");
+
+        // A raw image declared as multipart: its boundary never comes.
+        var mislabelled = new ByteArrayContent(image);
+        mislabelled.Headers.ContentType = MediaTypeHeaderValue.Parse("multipart/form-data; boundary=x");
+        await AssertProblem(await client.PostAsync("/api/predict", mislabelled, TestContext.Current.CancellationToken),
+            HttpStatusCode.BadRequest, "the multipart body cannot be read");
+
+        // The server is unharmed: a good request still succeeds.
+        using var good = await client.PostAsync("/api/predict", Form(("a.jpg", image)), TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.OK, good.StatusCode);
+    }
+
+    [Fact]
     public async Task The_runs_listing_serves_metrics_and_plots_and_no_path_a_request_names()
     {
         var runs = _models.First.Folder.Path; // holds the run folder "run" (and the data, which is no run)

@@ -148,7 +148,13 @@ public sealed class ServeApp
             }
             catch (InvalidDataException e)
             {
-                return Problem(StatusCodes.Status400BadRequest, $"the multipart body cannot be read ({e.Message})");
+                return Problem(StatusCodes.Status400BadRequest, $"the multipart body cannot be read ({ErrorText.FirstLine(e.Message)})");
+            }
+            catch (IOException) when (!cancellation.IsCancellationRequested)
+            {
+                // The body is already in memory, so an IOException here is the multipart reader's: the body ends before
+                // its closing boundary (truncated, or not multipart at all despite its Content-Type).
+                return Problem(StatusCodes.Status400BadRequest, "the multipart body cannot be read: it ends before its closing boundary (truncated, or not multipart/form-data)");
             }
             if (form.Files.Count == 0) return Problem(StatusCodes.Status400BadRequest, "the form holds no files: add one or more images");
             if (form.Files.Count > settings.MaxImages)
