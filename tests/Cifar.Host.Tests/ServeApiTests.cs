@@ -10,6 +10,8 @@ using Cifar.Tests;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.ML;
 
 namespace Cifar.Host.Tests;
 
@@ -27,10 +29,46 @@ public sealed class TwoModels : IDisposable
 }
 
 /// <summary><c>cifar serve</c>'s app in memory (WebApplicationFactory), with the settings a test gives.</summary>
-internal sealed class ServeFactory(ServeSettings settings) : WebApplicationFactory<ServeApp>
+internal sealed class ServeFactory(ServeSettings settings, ILoggerProvider? logs = null) : WebApplicationFactory<ServeApp>
 {
     protected override IHostBuilder CreateHostBuilder() =>
-        new HostBuilder().ConfigureWebHost(web => ServeApp.Configure(web, settings));
+        new HostBuilder()
+            .ConfigureLogging(logging =>
+            {
+                if (logs is not null) logging.AddProvider(logs);
+            })
+            .ConfigureWebHost(web => ServeApp.Configure(web, settings));
+}
+
+/// <summary>Keeps every log line (<c>Cifar.*</c> categories) so that a test can wait for one.</summary>
+internal sealed class LogLines : ILoggerProvider
+{
+    private readonly ConcurrentQueue<string> _lines = new();
+
+    public IReadOnlyCollection<string> Lines => _lines;
+
+    public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
+
+    public void Dispose() { }
+
+    /// <summary>Waits (30 s at most) until <paramref name="count"/> lines contain <paramref name="text"/>.</summary>
+    public async Task WaitFor(string text, int count = 1)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (_lines.Count(l => l.Contains(text, StringComparison.Ordinal)) < count && DateTime.UtcNow < deadline) await Task.Delay(20);
+        Assert.True(_lines.Count(l => l.Contains(text, StringComparison.Ordinal)) >= count,
+            $"no {count}. log line with '{text}' within 30 s; logged: {string.Join(" | ", _lines)}");
+    }
+
+    private sealed class Logger(LogLines owner, string category) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+        public bool IsEnabled(LogLevel logLevel) => category.StartsWith("Cifar", StringComparison.Ordinal);
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (IsEnabled(logLevel)) owner._lines.Enqueue($"{logLevel}: {formatter(state, exception)}");
+        }
+    }
 }
 
 /// <summary>
@@ -44,11 +82,11 @@ public class ServeApiTests : IClassFixture<TwoModels>
 
     public ServeApiTests(TwoModels models) => _models = models;
 
-    private ServeFactory Serve(string? model = null, string? runs = null, Func<ServeSettings, ServeSettings>? limits = null)
+    private ServeFactory Serve(string? model = null, string? runs = null, Func<ServeSettings, ServeSettings>? limits = null, ILoggerProvider? logs = null)
     {
         Assert.True(_models.First.Result.ExitCode == 0, _models.First.Result.Errors);
         var settings = new ServeSettings(model ?? _models.First.Model, runs);
-        return new ServeFactory(limits?.Invoke(settings) ?? settings);
+        return new ServeFactory(limits?.Invoke(settings) ?? settings, logs);
     }
 
     /// <summary>Images the model has not seen: patterns in BMP and PNG-free formats the tests can write.</summary>
@@ -363,5 +401,59 @@ public class ServeApiTests : IClassFixture<TwoModels>
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(_models.First.Model))),
             (await Json(response)).GetProperty("sha256").GetString());
+    }
+
+    /// <summary>The input of an ML.NET model that is no image classifier.</summary>
+    public sealed class Row
+    {
+        public float A { get; set; }
+    }
+
+    [Fact]
+    public async Task Replacements_that_do_not_load_through_the_watcher_leave_the_model_in_service_and_the_watcher_working()
+    {
+        using var dir = new TestData.TempFolder();
+        var served = dir.File("model.zip");
+        File.Copy(_models.First.Model, served);
+        string firstHash = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(_models.First.Model)));
+        string secondHash = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(_models.Second.Model)));
+        // A valid ML.NET zip that is no image classifier: it takes a float column A, not an ImagePath.
+        var ml = new MLContext(seed: 1);
+        var rows = ml.Data.LoadFromEnumerable(new[] { new Row { A = 1 } });
+        var other = dir.File("other.zip");
+        ml.Model.Save(ml.Transforms.CopyColumns("B", "A").Fit(rows), rows.Schema, other);
+
+        var logs = new LogLines();
+        using var app = Serve(model: served, logs: logs);
+        using var client = app.CreateClient();
+        var image = File.ReadAllBytes(WriteImages(dir, 1)[0]);
+        async Task<string> ServedHash()
+        {
+            using var response = await client.PostAsync("/api/predict", Form(("a.bmp", image)));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            return (await Json(response)).GetProperty("sha256").GetString()!;
+        }
+        void Replace(byte[] bytes)
+        {
+            // As train writes it: a new file renamed over the old; the watcher, not the test, reloads.
+            File.WriteAllBytes(served + ".tmp", bytes);
+            File.Move(served + ".tmp", served, overwrite: true);
+        }
+        Assert.Equal(firstHash, await ServedHash());
+
+        Replace(File.ReadAllBytes(other));
+        await logs.WaitFor("the new file was not loaded", 1);
+        Assert.Contains(logs.Lines, l => l.Contains("not a Cifar image classifier", StringComparison.Ordinal));
+        Assert.Equal(firstHash, await ServedHash());
+
+        Replace([0x50, 0x4B, 3, 4, 1, 2, 3]); // a zip's signature over garbage
+        await logs.WaitFor("the new file was not loaded", 2);
+        Assert.Equal(firstHash, await ServedHash());
+        Assert.Equal(firstHash, (await Json(await client.GetAsync("/api/model"))).GetProperty("sha256").GetString());
+
+        // The watcher still works: a good model is put in service.
+        Replace(File.ReadAllBytes(_models.Second.Model));
+        await logs.WaitFor("new model in service");
+        Assert.Equal(secondHash, await ServedHash());
     }
 }

@@ -69,13 +69,13 @@ public sealed class CifarModel : IDisposable
         try
         {
             CheckIsImageClassifier(name, model, ml);
+            return new CifarModel(ml, model, inputSchema); // reads the class names, which may fail too
         }
         catch
         {
             (model as IDisposable)?.Dispose(); // e.g. an ONNX Runtime session
             throw;
         }
-        return new CifarModel(ml, model, inputSchema);
     }
 
     private static void CheckIsImageClassifier(string path, ITransformer model, MLContext ml)
