@@ -16,6 +16,7 @@ public sealed class CifarModel : IDisposable
     private readonly PredictionEnginePool<ImageInput, ImagePrediction> _fromPath;
     private readonly PredictionEnginePool<InMemoryImageInput, ImagePrediction> _fromImage;
     private readonly MLContext _ml;
+    private int _disposed;
 
     private CifarModel(MLContext ml, ITransformer model, DataViewSchema inputSchema)
     {
@@ -187,11 +188,20 @@ public sealed class CifarModel : IDisposable
     private static IEnumerable<ITransformer> Flatten(ITransformer transformer) =>
         transformer is IEnumerable<ITransformer> chain ? chain.SelectMany(Flatten) : new[] { transformer };
 
-    /// <inheritdoc />
+    /// <summary>
+    /// Waits for predictions in progress, disposes the engines and then the model (its ONNX Runtime sessions).
+    /// Predictions started afterwards throw <see cref="ObjectDisposedException"/>.
+    /// </summary>
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         _fromPath.Dispose();
         _fromImage.Dispose();
+        // ML.NET's ONNX transformer caches each engine's outputs as OrtValues that only finalizers release, even once the
+        // engines are disposed. Run those finalizers before the sessions go: OrtValues finalized after their session is
+        // released are the suspect of a rare native crash.
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
         (Transformer as IDisposable)?.Dispose();
     }
 }
