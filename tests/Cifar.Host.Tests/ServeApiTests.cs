@@ -200,6 +200,36 @@ public class ServeApiTests : IClassFixture<TwoModels>
     }
 
     [Fact]
+    public async Task The_model_description_pairs_each_version_with_the_config_it_was_loaded_with()
+    {
+        using var dir = new TestData.TempFolder();
+        var served = dir.File("model.zip");
+        File.Copy(_models.First.Model, served);
+        File.Copy(Path.Combine(_models.First.Output, "config.json"), dir.File("config.json"));
+        var logs = new LogLines();
+        using var app = Serve(model: served, logs: logs);
+        using var client = app.CreateClient();
+        async Task<(string Sha256, int Seed)> Described()
+        {
+            var model = await Json(await client.GetAsync("/api/model"));
+            return (model.GetProperty("sha256").GetString()!, model.GetProperty("config").GetProperty("Training").GetProperty("Seed").GetInt32());
+        }
+        string firstHash = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(_models.First.Model)));
+        string secondHash = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(_models.Second.Model)));
+        Assert.Equal((firstHash, 1), await Described());
+
+        // A new train into the same folder writes its config.json at its start: the model in service keeps its own.
+        File.Copy(Path.Combine(_models.Second.Output, "config.json"), dir.File("config.json"), overwrite: true);
+        Assert.Equal((firstHash, 1), await Described());
+
+        // Its model, at the end, comes into service with that config.
+        File.Copy(_models.Second.Model, served + ".tmp");
+        File.Move(served + ".tmp", served, overwrite: true);
+        await logs.WaitFor("new model in service");
+        Assert.Equal((secondHash, 2), await Described());
+    }
+
+    [Fact]
     public async Task Every_bad_request_gets_its_status_and_a_json_problem()
     {
         using var dir = new TestData.TempFolder();

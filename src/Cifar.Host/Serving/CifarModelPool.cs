@@ -1,4 +1,6 @@
 using System.Security.Cryptography;
+using System.Text.Json;
+using Cifar.Host.Commands;
 using Cifar.MLNet.Prediction;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -156,16 +158,18 @@ public sealed class CifarModelPool : IDisposable
     {
         private int _references = 1; // the pool's own, given up when a newer version replaces this one
 
-        private LoadedModel(CifarModel model, string sha256, DateTimeOffset loadedAt)
+        private LoadedModel(CifarModel model, string sha256, DateTimeOffset loadedAt, JsonElement? trainingConfig)
         {
             Model = model;
             Sha256 = sha256;
             LoadedAt = loadedAt;
+            TrainingConfig = trainingConfig;
         }
 
         public CifarModel Model { get; }
         public string Sha256 { get; }
         public DateTimeOffset LoadedAt { get; }
+        public JsonElement? TrainingConfig { get; }
 
         /// <summary>Loads the file, or returns null when its bytes hash to <paramref name="unless"/> (that version is in service).</summary>
         public static LoadedModel? Read(string path, string? unless = null)
@@ -175,8 +179,25 @@ public sealed class CifarModelPool : IDisposable
             var bytes = File.ReadAllBytes(path);
             var sha256 = Convert.ToHexStringLower(SHA256.HashData(bytes));
             if (sha256 == unless) return null;
+            // The run's config is read now, with the model: a new train into the same folder rewrites config.json at its
+            // start, long before its model replaces this one.
+            var config = ReadConfig(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, TrainCommand.ResolvedConfig));
             var model = CifarModel.Load(new MemoryStream(bytes, writable: false), path);
-            return new LoadedModel(model, sha256, DateTimeOffset.UtcNow);
+            return new LoadedModel(model, sha256, DateTimeOffset.UtcNow, config);
+        }
+
+        private static JsonElement? ReadConfig(string path)
+        {
+            try
+            {
+                if (!File.Exists(path)) return null;
+                using var document = JsonDocument.Parse(File.ReadAllText(path));
+                return document.RootElement.Clone();
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException)
+            {
+                return null; // a file being replaced, or not JSON: described as absent
+            }
         }
 
         public bool TryAcquire()
@@ -215,6 +236,9 @@ public sealed class ModelLease : IDisposable
 
     /// <summary>When this version was loaded.</summary>
     public DateTimeOffset LoadedAt => Loaded.LoadedAt;
+
+    /// <summary>The run's config.json beside the zip as it was when this version was loaded, or null when there was none.</summary>
+    public JsonElement? TrainingConfig => Loaded.TrainingConfig;
 
     /// <inheritdoc />
     public void Dispose() => Interlocked.Exchange(ref _loaded, null)?.Release();

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Diagnostics;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using Cifar.Host.Cli;
 using Cifar.Host.Commands;
@@ -55,8 +56,8 @@ public sealed record InputSize(int Width, int Height, int Channels);
 /// <param name="LoadedAt">When that version was loaded.</param>
 /// <param name="Classes">Class names in score order.</param>
 /// <param name="Input">The image size the network takes (any image is resized to it).</param>
-/// <param name="Config">The run's config.json beside the zip, when there is one.</param>
-public sealed record ModelInfo(string File, string Sha256, DateTimeOffset LoadedAt, IReadOnlyList<string> Classes, InputSize Input, JsonNode? Config);
+/// <param name="Config">The run's config.json beside the zip when this version was loaded, when there was one.</param>
+public sealed record ModelInfo(string File, string Sha256, DateTimeOffset LoadedAt, IReadOnlyList<string> Classes, InputSize Input, JsonElement? Config);
 
 /// <summary>One run folder, as <c>GET /api/runs</c> lists it.</summary>
 /// <param name="Name">The folder's name.</param>
@@ -126,8 +127,7 @@ public sealed class ServeApp
     {
         using var lease = pool.Borrow(ServeSettings.ModelName);
         return new ModelInfo(Path.GetFileName(settings.ModelPath), lease.Sha256, lease.LoadedAt, lease.Model.ClassNames,
-            new InputSize(CifarImage.Width, CifarImage.Height, CifarImage.Channels),
-            ReadJson(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(settings.ModelPath))!, TrainCommand.ResolvedConfig)));
+            new InputSize(CifarImage.Width, CifarImage.Height, CifarImage.Channels), lease.TrainingConfig);
     }
 
     private static async Task<IResult> PredictAsync(HttpRequest request, CifarModelPool pool, ServeSettings settings, CancellationToken cancellation)
