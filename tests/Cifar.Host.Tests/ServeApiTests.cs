@@ -305,6 +305,69 @@ public class ServeApiTests : IClassFixture<TwoModels>
         Assert.Equal(HttpStatusCode.OK, good.StatusCode);
     }
 
+    /// <summary>A raw image body that, after its first 256 KiB have been read by the app, waits to be released.</summary>
+    private sealed class HeldBody(byte[] image) : HttpContent
+    {
+        public TaskCompletionSource Reading { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context)
+        {
+            await stream.WriteAsync(image);
+            // Far more than the in-memory transport buffers: once written, the endpoint is reading, so it holds its permit.
+            var padding = new byte[16 << 10];
+            for (int i = 0; i < 16; i++)
+            {
+                await stream.WriteAsync(padding);
+                await stream.FlushAsync();
+            }
+            Reading.TrySetResult();
+            await Release.Task;
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = 0;
+            return false;
+        }
+    }
+
+    [Fact]
+    public async Task Prediction_requests_beyond_the_running_and_waiting_ones_are_refused_with_503()
+    {
+        using var dir = new TestData.TempFolder();
+        var image = File.ReadAllBytes(WriteImages(dir, 1)[0]);
+        using var app = Serve(limits: s => s with { MaxConcurrentPredictions = 1, MaxQueuedPredictions = 1 });
+        // The test server's own client: CreateClient's redirect handler would buffer the held body before sending it.
+        using var client = app.Server.CreateClient();
+        var cancellation = TestContext.Current.CancellationToken;
+        Task<HttpResponseMessage> Post() => client.PostAsync("/api/predict", Form(("a.bmp", image)), cancellation);
+
+        var held = new HeldBody(image) { Headers = { ContentType = new("image/bmp") } };
+        var running = client.PostAsync("/api/predict", held, cancellation);
+        await held.Reading.Task.WaitAsync(TimeSpan.FromSeconds(30), cancellation);
+        // One request runs; of the next two, one waits and the other is refused (whichever came second to the limiter).
+        var second = Post();
+        await Task.Delay(300, cancellation);
+        var third = Post();
+        var refused = await Task.WhenAny(second, third).WaitAsync(TimeSpan.FromSeconds(30), cancellation);
+        var waiting = refused == second ? third : second;
+        var detail = await AssertProblem(await refused, HttpStatusCode.ServiceUnavailable, "the server is busy");
+        Assert.Contains("1 prediction requests are running and 1 waiting", detail);
+        Assert.Equal("1", (await refused).Headers.RetryAfter?.ToString());
+        Assert.False(waiting.IsCompleted, "a request did not wait for the running one");
+        // /api/model and the pages are not limited.
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/api/model", cancellation)).StatusCode);
+
+        held.Release.SetResult();
+        using var first = await running.WaitAsync(TimeSpan.FromSeconds(30), cancellation);
+        Assert.Equal(HttpStatusCode.OK, first.StatusCode); // a BMP decodes with padding after it
+        using var queued = await waiting.WaitAsync(TimeSpan.FromSeconds(30), cancellation);
+        Assert.Equal(HttpStatusCode.OK, queued.StatusCode);
+        using var after = await Post();
+        Assert.Equal(HttpStatusCode.OK, after.StatusCode);
+    }
+
     [Fact]
     public async Task The_runs_listing_serves_metrics_and_plots_and_no_path_a_request_names()
     {

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Threading.RateLimiting;
 using Cifar.Host.Cli;
 using Cifar.Host.Commands;
 using Cifar.MLNet;
@@ -11,6 +12,7 @@ using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.DependencyInjection;
@@ -34,6 +36,15 @@ public sealed record ServeSettings(string ModelPath, string? RunsFolder)
 
     /// <summary>The most images one request may carry (400 above it).</summary>
     public int MaxImages { get; init; } = 32;
+
+    /// <summary>
+    /// Prediction requests handled at once (default 4 per processor): each holds its body in memory, so this bounds
+    /// the memory and CPU that predictions take.
+    /// </summary>
+    public int MaxConcurrentPredictions { get; init; } = 4 * Environment.ProcessorCount;
+
+    /// <summary>Prediction requests waiting for one of those (default as many); beyond them a request is refused with 503.</summary>
+    public int MaxQueuedPredictions { get; init; } = 4 * Environment.ProcessorCount;
 }
 
 /// <summary>One image's prediction, as <c>POST /api/predict</c> answers it.</summary>
@@ -73,6 +84,7 @@ public sealed record RunSummary(string Name, JsonArray Epochs, IReadOnlyDictiona
 public sealed class ServeApp
 {
     private static readonly string[] PlotKinds = ["loss", "accuracy", "confusion"];
+    private const string PredictLimit = "predict";
 
     private ServeApp() { }
 
@@ -86,6 +98,23 @@ public sealed class ServeApp
             services.AddOpenApi();
             services.AddSingleton(settings);
             services.AddPredictionEnginePool().FromFile(ServeSettings.ModelName, settings.ModelPath, watchForChanges: true);
+            services.AddRateLimiter(limits =>
+            {
+                // Requests wait (not read yet) in a bounded queue, oldest first; beyond it the server says it is busy.
+                limits.AddConcurrencyLimiter(PredictLimit, limit =>
+                {
+                    limit.PermitLimit = Math.Max(1, settings.MaxConcurrentPredictions);
+                    limit.QueueLimit = Math.Max(0, settings.MaxQueuedPredictions);
+                    limit.QueueProcessingOrder = QueueProcessingOrder.OldestFirst;
+                });
+                limits.OnRejected = (context, cancellation) =>
+                {
+                    context.HttpContext.Response.Headers.RetryAfter = "1";
+                    return new ValueTask(Problem(StatusCodes.Status503ServiceUnavailable,
+                        $"the server is busy: {settings.MaxConcurrentPredictions} prediction requests are running and {settings.MaxQueuedPredictions} waiting; try again shortly")
+                        .ExecuteAsync(context.HttpContext));
+                };
+            });
         });
         web.Configure(app =>
         {
@@ -100,6 +129,7 @@ public sealed class ServeApp
             app.UseDefaultFiles(new DefaultFilesOptions { FileProvider = pages });
             app.UseStaticFiles(new StaticFileOptions { FileProvider = pages });
             app.UseRouting();
+            app.UseRateLimiter();
             app.UseEndpoints(Map);
         });
     }
@@ -118,7 +148,9 @@ public sealed class ServeApp
             .Accepts<IFormFileCollection>("multipart/form-data", "application/octet-stream", "image/*") // others: 415
             .Produces<PredictResponse>()
             .ProducesProblem(StatusCodes.Status400BadRequest)
-            .ProducesProblem(StatusCodes.Status413PayloadTooLarge);
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
+            .RequireRateLimiting(PredictLimit);
         endpoints.MapGet("/api/runs", ListRuns).WithSummary("The runs under --runs, with their per-epoch metrics and plots.");
         endpoints.MapGet("/api/runs/{run}/{kind}.png", GetPlot).WithSummary("A run's loss, accuracy or confusion plot.");
     }
@@ -133,14 +165,14 @@ public sealed class ServeApp
     private static async Task<IResult> PredictAsync(HttpRequest request, CifarModelPool pool, ServeSettings settings, CancellationToken cancellation)
     {
         if (request.ContentLength > settings.MaxRequestBytes) return RequestTooLarge(settings);
-        var body = await ReadBodyAsync(request.Body, settings.MaxRequestBytes, cancellation);
+        using var body = await ReadBodyAsync(request, settings.MaxRequestBytes, cancellation);
         if (body is null) return RequestTooLarge(settings);
         if (body.Length == 0) return Problem(StatusCodes.Status400BadRequest, "the request has no body: post images as multipart/form-data files, or one image as the body");
 
         var images = new List<(string Name, byte[] Bytes)>();
         if (request.HasFormContentType)
         {
-            request.Body = new MemoryStream(body, writable: false);
+            request.Body = body; // seekable: the form's files are read from it in place
             IFormCollection form;
             try
             {
@@ -165,16 +197,16 @@ public sealed class ServeApp
                 if (file.Length > settings.MaxImageBytes)
                     return Problem(StatusCodes.Status413PayloadTooLarge, $"{name}: {file.Length} bytes; images of at most {settings.MaxImageBytes} bytes are accepted");
                 if (file.Length == 0) return Problem(StatusCodes.Status400BadRequest, $"{name}: the file is empty");
-                using var bytes = new MemoryStream((int)file.Length);
-                await file.CopyToAsync(bytes, cancellation);
-                images.Add((name, bytes.ToArray()));
+                var bytes = new byte[file.Length]; // each image is copied once, into an array of its size
+                await using (var stream = file.OpenReadStream()) await stream.ReadExactlyAsync(bytes, cancellation);
+                images.Add((name, bytes));
             }
         }
         else
         {
             if (body.Length > settings.MaxImageBytes)
                 return Problem(StatusCodes.Status413PayloadTooLarge, $"body: {body.Length} bytes; images of at most {settings.MaxImageBytes} bytes are accepted");
-            images.Add(("body", body));
+            images.Add(("body", Bytes(body)));
         }
 
         // One version of the model answers the whole request, even if a new one comes into service meanwhile.
@@ -198,17 +230,22 @@ public sealed class ServeApp
         return TypedResults.Ok(new PredictResponse(lease.Sha256, results));
     }
 
-    /// <summary>The whole body, or null once it passes <paramref name="limit"/> bytes.</summary>
-    private static async Task<byte[]?> ReadBodyAsync(Stream body, long limit, CancellationToken cancellation)
+    /// <summary>The whole body (at position 0), or null once it passes <paramref name="limit"/> bytes.</summary>
+    private static async Task<MemoryStream?> ReadBodyAsync(HttpRequest request, long limit, CancellationToken cancellation)
     {
-        using var all = new MemoryStream();
+        // With a declared length (the server holds the body to it) the buffer is allocated once, at that size.
+        var all = new MemoryStream(request.ContentLength is { } declared && declared <= limit ? (int)declared : 0);
         var chunk = ArrayPool<byte>.Shared.Rent(81920);
         try
         {
             int read;
-            while ((read = await body.ReadAsync(chunk, cancellation)) > 0)
+            while ((read = await request.Body.ReadAsync(chunk, cancellation)) > 0)
             {
-                if (all.Length + read > limit) return null;
+                if (all.Length + read > limit)
+                {
+                    all.Dispose();
+                    return null;
+                }
                 all.Write(chunk, 0, read);
             }
         }
@@ -216,8 +253,13 @@ public sealed class ServeApp
         {
             ArrayPool<byte>.Shared.Return(chunk);
         }
-        return all.ToArray();
+        all.Position = 0;
+        return all;
     }
+
+    /// <summary>The stream's bytes: its own buffer when that is exactly their size, else a copy.</summary>
+    private static byte[] Bytes(MemoryStream stream) =>
+        stream.TryGetBuffer(out var buffer) && buffer.Offset == 0 && buffer.Count == buffer.Array!.Length ? buffer.Array : stream.ToArray();
 
     private static IResult RequestTooLarge(ServeSettings settings) =>
         Problem(StatusCodes.Status413PayloadTooLarge, $"the request is larger than {settings.MaxRequestBytes} bytes");
