@@ -406,6 +406,29 @@ public class ServeApiTests : IClassFixture<TwoModels>
     }
 
     [Fact]
+    public async Task A_run_whose_metrics_are_not_an_object_is_listed_without_epochs()
+    {
+        using var dir = new TestData.TempFolder();
+        foreach (var (run, metrics) in new[] { ("array", "[1, 2]"), ("number", "3"), ("broken", "{ not json"), ("no-epochs", """{ "epochs": 5 }""") })
+        {
+            Directory.CreateDirectory(dir.File(run));
+            File.WriteAllText(Path.Combine(dir.File(run), "metrics.json"), metrics);
+        }
+        using var app = Serve(runs: dir.Path);
+        using var client = app.CreateClient();
+        using var response = await client.GetAsync("/api/runs", TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var listed = (await Json(response)).EnumerateArray().ToList();
+        Assert.Equal(["array", "broken", "no-epochs", "number"], listed.Select(r => r.GetProperty("name").GetString()));
+        Assert.All(listed, r => Assert.Empty(r.GetProperty("epochs").EnumerateArray()));
+
+        // A plot kind that is no plot is named escaped, as a run is.
+        var detail = await AssertProblem(await client.GetAsync("/api/runs/array/a%0Ab.png", TestContext.Current.CancellationToken),
+            HttpStatusCode.NotFound, "no such plot 'a\\nb'");
+        Assert.DoesNotContain("\n", detail);
+    }
+
+    [Fact]
     public async Task A_model_replaced_under_concurrent_requests_drops_none_and_new_requests_get_the_new_model()
     {
         using var dir = new TestData.TempFolder();

@@ -269,14 +269,15 @@ public sealed class ServeApp
 
     private static IReadOnlyList<RunSummary> ListRuns(ServeSettings settings) =>
         FindRuns(settings).Select(run => new RunSummary(run.Key,
-            ReadJson(Path.Combine(run.Value, TrainCommand.MetricsJson))?["epochs"] as JsonArray ?? new JsonArray(),
+            // Not an object (an array, a number) reads as no epochs: indexing another node by name would throw.
+            (ReadJson(Path.Combine(run.Value, TrainCommand.MetricsJson)) as JsonObject)?["epochs"] as JsonArray ?? new JsonArray(),
             PlotKinds.Where(kind => File.Exists(Path.Combine(run.Value, PlotFile(kind))))
                 .ToDictionary(kind => kind, kind => $"/api/runs/{Uri.EscapeDataString(run.Key)}/{kind}.png"))).ToList();
 
     private static IResult GetPlot(string run, string kind, ServeSettings settings)
     {
         // The request names a run and a plot; the path is built only from what was listed on disk, never from the request.
-        if (!PlotKinds.Contains(kind)) return Problem(StatusCodes.Status404NotFound, $"no such plot '{kind}' (plots: {string.Join(", ", PlotKinds)})");
+        if (!PlotKinds.Contains(kind)) return Problem(StatusCodes.Status404NotFound, $"no such plot '{TextEscaping.ControlCharacters(kind)}' (plots: {string.Join(", ", PlotKinds)})");
         if (!FindRuns(settings).TryGetValue(run, out var folder)) return Problem(StatusCodes.Status404NotFound, $"no such run '{TextEscaping.ControlCharacters(run)}'");
         var file = Path.Combine(folder, PlotFile(kind));
         return File.Exists(file) ? TypedResults.PhysicalFile(file, "image/png") : Problem(StatusCodes.Status404NotFound, $"run '{run}' has no {kind} plot");
