@@ -26,9 +26,6 @@ public sealed class CifarModelPool : IDisposable
             _models.Add(source.Name, new WatchedModel(source, logging.CreateLogger<CifarModelPool>()));
     }
 
-    /// <summary>The name of the one model when a single one is registered (the usual case).</summary>
-    public string DefaultName => _models.Count == 1 ? _models.Keys.First() : throw new InvalidOperationException("more than one model is registered: name one");
-
     /// <summary>
     /// Borrows the named model's current version; dispose the lease when done. Until then that version
     /// stays loaded even if a newer one replaces it.
