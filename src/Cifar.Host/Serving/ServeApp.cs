@@ -224,8 +224,8 @@ public sealed class ServeApp
             {
                 return Problem(StatusCodes.Status400BadRequest, e.Message);
             }
-            results.Add(new ImageResult(name, prediction.PredictedLabel, prediction.Score.Max(), lease.Model.TopClasses(prediction, 3),
-                Stopwatch.GetElapsedTime(start).TotalMilliseconds));
+            var summary = lease.Model.Summarize(prediction);
+            results.Add(new ImageResult(name, summary.Label, summary.Probability, summary.Top, Stopwatch.GetElapsedTime(start).TotalMilliseconds));
         }
         return TypedResults.Ok(new PredictResponse(lease.Sha256, results));
     }

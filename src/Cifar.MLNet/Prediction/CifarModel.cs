@@ -129,6 +129,13 @@ public sealed class CifarModel : IDisposable
             .Take(count)
             .ToArray();
 
+    /// <summary>
+    /// A prediction as the app reports it (<c>cifar predict</c> and <c>cifar serve</c> alike): the predicted class, its
+    /// probability and the <paramref name="topCount"/> most probable classes.
+    /// </summary>
+    public ClassifiedImage Summarize(ImagePrediction prediction, int topCount = 3) =>
+        new(prediction.PredictedLabel, prediction.Score.Length == 0 ? 0 : prediction.Score.Max(), TopClasses(prediction, topCount));
+
     /// <summary>Predicts the class of a decoded image.</summary>
     public ImagePrediction Predict(MLImage image)
     {
@@ -205,6 +212,12 @@ public sealed class CifarModel : IDisposable
         (Transformer as IDisposable)?.Dispose();
     }
 }
+
+/// <summary>One image's prediction as reported: see <see cref="CifarModel.Summarize"/>.</summary>
+/// <param name="Label">The predicted class.</param>
+/// <param name="Probability">Its probability, 0–1.</param>
+/// <param name="Top">The most probable classes, most probable first.</param>
+public sealed record ClassifiedImage(string Label, float Probability, IReadOnlyList<ClassProbability> Top);
 
 /// <summary>A class and its predicted probability.</summary>
 /// <param name="Label">The class name.</param>
