@@ -16,10 +16,17 @@ while [[ $# -gt 0 ]]; do
 done
 build=$(mktemp -d)
 trap 'rm -rf "$build"' EXIT
+# Packed into a folder of this run first, then moved to $output: what is listed is what this run wrote, not
+# packages of other versions left there before.
+packed="$build/packages"
 # The same global properties for every project, so that each is built once.
-properties=(-c Release -p:TorchBackend=none -p:ContinuousIntegrationBuild=true --artifacts-path "$build" -o "$output" -v q -nologo)
+properties=(-c Release -p:TorchBackend=none -p:ContinuousIntegrationBuild=true --artifacts-path "$build" -o "$packed" -v q -nologo)
 [[ -n "$version" ]] && properties+=(-p:Version="$version")
 for project in src/Cifar.Trainer src/Cifar.MLNet src/Cifar.Host; do
   dotnet pack "$project" "${properties[@]}"
 done
-ls -1 "$output"/*.nupkg
+mkdir -p "$output"
+for package in "$packed"/*; do
+  mv -f "$package" "$output/"
+  if [[ "$package" == *.nupkg ]]; then echo "$output/$(basename "$package")"; fi
+done

@@ -10,6 +10,8 @@ using Cifar.Tests;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.ML;
 
 namespace Cifar.Host.Tests;
 
@@ -27,10 +29,46 @@ public sealed class TwoModels : IDisposable
 }
 
 /// <summary><c>cifar serve</c>'s app in memory (WebApplicationFactory), with the settings a test gives.</summary>
-internal sealed class ServeFactory(ServeSettings settings) : WebApplicationFactory<ServeApp>
+internal sealed class ServeFactory(ServeSettings settings, ILoggerProvider? logs = null) : WebApplicationFactory<ServeApp>
 {
     protected override IHostBuilder CreateHostBuilder() =>
-        new HostBuilder().ConfigureWebHost(web => ServeApp.Configure(web, settings));
+        new HostBuilder()
+            .ConfigureLogging(logging =>
+            {
+                if (logs is not null) logging.AddProvider(logs);
+            })
+            .ConfigureWebHost(web => ServeApp.Configure(web, settings));
+}
+
+/// <summary>Keeps every log line (<c>Cifar.*</c> categories) so that a test can wait for one.</summary>
+internal sealed class LogLines : ILoggerProvider
+{
+    private readonly ConcurrentQueue<string> _lines = new();
+
+    public IReadOnlyCollection<string> Lines => _lines;
+
+    public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
+
+    public void Dispose() { }
+
+    /// <summary>Waits (30 s at most) until <paramref name="count"/> lines contain <paramref name="text"/>.</summary>
+    public async Task WaitFor(string text, int count = 1)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (_lines.Count(l => l.Contains(text, StringComparison.Ordinal)) < count && DateTime.UtcNow < deadline) await Task.Delay(20);
+        Assert.True(_lines.Count(l => l.Contains(text, StringComparison.Ordinal)) >= count,
+            $"no {count}. log line with '{text}' within 30 s; logged: {string.Join(" | ", _lines)}");
+    }
+
+    private sealed class Logger(LogLines owner, string category) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+        public bool IsEnabled(LogLevel logLevel) => category.StartsWith("Cifar", StringComparison.Ordinal);
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (IsEnabled(logLevel)) owner._lines.Enqueue($"{logLevel}: {formatter(state, exception)}");
+        }
+    }
 }
 
 /// <summary>
@@ -44,11 +82,11 @@ public class ServeApiTests : IClassFixture<TwoModels>
 
     public ServeApiTests(TwoModels models) => _models = models;
 
-    private ServeFactory Serve(string? model = null, string? runs = null, Func<ServeSettings, ServeSettings>? limits = null)
+    private ServeFactory Serve(string? model = null, string? runs = null, Func<ServeSettings, ServeSettings>? limits = null, ILoggerProvider? logs = null)
     {
         Assert.True(_models.First.Result.ExitCode == 0, _models.First.Result.Errors);
         var settings = new ServeSettings(model ?? _models.First.Model, runs);
-        return new ServeFactory(limits?.Invoke(settings) ?? settings);
+        return new ServeFactory(limits?.Invoke(settings) ?? settings, logs);
     }
 
     /// <summary>Images the model has not seen: patterns in BMP and PNG-free formats the tests can write.</summary>
@@ -162,6 +200,36 @@ public class ServeApiTests : IClassFixture<TwoModels>
     }
 
     [Fact]
+    public async Task The_model_description_pairs_each_version_with_the_config_it_was_loaded_with()
+    {
+        using var dir = new TestData.TempFolder();
+        var served = dir.File("model.zip");
+        File.Copy(_models.First.Model, served);
+        File.Copy(Path.Combine(_models.First.Output, "config.json"), dir.File("config.json"));
+        var logs = new LogLines();
+        using var app = Serve(model: served, logs: logs);
+        using var client = app.CreateClient();
+        async Task<(string Sha256, int Seed)> Described()
+        {
+            var model = await Json(await client.GetAsync("/api/model"));
+            return (model.GetProperty("sha256").GetString()!, model.GetProperty("config").GetProperty("Training").GetProperty("Seed").GetInt32());
+        }
+        string firstHash = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(_models.First.Model)));
+        string secondHash = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(_models.Second.Model)));
+        Assert.Equal((firstHash, 1), await Described());
+
+        // A new train into the same folder writes its config.json at its start: the model in service keeps its own.
+        File.Copy(Path.Combine(_models.Second.Output, "config.json"), dir.File("config.json"), overwrite: true);
+        Assert.Equal((firstHash, 1), await Described());
+
+        // Its model, at the end, comes into service with that config.
+        File.Copy(_models.Second.Model, served + ".tmp");
+        File.Move(served + ".tmp", served, overwrite: true);
+        await logs.WaitFor("new model in service");
+        Assert.Equal((secondHash, 2), await Described());
+    }
+
+    [Fact]
     public async Task Every_bad_request_gets_its_status_and_a_json_problem()
     {
         using var dir = new TestData.TempFolder();
@@ -208,6 +276,99 @@ public class ServeApiTests : IClassFixture<TwoModels>
     }
 
     [Fact]
+    public async Task A_multipart_body_that_cannot_be_read_is_a_bad_request()
+    {
+        using var dir = new TestData.TempFolder();
+        // A real photo when the data is here (as a client would post it), else a BMP: the body is what matters.
+        var image = TestData.FindRoot() is { } root
+            ? File.ReadAllBytes(Directory.EnumerateFiles(Path.Combine(root, "test", "cat")).Order(StringComparer.Ordinal).First())
+            : File.ReadAllBytes(WriteImages(dir, 1)[0]);
+        using var app = Serve();
+        using var client = app.CreateClient();
+
+        // A form cut off in the middle of its file: no closing boundary.
+        using var form = Form(("a.jpg", image));
+        var whole = await form.ReadAsByteArrayAsync(TestContext.Current.CancellationToken);
+        var truncated = new ByteArrayContent(whole[..(whole.Length / 2)]);
+        truncated.Headers.ContentType = form.Headers.ContentType;
+        await AssertProblem(await client.PostAsync("/api/predict", truncated, TestContext.Current.CancellationToken),
+            HttpStatusCode.BadRequest, "the multipart body cannot be read");
+
+        // A raw image declared as multipart: its boundary never comes.
+        var mislabelled = new ByteArrayContent(image);
+        mislabelled.Headers.ContentType = MediaTypeHeaderValue.Parse("multipart/form-data; boundary=x");
+        await AssertProblem(await client.PostAsync("/api/predict", mislabelled, TestContext.Current.CancellationToken),
+            HttpStatusCode.BadRequest, "the multipart body cannot be read");
+
+        // The server is unharmed: a good request still succeeds.
+        using var good = await client.PostAsync("/api/predict", Form(("a.jpg", image)), TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.OK, good.StatusCode);
+    }
+
+    /// <summary>A raw image body that, after its first 256 KiB have been read by the app, waits to be released.</summary>
+    private sealed class HeldBody(byte[] image) : HttpContent
+    {
+        public TaskCompletionSource Reading { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context)
+        {
+            await stream.WriteAsync(image);
+            // Far more than the in-memory transport buffers: once written, the endpoint is reading, so it holds its permit.
+            var padding = new byte[16 << 10];
+            for (int i = 0; i < 16; i++)
+            {
+                await stream.WriteAsync(padding);
+                await stream.FlushAsync();
+            }
+            Reading.TrySetResult();
+            await Release.Task;
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = 0;
+            return false;
+        }
+    }
+
+    [Fact]
+    public async Task Prediction_requests_beyond_the_running_and_waiting_ones_are_refused_with_503()
+    {
+        using var dir = new TestData.TempFolder();
+        var image = File.ReadAllBytes(WriteImages(dir, 1)[0]);
+        using var app = Serve(limits: s => s with { MaxConcurrentPredictions = 1, MaxQueuedPredictions = 1 });
+        // The test server's own client: CreateClient's redirect handler would buffer the held body before sending it.
+        using var client = app.Server.CreateClient();
+        var cancellation = TestContext.Current.CancellationToken;
+        Task<HttpResponseMessage> Post() => client.PostAsync("/api/predict", Form(("a.bmp", image)), cancellation);
+
+        var held = new HeldBody(image) { Headers = { ContentType = new("image/bmp") } };
+        var running = client.PostAsync("/api/predict", held, cancellation);
+        await held.Reading.Task.WaitAsync(TimeSpan.FromSeconds(30), cancellation);
+        // One request runs; of the next two, one waits and the other is refused (whichever came second to the limiter).
+        var second = Post();
+        await Task.Delay(300, cancellation);
+        var third = Post();
+        var refused = await Task.WhenAny(second, third).WaitAsync(TimeSpan.FromSeconds(30), cancellation);
+        var waiting = refused == second ? third : second;
+        var detail = await AssertProblem(await refused, HttpStatusCode.ServiceUnavailable, "the server is busy");
+        Assert.Contains("1 prediction requests are running and 1 waiting", detail);
+        Assert.Equal("1", (await refused).Headers.RetryAfter?.ToString());
+        Assert.False(waiting.IsCompleted, "a request did not wait for the running one");
+        // /api/model and the pages are not limited.
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/api/model", cancellation)).StatusCode);
+
+        held.Release.SetResult();
+        using var first = await running.WaitAsync(TimeSpan.FromSeconds(30), cancellation);
+        Assert.Equal(HttpStatusCode.OK, first.StatusCode); // a BMP decodes with padding after it
+        using var queued = await waiting.WaitAsync(TimeSpan.FromSeconds(30), cancellation);
+        Assert.Equal(HttpStatusCode.OK, queued.StatusCode);
+        using var after = await Post();
+        Assert.Equal(HttpStatusCode.OK, after.StatusCode);
+    }
+
+    [Fact]
     public async Task The_runs_listing_serves_metrics_and_plots_and_no_path_a_request_names()
     {
         var runs = _models.First.Folder.Path; // holds the run folder "run" (and the data, which is no run)
@@ -242,6 +403,29 @@ public class ServeApiTests : IClassFixture<TwoModels>
         // Without --runs the listing is empty.
         using var bare = Serve();
         Assert.Empty((await Json(await bare.CreateClient().GetAsync("/api/runs"))).EnumerateArray());
+    }
+
+    [Fact]
+    public async Task A_run_whose_metrics_are_not_an_object_is_listed_without_epochs()
+    {
+        using var dir = new TestData.TempFolder();
+        foreach (var (run, metrics) in new[] { ("array", "[1, 2]"), ("number", "3"), ("broken", "{ not json"), ("no-epochs", """{ "epochs": 5 }""") })
+        {
+            Directory.CreateDirectory(dir.File(run));
+            File.WriteAllText(Path.Combine(dir.File(run), "metrics.json"), metrics);
+        }
+        using var app = Serve(runs: dir.Path);
+        using var client = app.CreateClient();
+        using var response = await client.GetAsync("/api/runs", TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var listed = (await Json(response)).EnumerateArray().ToList();
+        Assert.Equal(["array", "broken", "no-epochs", "number"], listed.Select(r => r.GetProperty("name").GetString()));
+        Assert.All(listed, r => Assert.Empty(r.GetProperty("epochs").EnumerateArray()));
+
+        // A plot kind that is no plot is named escaped, as a run is.
+        var detail = await AssertProblem(await client.GetAsync("/api/runs/array/a%0Ab.png", TestContext.Current.CancellationToken),
+            HttpStatusCode.NotFound, "no such plot 'a\\nb'");
+        Assert.DoesNotContain("\n", detail);
     }
 
     [Fact]
@@ -333,5 +517,59 @@ public class ServeApiTests : IClassFixture<TwoModels>
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(_models.First.Model))),
             (await Json(response)).GetProperty("sha256").GetString());
+    }
+
+    /// <summary>The input of an ML.NET model that is no image classifier.</summary>
+    public sealed class Row
+    {
+        public float A { get; set; }
+    }
+
+    [Fact]
+    public async Task Replacements_that_do_not_load_through_the_watcher_leave_the_model_in_service_and_the_watcher_working()
+    {
+        using var dir = new TestData.TempFolder();
+        var served = dir.File("model.zip");
+        File.Copy(_models.First.Model, served);
+        string firstHash = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(_models.First.Model)));
+        string secondHash = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(_models.Second.Model)));
+        // A valid ML.NET zip that is no image classifier: it takes a float column A, not an ImagePath.
+        var ml = new MLContext(seed: 1);
+        var rows = ml.Data.LoadFromEnumerable(new[] { new Row { A = 1 } });
+        var other = dir.File("other.zip");
+        ml.Model.Save(ml.Transforms.CopyColumns("B", "A").Fit(rows), rows.Schema, other);
+
+        var logs = new LogLines();
+        using var app = Serve(model: served, logs: logs);
+        using var client = app.CreateClient();
+        var image = File.ReadAllBytes(WriteImages(dir, 1)[0]);
+        async Task<string> ServedHash()
+        {
+            using var response = await client.PostAsync("/api/predict", Form(("a.bmp", image)));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            return (await Json(response)).GetProperty("sha256").GetString()!;
+        }
+        void Replace(byte[] bytes)
+        {
+            // As train writes it: a new file renamed over the old; the watcher, not the test, reloads.
+            File.WriteAllBytes(served + ".tmp", bytes);
+            File.Move(served + ".tmp", served, overwrite: true);
+        }
+        Assert.Equal(firstHash, await ServedHash());
+
+        Replace(File.ReadAllBytes(other));
+        await logs.WaitFor("the new file was not loaded", 1);
+        Assert.Contains(logs.Lines, l => l.Contains("not a Cifar image classifier", StringComparison.Ordinal));
+        Assert.Equal(firstHash, await ServedHash());
+
+        Replace([0x50, 0x4B, 3, 4, 1, 2, 3]); // a zip's signature over garbage
+        await logs.WaitFor("the new file was not loaded", 2);
+        Assert.Equal(firstHash, await ServedHash());
+        Assert.Equal(firstHash, (await Json(await client.GetAsync("/api/model"))).GetProperty("sha256").GetString());
+
+        // The watcher still works: a good model is put in service.
+        Replace(File.ReadAllBytes(_models.Second.Model));
+        await logs.WaitFor("new model in service");
+        Assert.Equal(secondHash, await ServedHash());
     }
 }

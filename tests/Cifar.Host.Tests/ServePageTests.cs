@@ -70,6 +70,49 @@ public class ServePageTests : IClassFixture<TrainRun>
     }
 
     [Fact]
+    public async Task The_pages_say_what_went_wrong_instead_of_loading_forever()
+    {
+        Assert.True(_run.Result.ExitCode == 0, _run.Result.Errors);
+        if (!File.Exists(Chromium)) Assert.Skip($"no chromium at {Chromium} (apt-get install chromium)");
+        using var dir = new TestData.TempFolder();
+        File.WriteAllText(dir.File("notes.txt"), "not an image");
+        await using var server = await ServeProcess.StartAsync(_run.Model, _run.Folder.Path);
+        using var playwright = await Playwright.CreateAsync();
+        IBrowser browser;
+        try
+        {
+            browser = await playwright.Chromium.LaunchAsync(new() { ExecutablePath = Chromium, Headless = true, Args = ["--no-sandbox"] });
+        }
+        catch (PlaywrightException e)
+        {
+            Assert.Skip($"{Chromium} could not be started by Playwright: {e.Message.Split('\n')[0]}");
+            return;
+        }
+        await using var _ = browser;
+        var page = await browser.NewPageAsync();
+
+        // A proxy's HTML error page instead of the JSON answers.
+        await page.RouteAsync("**/api/model", route => route.FulfillAsync(new() { Status = 502, ContentType = "text/html", Body = "<h1>Bad gateway</h1>" }));
+        await page.GotoAsync(server.Url + "/");
+        var model = page.Locator("#model.error");
+        await model.WaitForAsync(new() { Timeout = 30_000 });
+        Assert.StartsWith("The model could not be described: 502", await model.TextContentAsync());
+
+        // A file the server refuses: the card says so and the error names the file, from the problem's detail.
+        await page.SetInputFilesAsync("#files", dir.File("notes.txt"));
+        var error = page.Locator("#error:not([hidden])");
+        await error.WaitForAsync(new() { Timeout = 30_000 });
+        Assert.StartsWith("notes.txt: not an image that can be decoded", await error.TextContentAsync());
+        Assert.Equal("refused", await page.Locator(".card .label").TextContentAsync());
+
+        await page.RouteAsync("**/api/runs", route => route.FulfillAsync(new() { Status = 500, ContentType = "text/plain", Body = "oops" }));
+        await page.GotoAsync(server.Url + "/runs.html");
+        var status = page.Locator("#status.error");
+        await status.WaitForAsync(new() { Timeout = 30_000 });
+        Assert.StartsWith("The runs could not be listed: 500", await status.TextContentAsync());
+    }
+
+    [Fact]
     public void Serve_refuses_what_it_cannot_serve_in_one_line()
     {
         Assert.True(_run.Result.ExitCode == 0, _run.Result.Errors);

@@ -1,5 +1,6 @@
 using Cifar.MLNet.Prediction;
 using Microsoft.ML;
+using Microsoft.ML.Data;
 
 namespace Cifar.MLNet.Tests;
 
@@ -15,15 +16,78 @@ public class PredictionEnginePoolTests
         public float Y { get; set; }
     }
 
-    private static PredictionEnginePool<Row, Doubled> Pool(Action<float>? during = null, int? maxRetained = null)
+    /// <summary>A model that records whether it was disposed (as an ONNX transformer would release its session).</summary>
+    private sealed class DisposableModel(ITransformer inner) : ITransformer, IDisposable
+    {
+        public bool Disposed { get; private set; }
+        public bool IsRowToRowMapper => inner.IsRowToRowMapper;
+        public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => inner.GetOutputSchema(inputSchema);
+        public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema)
+        {
+            ObjectDisposedException.ThrowIf(Disposed, this);
+            return inner.GetRowToRowMapper(inputSchema);
+        }
+        public IDataView Transform(IDataView input) => inner.Transform(input);
+        public void Save(ModelSaveContext ctx) => inner.Save(ctx);
+        public void Dispose() => Disposed = true;
+    }
+
+    private static PredictionEnginePool<Row, Doubled> Pool(Action<float>? during = null, int? maxRetained = null) =>
+        Pool(out _, during, maxRetained);
+
+    private static PredictionEnginePool<Row, Doubled> Pool(out DisposableModel model, Action<float>? during = null, int? maxRetained = null)
     {
         var ml = new MLContext(seed: 1);
-        var model = ml.Transforms.CustomMapping<Row, Doubled>((input, output) =>
+        model = new DisposableModel(ml.Transforms.CustomMapping<Row, Doubled>((input, output) =>
         {
             during?.Invoke(input.X);
+            if (float.IsNaN(input.X)) throw new InvalidOperationException("NaN");
             output.Y = input.X * 2;
-        }, contractName: null).Fit(ml.Data.LoadFromEnumerable(Array.Empty<Row>()));
+        }, contractName: null).Fit(ml.Data.LoadFromEnumerable(Array.Empty<Row>())));
         return new PredictionEnginePool<Row, Doubled>(ml, model, maxRetained);
+    }
+
+    [Fact]
+    public void Surplus_failed_and_idle_engines_are_disposed_and_the_shared_model_is_not()
+    {
+        using var inside = new CountdownEvent(8);
+        bool gather = true;
+        // 8 engines at once: each prediction waits until all 8 are in flight, so none can reuse another's engine.
+        var pool = Pool(out var model, during: _ =>
+        {
+            if (!Volatile.Read(ref gather)) return;
+            inside.Signal();
+            Assert.True(inside.Wait(TimeSpan.FromSeconds(30)), "8 predictions were not in flight at once");
+        }, maxRetained: 2);
+        var failures = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
+        var threads = Enumerable.Range(0, 8).Select(i => new Thread(() =>
+        {
+            try
+            {
+                Assert.Equal(2f * i, pool.Predict(new Row { X = i }).Y);
+            }
+            catch (Exception e)
+            {
+                failures.Enqueue(e);
+            }
+        })).ToArray();
+        foreach (var thread in threads) thread.Start();
+        foreach (var thread in threads) thread.Join();
+        Assert.Empty(failures);
+        Volatile.Write(ref gather, false);
+        Assert.Equal(2, pool.IdleCount);
+        Assert.Equal(2, pool.LiveCount); // the 6 beyond maxRetained were disposed on return
+        Assert.False(model.Disposed, "disposing an engine disposed the model every engine shares");
+
+        // An engine whose prediction failed is disposed, not lent again.
+        Assert.Throws<InvalidOperationException>(() => pool.Predict(new Row { X = float.NaN }));
+        Assert.Equal(1, pool.IdleCount);
+        Assert.Equal(1, pool.LiveCount);
+        Assert.Equal(6, pool.Predict(new Row { X = 3 }).Y);
+
+        pool.Dispose();
+        Assert.Equal(0, pool.LiveCount); // the idle ones too
+        Assert.False(model.Disposed, "the pool disposed the model; its owner does");
     }
 
     [Fact]

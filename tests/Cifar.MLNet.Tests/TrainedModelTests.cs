@@ -136,8 +136,8 @@ public class TrainedModelTests
     [Fact]
     public void More_concurrent_predictions_than_the_pool_keeps_all_succeed_and_the_model_stays_usable()
     {
-        // The pool keeps 2 engines per processor; the rest are let go on return. Disposing them instead would dispose
-        // the model they share (ML.NET's PredictionEngine.Dispose does), and every later prediction would fail.
+        // The pool keeps 2 engines per processor and disposes the rest on return. Were they created owning the model
+        // (ML.NET's default), that would dispose the ONNX sessions they share, and every later prediction would fail.
         var s = _fixture.Get();
         using var model = CifarModel.Load(s.ZipPath);
         var file = Directory.GetFiles(Path.Combine(s.Root, "test", "ship")).OrderBy(f => f, StringComparer.Ordinal).First();

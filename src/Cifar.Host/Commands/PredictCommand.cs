@@ -81,6 +81,7 @@ internal sealed class PredictCommand
         {
             throw new UserError($"{modelPath}: its ONNX graph failed on {path} ({ErrorText.FirstLine(e.Message)})");
         }
-        return new Result(path, p.PredictedLabel, p.Score.Max(), model.TopClasses(p, 3));
+        var summary = model.Summarize(p);
+        return new Result(path, summary.Label, summary.Probability, summary.Top);
     }
 }

@@ -1,4 +1,6 @@
 using System.Security.Cryptography;
+using System.Text.Json;
+using Cifar.Host.Commands;
 using Cifar.MLNet.Prediction;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -23,9 +25,6 @@ public sealed class CifarModelPool : IDisposable
         foreach (var source in sources)
             _models.Add(source.Name, new WatchedModel(source, logging.CreateLogger<CifarModelPool>()));
     }
-
-    /// <summary>The name of the one model when a single one is registered (the usual case).</summary>
-    public string DefaultName => _models.Count == 1 ? _models.Keys.First() : throw new InvalidOperationException("more than one model is registered: name one");
 
     /// <summary>
     /// Borrows the named model's current version; dispose the lease when done. Until then that version
@@ -57,7 +56,7 @@ public sealed class CifarModelPool : IDisposable
         {
             _source = source;
             _log = log;
-            _current = LoadedModel.Read(source.Path); // a model that does not load stops the start-up
+            _current = LoadedModel.Read(source.Path)!; // a model that does not load stops the start-up
             _debounce = new Timer(_ => ReloadLogged());
             if (!source.WatchForChanges) return;
             var full = System.IO.Path.GetFullPath(source.Path);
@@ -66,12 +65,17 @@ public sealed class CifarModelPool : IDisposable
             var fileName = System.IO.Path.GetFileName(full);
             void OnEvent(string? name)
             {
-                // A write may come in several events; load once they have settled.
-                if (string.Equals(name, fileName, StringComparison.Ordinal)) _debounce.Change(TimeSpan.FromMilliseconds(200), Timeout.InfiniteTimeSpan);
+                if (string.Equals(name, fileName, StringComparison.Ordinal)) ScheduleReload();
             }
             _watcher.Changed += (_, e) => OnEvent(e.Name);
             _watcher.Created += (_, e) => OnEvent(e.Name);
             _watcher.Renamed += (_, e) => OnEvent(e.Name);
+            _watcher.Error += (_, e) =>
+            {
+                // Events were lost (the watcher's buffer overflowed, say): the file may have changed unseen, so look again.
+                _log.LogWarning("{Path}: the file watcher reported an error, loading the file again ({Message})", _source.Path, e.GetException().Message);
+                ScheduleReload();
+            };
             _watcher.EnableRaisingEvents = true;
         }
 
@@ -86,15 +90,36 @@ public sealed class CifarModelPool : IDisposable
             }
         }
 
+        /// <summary>Loads the file once its events have settled (a write may come in several).</summary>
+        private void ScheduleReload()
+        {
+            // Watcher events run on their own thread and may come after Dispose: an exception there would end the process.
+            if (_disposed) return;
+            try
+            {
+                _debounce.Change(TimeSpan.FromMilliseconds(200), Timeout.InfiniteTimeSpan);
+            }
+            catch (ObjectDisposedException)
+            {
+                // Disposed between the check and the call: nothing to reload.
+            }
+        }
+
+        /// <summary>The watcher's reload, on a timer thread: whatever goes wrong is logged, never thrown (that would end the process).</summary>
         private void ReloadLogged()
         {
             try
             {
                 if (Reload()) _log.LogInformation("{Path}: new model in service (SHA-256 {Sha256})", _source.Path, Volatile.Read(ref _current).Sha256);
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException)
+            catch (Exception e) when (e is not OutOfMemoryException)
             {
-                _log.LogWarning("{Path}: the new file was not loaded, the previous model stays in service ({Message})", _source.Path, e.Message);
+                // Any failure to load (a file being written, not a model, a model ML.NET or ONNX Runtime refuses in a way
+                // not foreseen) leaves the model in service; only running out of memory is left to end the process.
+                _log.LogWarning("{Path}: the new file was not loaded, the previous model stays in service ({Message})",
+                    _source.Path, e is IOException or UnauthorizedAccessException or InvalidDataException
+                        ? ErrorText.FirstLine(e.Message)
+                        : $"{e.GetType().Name}: {ErrorText.FirstLine(e.Message)}");
             }
         }
 
@@ -103,12 +128,9 @@ public sealed class CifarModelPool : IDisposable
             lock (_reloading)
             {
                 if (_disposed) return false;
-                var next = LoadedModel.Read(_source.Path);
-                if (next.Sha256 == _current.Sha256)
-                {
-                    next.Release();
-                    return false;
-                }
+                // The same bytes (a touch, or a copy of the model in service) build no second session.
+                var next = LoadedModel.Read(_source.Path, unless: _current.Sha256);
+                if (next is null) return false;
                 var previous = Interlocked.Exchange(ref _current, next);
                 previous.Release(); // disposed now, or by the last request still holding it
                 return true;
@@ -133,24 +155,46 @@ public sealed class CifarModelPool : IDisposable
     {
         private int _references = 1; // the pool's own, given up when a newer version replaces this one
 
-        private LoadedModel(CifarModel model, string sha256, DateTimeOffset loadedAt)
+        private LoadedModel(CifarModel model, string sha256, DateTimeOffset loadedAt, JsonElement? trainingConfig)
         {
             Model = model;
             Sha256 = sha256;
             LoadedAt = loadedAt;
+            TrainingConfig = trainingConfig;
         }
 
         public CifarModel Model { get; }
         public string Sha256 { get; }
         public DateTimeOffset LoadedAt { get; }
+        public JsonElement? TrainingConfig { get; }
 
-        public static LoadedModel Read(string path)
+        /// <summary>Loads the file, or returns null when its bytes hash to <paramref name="unless"/> (that version is in service).</summary>
+        public static LoadedModel? Read(string path, string? unless = null)
         {
             MLNet.Data.ImageFiles.RequireReadableFile(path, "model file");
             // Read once: the hash and the model come from the same bytes even if the file is replaced meanwhile.
             var bytes = File.ReadAllBytes(path);
+            var sha256 = Convert.ToHexStringLower(SHA256.HashData(bytes));
+            if (sha256 == unless) return null;
+            // The run's config is read now, with the model: a new train into the same folder rewrites config.json at its
+            // start, long before its model replaces this one.
+            var config = ReadConfig(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, TrainCommand.ResolvedConfig));
             var model = CifarModel.Load(new MemoryStream(bytes, writable: false), path);
-            return new LoadedModel(model, Convert.ToHexStringLower(SHA256.HashData(bytes)), DateTimeOffset.UtcNow);
+            return new LoadedModel(model, sha256, DateTimeOffset.UtcNow, config);
+        }
+
+        private static JsonElement? ReadConfig(string path)
+        {
+            try
+            {
+                if (!File.Exists(path)) return null;
+                using var document = JsonDocument.Parse(File.ReadAllText(path));
+                return document.RootElement.Clone();
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException)
+            {
+                return null; // a file being replaced, or not JSON: described as absent
+            }
         }
 
         public bool TryAcquire()
@@ -189,6 +233,9 @@ public sealed class ModelLease : IDisposable
 
     /// <summary>When this version was loaded.</summary>
     public DateTimeOffset LoadedAt => Loaded.LoadedAt;
+
+    /// <summary>The run's config.json beside the zip as it was when this version was loaded, or null when there was none.</summary>
+    public JsonElement? TrainingConfig => Loaded.TrainingConfig;
 
     /// <inheritdoc />
     public void Dispose() => Interlocked.Exchange(ref _loaded, null)?.Release();

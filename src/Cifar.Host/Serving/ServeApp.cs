@@ -1,6 +1,8 @@
 using System.Buffers;
 using System.Diagnostics;
+using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Threading.RateLimiting;
 using Cifar.Host.Cli;
 using Cifar.Host.Commands;
 using Cifar.MLNet;
@@ -10,6 +12,7 @@ using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.DependencyInjection;
@@ -33,6 +36,15 @@ public sealed record ServeSettings(string ModelPath, string? RunsFolder)
 
     /// <summary>The most images one request may carry (400 above it).</summary>
     public int MaxImages { get; init; } = 32;
+
+    /// <summary>
+    /// Prediction requests handled at once (default 4 per processor): each holds its body in memory, so this bounds
+    /// the memory and CPU that predictions take.
+    /// </summary>
+    public int MaxConcurrentPredictions { get; init; } = 4 * Environment.ProcessorCount;
+
+    /// <summary>Prediction requests waiting for one of those (default as many); beyond them a request is refused with 503.</summary>
+    public int MaxQueuedPredictions { get; init; } = 4 * Environment.ProcessorCount;
 }
 
 /// <summary>One image's prediction, as <c>POST /api/predict</c> answers it.</summary>
@@ -55,8 +67,8 @@ public sealed record InputSize(int Width, int Height, int Channels);
 /// <param name="LoadedAt">When that version was loaded.</param>
 /// <param name="Classes">Class names in score order.</param>
 /// <param name="Input">The image size the network takes (any image is resized to it).</param>
-/// <param name="Config">The run's config.json beside the zip, when there is one.</param>
-public sealed record ModelInfo(string File, string Sha256, DateTimeOffset LoadedAt, IReadOnlyList<string> Classes, InputSize Input, JsonNode? Config);
+/// <param name="Config">The run's config.json beside the zip when this version was loaded, when there was one.</param>
+public sealed record ModelInfo(string File, string Sha256, DateTimeOffset LoadedAt, IReadOnlyList<string> Classes, InputSize Input, JsonElement? Config);
 
 /// <summary>One run folder, as <c>GET /api/runs</c> lists it.</summary>
 /// <param name="Name">The folder's name.</param>
@@ -72,6 +84,7 @@ public sealed record RunSummary(string Name, JsonArray Epochs, IReadOnlyDictiona
 public sealed class ServeApp
 {
     private static readonly string[] PlotKinds = ["loss", "accuracy", "confusion"];
+    private const string PredictLimit = "predict";
 
     private ServeApp() { }
 
@@ -85,6 +98,23 @@ public sealed class ServeApp
             services.AddOpenApi();
             services.AddSingleton(settings);
             services.AddPredictionEnginePool().FromFile(ServeSettings.ModelName, settings.ModelPath, watchForChanges: true);
+            services.AddRateLimiter(limits =>
+            {
+                // Requests wait (not read yet) in a bounded queue, oldest first; beyond it the server says it is busy.
+                limits.AddConcurrencyLimiter(PredictLimit, limit =>
+                {
+                    limit.PermitLimit = Math.Max(1, settings.MaxConcurrentPredictions);
+                    limit.QueueLimit = Math.Max(0, settings.MaxQueuedPredictions);
+                    limit.QueueProcessingOrder = QueueProcessingOrder.OldestFirst;
+                });
+                limits.OnRejected = (context, cancellation) =>
+                {
+                    context.HttpContext.Response.Headers.RetryAfter = "1";
+                    return new ValueTask(Problem(StatusCodes.Status503ServiceUnavailable,
+                        $"the server is busy: {settings.MaxConcurrentPredictions} prediction requests are running and {settings.MaxQueuedPredictions} waiting; try again shortly")
+                        .ExecuteAsync(context.HttpContext));
+                };
+            });
         });
         web.Configure(app =>
         {
@@ -99,6 +129,7 @@ public sealed class ServeApp
             app.UseDefaultFiles(new DefaultFilesOptions { FileProvider = pages });
             app.UseStaticFiles(new StaticFileOptions { FileProvider = pages });
             app.UseRouting();
+            app.UseRateLimiter();
             app.UseEndpoints(Map);
         });
     }
@@ -117,7 +148,9 @@ public sealed class ServeApp
             .Accepts<IFormFileCollection>("multipart/form-data", "application/octet-stream", "image/*") // others: 415
             .Produces<PredictResponse>()
             .ProducesProblem(StatusCodes.Status400BadRequest)
-            .ProducesProblem(StatusCodes.Status413PayloadTooLarge);
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
+            .RequireRateLimiting(PredictLimit);
         endpoints.MapGet("/api/runs", ListRuns).WithSummary("The runs under --runs, with their per-epoch metrics and plots.");
         endpoints.MapGet("/api/runs/{run}/{kind}.png", GetPlot).WithSummary("A run's loss, accuracy or confusion plot.");
     }
@@ -126,21 +159,20 @@ public sealed class ServeApp
     {
         using var lease = pool.Borrow(ServeSettings.ModelName);
         return new ModelInfo(Path.GetFileName(settings.ModelPath), lease.Sha256, lease.LoadedAt, lease.Model.ClassNames,
-            new InputSize(CifarImage.Width, CifarImage.Height, CifarImage.Channels),
-            ReadJson(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(settings.ModelPath))!, TrainCommand.ResolvedConfig)));
+            new InputSize(CifarImage.Width, CifarImage.Height, CifarImage.Channels), lease.TrainingConfig);
     }
 
     private static async Task<IResult> PredictAsync(HttpRequest request, CifarModelPool pool, ServeSettings settings, CancellationToken cancellation)
     {
         if (request.ContentLength > settings.MaxRequestBytes) return RequestTooLarge(settings);
-        var body = await ReadBodyAsync(request.Body, settings.MaxRequestBytes, cancellation);
+        using var body = await ReadBodyAsync(request, settings.MaxRequestBytes, cancellation);
         if (body is null) return RequestTooLarge(settings);
         if (body.Length == 0) return Problem(StatusCodes.Status400BadRequest, "the request has no body: post images as multipart/form-data files, or one image as the body");
 
         var images = new List<(string Name, byte[] Bytes)>();
         if (request.HasFormContentType)
         {
-            request.Body = new MemoryStream(body, writable: false);
+            request.Body = body; // seekable: the form's files are read from it in place
             IFormCollection form;
             try
             {
@@ -148,7 +180,13 @@ public sealed class ServeApp
             }
             catch (InvalidDataException e)
             {
-                return Problem(StatusCodes.Status400BadRequest, $"the multipart body cannot be read ({e.Message})");
+                return Problem(StatusCodes.Status400BadRequest, $"the multipart body cannot be read ({ErrorText.FirstLine(e.Message)})");
+            }
+            catch (IOException) when (!cancellation.IsCancellationRequested)
+            {
+                // The body is already in memory, so an IOException here is the multipart reader's: the body ends before
+                // its closing boundary (truncated, or not multipart at all despite its Content-Type).
+                return Problem(StatusCodes.Status400BadRequest, "the multipart body cannot be read: it ends before its closing boundary (truncated, or not multipart/form-data)");
             }
             if (form.Files.Count == 0) return Problem(StatusCodes.Status400BadRequest, "the form holds no files: add one or more images");
             if (form.Files.Count > settings.MaxImages)
@@ -159,16 +197,16 @@ public sealed class ServeApp
                 if (file.Length > settings.MaxImageBytes)
                     return Problem(StatusCodes.Status413PayloadTooLarge, $"{name}: {file.Length} bytes; images of at most {settings.MaxImageBytes} bytes are accepted");
                 if (file.Length == 0) return Problem(StatusCodes.Status400BadRequest, $"{name}: the file is empty");
-                using var bytes = new MemoryStream((int)file.Length);
-                await file.CopyToAsync(bytes, cancellation);
-                images.Add((name, bytes.ToArray()));
+                var bytes = new byte[file.Length]; // each image is copied once, into an array of its size
+                await using (var stream = file.OpenReadStream()) await stream.ReadExactlyAsync(bytes, cancellation);
+                images.Add((name, bytes));
             }
         }
         else
         {
             if (body.Length > settings.MaxImageBytes)
                 return Problem(StatusCodes.Status413PayloadTooLarge, $"body: {body.Length} bytes; images of at most {settings.MaxImageBytes} bytes are accepted");
-            images.Add(("body", body));
+            images.Add(("body", Bytes(body)));
         }
 
         // One version of the model answers the whole request, even if a new one comes into service meanwhile.
@@ -186,23 +224,28 @@ public sealed class ServeApp
             {
                 return Problem(StatusCodes.Status400BadRequest, e.Message);
             }
-            results.Add(new ImageResult(name, prediction.PredictedLabel, prediction.Score.Max(), lease.Model.TopClasses(prediction, 3),
-                Stopwatch.GetElapsedTime(start).TotalMilliseconds));
+            var summary = lease.Model.Summarize(prediction);
+            results.Add(new ImageResult(name, summary.Label, summary.Probability, summary.Top, Stopwatch.GetElapsedTime(start).TotalMilliseconds));
         }
         return TypedResults.Ok(new PredictResponse(lease.Sha256, results));
     }
 
-    /// <summary>The whole body, or null once it passes <paramref name="limit"/> bytes.</summary>
-    private static async Task<byte[]?> ReadBodyAsync(Stream body, long limit, CancellationToken cancellation)
+    /// <summary>The whole body (at position 0), or null once it passes <paramref name="limit"/> bytes.</summary>
+    private static async Task<MemoryStream?> ReadBodyAsync(HttpRequest request, long limit, CancellationToken cancellation)
     {
-        using var all = new MemoryStream();
+        // With a declared length (the server holds the body to it) the buffer is allocated once, at that size.
+        var all = new MemoryStream(request.ContentLength is { } declared && declared <= limit ? (int)declared : 0);
         var chunk = ArrayPool<byte>.Shared.Rent(81920);
         try
         {
             int read;
-            while ((read = await body.ReadAsync(chunk, cancellation)) > 0)
+            while ((read = await request.Body.ReadAsync(chunk, cancellation)) > 0)
             {
-                if (all.Length + read > limit) return null;
+                if (all.Length + read > limit)
+                {
+                    all.Dispose();
+                    return null;
+                }
                 all.Write(chunk, 0, read);
             }
         }
@@ -210,8 +253,13 @@ public sealed class ServeApp
         {
             ArrayPool<byte>.Shared.Return(chunk);
         }
-        return all.ToArray();
+        all.Position = 0;
+        return all;
     }
+
+    /// <summary>The stream's bytes: its own buffer when that is exactly their size, else a copy.</summary>
+    private static byte[] Bytes(MemoryStream stream) =>
+        stream.TryGetBuffer(out var buffer) && buffer.Offset == 0 && buffer.Count == buffer.Array!.Length ? buffer.Array : stream.ToArray();
 
     private static IResult RequestTooLarge(ServeSettings settings) =>
         Problem(StatusCodes.Status413PayloadTooLarge, $"the request is larger than {settings.MaxRequestBytes} bytes");
@@ -221,14 +269,15 @@ public sealed class ServeApp
 
     private static IReadOnlyList<RunSummary> ListRuns(ServeSettings settings) =>
         FindRuns(settings).Select(run => new RunSummary(run.Key,
-            ReadJson(Path.Combine(run.Value, TrainCommand.MetricsJson))?["epochs"] as JsonArray ?? new JsonArray(),
+            // Not an object (an array, a number) reads as no epochs: indexing another node by name would throw.
+            (ReadJson(Path.Combine(run.Value, TrainCommand.MetricsJson)) as JsonObject)?["epochs"] as JsonArray ?? new JsonArray(),
             PlotKinds.Where(kind => File.Exists(Path.Combine(run.Value, PlotFile(kind))))
                 .ToDictionary(kind => kind, kind => $"/api/runs/{Uri.EscapeDataString(run.Key)}/{kind}.png"))).ToList();
 
     private static IResult GetPlot(string run, string kind, ServeSettings settings)
     {
         // The request names a run and a plot; the path is built only from what was listed on disk, never from the request.
-        if (!PlotKinds.Contains(kind)) return Problem(StatusCodes.Status404NotFound, $"no such plot '{kind}' (plots: {string.Join(", ", PlotKinds)})");
+        if (!PlotKinds.Contains(kind)) return Problem(StatusCodes.Status404NotFound, $"no such plot '{TextEscaping.ControlCharacters(kind)}' (plots: {string.Join(", ", PlotKinds)})");
         if (!FindRuns(settings).TryGetValue(run, out var folder)) return Problem(StatusCodes.Status404NotFound, $"no such run '{TextEscaping.ControlCharacters(run)}'");
         var file = Path.Combine(folder, PlotFile(kind));
         return File.Exists(file) ? TypedResults.PhysicalFile(file, "image/png") : Problem(StatusCodes.Status404NotFound, $"run '{run}' has no {kind} plot");

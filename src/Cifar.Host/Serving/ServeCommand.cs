@@ -48,9 +48,9 @@ internal static class ServeCommand
         {
             await host.StartAsync(cancellation);
         }
-        catch (Exception e) when (e is IOException or FormatException or InvalidOperationException && !cancellation.IsCancellationRequested)
+        catch (Exception e) when (IsBindingFailure(e) && !cancellation.IsCancellationRequested)
         {
-            throw new UserError($"--urls {urls}: {e.GetBaseException().Message}");
+            throw new UserError($"--urls {urls}: {ErrorText.FirstLine(e.GetBaseException().Message)}");
         }
         var addresses = host.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
         output.WriteLine($"serving {modelPath} on {string.Join(", ", addresses)} (Ctrl+C stops)");
@@ -58,4 +58,13 @@ internal static class ServeCommand
         await host.WaitForShutdownAsync(cancellation); // stops the host when cancelled
         return ExitCodes.Success;
     }
+
+    /// <summary>
+    /// Kestrel failing to bind an address of --urls: in use or not permitted (IOException), not a URL (FormatException),
+    /// or https without a certificate (Kestrel's InvalidOperationException). Any other InvalidOperationException is a
+    /// defect of the app, not of --urls, and is not reported as one.
+    /// </summary>
+    private static bool IsBindingFailure(Exception e) =>
+        e is IOException or FormatException
+        || e is InvalidOperationException && e.Source?.StartsWith("Microsoft.AspNetCore.Server.Kestrel", StringComparison.Ordinal) == true;
 }

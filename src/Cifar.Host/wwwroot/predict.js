@@ -2,10 +2,28 @@
 "use strict";
 const results = document.getElementById("results");
 const error = document.getElementById("error");
+const model = document.getElementById("model");
 
-fetch("/api/model").then(r => r.json()).then(m => {
-  document.getElementById("model").textContent =
+// The answer's JSON, or an Error saying why there is none: a problem's detail, else the status line (an error page
+// from a proxy, say, is not JSON).
+async function readJson(response) {
+  const isJson = (response.headers.get("Content-Type") || "").includes("json");
+  const body = isJson ? await response.json() : null;
+  if (response.ok && isJson) return body;
+  throw new Error((body && (body.detail || body.title)) || `${response.status} ${response.statusText}`.trim());
+}
+
+function showError(text) {
+  error.textContent = text;
+  error.hidden = false;
+}
+
+fetch("/api/model").then(readJson).then(m => {
+  model.textContent =
     `Model ${m.file} (SHA-256 ${m.sha256.slice(0, 12)}…): ${m.classes.length} classes, input ${m.input.width}×${m.input.height}.`;
+}).catch(e => {
+  model.textContent = `The model could not be described: ${e.message}`;
+  model.className = "error";
 });
 
 function percent(p) { return (100 * p).toFixed(1) + " %"; }
@@ -14,6 +32,8 @@ function card(file) {
   const item = document.createElement("li");
   item.className = "card";
   const img = document.createElement("img");
+  // The thumbnail keeps its pixels once decoded: the file's URL is let go then (or when it fails to decode).
+  img.onload = img.onerror = () => URL.revokeObjectURL(img.src);
   img.src = URL.createObjectURL(file);
   img.alt = file.name;
   const body = document.createElement("div");
@@ -34,12 +54,13 @@ async function classify(file) {
   const { body, label } = card(file);
   const form = new FormData();
   form.append("files", file, file.name);
-  const response = await fetch("/api/predict", { method: "POST", body: form });
-  const answer = await response.json();
-  if (!response.ok) {
+  let answer;
+  try {
+    answer = await readJson(await fetch("/api/predict", { method: "POST", body: form }));
+  } catch (e) {
+    // Refused (a problem's detail names the file) or not answered at all (the server is gone).
     label.textContent = "refused";
-    error.textContent = answer.detail || answer.title;
-    error.hidden = false;
+    showError(e instanceof TypeError ? `${file.name}: no answer from the server (${e.message})` : e.message);
     return;
   }
   const p = answer.predictions[0];
@@ -59,7 +80,7 @@ async function classify(file) {
 
 function classifyAll(files) {
   error.hidden = true;
-  for (const file of files) classify(file).catch(e => { error.textContent = String(e); error.hidden = false; });
+  for (const file of files) classify(file).catch(e => showError(String(e)));
 }
 
 const drop = document.getElementById("drop");

@@ -15,8 +15,17 @@ function element(tag, text) {
   return e;
 }
 
-fetch("/api/runs").then(r => r.json()).then(runs => {
-  const status = document.getElementById("status");
+// The answer's JSON, or an Error saying why there is none: a problem's detail, else the status line (an error page
+// from a proxy, say, is not JSON).
+async function readJson(response) {
+  const isJson = (response.headers.get("Content-Type") || "").includes("json");
+  const body = isJson ? await response.json() : null;
+  if (response.ok && isJson) return body;
+  throw new Error((body && (body.detail || body.title)) || `${response.status} ${response.statusText}`.trim());
+}
+
+const status = document.getElementById("status");
+fetch("/api/runs").then(readJson).then(runs => {
   status.textContent = runs.length ? `${runs.length} run(s).` : "No runs: start serve with --runs DIR, a folder of train outputs.";
   const list = document.getElementById("runs");
   for (const run of runs) {
@@ -45,4 +54,8 @@ fetch("/api/runs").then(r => r.json()).then(runs => {
     section.append(plots);
     list.append(section);
   }
+}).catch(e => {
+  // Not left on "Loading…": say what went wrong.
+  status.textContent = `The runs could not be listed: ${e.message}`;
+  status.className = "error";
 });

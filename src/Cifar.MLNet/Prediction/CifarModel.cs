@@ -16,6 +16,7 @@ public sealed class CifarModel : IDisposable
     private readonly PredictionEnginePool<ImageInput, ImagePrediction> _fromPath;
     private readonly PredictionEnginePool<InMemoryImageInput, ImagePrediction> _fromImage;
     private readonly MLContext _ml;
+    private int _disposed;
 
     private CifarModel(MLContext ml, ITransformer model, DataViewSchema inputSchema)
     {
@@ -69,13 +70,13 @@ public sealed class CifarModel : IDisposable
         try
         {
             CheckIsImageClassifier(name, model, ml);
+            return new CifarModel(ml, model, inputSchema); // reads the class names, which may fail too
         }
         catch
         {
             (model as IDisposable)?.Dispose(); // e.g. an ONNX Runtime session
             throw;
         }
-        return new CifarModel(ml, model, inputSchema);
     }
 
     private static void CheckIsImageClassifier(string path, ITransformer model, MLContext ml)
@@ -127,6 +128,13 @@ public sealed class CifarModel : IDisposable
             .OrderByDescending(c => c.Probability)
             .Take(count)
             .ToArray();
+
+    /// <summary>
+    /// A prediction as the app reports it (<c>cifar predict</c> and <c>cifar serve</c> alike): the predicted class, its
+    /// probability and the <paramref name="topCount"/> most probable classes.
+    /// </summary>
+    public ClassifiedImage Summarize(ImagePrediction prediction, int topCount = 3) =>
+        new(prediction.PredictedLabel, prediction.Score.Length == 0 ? 0 : prediction.Score.Max(), TopClasses(prediction, topCount));
 
     /// <summary>Predicts the class of a decoded image.</summary>
     public ImagePrediction Predict(MLImage image)
@@ -187,14 +195,29 @@ public sealed class CifarModel : IDisposable
     private static IEnumerable<ITransformer> Flatten(ITransformer transformer) =>
         transformer is IEnumerable<ITransformer> chain ? chain.SelectMany(Flatten) : new[] { transformer };
 
-    /// <inheritdoc />
+    /// <summary>
+    /// Waits for predictions in progress, disposes the engines and then the model (its ONNX Runtime sessions).
+    /// Predictions started afterwards throw <see cref="ObjectDisposedException"/>.
+    /// </summary>
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         _fromPath.Dispose();
         _fromImage.Dispose();
+        // ML.NET's ONNX transformer caches each engine's outputs as OrtValues that only finalizers release, even once the
+        // engines are disposed. Run those finalizers before the sessions go: OrtValues finalized after their session is
+        // released are the suspect of a rare native crash.
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
         (Transformer as IDisposable)?.Dispose();
     }
 }
+
+/// <summary>One image's prediction as reported: see <see cref="CifarModel.Summarize"/>.</summary>
+/// <param name="Label">The predicted class.</param>
+/// <param name="Probability">Its probability, 0–1.</param>
+/// <param name="Top">The most probable classes, most probable first.</param>
+public sealed record ClassifiedImage(string Label, float Probability, IReadOnlyList<ClassProbability> Top);
 
 /// <summary>A class and its predicted probability.</summary>
 /// <param name="Label">The class name.</param>

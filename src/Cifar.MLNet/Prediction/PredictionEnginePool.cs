@@ -5,28 +5,31 @@ namespace Cifar.MLNet.Prediction;
 /// <summary>
 /// A pool of <see cref="PredictionEngine{TSrc, TDst}"/> for one model. ML.NET's engines are cheap
 /// to use but costly to create and not thread-safe; the pool lends each caller its own engine and
-/// keeps at most <c>maxRetained</c> idle ones (the rest are let go on return).
-/// <see cref="Dispose"/> waits for predictions in progress, so once it returns no engine of the pool
-/// runs: the model's own resources (an ONNX session) may then go too.
-/// Engines are let go, never disposed: ML.NET's <c>PredictionEngine.Dispose</c> disposes the model it
-/// runs (dotnet/machinelearning#5945), which every other engine of the pool shares. The model's owner
-/// disposes the model.
+/// keeps at most <c>maxRetained</c> idle ones: one returned beyond that, or whose prediction failed,
+/// is disposed. <see cref="Dispose"/> waits for predictions in progress and disposes the idle engines,
+/// so once it returns no engine of the pool runs: the model's own resources (an ONNX session) may then go too.
+/// Engines are created with <c>OwnsTransformer = false</c>: by default ML.NET's <c>PredictionEngine.Dispose</c>
+/// disposes the model it runs (dotnet/machinelearning#5945), which every other engine of the pool shares.
+/// The model's owner disposes the model.
 /// </summary>
 public sealed class PredictionEnginePool<TInput, TOutput> : IDisposable
     where TInput : class
     where TOutput : class, new()
 {
+    private static readonly PredictionEngineOptions EngineOptions = new() { OwnsTransformer = false };
+
     private readonly MLContext _ml;
     private readonly ITransformer _model;
     private readonly int _maxRetained;
     private readonly object _gate = new();
     private readonly Stack<PredictionEngine<TInput, TOutput>> _idle = new();
     private int _inFlight;
+    private int _live;
     private bool _disposed;
 
     /// <summary>Creates an empty pool; engines are made on first use.</summary>
     /// <param name="ml">The context engines are created in.</param>
-    /// <param name="model">The model every engine runs.</param>
+    /// <param name="model">The model every engine runs (not disposed by the pool).</param>
     /// <param name="maxRetained">Idle engines kept; default twice the processor count.</param>
     public PredictionEnginePool(MLContext ml, ITransformer model, int? maxRetained = null)
     {
@@ -41,6 +44,9 @@ public sealed class PredictionEnginePool<TInput, TOutput> : IDisposable
         get { lock (_gate) return _idle.Count; }
     }
 
+    /// <summary>Engines created and not yet disposed, idle or in use (for tests).</summary>
+    internal int LiveCount => Volatile.Read(ref _live);
+
     /// <summary>Runs one prediction on a pooled engine.</summary>
     /// <exception cref="ObjectDisposedException">The pool is disposed (or being disposed).</exception>
     public TOutput Predict(TInput input)
@@ -52,36 +58,72 @@ public sealed class PredictionEnginePool<TInput, TOutput> : IDisposable
             _inFlight++;
             _idle.TryPop(out engine);
         }
+        bool succeeded = false;
         try
         {
-            engine ??= _ml.Model.CreatePredictionEngine<TInput, TOutput>(_model);
-            return engine.Predict(input);
+            if (engine is null)
+            {
+                engine = _ml.Model.CreatePredictionEngine<TInput, TOutput>(_model, EngineOptions);
+                Interlocked.Increment(ref _live);
+            }
+            var output = engine.Predict(input);
+            succeeded = true;
+            return output;
         }
         finally
         {
-            Return(engine);
+            // An engine whose prediction failed may hold a half-read row: it is not lent again.
+            Return(engine, reusable: succeeded);
         }
     }
 
-    private void Return(PredictionEngine<TInput, TOutput>? engine)
+    private void Return(PredictionEngine<TInput, TOutput>? engine, bool reusable)
     {
         lock (_gate)
         {
-            _inFlight--;
-            if (engine is not null && !_disposed && _idle.Count < _maxRetained) _idle.Push(engine);
-            if (_disposed && _inFlight == 0) Monitor.PulseAll(_gate);
+            if (engine is not null && reusable && !_disposed && _idle.Count < _maxRetained)
+            {
+                _idle.Push(engine);
+                Leave();
+                return;
+            }
         }
-        // An engine not kept (the pool is full, or disposed meanwhile) is left to the collector; see the class remarks.
+        // Not kept: disposed (outside the lock, others need not wait) before this prediction counts as done, so that
+        // Dispose never returns while an engine is still being disposed.
+        try
+        {
+            if (engine is not null) DisposeEngine(engine);
+        }
+        finally
+        {
+            lock (_gate) Leave();
+        }
     }
 
-    /// <summary>Refuses new predictions, waits for those in progress and lets every engine go.</summary>
+    /// <summary>One prediction is done; under the lock.</summary>
+    private void Leave()
+    {
+        _inFlight--;
+        if (_disposed && _inFlight == 0) Monitor.PulseAll(_gate);
+    }
+
+    private void DisposeEngine(PredictionEngine<TInput, TOutput> engine)
+    {
+        engine.Dispose(); // its own cursor and buffers; the model stays (OwnsTransformer = false)
+        Interlocked.Decrement(ref _live);
+    }
+
+    /// <summary>Refuses new predictions, waits for those in progress and disposes every engine.</summary>
     public void Dispose()
     {
+        PredictionEngine<TInput, TOutput>[] idle;
         lock (_gate)
         {
             _disposed = true; // a second call waits too
             while (_inFlight > 0) Monitor.Wait(_gate);
+            idle = _idle.ToArray();
             _idle.Clear();
         }
+        foreach (var engine in idle) DisposeEngine(engine);
     }
 }
