@@ -46,6 +46,7 @@ internal static class NetworkBuilder
         if (c.IdentityInit)
         {
             // dirac_ on the first filters: filter i passes input channel i through its window's centre.
+            using var scope = NewDisposeScope();
             using var _ = no_grad();
             int identities = Math.Min(inChannels, c.OutChannels), centre = c.KernelSize / 2;
             conv.weight!.narrow(0, 0, identities).zero_();

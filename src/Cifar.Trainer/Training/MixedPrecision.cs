@@ -62,13 +62,14 @@ internal sealed class MixedPrecision : nn.Module<Tensor, Tensor>
     /// <summary>Hands the copy's gradients (as float32) and BatchNorm statistics to the master and clears the copy's gradients.</summary>
     public void StoreInMaster()
     {
-        using var scope = NewDisposeScope(); // every .grad read is a new handle
+        // Every .grad read is a new handle, and a handle given as a gradient may go once set: the scope frees them all.
+        using var scope = NewDisposeScope();
         using var _ = no_grad();
         foreach (var (master, working) in _weights)
         {
             if (working.grad is not { } gradient) continue;
             if (master.grad is { } existing) existing.copy_(gradient);
-            else master.grad = gradient.to(ScalarType.Float32).DetachFromDisposeScope();
+            else master.grad = gradient.to(ScalarType.Float32);
             working.grad = null;
         }
         // Running statistics change in the forward pass (in float32 here); weights only in the optimizer, on the master.

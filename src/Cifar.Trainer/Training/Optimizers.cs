@@ -133,8 +133,9 @@ internal sealed class Lookahead : IStepper
         _interval = interval;
         _totalSteps = totalSteps;
         _state = network.state_dict().Values.Where(t => t.is_floating_point()).ToArray();
+        using var scope = NewDisposeScope(); // frees the intermediate handles; the averages leave it
         using var _ = no_grad();
-        _average = _state.Select(t => t.detach().clone()).ToArray();
+        _average = _state.Select(t => t.detach().clone().DetachFromDisposeScope()).ToArray();
     }
 
     public void ZeroGrad() => _inner.ZeroGrad();

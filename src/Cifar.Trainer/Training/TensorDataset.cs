@@ -52,18 +52,25 @@ public sealed class TensorDataset : IDisposable
     public long Count => Labels.shape[0];
 
     /// <summary>Normalized float32 images at <paramref name="indices"/> [B] (a new tensor).</summary>
-    public Tensor Normalized(Tensor indices) => Normalize(Images.index_select(0, indices));
+    public Tensor Normalized(Tensor indices) => Only(() => Normalize(Images.index_select(0, indices)));
 
     /// <summary>Normalized float32 images <paramref name="start"/> .. start + length − 1.</summary>
-    public Tensor Normalized(long start, long length) => Normalize(Images.narrow(0, start, length));
+    public Tensor Normalized(long start, long length) => Only(() => Normalize(Images.narrow(0, start, length)));
 
     /// <summary>Float32 pixels in [0, 1] at <paramref name="indices"/>: augmentation's space.</summary>
-    public Tensor Pixels(Tensor indices) => Images.index_select(0, indices).to(ScalarType.Float32).div_(255);
+    public Tensor Pixels(Tensor indices) => Only(() => Images.index_select(0, indices).to(ScalarType.Float32).div_(255));
 
     /// <summary>Normalizes float pixels in [0, 1] (what <see cref="Pixels"/> gives, after augmentation).</summary>
-    public Tensor NormalizePixels(Tensor pixels) => pixels * 255 * _scale + _offset;
+    public Tensor NormalizePixels(Tensor pixels) => Only(() => pixels * 255 * _scale + _offset);
 
     private Tensor Normalize(Tensor pixels) => pixels.to(ScalarType.Float32) * _scale + _offset;
+
+    /// <summary>The result alone: the steps' intermediate tensors are freed now, whether or not the caller has a dispose scope.</summary>
+    private static Tensor Only(Func<Tensor> compute)
+    {
+        using var scope = NewDisposeScope();
+        return compute().MoveToOuterDisposeScope();
+    }
 
     /// <summary>A copy of both tensors on <paramref name="device"/> (this instance when already there).</summary>
     public TensorDataset To(Device device) =>
