@@ -25,6 +25,7 @@ def main():
     parser.add_argument("--check", action="store_true")
     args = parser.parse_args()
     reference = os.path.abspath(args.reference)
+    output = os.path.abspath(args.json)  # before moving into the data folder
     os.chdir(args.data)  # the reference reads ./cifar10/{train,test}.pt
     sys.argv = [reference]  # it records its own source from argv[0]
     spec = importlib.util.spec_from_file_location("airbench94", reference)
@@ -51,7 +52,7 @@ def main():
         for run in range(args.runs):
             airbench.main(run)
         result["runs"] = finals
-    with open(args.json, "w") as f:
+    with open(output, "w") as f:
         json.dump(result, f, indent=2)
     print(json.dumps({k: v for k, v in result.items() if k != "runs"}))
 

@@ -28,12 +28,15 @@
 # theirs.log, theirs.json (and undefined-symbols.txt when TorchSharp cannot bind to the machine's libtorch).
 #
 # The fast check (docs/fast.md): one call carrying the bundle, the data and the reference:
-#   run(command="SEEDS=5 RUNS=5 bash scripts/gpu-check.sh fast-device", timeout_s=600,
+#   run(command="SEEDS=3 RUNS=5 bash scripts/gpu-check.sh fast-device", timeout_s=600,
 #       carry=["artifacts/gpu-check/bundle.tar.xz", "artifacts/gpu-check/data.tar.gz", "artifacts/gpu-check/airbench94.py"])
 # ours: `cifar train --config configs/fast.json` once per seed (whole process timed; training seconds from its
 # metrics), then airbench94: a warm-up run and RUNS runs in one process, timed by its CUDA events. Results in $OUT:
-# fast-table.md, ours-fast-seed*/ (metrics, evaluation.json, logs), theirs-fast.json, theirs-fast.log.
+# fast-table.md, ours-fast.tar.gz (per seed: log, metrics.json, evaluation.json, config.json), theirs-fast.json,
+# theirs-fast.log. Worst case SEEDS × OURS_TIMEOUT (120 s) + THEIRS_TIMEOUT (300 s): keep SEEDS at 3 in one call.
 set -euo pipefail
+# A reference path given relative to where the script was called from, before moving to the repository root.
+if [[ -n "${AIRBENCH94:-}" ]]; then AIRBENCH94=$(realpath "$AIRBENCH94"); fi
 cd "$(dirname "$0")/.."
 work=artifacts/gpu-check
 bundle=$work/bundle
@@ -86,18 +89,21 @@ compare() {
   "$python" scripts/gpu_check_table.py "$out" "$ours_status" | tee "$out/table.md"
 }
 
-# The fast recipe: ours once per seed, then the reference in one process on the same images.
+# The fast recipe: ours once per seed, then the reference in one process on the same images. Everything is written
+# under a scratch folder; OUT receives four files (a device call returns at most 8): fast-table.md, theirs-fast.json,
+# theirs-fast.log and ours-fast.tar.gz (each seed's log, metrics.json, evaluation.json and config.json).
 # compare_fast OUT DATA LIBTORCH_DIR DEVICE SEEDS RUNS [extra train arguments...]
 compare_fast() {
-  local out=$1 data=$2 lib=$3 device=$4 seeds=$5 runs=$6
+  local final=$1 data=$2 lib=$3 device=$4 seeds=$5 runs=$6
   shift 6
-  mkdir -p "$out"
-  rm -rf "$out"/ours-fast-seed* "$out"/theirs-fast* "$out/fast-table.md" "$out/airbench-data"
+  local out
+  out=$(mktemp -d /tmp/gpu-check-fast.XXXXXX)
+  mkdir -p "$final"
   for seed in $(seq 1 "$seeds"); do
     echo "gpu-check: ours (fast.json, seed $seed, device $device)"
     local start status=0
     start=$(date +%s%N)
-    timeout -k 10 "${OURS_TIMEOUT:-240}" "$bundle/cifar" train --config configs/fast.json --output "$out/ours-fast-seed$seed" \
+    timeout -k 10 "${OURS_TIMEOUT:-120}" "$bundle/cifar" train --config configs/fast.json --output "$out/ours-fast-seed$seed" \
         "--Data:Root=$data" "--Training:Seed=$seed" "--Training:Device=$device" "--Torch:LibraryPath=$lib" "$@" \
         >"$out/ours-fast-seed$seed.log" 2>&1 || status=$?
     echo $(( ($(date +%s%N) - start) / 1000000 )) > "$out/ours-fast-seed$seed-wall-ms.txt"
@@ -110,9 +116,12 @@ compare_fast() {
   [[ $device == cuda ]] || check=(--check)
   echo "gpu-check: theirs (airbench94, warm-up + $runs runs${check:+; import and data check only: it needs CUDA})"
   PYTHONUNBUFFERED=1 timeout -k 10 "${THEIRS_TIMEOUT:-300}" "$python" scripts/airbench_runs.py "$work/airbench94.py" \
-      "$out/airbench-data" "$runs" --json "$(realpath "$out")/theirs-fast.json" "${check[@]}" 2>&1 | tee "$out/theirs-fast.log" || true
+      "$out/airbench-data" "$runs" --json "$out/theirs-fast.json" "${check[@]}" 2>&1 | tee "$out/theirs-fast.log" || true
   rm -rf "$out/airbench-data"
-  "$python" scripts/gpu_check_table.py --fast "$out" | tee "$out/fast-table.md"
+  "$python" scripts/gpu_check_table.py --fast "$out" | tee "$final/fast-table.md"
+  cp "$out"/theirs-fast.json "$out"/theirs-fast.log "$final"/ 2>/dev/null || true
+  (cd "$out" && tar -czf "$final/ours-fast.tar.gz" ./*.log ./*-wall-ms.txt ./ours-fast-seed*/{metrics.json,evaluation.json,config.json} 2>/dev/null) || true
+  rm -rf "$out"
 }
 
 need_reference() {
@@ -164,7 +173,7 @@ case "${1:-}" in
     data=/tmp/cifar10-jpeg
     rm -rf "$data" && mkdir -p "$data" && tar -C "$data" -xzf "$work/data.tar.gz"
     AIRBENCH_LIMITS=()
-    compare_fast "${OUT:-$work/out}" "$data" "$(torch_lib)" cuda "${SEEDS:-5}" "${RUNS:-5}"
+    compare_fast "${OUT:-$work/out}" "$data" "$(torch_lib)" cuda "${SEEDS:-3}" "${RUNS:-5}"
     ;;
   fast-cpu-selftest)
     need_reference
@@ -181,7 +190,7 @@ case "${1:-}" in
     compare "${OUT:-$work/out-cpu}" "$data" "$lib" cpu 1 2000 500
     ;;
   *)
-    sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

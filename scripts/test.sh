@@ -8,7 +8,7 @@ bash scripts/install-prerequisites.sh
 dotnet build Cifar.sln -c Release
 # A test process that crashes natively leaves a crash report (native and managed stacks) and a small dump
 # under TestResults/crash, so a rare crash can be read afterwards instead of only seen.
-mkdir -p TestResults/crash
+rm -rf TestResults/crash && mkdir -p TestResults/crash # this run's crashes only
 export DOTNET_DbgEnableMiniDump=1 DOTNET_DbgMiniDumpType=1 DOTNET_EnableCrashReport=1 \
   DOTNET_DbgMiniDumpName="$PWD/TestResults/crash/dump.%p"
 dotnet test --solution Cifar.sln -c Release --no-build "$@"

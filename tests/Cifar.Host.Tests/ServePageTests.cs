@@ -36,17 +36,7 @@ public class ServePageTests : IClassFixture<TrainRun>
 
         await using var server = await ServeProcess.StartAsync(_run.Model, _run.Folder.Path);
         using var playwright = await Playwright.CreateAsync();
-        IBrowser browser;
-        try
-        {
-            browser = await playwright.Chromium.LaunchAsync(new() { ExecutablePath = Chromium, Headless = true, Args = ["--no-sandbox"] });
-        }
-        catch (PlaywrightException e)
-        {
-            Assert.Skip($"{Chromium} could not be started by Playwright: {e.Message.Split('\n')[0]}");
-            return;
-        }
-        await using var _ = browser;
+        await using var browser = await LaunchChromiumOrSkip(playwright);
         var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 1000, Height = 640 } });
 
         await page.GotoAsync(server.Url + "/");
@@ -69,6 +59,20 @@ public class ServePageTests : IClassFixture<TrainRun>
         await Keep(page, "serve-runs.png");
     }
 
+    /// <summary>Debian's chromium under Playwright, or the test skipped saying why it would not start.</summary>
+    private static async Task<IBrowser> LaunchChromiumOrSkip(IPlaywright playwright)
+    {
+        try
+        {
+            return await playwright.Chromium.LaunchAsync(new() { ExecutablePath = Chromium, Headless = true, Args = ["--no-sandbox"] });
+        }
+        catch (PlaywrightException e)
+        {
+            Assert.Skip($"{Chromium} could not be started by Playwright: {e.Message.Split('\n')[0]}");
+            throw; // not reached: Skip throws
+        }
+    }
+
     [Fact]
     public async Task The_pages_say_what_went_wrong_instead_of_loading_forever()
     {
@@ -78,17 +82,7 @@ public class ServePageTests : IClassFixture<TrainRun>
         File.WriteAllText(dir.File("notes.txt"), "not an image");
         await using var server = await ServeProcess.StartAsync(_run.Model, _run.Folder.Path);
         using var playwright = await Playwright.CreateAsync();
-        IBrowser browser;
-        try
-        {
-            browser = await playwright.Chromium.LaunchAsync(new() { ExecutablePath = Chromium, Headless = true, Args = ["--no-sandbox"] });
-        }
-        catch (PlaywrightException e)
-        {
-            Assert.Skip($"{Chromium} could not be started by Playwright: {e.Message.Split('\n')[0]}");
-            return;
-        }
-        await using var _ = browser;
+        await using var browser = await LaunchChromiumOrSkip(playwright);
         var page = await browser.NewPageAsync();
 
         // A proxy's HTML error page instead of the JSON answers.

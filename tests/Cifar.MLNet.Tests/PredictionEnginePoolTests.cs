@@ -1,3 +1,4 @@
+using Cifar.Tests;
 using Cifar.MLNet.Prediction;
 using Microsoft.ML;
 using Microsoft.ML.Data;
@@ -59,21 +60,7 @@ public class PredictionEnginePoolTests
             inside.Signal();
             Assert.True(inside.Wait(TimeSpan.FromSeconds(30)), "8 predictions were not in flight at once");
         }, maxRetained: 2);
-        var failures = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
-        var threads = Enumerable.Range(0, 8).Select(i => new Thread(() =>
-        {
-            try
-            {
-                Assert.Equal(2f * i, pool.Predict(new Row { X = i }).Y);
-            }
-            catch (Exception e)
-            {
-                failures.Enqueue(e);
-            }
-        })).ToArray();
-        foreach (var thread in threads) thread.Start();
-        foreach (var thread in threads) thread.Join();
-        Assert.Empty(failures);
+        Concurrently.Run(8, i => Assert.Equal(2f * i, pool.Predict(new Row { X = i }).Y));
         Volatile.Write(ref gather, false);
         Assert.Equal(2, pool.IdleCount);
         Assert.Equal(2, pool.LiveCount); // the 6 beyond maxRetained were disposed on return

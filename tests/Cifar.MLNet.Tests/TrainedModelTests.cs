@@ -144,22 +144,11 @@ public class TrainedModelTests
         var bytes = File.ReadAllBytes(file);
         var expected = model.Predict(bytes).Score;
         using var start = new Barrier(Environment.ProcessorCount * 4);
-        var failures = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
-        var threads = Enumerable.Range(0, Environment.ProcessorCount * 4).Select(_ => new Thread(() =>
+        Concurrently.Run(Environment.ProcessorCount * 4, _ =>
         {
             start.SignalAndWait();
-            try
-            {
-                for (int i = 0; i < 25; i++) Assert.Equal(expected, model.Predict(bytes).Score);
-            }
-            catch (Exception e)
-            {
-                failures.Enqueue(e);
-            }
-        })).ToArray();
-        foreach (var thread in threads) thread.Start();
-        foreach (var thread in threads) thread.Join();
-        Assert.Empty(failures);
+            for (int i = 0; i < 25; i++) Assert.Equal(expected, model.Predict(bytes).Score);
+        });
         Assert.Equal(expected, model.Predict(file).Score);
     }
 

@@ -150,8 +150,10 @@ public class FastRecipeTests
             Assert.True(a.eq(b).all().item<bool>(), "state differs after resuming");
     }
 
-    [Fact]
-    public void Mixed_precision_runs_the_passes_in_bfloat16_while_weights_gradients_and_statistics_stay_float32()
+    [Theory]
+    [InlineData(ScalarType.BFloat16)]
+    [InlineData(ScalarType.Float16)]
+    public void Mixed_precision_runs_the_passes_in_16_bits_while_weights_gradients_and_statistics_stay_float32(ScalarType type)
     {
         var definition = new NetworkDefinition("probe",
             [new Conv2d(4, KernelSize: 3, Padding: 1, Bias: false) { Name = "conv" }, new BatchNorm2d { Name = "norm" }, new Relu(), new Flatten(), new Linear { Name = "head" }]);
@@ -159,7 +161,9 @@ public class FastRecipeTests
         using var master = Architectures.Create(definition, 3);
         using var reference = Architectures.Create(definition, 3);
         reference.load_state_dict(master.state_dict());
-        using var precision = new MixedPrecision(master, Architectures.Create(definition, 3), ScalarType.BFloat16);
+        using var precision = new MixedPrecision(master, Architectures.Create(definition, 3), type, batchSize: 8);
+        // float16 scales the loss by the batch size for its backward pass (and the gradients back); bfloat16 needs no scale.
+        Assert.Equal(type == ScalarType.Float16 ? 8 : 1, precision.LossScale);
         using var images = randn(8, 3, 32, 32);
         using var labels = tensor(new long[] { 0, 1, 2, 0, 1, 2, 0, 1 });
 
@@ -167,13 +171,13 @@ public class FastRecipeTests
         reference.train();
         precision.LoadFromMaster();
         var working = precision.Working.named_parameters().ToDictionary(p => p.name, p => p.parameter);
-        Assert.Equal(ScalarType.BFloat16, working["conv.weight"].dtype);
+        Assert.Equal(type, working["conv.weight"].dtype);
         Assert.Equal(ScalarType.Float32, working["norm.bias"].dtype); // BatchNorm stays float32
-        Assert.True(working["conv.weight"].to(ScalarType.Float32).eq(master.get_parameter("conv.weight")!.to(ScalarType.BFloat16).to(ScalarType.Float32)).all().item<bool>());
+        Assert.True(working["conv.weight"].to(ScalarType.Float32).eq(master.get_parameter("conv.weight")!.to(type).to(ScalarType.Float32)).all().item<bool>());
 
         using var logits = precision.forward(images);
         Assert.Equal(ScalarType.Float32, logits.dtype);
-        nn.functional.cross_entropy(logits, labels).backward();
+        precision.Scaled(nn.functional.cross_entropy(logits, labels)).backward();
         precision.StoreInMaster();
         nn.functional.cross_entropy(reference.forward(images), labels).backward();
 
@@ -182,7 +186,7 @@ public class FastRecipeTests
             using var gradient = parameter.grad!;
             using var expected = reference.get_parameter(name)!.grad!;
             Assert.Equal(ScalarType.Float32, gradient.dtype);
-            // bfloat16 keeps 8 significant bits: gradients agree with float32's to a few per cent of their scale.
+            // 16 bits keep 8 (bfloat16) or 11 (float16) significant bits: gradients agree with float32's to a few per cent of their scale.
             double scale = expected.abs().max().item<float>();
             Assert.True((gradient - expected).abs().max().item<float>() <= 0.05 * scale, $"{name}'s gradient is off");
             Assert.Null(precision.Working.get_parameter(name)!.grad);
@@ -199,7 +203,7 @@ public class FastRecipeTests
         var definition = new NetworkDefinition("probe", [new Flatten(), new Linear(Bias: false) { Name = "head" }]);
         using var master = Architectures.Create(definition, 2);
         using (no_grad()) master.parameters().First().fill_(1f);
-        using var precision = new MixedPrecision(master, Architectures.Create(definition, 2), ScalarType.BFloat16);
+        using var precision = new MixedPrecision(master, Architectures.Create(definition, 2), ScalarType.BFloat16, batchSize: 1);
         using var sgd = Optimizers.Create(master, new TrainingOptions { Optimizer = OptimizerKind.Sgd, Momentum = 0, WeightDecay = 0, LearningRate = 1e-4 }, 1);
         precision.LoadFromMaster();
         sgd.ZeroGrad();
@@ -228,6 +232,11 @@ public class FastRecipeTests
         var recipe = CifarRecipe.FromJson("""{ "training": { "epochs": 3, "optimizer": "sgd" } }""");
         Assert.Equal(Json(CifarRecipe.Tutorial with { Training = new TrainingOptions { Epochs = 3, Optimizer = OptimizerKind.Sgd } }), Json(recipe));
         Assert.Throws<System.Text.Json.JsonException>(() => CifarRecipe.FromJson("""{ "Training": { "Epoch": 3 } }"""));
+        Assert.Throws<System.Text.Json.JsonException>(() => CifarRecipe.FromJson("""{ "Training": null }"""));
+        Assert.Throws<System.Text.Json.JsonException>(() => CifarRecipe.FromJson("""{ "Model": { "Network": { "Name": "n", "Layers": [ { "Name": "x" } ] } } }"""));
+        // A layer's Type may come after its other keys, as in network files.
+        var network = CifarRecipe.FromJson("""{ "Model": { "Network": { "Name": "n", "Layers": [ { "Name": "f", "Type": "Flatten" }, { "Type": "Linear" } ] } } }""");
+        Assert.Equal(2, network.Model.Network!.Layers.Count);
         var outOfRange = Assert.Throws<OptionsException>(() => CifarRecipe.FromJson("""{ "Training": { "Precision": "Float32", "Momentum": 1 } }"""));
         Assert.Equal("Training:Momentum", outOfRange.Key);
     }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Cifar.Networks;
 
 namespace Cifar;
 
@@ -10,13 +11,11 @@ namespace Cifar;
 /// </summary>
 public sealed record CifarRecipe
 {
-    // Before Fast: static fields initialize in textual order.
-    private static readonly JsonSerializerOptions Json = new()
+    // Read as network files are (any case, comments, trailing commas, unknown keys refused), plus choices by name and
+    // no null where a section or value must be.
+    private static readonly JsonSerializerOptions Json = new(NetworkDefinition.CompactJson)
     {
-        PropertyNameCaseInsensitive = true,
-        ReadCommentHandling = JsonCommentHandling.Skip,
-        AllowTrailingCommas = true,
-        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+        RespectNullableAnnotations = true,
         Converters = { new JsonStringEnumConverter(allowIntegerValues: false) },
     };
 
@@ -39,18 +38,30 @@ public sealed record CifarRecipe
     /// airbench94's recipe on <c>AirbenchNet</c> (docs/fast.md): about 90.7 % on the JPEG copy of CIFAR-10 in 10 epochs.
     /// Its values are the repository's configs/fast.json, which this assembly carries: that file is the recipe's one table.
     /// </summary>
-    public static CifarRecipe Fast { get; } = FromEmbedded("fast.json");
+    public static CifarRecipe Fast => LazyFast.Value;
+
+    private static readonly Lazy<CifarRecipe> LazyFast = new(() => FromEmbedded("fast.json"));
 
     /// <summary>
     /// A recipe from JSON with any of the four sections (<c>Model</c>, <c>Training</c>, <c>Normalization</c>,
     /// <c>Augmentation</c>), read as config files are: keys in any case, choices by name, comments allowed; what is
     /// left out keeps its default. Validated.
     /// </summary>
-    /// <exception cref="JsonException">The text is not such JSON (an unknown key included).</exception>
+    /// <remarks>A run's whole config file is not a recipe: its <c>Data</c> and <c>Torch</c> sections are the app's, refused here.</remarks>
+    /// <exception cref="JsonException">The text is not such JSON (an unknown key, a null section or a layer without a known type included).</exception>
     /// <exception cref="OptionsException">A value is out of range; the key names it.</exception>
     public static CifarRecipe FromJson(string json)
     {
-        var recipe = JsonSerializer.Deserialize<CifarRecipe>(json, Json) ?? throw new JsonException("the recipe is null");
+        CifarRecipe? recipe;
+        try
+        {
+            recipe = JsonSerializer.Deserialize<CifarRecipe>(json, Json);
+        }
+        catch (NotSupportedException e) // a layer whose Type is missing or unknown
+        {
+            throw new JsonException(e.Message, e);
+        }
+        recipe = recipe ?? throw new JsonException("the recipe is null");
         recipe.Validate();
         return recipe;
     }

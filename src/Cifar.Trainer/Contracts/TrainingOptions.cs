@@ -47,11 +47,14 @@ public enum TrainingPrecision
 {
     /// <summary>float32 throughout (the tutorial's results, bit for bit).</summary>
     Float32,
-    /// <summary>bfloat16 passes: about twice float32's speed on CPUs with AVX-512 BF16 or AMX (docs/fast.md).</summary>
+    /// <summary>bfloat16 passes: faster on CPUs that compute in bfloat16 natively (docs/fast.md), slower on others.</summary>
     BFloat16,
-    /// <summary>float16 passes, as airbench trains on a GPU.</summary>
+    /// <summary>float16 passes, as airbench trains on a GPU; the backward pass runs on the loss scaled by the batch size.</summary>
     Float16,
-    /// <summary><see cref="BFloat16"/> on the CPU, <see cref="Float16"/> on a GPU.</summary>
+    /// <summary>
+    /// <see cref="Float16"/> on a GPU; <see cref="BFloat16"/> on a CPU that computes in it natively (AVX-512 BF16 or AMX-BF16,
+    /// as /proc/cpuinfo lists), else <see cref="Float32"/>.
+    /// </summary>
     Auto,
 }
 

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -93,13 +94,14 @@ internal static class Checkpoint
 
     /// <summary>
     /// What must match for a resumed run to continue the same run: every option that changes what it computes
-    /// (<see cref="TrainingOptions.ResultDefining"/>), the network, the normalization, the data's size and classes
-    /// and the augmentation.
+    /// (<see cref="TrainingOptions.ResultDefining"/>, with the precision the passes have on <paramref name="device"/>: <c>Auto</c>
+    /// and the type it stands for there are one), the network, the normalization, the data's size and classes and the augmentation.
     /// </summary>
-    public static string Fingerprint(TrainingRun run, int classCount, TensorDataset train, AugmentationOptions? augmentation) =>
+    public static string Fingerprint(TrainingRun run, int classCount, TensorDataset train, AugmentationOptions? augmentation, DeviceType device) =>
         JsonSerializer.Serialize(new
         {
-            network = run.Model.Definition, classCount, trainImages = train.Count, training = run.Training.ResultDefining,
+            network = run.Model.Definition, classCount, trainImages = train.Count,
+            training = run.Training.ResultDefining with { Precision = run.Training.PrecisionOn(device) },
             normalization = train.Normalization, augmentation,
         });
 

@@ -118,7 +118,7 @@ public static class CnnTrainer
         TensorDataset? trainOnDevice = null, validationOnDevice = null;
         var history = new List<EpochMetrics>();
         ValidationResult? validationResult = null;
-        var fingerprint = Checkpoint.Fingerprint(run, classCount, train, augmenter?.Settings);
+        var fingerprint = Checkpoint.Fingerprint(run, classCount, train, augmenter?.Settings, device.type);
         try
         {
             bool resuming = run.ResumesFromCheckpoint;
@@ -141,7 +141,7 @@ public static class CnnTrainer
             }
             optimizer ??= Optimizers.Create(network, settings, totalSteps);
             // Last: loading a checkpoint may replace the network's tensors, which the copy holds on to.
-            if (passType is { } type) precision = new MixedPrecision(network, working!.to(device), type);
+            if (passType is { } type) precision = new MixedPrecision(network, working!.to(device), type, settings.BatchSize);
             for (int epoch = firstEpoch; epoch <= settings.Epochs; epoch++)
             {
                 var clock = Stopwatch.StartNew();
@@ -255,7 +255,7 @@ public static class CnnTrainer
                 var logits = passes.forward(images);
                 var loss = Loss(logits, labels, settings.LabelSmoothing);
                 optimizer.ZeroGrad();
-                loss.backward();
+                (precision?.Scaled(loss) ?? loss).backward();
                 precision?.StoreInMaster();
                 optimizer.Step(settings.Schedule.Factor(firstStep + batch, totalSteps));
 
@@ -302,7 +302,7 @@ public static class CnnTrainer
     /// <param name="batchSize">Images per forward pass.</param>
     /// <param name="testTime">The views each image is scored on.</param>
     /// <remarks>The number of classes is the network's output width.</remarks>
-    public static ValidationResult Evaluate(nn.Module<Tensor, Tensor> network, TensorDataset data, int batchSize = TrainingRun.CpuEvaluationBatchSize,
+    public static ValidationResult Evaluate(Sequential network, TensorDataset data, int batchSize = TrainingRun.CpuEvaluationBatchSize,
         TestTimeAugmentation testTime = TestTimeAugmentation.None)
     {
         network.eval();

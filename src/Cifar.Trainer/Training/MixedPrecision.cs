@@ -14,20 +14,28 @@ namespace Cifar.Trainer.Training;
 /// rounded to its type; after the backward pass, <see cref="StoreInMaster"/> hands the gradients and the updated
 /// BatchNorm statistics back as float32. Everything in the copy is derived from the master at each step, so a resumed
 /// run continues bit for bit. Rounding only the passes, not the weights, keeps small late updates that a 16-bit weight
-/// would round away.
+/// would round away. In float16 the backward pass runs on the loss times <see cref="LossScale"/> (the batch size: the
+/// gradients of a summed loss, as airbench's), so small gradients of a mean loss do not underflow float16's range;
+/// the master receives them divided back.
 /// </remarks>
 internal sealed class MixedPrecision : nn.Module<Tensor, Tensor>
 {
     private readonly Sequential _working;
     private readonly ScalarType _type;
+    private readonly double _lossScale;
     private readonly (Tensor Master, Tensor Working)[] _state, _buffers;
     private readonly (Parameter Master, Parameter Working)[] _weights;
 
     /// <summary>Wraps <paramref name="master"/>; <paramref name="working"/> is a fresh network of the same definition, which this takes over.</summary>
-    public MixedPrecision(Sequential master, Sequential working, ScalarType type) : base(nameof(MixedPrecision))
+    /// <param name="master">The float32 network.</param>
+    /// <param name="working">A fresh network of the same definition on the same device.</param>
+    /// <param name="type">BFloat16 or Float16.</param>
+    /// <param name="batchSize">The run's batch size: float16's loss scale.</param>
+    public MixedPrecision(Sequential master, Sequential working, ScalarType type, int batchSize) : base(nameof(MixedPrecision))
     {
         _working = working;
         _type = type;
+        _lossScale = type == ScalarType.Float16 ? batchSize : 1;
         register_module("working", working);
         working.to(type);
         foreach (var norm in working.modules().OfType<BatchNorm2d>()) norm.to(ScalarType.Float32);
@@ -38,8 +46,11 @@ internal sealed class MixedPrecision : nn.Module<Tensor, Tensor>
         _buffers = working.named_buffers().Select(b => (masterState[b.name], b.buffer)).ToArray();
     }
 
-    /// <summary>The 16-bit type the passes run in.</summary>
-    public ScalarType Type => _type;
+    /// <summary>What the loss is multiplied by before the backward pass: the batch size in float16, else 1.</summary>
+    public double LossScale => _lossScale;
+
+    /// <summary>The loss to run the backward pass on: <paramref name="loss"/> × <see cref="LossScale"/>.</summary>
+    public Tensor Scaled(Tensor loss) => _lossScale == 1 ? loss : loss * _lossScale;
 
     /// <summary>The working copy (its whitening layers follow the master's epoch).</summary>
     public Sequential Working => _working;
@@ -68,8 +79,9 @@ internal sealed class MixedPrecision : nn.Module<Tensor, Tensor>
         foreach (var (master, working) in _weights)
         {
             if (working.grad is not { } gradient) continue;
-            if (master.grad is { } existing) existing.copy_(gradient);
-            else master.grad = gradient.to(ScalarType.Float32);
+            var unscaled = _lossScale == 1 ? gradient.to(ScalarType.Float32) : gradient.to(ScalarType.Float32).div_(_lossScale);
+            if (master.grad is { } existing) existing.copy_(unscaled);
+            else master.grad = unscaled;
             working.grad = null;
         }
         // Running statistics change in the forward pass (in float32 here); weights only in the optimizer, on the master.

@@ -1,3 +1,4 @@
+using Cifar.Trainer.Native;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -34,12 +35,22 @@ internal static class TrainingOptionsExtensions
     public static int EvaluationBatchSizeFor(this TrainingOptions options, DeviceType device) =>
         options.EvaluationBatchSize ?? (device == DeviceType.CPU ? TrainingRun.CpuEvaluationBatchSize : 1024);
 
+    /// <summary>
+    /// <see cref="TrainingOptions.Precision"/> as it applies on <paramref name="device"/>: <see cref="TrainingPrecision.Auto"/> is
+    /// float16 on a GPU, bfloat16 on a CPU that computes in it natively (<see cref="CpuFeatures.HasBFloat16"/>), else float32.
+    /// </summary>
+    public static TrainingPrecision PrecisionOn(this TrainingOptions options, DeviceType device) => options.Precision switch
+    {
+        TrainingPrecision.Auto when device != DeviceType.CPU => TrainingPrecision.Float16,
+        TrainingPrecision.Auto => CpuFeatures.HasBFloat16 ? TrainingPrecision.BFloat16 : TrainingPrecision.Float32,
+        var chosen => chosen,
+    };
+
     /// <summary>The 16-bit type of the training passes on <paramref name="device"/>, or null for float32 throughout.</summary>
-    public static ScalarType? PassTypeFor(this TrainingOptions options, DeviceType device) => options.Precision switch
+    public static ScalarType? PassTypeFor(this TrainingOptions options, DeviceType device) => options.PrecisionOn(device) switch
     {
         TrainingPrecision.BFloat16 => ScalarType.BFloat16,
         TrainingPrecision.Float16 => ScalarType.Float16,
-        TrainingPrecision.Auto => device == DeviceType.CPU ? ScalarType.BFloat16 : ScalarType.Float16,
         _ => null,
     };
 }

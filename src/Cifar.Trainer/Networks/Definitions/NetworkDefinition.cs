@@ -64,7 +64,7 @@ public sealed record NetworkDefinition(string Name, IReadOnlyList<Layer> Layers)
     }
 
     // Read as the config files around it are: any case, comments and trailing commas allowed, unknown keys refused.
-    private static readonly JsonSerializerOptions CompactJson = new()
+    internal static readonly JsonSerializerOptions CompactJson = new()
     {
         AllowOutOfOrderMetadataProperties = true,
         PropertyNameCaseInsensitive = true,
