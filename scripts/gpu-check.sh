@@ -99,6 +99,7 @@ compare_fast() {
   local out
   out=$(mktemp -d /tmp/gpu-check-fast.XXXXXX)
   mkdir -p "$final"
+  final=$(realpath "$final") # the archive is written from inside the scratch folder
   for seed in $(seq 1 "$seeds"); do
     echo "gpu-check: ours (fast.json, seed $seed, device $device)"
     local start status=0

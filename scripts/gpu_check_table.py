@@ -69,7 +69,7 @@ def mean_and_std(values):
 def fast(out):
     """One row per run of ours (fast.json, one process per seed) and of the reference, then the means."""
     rows, ours_acc, ours_train = [], [], []
-    for seed_dir in sorted(d for d in os.listdir(out) if d.startswith("ours-fast-seed")):
+    for seed_dir in sorted(d for d in os.listdir(out) if d.startswith("ours-fast-seed") and os.path.isdir(os.path.join(out, d))):
         seed = seed_dir[len("ours-fast-seed"):]
         evaluation = read_json(os.path.join(out, seed_dir, "evaluation.json"))
         metrics = read_json(os.path.join(out, seed_dir, "metrics.json"))
