@@ -23,10 +23,7 @@ public sealed record CifarConfig
     public void Validate()
     {
         Data.Validate();
-        Model.Validate();
-        Training.Validate();
-        Normalization.Validate();
-        Augmentation.Validate();
+        Recipe.Validate();
     }
 }
 

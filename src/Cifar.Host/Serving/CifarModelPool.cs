@@ -178,23 +178,10 @@ public sealed class CifarModelPool : IDisposable
             if (sha256 == unless) return null;
             // The run's config is read now, with the model: a new train into the same folder rewrites config.json at its
             // start, long before its model replaces this one.
-            var config = ReadConfig(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, TrainCommand.ResolvedConfig));
+            var config = JsonFiles.TryRead(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, TrainCommand.ResolvedConfig))
+                ?.Deserialize<JsonElement>();
             var model = CifarModel.Load(new MemoryStream(bytes, writable: false), path);
             return new LoadedModel(model, sha256, DateTimeOffset.UtcNow, config);
-        }
-
-        private static JsonElement? ReadConfig(string path)
-        {
-            try
-            {
-                if (!File.Exists(path)) return null;
-                using var document = JsonDocument.Parse(File.ReadAllText(path));
-                return document.RootElement.Clone();
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException)
-            {
-                return null; // a file being replaced, or not JSON: described as absent
-            }
         }
 
         public bool TryAcquire()

@@ -83,7 +83,9 @@ public sealed record RunSummary(string Name, JsonArray Epochs, IReadOnlyDictiona
 /// </summary>
 public sealed class ServeApp
 {
-    private static readonly string[] PlotKinds = ["loss", "accuracy", "confusion"];
+    /// <summary>Each plot a run can have, by the kind its URL names, and its file in the run folder.</summary>
+    private static readonly (string Kind, string File)[] Plots =
+        [("loss", TrainCommand.LossPlot), ("accuracy", TrainCommand.AccuracyPlot), ("confusion", TrainCommand.ConfusionPlot)];
     private const string PredictLimit = "predict";
 
     private ServeApp() { }
@@ -194,8 +196,7 @@ public sealed class ServeApp
             foreach (var file in form.Files)
             {
                 var name = TextEscaping.ControlCharacters(string.IsNullOrEmpty(file.FileName) ? file.Name : file.FileName);
-                if (file.Length > settings.MaxImageBytes)
-                    return Problem(StatusCodes.Status413PayloadTooLarge, $"{name}: {file.Length} bytes; images of at most {settings.MaxImageBytes} bytes are accepted");
+                if (file.Length > settings.MaxImageBytes) return ImageTooLarge(name, file.Length, settings);
                 if (file.Length == 0) return Problem(StatusCodes.Status400BadRequest, $"{name}: the file is empty");
                 var bytes = new byte[file.Length]; // each image is copied once, into an array of its size
                 await using (var stream = file.OpenReadStream()) await stream.ReadExactlyAsync(bytes, cancellation);
@@ -204,8 +205,7 @@ public sealed class ServeApp
         }
         else
         {
-            if (body.Length > settings.MaxImageBytes)
-                return Problem(StatusCodes.Status413PayloadTooLarge, $"body: {body.Length} bytes; images of at most {settings.MaxImageBytes} bytes are accepted");
+            if (body.Length > settings.MaxImageBytes) return ImageTooLarge("body", body.Length, settings);
             images.Add(("body", Bytes(body)));
         }
 
@@ -264,31 +264,28 @@ public sealed class ServeApp
     private static IResult RequestTooLarge(ServeSettings settings) =>
         Problem(StatusCodes.Status413PayloadTooLarge, $"the request is larger than {settings.MaxRequestBytes} bytes");
 
+    private static IResult ImageTooLarge(string name, long length, ServeSettings settings) =>
+        Problem(StatusCodes.Status413PayloadTooLarge, $"{name}: {length} bytes; images of at most {settings.MaxImageBytes} bytes are accepted");
+
     private static IResult Problem(int status, string detail) =>
         TypedResults.Problem(detail: detail, statusCode: status, title: ReasonPhrases.GetReasonPhrase(status));
 
     private static IReadOnlyList<RunSummary> ListRuns(ServeSettings settings) =>
         FindRuns(settings).Select(run => new RunSummary(run.Key,
             // Not an object (an array, a number) reads as no epochs: indexing another node by name would throw.
-            (ReadJson(Path.Combine(run.Value, TrainCommand.MetricsJson)) as JsonObject)?["epochs"] as JsonArray ?? new JsonArray(),
-            PlotKinds.Where(kind => File.Exists(Path.Combine(run.Value, PlotFile(kind))))
-                .ToDictionary(kind => kind, kind => $"/api/runs/{Uri.EscapeDataString(run.Key)}/{kind}.png"))).ToList();
+            (JsonFiles.TryRead(Path.Combine(run.Value, TrainCommand.MetricsJson)) as JsonObject)?["epochs"] as JsonArray ?? new JsonArray(),
+            Plots.Where(plot => File.Exists(Path.Combine(run.Value, plot.File)))
+                .ToDictionary(plot => plot.Kind, plot => $"/api/runs/{Uri.EscapeDataString(run.Key)}/{plot.Kind}.png"))).ToList();
 
     private static IResult GetPlot(string run, string kind, ServeSettings settings)
     {
         // The request names a run and a plot; the path is built only from what was listed on disk, never from the request.
-        if (!PlotKinds.Contains(kind)) return Problem(StatusCodes.Status404NotFound, $"no such plot '{TextEscaping.ControlCharacters(kind)}' (plots: {string.Join(", ", PlotKinds)})");
+        if (Plots.FirstOrDefault(plot => plot.Kind == kind).File is not { } plotFile)
+            return Problem(StatusCodes.Status404NotFound, $"no such plot '{TextEscaping.ControlCharacters(kind)}' (plots: {string.Join(", ", Plots.Select(plot => plot.Kind))})");
         if (!FindRuns(settings).TryGetValue(run, out var folder)) return Problem(StatusCodes.Status404NotFound, $"no such run '{TextEscaping.ControlCharacters(run)}'");
-        var file = Path.Combine(folder, PlotFile(kind));
+        var file = Path.Combine(folder, plotFile);
         return File.Exists(file) ? TypedResults.PhysicalFile(file, "image/png") : Problem(StatusCodes.Status404NotFound, $"run '{run}' has no {kind} plot");
     }
-
-    private static string PlotFile(string kind) => kind switch
-    {
-        "loss" => TrainCommand.LossPlot,
-        "accuracy" => TrainCommand.AccuracyPlot,
-        _ => TrainCommand.ConfusionPlot,
-    };
 
     /// <summary>The runs under --runs by name: each folder holding metrics.json (the folder itself when it is a run).</summary>
     private static Dictionary<string, string> FindRuns(ServeSettings settings)
@@ -301,17 +298,5 @@ public sealed class ServeApp
         foreach (var folder in Directory.EnumerateDirectories(full).Order(StringComparer.Ordinal))
             if (IsRun(folder)) runs.TryAdd(Path.GetFileName(folder), folder);
         return runs;
-    }
-
-    private static JsonNode? ReadJson(string path)
-    {
-        try
-        {
-            return File.Exists(path) ? JsonNode.Parse(File.ReadAllText(path)) : null;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.Json.JsonException)
-        {
-            return null; // a file being replaced, or not JSON: described as absent
-        }
     }
 }
