@@ -75,6 +75,22 @@ public class ResumeTests
     }
 
     [Fact]
+    public void A_resume_with_a_changed_setting_names_it_with_both_values_on_one_line()
+    {
+        using var dir = new TestData.TempFolder();
+        TestImages.WriteBinaryBatches(dir.File("data"), recordsPerBatch: 10);
+        File.WriteAllText(dir.File("c.json"), """{ "Training": { "Epochs": 1, "BatchSize": 16, "Device": "cpu" } }""");
+        var first = HostRun.Run("train", "--config", dir.File("c.json"), "--output", dir.File("run"), $"--Data:Root={dir.File("data")}");
+        Assert.True(first.ExitCode == 0, first.Errors);
+
+        var resumed = HostRun.Run("train", "--resume", "--config", dir.File("c.json"), "--output", dir.File("run"), $"--Data:Root={dir.File("data")}",
+            "--Training:Epochs=2", "--Normalization:Mean:0=0.4", "--Training:LearningRate=0.002");
+        Assert.Equal(2, resumed.ExitCode);
+        Assert.Equal($"error: {Path.Combine(dir.File("run"), "checkpoint.bin")}: made with other settings: "
+            + "Training:LearningRate was 0.001, now 0.002; Normalization:Mean:0 was 0.5, now 0.4", HostRun.OneLineError(resumed));
+    }
+
+    [Fact]
     public void An_absurd_learning_rate_stops_the_run_naming_epoch_and_step()
     {
         using var dir = new TestData.TempFolder();

@@ -51,7 +51,7 @@ internal static class Checkpoint
             CheckFormat(reader, path, weightsOnly: false);
             var fingerprint = reader.ReadString();
             if (fingerprint != expected)
-                throw new CheckpointException($"{path}: made with other settings ({fingerprint}); this run has ({expected})");
+                throw new CheckpointException($"{path}: made with other settings: {FingerprintDifference.Describe(fingerprint, expected)}");
             int epoch = reader.ReadInt32();
             var history = JsonSerializer.Deserialize<List<EpochMetrics>>(reader.ReadString()) ?? new List<EpochMetrics>();
             SetState(shuffle, ReadGeneratorState(reader));
