@@ -18,6 +18,18 @@ public sealed record TorchRuntimeInfo(string? LibtorchVersion, string? LibtorchD
         + $", TorchSharp {TorchSharpVersion}";
 }
 
+/// <summary>Where and how a run trains, resolved on this machine: what <c>train</c> reports and its result files record.</summary>
+/// <param name="Device">The device: <c>cpu</c> or <c>cuda</c>.</param>
+/// <param name="Precision">The precision of the training passes, <see cref="TrainingPrecision.Auto"/> resolved.</param>
+/// <param name="PrecisionReason">Why that precision (the setting, or what <c>Auto</c> found).</param>
+/// <param name="Threads">The threads libtorch computes with on the CPU (its intra-op pool).</param>
+public sealed record TrainingSetup(string Device, TrainingPrecision Precision, string PrecisionReason, int Threads)
+{
+    /// <summary>"device cpu, precision BFloat16 (Auto: …), 2 libtorch threads".</summary>
+    public override string ToString() =>
+        $"device {Device}, precision {Precision} ({PrecisionReason}), {Threads} libtorch thread{(Threads == 1 ? "" : "s")}";
+}
+
 /// <summary>
 /// The process's libtorch: where it is loaded from, and which device a <see cref="ComputeDevice"/> choice means.
 /// Prediction through a saved model never needs it.
@@ -32,12 +44,19 @@ public static class TorchRuntime
     /// <exception cref="LibtorchLoadException">The folder has no usable libtorch; the message is one line.</exception>
     public static void UseLibraryDirectory(string directory) => Libtorch.UseDirectory(directory);
 
-    /// <summary>The device <paramref name="choice"/> resolves to now: <c>cpu</c> or <c>cuda</c>. Loads libtorch.</summary>
+    /// <summary>
+    /// The device, precision and threads <paramref name="training"/> resolves to on this machine. Loads libtorch.
+    /// </summary>
     /// <exception cref="InvalidOperationException">CUDA was demanded but libtorch sees no GPU.</exception>
     /// <exception cref="LibtorchLoadException">No usable libtorch; the message says what to do.</exception>
-    public static string ResolveDevice(ComputeDevice choice) => DeviceSelector.Resolve(choice).ToString();
+    public static TrainingSetup DescribeTraining(TrainingOptions training)
+    {
+        var device = DeviceSelector.Resolve(training.Device).type;
+        return new TrainingSetup(device.ToString().ToLowerInvariant(), training.PrecisionOn(device), training.PrecisionReason(device),
+            TorchSharp.torch.get_num_threads());
+    }
 
-    /// <summary>The loaded libtorch (call after <see cref="ResolveDevice"/>, which loads it).</summary>
+    /// <summary>The loaded libtorch (call after <see cref="DescribeTraining"/>, which loads it).</summary>
     public static TorchRuntimeInfo Describe()
     {
         var loaded = Libtorch.Loaded();

@@ -21,6 +21,10 @@ public class TrainCommandTests : IClassFixture<TrainRun>
         Assert.Contains("Epoch 1/2: train loss", _run.Result.Output);
         Assert.Contains("Epoch 2/2: train loss", _run.Result.Output);
         Assert.Contains("100 training, 20 validation images, 10 classes", _run.Result.Output);
+        // What trains, resolved: the device, the precision and why, libtorch's threads.
+        int threads = TorchSharp.torch.get_num_threads();
+        Assert.Contains($"training: device cpu, precision Float32 (Training:Precision is Float32), {threads} libtorch thread", _run.Result.Output);
+        Assert.Contains($"Training: device cpu, precision Float32", File.ReadAllText(Artifact("train.log")));
         // Training:FlushDenormals is on by default; it can flush on x86-64 Linux.
         if (OperatingSystem.IsLinux() && System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture == System.Runtime.InteropServices.Architecture.X64)
             Assert.Contains(", denormals flushed to zero", _run.Result.Output);
@@ -46,7 +50,10 @@ public class TrainCommandTests : IClassFixture<TrainRun>
         var epochs = json.RootElement.GetProperty("epochs");
         Assert.Equal(2, epochs.GetArrayLength());
         Assert.Equal(double.Parse(lines[2].Split(',')[4], CultureInfo.InvariantCulture), epochs[1].GetProperty("val_acc").GetDouble(), 12);
-        Assert.Equal(10, json.RootElement.GetProperty("run").GetProperty("classes").GetArrayLength());
+        var run = json.RootElement.GetProperty("run");
+        Assert.Equal(10, run.GetProperty("classes").GetArrayLength());
+        Assert.Equal(("cpu", "Float32", TorchSharp.torch.get_num_threads()),
+            (run.GetProperty("device").GetString(), run.GetProperty("precision").GetString(), run.GetProperty("threads").GetInt32()));
     }
 
     [Theory]
@@ -81,6 +88,8 @@ public class TrainCommandTests : IClassFixture<TrainRun>
         Assert.Equal("None", evaluation.RootElement.GetProperty("test_time_augmentation").GetString());
         Assert.StartsWith($"accuracy {evaluation.RootElement.GetProperty("accuracy").GetDouble():P2}", confusion);
         Assert.True(evaluation.RootElement.GetProperty("seconds_to_model").GetDouble() > 0);
+        Assert.Equal(("cpu", "Float32", TorchSharp.torch.get_num_threads()), (evaluation.RootElement.GetProperty("device").GetString(),
+            evaluation.RootElement.GetProperty("precision").GetString(), evaluation.RootElement.GetProperty("threads").GetInt32()));
         Assert.Empty(Directory.GetFiles(_run.Output, "*.tmp"));
     }
 

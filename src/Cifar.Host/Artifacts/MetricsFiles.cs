@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Cifar.MLNet;
 
 namespace Cifar.Host.Artifacts;
 
@@ -31,13 +32,14 @@ internal static class MetricsFiles
 
     /// <summary>
     /// evaluation.json: the final validation (with the model's test-time views) and the seconds from loading the data to the
-    /// saved model, for scripts that compare runs.
+    /// saved model, with where and how it trained (device, resolved precision, libtorch threads), for scripts that compare runs.
     /// </summary>
-    public static string EvaluationJson(Evaluation evaluation, TestTimeAugmentation views, TimeSpan elapsed) =>
+    public static string EvaluationJson(Evaluation evaluation, TestTimeAugmentation views, TrainingSetup setup, TimeSpan elapsed) =>
         JsonSerializer.Serialize(new
         {
             accuracy = evaluation.Accuracy, macro_accuracy = evaluation.MacroAccuracy, log_loss = evaluation.LogLoss,
             test_time_augmentation = views.ToString(), seconds_to_model = elapsed.TotalSeconds,
+            device = setup.Device, precision = setup.Precision.ToString(), threads = setup.Threads,
         }, new JsonSerializerOptions { WriteIndented = true });
 
     private static string F(double? value) => value?.ToString("R", CultureInfo.InvariantCulture) ?? "";

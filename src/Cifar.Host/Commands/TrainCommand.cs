@@ -48,20 +48,20 @@ internal sealed class TrainCommand
     public async Task<int> RunAsync(string outputDir, bool resume, TextWriter output, bool interactive, CancellationToken cancellation)
     {
         var root = await EnsureDataAsync(output, cancellation);
-        var deviceName = PrepareLibtorch(output);
+        var setup = PrepareLibtorch(output);
         // A resumed run keeps the configuration it started with (the checkpoint refuses other settings).
         if (!resume) AtomicFile.WriteText(Path.Combine(outputDir, ResolvedConfig), JsonSerializer.Serialize(_config, ConfigLoader.IndentedJson));
         var clock = Stopwatch.StartNew();
         var ml = new MLContext(_config.Training.Seed);
-        var data = LoadData(ml, root, deviceName, output);
-        var model = Fit(ml, data, outputDir, resume, deviceName, output, interactive, cancellation);
+        var data = LoadData(ml, root, output);
+        var model = Fit(ml, data, outputDir, resume, setup, output, interactive, cancellation);
         if (model is null) return ExitCodes.Failure;
         // Disposing the chain frees the network and deletes the stages' ONNX graph files.
         using var fitted = model;
         var modelPath = Path.Combine(outputDir, ModelFile);
         AtomicFile.Write(modelPath, stream => ml.Model.Save(model, data.Train.Schema, stream));
         output.WriteLine($"saved {modelPath} after {clock.Elapsed.TotalMinutes:F1} min");
-        WriteEvaluation(ml, model, data, outputDir, output, clock.Elapsed);
+        WriteEvaluation(ml, model, data, outputDir, output, setup, clock.Elapsed);
         return ExitCodes.Success;
     }
 
@@ -75,10 +75,13 @@ internal sealed class TrainCommand
         return root;
     }
 
-    /// <summary>Loads libtorch (Torch:LibraryPath when given), resolves the device and says which libtorch trains where.</summary>
-    private string PrepareLibtorch(TextWriter output)
+    /// <summary>
+    /// Loads libtorch (Torch:LibraryPath when given), resolves the device, precision and threads, and says which libtorch
+    /// trains where and how.
+    /// </summary>
+    private TrainingSetup PrepareLibtorch(TextWriter output)
     {
-        string deviceName;
+        TrainingSetup setup;
         try
         {
             if (_config.Torch.LibraryPath is { Length: > 0 } libraryPath) TorchRuntime.UseLibraryDirectory(libraryPath);
@@ -89,7 +92,7 @@ internal sealed class TrainCommand
         }
         try
         {
-            deviceName = TorchRuntime.ResolveDevice(_config.Training.Device);
+            setup = TorchRuntime.DescribeTraining(_config.Training);
         }
         catch (InvalidOperationException e)
         {
@@ -101,14 +104,16 @@ internal sealed class TrainCommand
         }
         var runtime = TorchRuntime.Describe();
         // Flushing concerns the CPU's arithmetic: said only where training runs there.
-        bool flushWanted = _config.Training.FlushDenormals && deviceName == "cpu";
+        bool flushWanted = _config.Training.FlushDenormals && setup.Device == "cpu";
         var line = runtime + (flushWanted && runtime.CanFlushDenormals ? ", denormals flushed to zero" : "");
         output.WriteLine(line);
         _log.LogInformation("{Libtorch}", line);
+        output.WriteLine($"training: {setup}");
+        _log.LogInformation("Training: {Setup}", setup);
         if (runtime.VersionWarning is { } warning) Warn(output, warning);
         if (flushWanted && !runtime.CanFlushDenormals)
             Warn(output, "Training:FlushDenormals: denormals can be flushed on x86-64 Linux only; this run keeps them (long CPU runs may slow down)");
-        return deviceName;
+        return setup;
     }
 
     private void Warn(TextWriter output, string warning)
@@ -120,7 +125,7 @@ internal sealed class TrainCommand
     private sealed record RunData(IDataView Train, IDataView Validation, IReadOnlyList<string> Classes);
 
     /// <summary>Both splits, undecodable images skipped when asked to, and a line saying what will train.</summary>
-    private RunData LoadData(MLContext ml, string root, string deviceName, TextWriter output)
+    private RunData LoadData(MLContext ml, string root, TextWriter output)
     {
         var c = _config.Data;
         var train = DataLocator.Load(ml, root, CifarSplit.Train, c.TrainLimit);
@@ -138,10 +143,10 @@ internal sealed class TrainCommand
         var classes = CifarDataLoader.ClassNames(train);
         if (!classes.SequenceEqual(CifarDataLoader.ClassNames(validation)))
             throw new UserError($"{root}: the train and test splits have different classes ({string.Join(", ", classes)} / {string.Join(", ", CifarDataLoader.ClassNames(validation))})");
-        output.WriteLine($"data: {root} — {trainCount} training, {validationCount} validation images, {classes.Count} classes; device {deviceName}"
+        output.WriteLine($"data: {root} — {trainCount} training, {validationCount} validation images, {classes.Count} classes"
             + (skipped > 0 ? $"; skipped {skipped} images that cannot be decoded" : ""));
-        _log.LogInformation("Training {Train} images, validating on {Validation}, device {Device}, config {Config}",
-            trainCount, validationCount, deviceName, JsonSerializer.Serialize(_config, ConfigLoader.Json));
+        _log.LogInformation("Training {Train} images, validating on {Validation}, config {Config}",
+            trainCount, validationCount, JsonSerializer.Serialize(_config, ConfigLoader.Json));
         return new RunData(train, validation, classes);
     }
 
@@ -149,7 +154,7 @@ internal sealed class TrainCommand
     /// Trains the configured pipeline, reporting each epoch and writing metrics and plots after it; null when the user
     /// stopped the run (its checkpoint stays for --resume).
     /// </summary>
-    private TransformerChain<CifarCnnTransformer>? Fit(MLContext ml, RunData data, string outputDir, bool resume, string deviceName,
+    private TransformerChain<CifarCnnTransformer>? Fit(MLContext ml, RunData data, string outputDir, bool resume, TrainingSetup setup,
         TextWriter output, bool interactive, CancellationToken cancellation)
     {
         var c = _config;
@@ -177,7 +182,7 @@ internal sealed class TrainCommand
                 output.WriteLine(line);
                 output.Flush();
                 _log.LogInformation("{Line}", line);
-                WriteMetrics(outputDir, history, deviceName, data.Classes);
+                WriteMetrics(outputDir, history, setup, data.Classes);
             },
         };
         var pipeline = ml.Transforms.CifarStages(c.Recipe).AppendCifarCnn(options, data.Validation);
@@ -218,7 +223,7 @@ internal sealed class TrainCommand
 
     /// <summary>The final validation: confusion plot and report files, and the summary on the console.</summary>
     private void WriteEvaluation(MLContext ml, TransformerChain<CifarCnnTransformer> model, RunData data, string outputDir, TextWriter output,
-        TimeSpan elapsed)
+        TrainingSetup setup, TimeSpan elapsed)
     {
         // The trainer measured the last epoch's validation pass on the device; scoring it again through
         // ML.NET is only needed when a resumed run had nothing left to train.
@@ -227,7 +232,7 @@ internal sealed class TrainCommand
             : Evaluation.From(ml.MulticlassClassification.Evaluate(model.Transform(data.Validation)));
         AtomicFile.WriteBytes(Path.Combine(outputDir, ConfusionPlot), Plots.Confusion(data.Classes, evaluation.Counts));
         AtomicFile.WriteText(Path.Combine(outputDir, ConfusionText), EvaluationReport.Full(data.Classes, evaluation));
-        AtomicFile.WriteText(Path.Combine(outputDir, EvaluationJson), MetricsFiles.EvaluationJson(evaluation, _config.Model.TestTimeAugmentation, elapsed));
+        AtomicFile.WriteText(Path.Combine(outputDir, EvaluationJson), MetricsFiles.EvaluationJson(evaluation, _config.Model.TestTimeAugmentation, setup, elapsed));
         output.WriteLine($"validation: {EvaluationReport.Summary(evaluation)}");
         output.Write(EvaluationReport.ConfusionMatrix(data.Classes, evaluation.Counts));
         _log.LogInformation("Validation {Summary}", EvaluationReport.Summary(evaluation));
@@ -238,10 +243,10 @@ internal sealed class TrainCommand
     public static string EpochLine(EpochMetrics m, int epochs) => string.Create(CultureInfo.InvariantCulture,
         $"Epoch {m.Epoch}/{epochs}: train loss {m.TrainLoss:F4}, train acc {m.TrainAccuracy:P2} | val loss {m.ValidationLoss:F4}, val acc {m.ValidationAccuracy:P2} | {m.Seconds:F1}s");
 
-    private static void WriteMetrics(string outputDir, IReadOnlyList<EpochMetrics> history, string device, IReadOnlyList<string> classes)
+    private static void WriteMetrics(string outputDir, IReadOnlyList<EpochMetrics> history, TrainingSetup setup, IReadOnlyList<string> classes)
     {
         AtomicFile.WriteText(Path.Combine(outputDir, MetricsCsv), MetricsFiles.ToCsv(history));
-        AtomicFile.WriteText(Path.Combine(outputDir, MetricsJson), MetricsFiles.ToJson(history, new { device, classes }));
+        AtomicFile.WriteText(Path.Combine(outputDir, MetricsJson), MetricsFiles.ToJson(history, new { device = setup.Device, precision = setup.Precision.ToString(), threads = setup.Threads, classes }));
         AtomicFile.WriteBytes(Path.Combine(outputDir, LossPlot), Plots.Loss(history));
         AtomicFile.WriteBytes(Path.Combine(outputDir, AccuracyPlot), Plots.Accuracy(history));
     }

@@ -46,6 +46,15 @@ internal static class TrainingOptionsExtensions
         var chosen => chosen,
     };
 
+    /// <summary>Why <see cref="PrecisionOn"/> gives what it gives on <paramref name="device"/>, for the run's report.</summary>
+    public static string PrecisionReason(this TrainingOptions options, DeviceType device) => options.Precision switch
+    {
+        TrainingPrecision.Auto when device != DeviceType.CPU => "Auto: float16 on a GPU",
+        TrainingPrecision.Auto when CpuFeatures.HasBFloat16 => "Auto: this processor computes in bfloat16 natively",
+        TrainingPrecision.Auto => "Auto: this processor has no native bfloat16 (AVX-512 BF16 or AMX-BF16), where float32 is faster",
+        _ => $"Training:Precision is {options.Precision}",
+    };
+
     /// <summary>The 16-bit type of the training passes on <paramref name="device"/>, or null for float32 throughout.</summary>
     public static ScalarType? PassTypeFor(this TrainingOptions options, DeviceType device) => options.PrecisionOn(device) switch
     {
