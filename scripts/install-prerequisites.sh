@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs what a fresh machine lacks to build, train and test Cifar.
+# Installs what a fresh machine lacks to build and train Cifar; with --tests, also what the tests drive:
+# Debian's chromium (the serve pages' browser tests) and Debian's python3-torch (PyTorch 1.13: the test that
+# an incompatible libtorch is refused, and the benchmarks' PyTorch peer). scripts/test.sh passes --tests.
 #
 # TorchSharp 0.107's native library (libLibTorchSharp.so, libtorch 2.10) is linked against
 # GLIBCXX_3.4.32, i.e. the libstdc++ of GCC 13+. Debian 12 (bookworm) ships GCC 12's libstdc++
@@ -13,6 +15,13 @@
 # Idempotent: it does nothing when the running libstdc++ already has GLIBCXX_3.4.32.
 set -euo pipefail
 
+tests=false
+case "${1:-}" in
+  "") ;;
+  --tests) tests=true ;;
+  *) echo "usage: $0 [--tests]" >&2; exit 2 ;;
+esac
+
 need=GLIBCXX_3.4.32
 
 has_glibcxx() {
@@ -24,11 +33,23 @@ has_glibcxx() {
 sudo=""
 [[ $(id -u) -eq 0 ]] || sudo="sudo"
 
-# The training plots' text is drawn in DejaVu Sans (SkiaSharp's bundled native library has no
-# fontconfig, so it needs a font file). Debian and Ubuntu ship it as fonts-dejavu-core.
-if [[ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] && command -v apt-get >/dev/null; then
-  echo "prerequisites: installing fonts-dejavu-core for plot labels"
-  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq fonts-dejavu-core >/dev/null
+# Debian packages a file stands for, installed together when any file is missing (apt-get update once).
+# The training plots' text is drawn in DejaVu Sans (SkiaSharp's bundled native library has no fontconfig, so it
+# needs a font file): fonts-dejavu-core.
+packages=()
+[[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] || packages+=(fonts-dejavu-core)
+if $tests; then
+  [[ -x /usr/bin/chromium ]] || packages+=(chromium)
+  [[ -f /usr/lib/python3/dist-packages/torch/lib/libtorch.so ]] || packages+=(python3-torch)
+fi
+if (( ${#packages[@]} > 0 )); then
+  if ! command -v apt-get >/dev/null; then
+    echo "prerequisites: install ${packages[*]} (Debian's names) with this system's package manager" >&2
+    exit 1
+  fi
+  echo "prerequisites: installing ${packages[*]} (a few minutes the first time)"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 fi
 
 if has_glibcxx; then

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Runs every test: installs the native prerequisite when missing (scripts/install-prerequisites.sh),
-# builds the solution in Release with warnings as errors, runs the xUnit suites.
+# Runs every test: installs what the tests need when missing (scripts/install-prerequisites.sh --tests: the
+# native prerequisite, the font, chromium and Debian's python3-torch), builds the solution in Release with
+# warnings as errors, runs the xUnit suites.
 # Tests that need real images use $CIFAR10_DATA or ../shared/datasets/cifar10-jpeg.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-prerequisites.sh
+bash scripts/install-prerequisites.sh --tests
 dotnet build Cifar.sln -c Release
 # A test process that crashes natively leaves a crash report (native and managed stacks) and a small dump
 # under TestResults/crash, so a rare crash can be read afterwards instead of only seen.

@@ -9,11 +9,12 @@ namespace Cifar.Host.Tests;
 /// <summary>
 /// <c>cifar serve</c> for real (Kestrel on loopback) driven by a real browser: Debian's chromium through
 /// Playwright (its own browser download is not reachable, so the system executable is launched).
-/// Screenshots are kept as test artifacts. Without chromium, or if it cannot start, the test is skipped with the reason.
+/// Screenshots are kept as test artifacts. Without chromium, or if it cannot start, the test fails saying so: the page is
+/// part of the product, and scripts/test.sh installs chromium (scripts/install-prerequisites.sh --tests).
 /// </summary>
 public class ServePageTests : IClassFixture<TrainRun>
 {
-    /// <summary>Debian's chromium (package <c>chromium</c>; .ci/run installs it when missing).</summary>
+    /// <summary>Debian's chromium (package <c>chromium</c>; scripts/install-prerequisites.sh --tests installs it).</summary>
     private const string Chromium = "/usr/bin/chromium";
 
     private readonly TrainRun _run;
@@ -24,7 +25,6 @@ public class ServePageTests : IClassFixture<TrainRun>
     public async Task The_page_classifies_an_uploaded_image_and_the_runs_page_shows_the_plots()
     {
         Assert.True(_run.Result.ExitCode == 0, _run.Result.Errors);
-        if (!File.Exists(Chromium)) Assert.Skip($"no chromium at {Chromium} (apt-get install chromium)");
         using var dir = new TestData.TempFolder();
         // A real photo when the data is here, else a pattern; the right label is what the model says of it.
         var image = TestData.FindRoot() is { } root
@@ -36,7 +36,7 @@ public class ServePageTests : IClassFixture<TrainRun>
 
         await using var server = await ServeProcess.StartAsync(_run.Model, _run.Folder.Path);
         using var playwright = await Playwright.CreateAsync();
-        await using var browser = await LaunchChromiumOrSkip(playwright);
+        await using var browser = await LaunchChromium(playwright);
         var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 1000, Height = 640 } });
 
         await page.GotoAsync(server.Url + "/");
@@ -59,17 +59,18 @@ public class ServePageTests : IClassFixture<TrainRun>
         await Keep(page, "serve-runs.png");
     }
 
-    /// <summary>Debian's chromium under Playwright, or the test skipped saying why it would not start.</summary>
-    private static async Task<IBrowser> LaunchChromiumOrSkip(IPlaywright playwright)
+    /// <summary>Debian's chromium under Playwright, or the test failed saying why it would not start.</summary>
+    private static async Task<IBrowser> LaunchChromium(IPlaywright playwright)
     {
+        Assert.True(File.Exists(Chromium), $"no chromium at {Chromium}: scripts/install-prerequisites.sh --tests installs it (apt-get install chromium)");
         try
         {
             return await playwright.Chromium.LaunchAsync(new() { ExecutablePath = Chromium, Headless = true, Args = ["--no-sandbox"] });
         }
         catch (PlaywrightException e)
         {
-            Assert.Skip($"{Chromium} could not be started by Playwright: {e.Message.Split('\n')[0]}");
-            throw; // not reached: Skip throws
+            Assert.Fail($"{Chromium} could not be started by Playwright: {e.Message.Split('\n')[0]}");
+            throw; // not reached: Fail throws
         }
     }
 
@@ -77,12 +78,11 @@ public class ServePageTests : IClassFixture<TrainRun>
     public async Task The_pages_say_what_went_wrong_instead_of_loading_forever()
     {
         Assert.True(_run.Result.ExitCode == 0, _run.Result.Errors);
-        if (!File.Exists(Chromium)) Assert.Skip($"no chromium at {Chromium} (apt-get install chromium)");
         using var dir = new TestData.TempFolder();
         File.WriteAllText(dir.File("notes.txt"), "not an image");
         await using var server = await ServeProcess.StartAsync(_run.Model, _run.Folder.Path);
         using var playwright = await Playwright.CreateAsync();
-        await using var browser = await LaunchChromiumOrSkip(playwright);
+        await using var browser = await LaunchChromium(playwright);
         var page = await browser.NewPageAsync();
 
         // A proxy's HTML error page instead of the JSON answers.

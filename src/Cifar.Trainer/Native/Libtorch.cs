@@ -72,7 +72,7 @@ public static class Libtorch
             Open(libtorch, info, "libtorch");
             var cuda = Path.Combine(directory, "libtorch_cuda.so");
             if (File.Exists(cuda)) Open(cuda, info, "libtorch_cuda");
-            Open(glue, info, "TorchSharp's native glue (libLibTorchSharp.so)");
+            Open(glue, info, "TorchSharp's native glue (libLibTorchSharp.so)", VersionedLink(libtorch));
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {
@@ -144,13 +144,23 @@ public static class Libtorch
         return "unknown";
     }
 
-    private static void Open(string path, LibtorchInfo info, string what)
+    private static void Open(string path, LibtorchInfo info, string what, string? versionedLibtorch = null)
     {
         if (BindNow(path, out var error)) return;
+        // The glue asks for "libtorch.so" by that name; a distribution's build (Debian's python3-torch) is named
+        // libtorch.so.1.13 inside, so the loaded library does not answer for it and the search fails.
+        var cause = versionedLibtorch is not null && error.StartsWith("libtorch.so: cannot open shared object file", StringComparison.Ordinal)
+            ? $"it needs a library named libtorch.so, and this folder's libtorch.so is a link to a distribution's versioned build ({versionedLibtorch})"
+            : Cause(error);
         throw new LibtorchLoadException(
             $"{info.Directory}: {what} cannot be loaded with libtorch {info.Version} (TorchSharp {TorchSharpVersion} is built for {ExpectedVersion}): " +
-            Cause(error));
+            cause);
     }
+
+    /// <summary>The file name a libtorch.so link leads to when it is a versioned one (libtorch.so.1.13), else null.</summary>
+    private static string? VersionedLink(string libtorch) =>
+        new FileInfo(libtorch).ResolveLinkTarget(returnFinalTarget: false)?.Name is { } target && target.StartsWith("libtorch.so.", StringComparison.Ordinal)
+            ? target : null;
 
     /// <summary>Loads a library for everyone with every symbol bound at once; false with the dynamic linker's complaint.</summary>
     private static bool BindNow(string path, [NotNullWhen(false)] out string? error)
