@@ -83,6 +83,20 @@ public static class CifarApp
         _ => null,
     };
 
+    /// <summary>Logs the run's failure; false when the log cannot be written (a full disk), which must not hide the failure itself.</summary>
+    private static bool TryLog(IHost host, Exception e)
+    {
+        try
+        {
+            host.Services.GetRequiredService<ILoggerFactory>().CreateLogger(RunLogCategory).LogError(e, "The run failed");
+            return true;
+        }
+        catch (Exception logging) when (logging is IOException or AggregateException)
+        {
+            return false;
+        }
+    }
+
     private static async Task<int> TrainAsync(CommandLine command, TextWriter output, bool interactive, CancellationToken cancellation)
     {
         var outputDir = command.Required("output");
@@ -130,9 +144,8 @@ public static class CifarApp
         }
         catch (Exception e)
         {
-            // The console gets one line; the run's log keeps the whole exception.
-            host.Services.GetRequiredService<ILoggerFactory>().CreateLogger(RunLogCategory).LogError(e, "The run failed");
-            e.Data[RunLogKey] = Path.Combine(outputDir, TrainCommand.LogFile);
+            // The console gets one line; the run's log keeps the whole exception, and the line says so only when it does.
+            if (TryLog(host, e)) e.Data[RunLogKey] = Path.Combine(outputDir, TrainCommand.LogFile);
             throw;
         }
         finally
