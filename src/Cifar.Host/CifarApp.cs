@@ -30,13 +30,12 @@ public static class CifarApp
                 case "train":
                     return await TrainAsync(command, output, interactive, cancellation);
                 case "evaluate":
-                    var limit = command.Single("limit") is { } l
-                        ? int.TryParse(l, out var n) ? n : throw new UserError($"--limit must be a whole number (got '{l}')")
-                        : 0;
-                    return new EvaluateCommand().Run(command.Required("model"), command.Single("split") ?? "test", command.Single("data"), limit, output);
+                    return new EvaluateCommand().Run(command.Required("model"), command.Single("split") ?? "test", command.Single("data"),
+                        command.WholeNumber("limit") ?? 0, output);
                 case "serve":
                     if (command.Positional.Count > 0) throw new UserError($"serve: unexpected argument '{command.Positional[0]}'");
-                    return await ServeCommand.RunAsync(command.Required("model"), command.Single("runs"), command.Single("urls") ?? ServeCommand.DefaultUrl, output, cancellation);
+                    var urls = ServeUrls.Check(command.Single("urls") ?? ServeCommand.DefaultUrl);
+                    return await ServeCommand.RunAsync(command.Required("model"), command.Single("runs"), urls, output, cancellation);
                 default:
                     return new PredictCommand().Run(command.Required("model"), command.Single("format") ?? "table", command.Positional, output);
             }
@@ -55,9 +54,10 @@ public static class CifarApp
         }
         catch (Exception e)
         {
-            // Anything unforeseen: one line with the type to search for; the trace is in the run's log and with --verbose.
+            // Anything unforeseen: one line with the type to search for, and where its trace is.
             var cause = e.GetBaseException();
-            return Report(errors, $"{cause.GetType().Name}: {cause.Message}", verbose ? e : null, ExitCodes.Failure);
+            var whereTheTraceIs = verbose ? "" : e.Data[RunLogKey] is string log ? $" (the full exception is in {log})" : " (--verbose prints the full exception)";
+            return Report(errors, $"{cause.GetType().Name}: {ErrorText.FirstLine(cause.Message)}{whereTheTraceIs}", verbose ? e : null, ExitCodes.Failure);
         }
     }
 
@@ -72,6 +72,9 @@ public static class CifarApp
     /// <summary>Log entries for the run's log only: the console already has its one-line error.</summary>
     private const string RunLogCategory = "Cifar.RunLog";
 
+    /// <summary>The key of <see cref="Exception.Data"/> under which a failed train run records the log holding the exception.</summary>
+    private const string RunLogKey = "Cifar.RunLog";
+
     // A user error may arrive wrapped, e.g. from a parallel loop.
     private static UserError? AsUserError(Exception e) => e switch
     {
@@ -79,6 +82,20 @@ public static class CifarApp
         AggregateException a => a.Flatten().InnerExceptions.OfType<UserError>().FirstOrDefault(),
         _ => null,
     };
+
+    /// <summary>Logs the run's failure; false when the log cannot be written (a full disk), which must not hide the failure itself.</summary>
+    private static bool TryLog(IHost host, Exception e)
+    {
+        try
+        {
+            host.Services.GetRequiredService<ILoggerFactory>().CreateLogger(RunLogCategory).LogError(e, "The run failed");
+            return true;
+        }
+        catch (Exception logging) when (logging is IOException or AggregateException)
+        {
+            return false;
+        }
+    }
 
     private static async Task<int> TrainAsync(CommandLine command, TextWriter output, bool interactive, CancellationToken cancellation)
     {
@@ -127,8 +144,8 @@ public static class CifarApp
         }
         catch (Exception e)
         {
-            // The console gets one line; the run's log keeps the whole exception.
-            host.Services.GetRequiredService<ILoggerFactory>().CreateLogger(RunLogCategory).LogError(e, "The run failed");
+            // The console gets one line; the run's log keeps the whole exception, and the line says so only when it does.
+            if (TryLog(host, e)) e.Data[RunLogKey] = Path.Combine(outputDir, TrainCommand.LogFile);
             throw;
         }
         finally

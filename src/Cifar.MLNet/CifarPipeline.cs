@@ -42,8 +42,18 @@ public sealed class CifarTrainingEstimator : IEstimator<TransformerChain<CifarCn
     public TransformerChain<CifarCnnTransformer> Fit(IDataView input)
     {
         var stages = _stages.Fit(input);
-        var options = _rawValidation is null ? _options : _options with { ValidationSet = stages.Transform(_rawValidation) };
-        var cnn = new CifarCnnEstimator(options).Fit(stages.Transform(input));
+        CifarCnnTransformer cnn;
+        try
+        {
+            var options = _rawValidation is null ? _options : _options with { ValidationSet = stages.Transform(_rawValidation) };
+            cnn = new CifarCnnEstimator(options).Fit(stages.Transform(input));
+        }
+        catch
+        {
+            // Refused, failed or cancelled: the fitted stages hold ONNX graph files in the temporary folder until disposed.
+            (stages as IDisposable)?.Dispose();
+            throw;
+        }
         // One flat chain, as EstimatorChain.Fit makes: the zip then lists every stage at the top level.
         var parts = stages is IEnumerable<ITransformer> chain ? chain.ToList() : new List<ITransformer> { stages };
         parts.Add(cnn);

@@ -142,6 +142,131 @@ public class BadInputTests
         Assert.Contains("other.zip: not a Cifar image classifier", HostRun.OneLineError(result));
     }
 
+    [Theory]
+    [InlineData("train", "--config", "--output")]
+    [InlineData("train", "--output", "--config")]
+    [InlineData("evaluate", "--model", null)]
+    [InlineData("evaluate", "--data", "--model")]
+    [InlineData("evaluate", "--split", "--model")]
+    [InlineData("evaluate", "--limit", "--model")]
+    [InlineData("predict", "--model", null)]
+    [InlineData("predict", "--format", "--model")]
+    [InlineData("serve", "--model", null)]
+    [InlineData("serve", "--runs", "--model")]
+    [InlineData("serve", "--urls", "--model")]
+    public void An_empty_option_value_is_named(string command, string option, string? otherOption)
+    {
+        // An empty --data used to mean the default root and an empty --urls Kestrel's default address; an empty path, an ArgumentException.
+        using var dir = new TestData.TempFolder();
+        var args = new List<string> { command, option, "" };
+        if (otherOption is not null) args.AddRange(new[] { otherOption, dir.File("x") });
+        var result = HostRun.Run(args.ToArray());
+        Assert.Equal(2, result.ExitCode);
+        Assert.Equal($"error: {option} needs a value (got an empty string)", HostRun.OneLineError(result));
+    }
+
+    [Fact]
+    public void An_empty_image_path_is_named()
+    {
+        using var dir = new TestData.TempFolder();
+        var result = HostRun.Run("predict", "--model", dir.File("model.zip"), "");
+        Assert.Equal(2, result.ExitCode);
+        Assert.Equal("error: the image file path is empty", HostRun.OneLineError(result));
+    }
+
+    [Fact]
+    public void Training_data_of_one_class_is_refused_naming_the_data_root()
+    {
+        using var dir = new TestData.TempFolder();
+        ImageFolders(dir.File("data"), ("train", "cat"), ("test", "cat"));
+        Assert.Equal($"error: {dir.File("data")}: the train split has 1 class (cat); a classifier needs at least 2",
+            UserError(dir, Train(dir, dir.File("data"))));
+    }
+
+    [Fact]
+    public void A_training_split_whose_every_image_is_skipped_is_refused()
+    {
+        using var dir = new TestData.TempFolder();
+        ImageFolders(dir.File("data"), ("test", "cat"), ("test", "dog"));
+        foreach (var cls in new[] { "cat", "dog" })
+        {
+            Directory.CreateDirectory(Path.Combine(dir.File("data"), "train", cls));
+            File.WriteAllText(Path.Combine(dir.File("data"), "train", cls, "broken.jpg"), "this is not a JPEG");
+        }
+        Assert.Equal($"error: {dir.File("data")}: no training images left (every image was skipped as undecodable)",
+            UserError(dir, Train(dir, dir.File("data"), "--Data:SkipBadImages=true")));
+    }
+
+    [Fact]
+    public void A_data_root_that_is_a_file_gets_no_hint_to_set_the_root()
+    {
+        using var dir = new TestData.TempFolder();
+        File.WriteAllText(dir.File("data"), "a file");
+        Assert.Equal($"error: {dir.File("data")}: is a file, not a data root folder", UserError(dir, Train(dir, dir.File("data"))));
+    }
+
+    [Theory]
+    [InlineData(" 3")]
+    [InlineData("1e3")]
+    [InlineData("99999999999")]
+    public void A_limit_that_is_not_a_plain_whole_number_is_refused(string limit)
+    {
+        using var dir = new TestData.TempFolder();
+        var result = HostRun.Run("evaluate", "--model", dir.File("model.zip"), "--limit", limit);
+        Assert.Equal(2, result.ExitCode);
+        Assert.Equal($"error: --limit must be a whole number (got '{limit}')", HostRun.OneLineError(result));
+    }
+
+    [Theory]
+    [InlineData(" ; ", "error: --urls ' ; ': no URL in it (e.g. http://127.0.0.1:5000)")]
+    [InlineData("http://127.0.0.1:99999", "error: --urls http://127.0.0.1:99999: port 99999 is outside 0–65535")]
+    [InlineData("http://127.0.0.1:5000;garbage", "error: --urls garbage: not a URL (Invalid url: 'garbage')")]
+    public void Serve_urls_are_checked_before_the_model_is_opened(string urls, string error)
+    {
+        using var dir = new TestData.TempFolder();
+        var result = HostRun.Run("serve", "--model", dir.File("model.zip"), "--urls", urls);
+        Assert.Equal(2, result.ExitCode);
+        Assert.Equal(error, HostRun.OneLineError(result));
+    }
+
+    [Fact]
+    public void A_libtorch_path_holding_a_nul_character_is_named()
+    {
+        using var dir = new TestData.TempFolder();
+        TestImages.WriteBinaryBatches(dir.File("data"), recordsPerBatch: 2);
+        File.WriteAllText(dir.File("c.json"), """{ "Torch": { "LibraryPath": "a\u0000b" }, "Training": { "Device": "cpu" } }""");
+        var result = HostRun.Run("train", "--config", dir.File("c.json"), "--output", dir.File("run"), $"--Data:Root={dir.File("data")}");
+        Assert.Equal(2, result.ExitCode);
+        Assert.Equal(@"error: Torch:LibraryPath: 'a\u0000b': not a folder path (empty, or holding a NUL character)", HostRun.OneLineError(result));
+    }
+
+    [Fact]
+    public void Verbose_prints_the_cause_of_a_user_error()
+    {
+        using var dir = new TestData.TempFolder();
+        File.WriteAllText(dir.File("model.zip"), "not a zip");
+        var result = HostRun.Run("evaluate", "--model", dir.File("model.zip"), "--verbose");
+        Assert.Equal(2, result.ExitCode);
+        var lines = result.Errors.Split('\n');
+        Assert.Equal($"error: {dir.File("model.zip")}: not a readable ML.NET model zip (not a zip archive: Central Directory corrupt.)", lines[0]);
+        // The user error, then what revealed it: CifarModel's InvalidDataException, and below it the zip reader's own.
+        Assert.StartsWith("Cifar.Host.Cli.UserError: ", lines[1]);
+        Assert.Equal(2, lines.Count(l => l.StartsWith(" ---> System.IO.InvalidDataException: ", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public void The_run_log_keeps_the_cause_of_a_user_error()
+    {
+        using var dir = new TestData.TempFolder();
+        TestImages.WriteBinaryBatches(dir.File("data"), recordsPerBatch: 2);
+        File.WriteAllText(dir.File("weights.zip"), "not a zip");
+        var result = Train(dir, dir.File("data"), $"--Model:InitialWeights={dir.File("weights.zip")}");
+        Assert.Contains("Model:InitialWeights: ", UserError(dir, result));
+        var log = File.ReadAllText(Path.Combine(dir.File("run"), "train.log"));
+        Assert.Contains("Cifar.Host.Cli.UserError: Model:InitialWeights: ", log);
+        Assert.Contains(" ---> Cifar.InitialWeightsException: ", log);
+    }
+
     private sealed class OtherRow
     {
         public float A { get; set; }

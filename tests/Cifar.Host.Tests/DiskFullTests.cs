@@ -38,7 +38,12 @@ public class DiskFullTests
             var result = HostRun.Run("train", "--config", dir.File("c.json"), "--output", small, $"--Data:Root={dir.File("data")}");
 
             Assert.Equal(1, result.ExitCode);
-            Assert.Contains("No space left on device", HostRun.OneLineError(result));
+            var error = HostRun.OneLineError(result);
+            Assert.Contains("No space left on device", error);
+            // An unforeseen error says where its trace is: the run's log, when it could be written, else --verbose.
+            var log = Path.Combine(small, "train.log");
+            Assert.EndsWith(File.ReadAllText(log).Contains("   at ", StringComparison.Ordinal)
+                ? $" (the full exception is in {log})" : " (--verbose prints the full exception)", error);
             // The folder now holds this run's config and log: the previous run's model is not left beside them.
             Assert.False(File.Exists(Path.Combine(small, "model.zip")));
             Assert.True(File.Exists(Path.Combine(small, "config.json")));

@@ -37,6 +37,14 @@ public class ImageFilesTests
     }
 
     [Fact]
+    public void An_empty_path_and_one_holding_a_nul_character_are_named_not_argument_errors()
+    {
+        Assert.Equal("the image file path is empty", Assert.Throws<FileNotFoundException>(() => ImageFiles.Check("")).Message);
+        Assert.Equal("a\0b: not a usable model file path (it holds a NUL character)",
+            Assert.Throws<InvalidDataException>(() => ImageFiles.RequireReadableFile("a\0b", "model file")).Message);
+    }
+
+    [Fact]
     public void Missing_dangling_folder_and_not_an_image_are_told_apart()
     {
         using var dir = new TestData.TempFolder();

@@ -59,6 +59,60 @@ public class TempFileTests
         Assert.Empty(Directory.GetFiles(temp.Path));
     }
 
+    [Fact]
+    public void A_pipeline_whose_cnn_is_refused_leaves_no_temporary_file()
+    {
+        // One class: the CNN refuses the data after the stages before it were fitted (and wrote their graph file).
+        var error = Assert.Throws<ArgumentException>(() => FitPipeline(new CifarCnnOptions(), "cat"));
+        Assert.Contains("at least 2 classes", error.Message);
+    }
+
+    [Fact]
+    public void A_pipeline_cancelled_in_its_cnn_leaves_no_temporary_file()
+    {
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+        Assert.ThrowsAny<OperationCanceledException>(() => FitPipeline(new CifarCnnOptions { CancellationToken = cancelled.Token }, "cat", "dog"));
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("not a zip")]
+    public void A_model_file_that_is_not_a_zip_is_refused_leaving_no_temporary_folder(string content)
+    {
+        // ML.NET makes its ml_dotnet_* folder before opening the archive and leaves it when that fails.
+        using var dir = new TestData.TempFolder();
+        File.WriteAllText(dir.File("model.zip"), content);
+        using var temp = new TestData.TempFolder();
+        var error = Assert.Throws<InvalidDataException>(() => CifarModel.Load(dir.File("model.zip"), new MLContext(seed: 1) { TempFilePath = temp.Path }));
+        Assert.StartsWith($"{dir.File("model.zip")}: not a readable ML.NET model zip (not a zip archive: ", error.Message);
+        Assert.IsType<InvalidDataException>(error.InnerException);
+        Assert.Empty(Directory.GetFileSystemEntries(temp.Path));
+    }
+
+    /// <summary>Loading and (ONNX) normalization stages in a context whose temporary folder is checked empty after the fit fails.</summary>
+    private static void FitPipeline(CifarCnnOptions options, params string[] classes)
+    {
+        using var dir = new TestData.TempFolder();
+        foreach (var cls in classes)
+        {
+            Directory.CreateDirectory(Path.Combine(dir.Path, "train", cls));
+            for (int i = 0; i < 2; i++) TestImages.WriteBmp(Path.Combine(dir.Path, "train", cls, $"{i}.bmp"), 32, 32, TestImages.Pattern);
+        }
+        using var temp = new TestData.TempFolder();
+        var ml = new MLContext(seed: 1) { TempFilePath = temp.Path };
+        var data = Data.CifarDataLoader.Load(ml, dir.Path, Data.CifarSplit.Train);
+        var stages = new CifarImageLoadingEstimator(ml).Append(new CifarNormalizationEstimator(ml));
+        try
+        {
+            stages.AppendCifarCnn(options with { Training = new TrainingOptions { Epochs = 1, BatchSize = 2, Device = ComputeDevice.Cpu } }).Fit(data);
+        }
+        finally
+        {
+            Assert.Empty(Directory.GetFileSystemEntries(temp.Path));
+        }
+    }
+
     private static IDataView Paths(MLContext ml) => ml.Data.LoadFromEnumerable(new[] { new PathRow { ImagePath = "x" } });
 
     /// <summary>Image loading and the (ONNX) normalization stage, then, as a classifier, fixed probabilities.</summary>

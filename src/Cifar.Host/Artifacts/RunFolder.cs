@@ -40,11 +40,11 @@ internal sealed class RunFolder : IDisposable
         }
         catch (IOException e) when (e is not FileNotFoundException and not DirectoryNotFoundException && IsHeldByAnother(e))
         {
-            throw new UserError($"{path}: another cifar train is writing into this folder; wait for it or choose another --output");
+            throw new UserError($"{path}: another cifar train is writing into this folder; wait for it or choose another --output", e);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new UserError($"{path}: output folder cannot be written ({e.Message})");
+            throw new UserError($"{path}: output folder cannot be written ({e.Message})", e);
         }
         var folder = new RunFolder(path, held);
         try
@@ -54,7 +54,7 @@ internal sealed class RunFolder : IDisposable
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             folder.Dispose();
-            throw new UserError($"{path}: the previous run's files cannot be removed ({e.Message})");
+            throw new UserError($"{path}: the previous run's files cannot be removed ({e.Message})", e);
         }
         return folder;
     }

@@ -1,3 +1,5 @@
+using System.Globalization;
+
 namespace Cifar.Host.Cli;
 
 /// <summary>A parsed command line: the command, its options, positional arguments and config overrides.</summary>
@@ -43,6 +45,13 @@ internal sealed class CommandLine
     public string Required(string option) =>
         Single(option) ?? throw new UserError($"{Command}: --{option} is required");
 
+    /// <summary>A whole-number option (sign allowed, nothing else), or null when not given.</summary>
+    public int? WholeNumber(string option) =>
+        Single(option) is { } text
+            ? int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n) ? n
+                : throw new UserError($"--{option} must be a whole number (got '{text}')")
+            : null;
+
     public IReadOnlyList<string> All(string option) => Options.TryGetValue(option, out var v) ? v : new List<string>();
 
     public static CommandLine Parse(IReadOnlyList<string> args)
@@ -82,6 +91,8 @@ internal sealed class CommandLine
             else if (known.Valued.Contains(body, StringComparer.OrdinalIgnoreCase))
             {
                 var value = inlineValue ?? (i + 1 < args.Count ? args[++i] : throw new UserError($"--{body} needs a value"));
+                // Every option names a file, folder, number or choice: an empty one is never meant (an unset shell variable, say).
+                if (value.Length == 0) throw new UserError($"--{body} needs a value (got an empty string)");
                 if (!parsed.Options.TryGetValue(body, out var list)) parsed.Options[body] = list = new List<string>();
                 list.Add(value);
             }

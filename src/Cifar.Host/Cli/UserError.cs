@@ -5,11 +5,12 @@ namespace Cifar.Host.Cli;
 
 /// <summary>
 /// A problem the user can fix (bad config, argument or input): one line, exit code 2. Control
-/// characters in the message (a newline in a file name, say) are escaped, so it stays one line.
+/// characters in the message (a newline in a file name, say) are escaped, so it stays one line. The exception
+/// that revealed the problem, when there is one, is kept as the inner exception: <c>--verbose</c> and train.log show it.
 /// </summary>
 public sealed class UserError : Exception
 {
-    public UserError(string message) : base(TextEscaping.ControlCharacters(message)) { }
+    public UserError(string message, Exception? cause = null) : base(TextEscaping.ControlCharacters(message), cause) { }
 }
 
 /// <summary>The app's exit codes.</summary>

@@ -40,17 +40,17 @@ internal sealed class EvaluateCommand
         }
         catch (Exception e) when (Cause<CifarDataException>(e) is { } unusable)
         {
-            throw new UserError(unusable.Message); // an image file checked before decoding: missing, unreadable, too large
+            throw new UserError(unusable.Message, e); // an image file checked before decoding: missing, unreadable, too large
         }
         catch (Exception e) when (Cause<CifarModelException>(e) is { } bad)
         {
-            throw new UserError($"{modelPath}: not a usable Cifar model: {bad.Message}");
+            throw new UserError($"{modelPath}: not a usable Cifar model: {bad.Message}", e);
         }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or FormatException
                                   && CifarDataLoader.FirstUndecodableImage(data) is { } bad)
         {
             // ML.NET decodes on worker threads, so the failing file is found again by decoding each one alone.
-            throw new UserError($"{bad}: not an image that can be decoded ({ErrorText.FirstLine(e.GetBaseException().Message)})");
+            throw new UserError($"{bad}: not an image that can be decoded ({ErrorText.FirstLine(e.GetBaseException().Message)})", e);
         }
     }
 

@@ -14,7 +14,7 @@ internal static class ModelOpener
         }
         catch (Exception e) when (e is FileNotFoundException or InvalidDataException or UnauthorizedAccessException)
         {
-            throw new UserError(e.Message);
+            throw new UserError(e.Message, e);
         }
     }
 }

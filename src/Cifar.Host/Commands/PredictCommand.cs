@@ -58,7 +58,7 @@ internal sealed class PredictCommand
         }
         catch (Exception e) when (e is FileNotFoundException or UnauthorizedAccessException or InvalidDataException)
         {
-            throw new UserError(e.Message);
+            throw new UserError(e.Message, e);
         }
     }
 
@@ -71,15 +71,15 @@ internal sealed class PredictCommand
         }
         catch (Exception e) when (e is FileNotFoundException or UnauthorizedAccessException or InvalidDataException)
         {
-            throw new UserError(e.Message); // the image (CifarModel blames it only when it fails to decode on its own)
+            throw new UserError(e.Message, e); // the image (CifarModel blames it only when it fails to decode on its own)
         }
         catch (CifarModelException e)
         {
-            throw new UserError($"{modelPath}: not a usable Cifar model: {e.Message} (predicting {path})");
+            throw new UserError($"{modelPath}: not a usable Cifar model: {e.Message} (predicting {path})", e);
         }
         catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException e)
         {
-            throw new UserError($"{modelPath}: its ONNX graph failed on {path} ({ErrorText.FirstLine(e.Message)})");
+            throw new UserError($"{modelPath}: its ONNX graph failed on {path} ({ErrorText.FirstLine(e.Message)})", e);
         }
         var summary = model.Summarize(p);
         return new Result(path, summary.Label, summary.Probability, summary.Top);

@@ -88,7 +88,7 @@ internal sealed class TrainCommand
         }
         catch (LibtorchLoadException e)
         {
-            throw new UserError($"Torch:LibraryPath: {e.Message}");
+            throw new UserError($"Torch:LibraryPath: {e.Message}", e);
         }
         try
         {
@@ -96,11 +96,11 @@ internal sealed class TrainCommand
         }
         catch (InvalidOperationException e)
         {
-            throw new UserError($"Training:Device: {e.Message}");
+            throw new UserError($"Training:Device: {e.Message}", e);
         }
         catch (LibtorchLoadException e)
         {
-            throw new UserError(e.Message);
+            throw new UserError(e.Message, e);
         }
         var runtime = TorchRuntime.Describe();
         // Flushing concerns the CPU's arithmetic: said only where training runs there.
@@ -141,13 +141,24 @@ internal sealed class TrainCommand
             (trainCount, validationCount) = (keptTrain, keptValidation);
         }
         var classes = CifarDataLoader.ClassNames(train);
-        if (!classes.SequenceEqual(CifarDataLoader.ClassNames(validation)))
-            throw new UserError($"{root}: the train and test splits have different classes ({string.Join(", ", classes)} / {string.Join(", ", CifarDataLoader.ClassNames(validation))})");
+        CheckTrainable(root, classes, CifarDataLoader.ClassNames(validation), trainCount, validationCount);
         output.WriteLine($"data: {root} — {trainCount} training, {validationCount} validation images, {classes.Count} classes"
             + (skipped > 0 ? $"; skipped {skipped} images that cannot be decoded" : ""));
         _log.LogInformation("Training {Train} images, validating on {Validation}, config {Config}",
             trainCount, validationCount, JsonSerializer.Serialize(_config, ConfigLoader.Json));
         return new RunData(train, validation, classes);
+    }
+
+    /// <summary>What the trainer would refuse as an argument, said here of the data root: one class, or a split left empty.</summary>
+    private void CheckTrainable(string root, IReadOnlyList<string> classes, IReadOnlyList<string> validationClasses, long trainCount, long validationCount)
+    {
+        if (classes.Count < CifarCnnEstimator.MinimumClasses)
+            throw new UserError($"{root}: the train split has {classes.Count} class ({string.Join(", ", classes)}); a classifier needs at least {CifarCnnEstimator.MinimumClasses}");
+        if (!classes.SequenceEqual(validationClasses))
+            throw new UserError($"{root}: the train and test splits have different classes ({string.Join(", ", classes)} / {string.Join(", ", validationClasses)})");
+        var skippedAll = _config.Data.SkipBadImages ? " (every image was skipped as undecodable)" : "";
+        if (trainCount == 0) throw new UserError($"{root}: no training images left{skippedAll}");
+        if (validationCount == 0) throw new UserError($"{root}: no validation (test split) images left{skippedAll}");
     }
 
     /// <summary>
@@ -204,20 +215,20 @@ internal sealed class TrainCommand
         }
         catch (CheckpointException e)
         {
-            throw new UserError(e.Message);
+            throw new UserError(e.Message, e);
         }
         catch (NetworkDefinitionException e)
         {
-            throw new UserError($"Model:{(c.Model.Network is null ? "Architecture" : "Network")}: {e.Message}");
+            throw new UserError($"Model:{(c.Model.Network is null ? "Architecture" : "Network")}: {e.Message}", e);
         }
         catch (InitialWeightsException e)
         {
-            throw new UserError($"Model:InitialWeights: {e.Message}");
+            throw new UserError($"Model:InitialWeights: {e.Message}", e);
         }
         catch (Exception e) when (e.GetBaseException() is CifarDataException bad)
         {
             // ML.NET may deliver it wrapped, from the thread that decoded the image.
-            throw new UserError(bad.Message + " (Data:SkipBadImages=true skips such files)");
+            throw new UserError(bad.Message + " (Data:SkipBadImages=true skips such files)", e);
         }
     }
 

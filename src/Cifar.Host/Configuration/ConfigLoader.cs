@@ -63,7 +63,7 @@ internal static class ConfigLoader
         catch (Exception e) when (e is FormatException or InvalidDataException or IOException)
         {
             // The files were checked above; this is one changed or removed since.
-            throw new UserError($"config: {TextEscaping.ControlCharacters(e.GetBaseException().Message)}");
+            throw new UserError($"config: {TextEscaping.ControlCharacters(e.GetBaseException().Message)}", e);
         }
         var config = Bind(root);
         if (network is not null) config = config with { Model = config.Model with { Network = network.Network } };
@@ -73,7 +73,7 @@ internal static class ConfigLoader
         }
         catch (OptionsException e)
         {
-            throw new UserError($"{SourceOf(root, e.Key)}: '{e.Key}' {e.Rule} (got {e.Value})");
+            throw new UserError($"{SourceOf(root, e.Key)}: '{e.Key}' {e.Rule} (got {e.Value})", e);
         }
         return (config, root);
     }
@@ -133,7 +133,7 @@ internal static class ConfigLoader
         {
             // Kinds and list gaps were checked per source; what is left is a value too large for its type (1e39 for a float).
             var key = System.Text.RegularExpressions.Regex.Replace((e.Path ?? "$").TrimStart('$', '.'), @"\[(\d+)\]", ":$1").Replace('.', ':');
-            throw new UserError($"{SourceOf(root, key)}: '{key}' cannot be read as {ConfigSchema.Leaves.GetValueOrDefault(key[..Math.Max(0, key.LastIndexOf(':'))])?.Expected ?? "its kind"}");
+            throw new UserError($"{SourceOf(root, key)}: '{key}' cannot be read as {ConfigSchema.Leaves.GetValueOrDefault(key[..Math.Max(0, key.LastIndexOf(':'))])?.Expected ?? "its kind"}", e);
         }
     }
 
@@ -182,11 +182,11 @@ internal static class ConfigLoader
         }
         catch (JsonException e)
         {
-            throw new UserError($"{shownName}: not valid JSON (line {e.LineNumber + 1}: {FirstSentence(e.Message)})");
+            throw new UserError($"{shownName}: not valid JSON (line {e.LineNumber + 1}: {FirstSentence(e.Message)})", e);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new UserError($"{shownName}: cannot be read ({TextEscaping.ControlCharacters(e.Message)})");
+            throw new UserError($"{shownName}: cannot be read ({TextEscaping.ControlCharacters(e.Message)})", e);
         }
         using (document)
         {
@@ -246,7 +246,7 @@ internal static class ConfigLoader
         }
         catch (NetworkDefinitionException e)
         {
-            throw new UserError($"{file}: '{leaf.Key}': {TextEscaping.ControlCharacters(e.Message)}");
+            throw new UserError($"{file}: '{leaf.Key}': {TextEscaping.ControlCharacters(e.Message)}", e);
         }
     }
 

@@ -27,7 +27,9 @@ internal static class DataLocator
         }
         catch (CifarDataException e)
         {
-            throw new UserError(e.Message + (Directory.Exists(root) ? "" : " (set Data:Root or CIFAR10_DATA, or Data:Download=true)"));
+            // Where to point instead, when nothing is there (a file in its place is named as one by the message).
+            bool nothingThere = !Directory.Exists(root) && !File.Exists(root);
+            throw new UserError(e.Message + (nothingThere ? " (set Data:Root or CIFAR10_DATA, or Data:Download=true)" : ""), e);
         }
     }
 }

@@ -42,7 +42,7 @@ internal static class ServeCommand
         }
         catch (Exception e) when (e is FileNotFoundException or InvalidDataException or UnauthorizedAccessException)
         {
-            throw new UserError(e.Message);
+            throw new UserError(e.Message, e);
         }
         try
         {
@@ -50,7 +50,7 @@ internal static class ServeCommand
         }
         catch (Exception e) when (IsBindingFailure(e) && !cancellation.IsCancellationRequested)
         {
-            throw new UserError($"--urls {urls}: {ErrorText.FirstLine(e.GetBaseException().Message)}");
+            throw new UserError($"--urls {urls}: {ErrorText.FirstLine(e.GetBaseException().Message)}", e);
         }
         var addresses = host.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
         output.WriteLine($"serving {modelPath} on {string.Join(", ", addresses)} (Ctrl+C stops)");

@@ -24,9 +24,12 @@ public static class ImageFiles
     /// <param name="what">How messages call it, e.g. "image file", "model file".</param>
     /// <exception cref="FileNotFoundException">There is no such file (or the link points nowhere).</exception>
     /// <exception cref="UnauthorizedAccessException">It may not be read.</exception>
-    /// <exception cref="InvalidDataException">It is a folder, or cannot be opened.</exception>
+    /// <exception cref="InvalidDataException">It is a folder, cannot be opened, or is not a path (a NUL character in it).</exception>
     public static void RequireReadableFile(string path, string what)
     {
+        // .NET's file APIs throw ArgumentException for these two: named here as the input they are.
+        if (path.Length == 0) throw new FileNotFoundException($"the {what} path is empty", path);
+        if (path.Contains('\0')) throw new InvalidDataException($"{path}: not a usable {what} path (it holds a NUL character)");
         if (Directory.Exists(path)) throw new InvalidDataException($"{path}: is a folder, not {("aeiou".Contains(what[0]) ? "an" : "a")} {what}");
         var info = new FileInfo(path);
         // File.Exists is true for a link whose target is missing; opening it would say "could not find" the link itself.

@@ -57,6 +57,7 @@ public sealed class CifarModel : IDisposable
     public static CifarModel Load(Stream stream, string name, MLContext? ml = null)
     {
         ml ??= new MLContext();
+        RequireZipArchive(stream, name);
         ITransformer model;
         DataViewSchema inputSchema;
         try
@@ -65,7 +66,7 @@ public sealed class CifarModel : IDisposable
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            throw new InvalidDataException($"{name}: not a readable ML.NET model zip ({ErrorText.FirstLine(e.Message)})");
+            throw new InvalidDataException($"{name}: not a readable ML.NET model zip ({ErrorText.FirstLine(e.Message)})", e);
         }
         try
         {
@@ -79,6 +80,29 @@ public sealed class CifarModel : IDisposable
         }
     }
 
+    /// <summary>
+    /// Refuses a stream that is not a zip archive before ML.NET reads it: ML.NET makes its temporary folder
+    /// (<c>ml_dotnet_*</c>) first and leaves it behind when the archive then fails to open. A stream that cannot
+    /// seek is left to ML.NET.
+    /// </summary>
+    private static void RequireZipArchive(Stream stream, string name)
+    {
+        if (!stream.CanSeek) return;
+        long start = stream.Position;
+        try
+        {
+            using var _ = new System.IO.Compression.ZipArchive(stream, System.IO.Compression.ZipArchiveMode.Read, leaveOpen: true);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new InvalidDataException($"{name}: not a readable ML.NET model zip (not a zip archive: {ErrorText.FirstLine(e.Message)})", e);
+        }
+        finally
+        {
+            stream.Position = start;
+        }
+    }
+
     private static void CheckIsImageClassifier(string path, ITransformer model, MLContext ml)
     {
         DataViewSchema output;
@@ -88,7 +112,7 @@ public sealed class CifarModel : IDisposable
         }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException)
         {
-            throw new InvalidDataException($"{path}: not a Cifar image classifier: it cannot take an ImagePath ({ErrorText.FirstLine(e.Message)})");
+            throw new InvalidDataException($"{path}: not a Cifar image classifier: it cannot take an ImagePath ({ErrorText.FirstLine(e.Message)})", e);
         }
         if (output.GetColumnOrNull(CifarColumns.Score) is not { Type: VectorDataViewType { ItemType: NumberDataViewType } }
             || output.GetColumnOrNull(CifarColumns.PredictedLabel) is not { Type: TextDataViewType })
@@ -113,7 +137,7 @@ public sealed class CifarModel : IDisposable
                                   && !CifarDataLoader.CanDecode(imagePath))
         {
             // Only when the file fails to decode on its own is the image to blame; anything else is the model's.
-            throw new InvalidDataException($"{imagePath}: not an image that can be decoded ({ErrorText.FirstLine(e.GetBaseException().Message)})");
+            throw new InvalidDataException($"{imagePath}: not an image that can be decoded ({ErrorText.FirstLine(e.GetBaseException().Message)})", e);
         }
     }
 
@@ -159,7 +183,7 @@ public sealed class CifarModel : IDisposable
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException)
         {
             // A header that reads well over data that does not decode (a truncated JPEG, say).
-            throw new InvalidDataException($"{name}: not an image that can be decoded ({ErrorText.FirstLine(e.Message)})");
+            throw new InvalidDataException($"{name}: not an image that can be decoded ({ErrorText.FirstLine(e.Message)})", e);
         }
         using (image) return Predict(image);
     }

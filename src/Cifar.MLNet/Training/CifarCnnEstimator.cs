@@ -33,6 +33,9 @@ public sealed class CifarCnnEstimator : IEstimator<CifarCnnTransformer>
         _ml = ml ?? new MLContext(_options.Training.Seed);
     }
 
+    /// <summary>The fewest classes a classifier trains on: the label's key type must have at least this many values.</summary>
+    public const int MinimumClasses = 2;
+
     /// <summary>The options this estimator trains with.</summary>
     public CifarCnnOptions Options => _options;
 
@@ -120,9 +123,9 @@ public sealed class CifarCnnEstimator : IEstimator<CifarCnnTransformer>
             throw new ArgumentException($"{what}: column '{features.Name}' is {features.Type}, expected {CifarImage.Size} floats (3×32×32)");
         var label = schema.GetColumnOrNull(_options.LabelColumnName)
             ?? throw new ArgumentException($"{what} has no label column '{_options.LabelColumnName}'");
-        if (label.Type is not KeyDataViewType { Count: >= 2 })
+        if (label.Type is not KeyDataViewType { Count: >= MinimumClasses })
             throw new ArgumentException(
-                $"{what}: label column '{label.Name}' is {label.Type}; it must be a key type over at least 2 classes (use MapValueToKey, or the Cifar data loader)");
+                $"{what}: label column '{label.Name}' is {label.Type}; it must be a key type over at least {MinimumClasses} classes (use MapValueToKey, or the Cifar data loader)");
         return (features, CifarDataLoader.ClassNames(label));
     }
 }

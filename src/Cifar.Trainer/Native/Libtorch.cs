@@ -57,6 +57,8 @@ public static class Libtorch
     public static LibtorchInfo UseDirectory(string directory)
     {
         if (!OperatingSystem.IsLinux()) throw new LibtorchLoadException($"{directory}: loading libtorch from a folder is supported on Linux only");
+        if (directory.Length == 0 || directory.Contains('\0'))
+            throw new LibtorchLoadException($"'{directory}': not a folder path (empty, or holding a NUL character)");
         directory = Path.GetFullPath(directory);
         var libtorch = Path.Combine(directory, "libtorch.so");
         if (!File.Exists(libtorch)) throw new LibtorchLoadException($"{directory}: no libtorch.so there (give the folder that holds it, e.g. a PyTorch install's torch/lib)");
