@@ -31,13 +31,13 @@ public static class CifarApp
                     return await TrainAsync(command, output, interactive, cancellation);
                 case "evaluate":
                     return new EvaluateCommand().Run(command.Required("model"), command.Single("split") ?? "test", command.Single("data"),
-                        command.WholeNumber("limit") ?? 0, output);
+                        command.WholeNumber("limit") ?? 0, output, cancellation);
                 case "serve":
                     if (command.Positional.Count > 0) throw new UserError($"serve: unexpected argument '{command.Positional[0]}'");
                     var urls = ServeUrls.Check(command.Single("urls") ?? ServeCommand.DefaultUrl);
                     return await ServeCommand.RunAsync(command.Required("model"), command.Single("runs"), urls, output, cancellation);
                 default:
-                    return new PredictCommand().Run(command.Required("model"), command.Single("format") ?? "table", command.Positional, output);
+                    return new PredictCommand().Run(command.Required("model"), command.Single("format") ?? "table", command.Positional, output, cancellation);
             }
         }
         catch (Exception e) when (AsUserError(e) is { } userError)
@@ -48,7 +48,7 @@ public static class CifarApp
         {
             return Report(errors, e.Message, verbose ? e : null, ExitCodes.Failure);
         }
-        catch (OperationCanceledException e)
+        catch (Exception e) when (e.GetBaseException() is OperationCanceledException) // ML.NET's workers deliver it wrapped
         {
             return Report(errors, "stopped", verbose ? e : null, ExitCodes.Failure);
         }

@@ -157,6 +157,23 @@ public class TempFolderTests(TempFolderTests.Inputs inputs) : IClassFixture<Temp
     }
 
     [Fact]
+    public async Task Evaluate_stopped_with_ctrl_c_stops_scoring_and_leaves_nothing()
+    {
+        using var c = new Case();
+        // Enough images that scoring is still running when the signal arrives (the header line comes before it).
+        var many = c.Folder.File("many");
+        foreach (var cls in new[] { "cat", "dog" })
+        {
+            Directory.CreateDirectory(Path.Combine(many, "test", cls));
+            for (int i = 0; i < 1500; i++) TestImages.WriteBmp(Path.Combine(many, "test", cls, $"{i}.bmp"), 32, 32, TestImages.Pattern);
+        }
+        var stopped = await AssertLeavesNothing(c, new[] { "evaluate", "--model", inputs.Model, "--data", many }, 1, interruptAfterLine: inputs.Model);
+        Assert.StartsWith($"{inputs.Model} on {many} (test, 3000 images)", stopped.Output);
+        Assert.DoesNotContain("accuracy", stopped.Output); // no report: it stopped before the end
+        Assert.EndsWith("error: stopped", stopped.Errors.TrimEnd());
+    }
+
+    [Fact]
     public async Task Predict_that_succeeds_fails_on_an_image_or_is_refused_a_model()
     {
         using (var c = new Case()) await AssertLeavesNothing(c, new[] { "predict", "--model", inputs.Model, inputs.Image }, 0);

@@ -1,16 +1,18 @@
 using Cifar.Host.Artifacts;
 using Cifar.Host.Cli;
 using Cifar.Host.Data;
+using Cifar.MLNet;
 using Cifar.MLNet.Data;
 using Cifar.MLNet.Prediction;
 using Microsoft.ML;
+using Microsoft.ML.Data;
 
 namespace Cifar.Host.Commands;
 
 /// <summary><c>cifar evaluate</c>: scores a split through the saved zip alone and reports the metrics.</summary>
 internal sealed class EvaluateCommand
 {
-    public int Run(string modelPath, string split, string? dataRoot, int limit, TextWriter output)
+    public int Run(string modelPath, string split, string? dataRoot, int limit, TextWriter output, CancellationToken cancellation)
     {
         var which = split.ToLowerInvariant() switch
         {
@@ -26,8 +28,11 @@ internal sealed class EvaluateCommand
         var classes = CifarDataLoader.ClassNames(data);
         if (model.ClassNames.Count > 0 && !model.ClassNames.SequenceEqual(classes))
             throw new UserError($"{root}: its classes ({string.Join(", ", classes)}) are not the model's ({string.Join(", ", model.ClassNames)})");
-        var evaluation = Evaluation.From(Score(ml, model, modelPath, data));
-        output.WriteLine($"{modelPath} on {root} ({which.ToString().ToLowerInvariant()}, {evaluation.Images} images)");
+        long images = data.GetRowCount() ?? data.GetColumn<uint>(CifarColumns.Label).LongCount();
+        output.WriteLine($"{modelPath} on {root} ({which.ToString().ToLowerInvariant()}, {images} images)");
+        output.Flush();
+        // Ctrl+C stops the scoring between rows.
+        var evaluation = Evaluation.From(Score(ml, model, modelPath, new CancellableDataView(data, cancellation)));
         output.Write(EvaluationReport.Full(classes, evaluation));
         return ExitCodes.Success;
     }

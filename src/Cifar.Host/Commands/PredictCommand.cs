@@ -14,7 +14,7 @@ internal sealed class PredictCommand
 {
     public sealed record Result(string Path, string Label, float Probability, IReadOnlyList<ClassProbability> Top3);
 
-    public int Run(string modelPath, string format, IReadOnlyList<string> images, TextWriter output)
+    public int Run(string modelPath, string format, IReadOnlyList<string> images, TextWriter output, CancellationToken cancellation)
     {
         format = format.ToLowerInvariant();
         if (format is not ("table" or "tsv" or "json")) throw new UserError($"--format must be table, tsv or json (got '{format}')");
@@ -23,7 +23,8 @@ internal sealed class PredictCommand
         foreach (var image in images) CheckImage(image);
         using var model = ModelOpener.Open(modelPath);
         var results = new Result[images.Count];
-        Parallel.For(0, images.Count, i => results[i] = PredictOne(model, modelPath, images[i]));
+        // Ctrl+C stops between images; the model's disposal cleans up.
+        Parallel.For(0, images.Count, new ParallelOptions { CancellationToken = cancellation }, i => results[i] = PredictOne(model, modelPath, images[i]));
 
         switch (format)
         {
