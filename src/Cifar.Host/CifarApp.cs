@@ -100,6 +100,7 @@ public static class CifarApp
     private static async Task<int> TrainAsync(CommandLine command, TextWriter output, bool interactive, CancellationToken cancellation)
     {
         var outputDir = command.Required("output");
+        if (File.Exists(outputDir)) throw new UserError($"{outputDir}: is a file, not a folder"); // before a resume looks inside it
         bool resume = command.Flags.Contains("resume");
         var configFiles = command.All("config");
         if (resume && configFiles.Count == 0)

@@ -126,6 +126,21 @@ public class BadInputTests
         var result = HostRun.Run("train", "--config", dir.File("c.json"), "--output", dir.File("run"));
         Assert.Equal(2, result.ExitCode);
         Assert.Contains($"{dir.File("run")}: is a file, not a folder", HostRun.OneLineError(result));
+        // Resuming into it says the same, not that there is nothing to resume.
+        var resumed = HostRun.Run("train", "--resume", "--output", dir.File("run"));
+        Assert.Equal((2, $"error: {dir.File("run")}: is a file, not a folder"), (resumed.ExitCode, HostRun.OneLineError(resumed)));
+    }
+
+    [Fact]
+    public void A_folder_where_the_run_writes_a_file_is_named_before_training()
+    {
+        using var dir = new TestData.TempFolder();
+        Directory.CreateDirectory(Path.Combine(dir.File("run"), "model.zip"));
+        File.WriteAllText(dir.File("c.json"), "{}");
+        var result = HostRun.Run("train", "--config", dir.File("c.json"), "--output", dir.File("run"), "--Data:Root=" + dir.File("nowhere"));
+        Assert.Equal(2, result.ExitCode);
+        Assert.Equal($"error: {Path.Combine(dir.File("run"), "model.zip")}: is a folder, where the run writes its model.zip; remove it or choose another --output",
+            HostRun.OneLineError(result));
     }
 
     [Fact]

@@ -49,7 +49,15 @@ internal sealed class RunFolder : IDisposable
         var folder = new RunFolder(path, held);
         try
         {
+            // A folder where the run writes a file would fail only when that file is written, with .NET's wording.
+            if (runFiles.FirstOrDefault(name => Directory.Exists(System.IO.Path.Combine(path, name))) is { } taken)
+                throw new UserError($"{System.IO.Path.Combine(path, taken)}: is a folder, where the run writes its {taken}; remove it or choose another --output");
             if (!resume) foreach (var name in runFiles) File.Delete(System.IO.Path.Combine(path, name));
+        }
+        catch (UserError)
+        {
+            folder.Dispose();
+            throw;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
