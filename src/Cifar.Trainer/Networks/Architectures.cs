@@ -30,14 +30,17 @@ public static class Architectures
     /// <exception cref="ArgumentException">The name is not one of <see cref="Names"/>.</exception>
     public static Sequential Create(string name, int classCount) => Create(Definition(name), classCount);
 
-    /// <summary>Builds <paramref name="definition"/> for <paramref name="classCount"/> classes, freshly initialised.</summary>
+    /// <summary>
+    /// Builds <paramref name="definition"/> for <paramref name="classCount"/> classes and images of <paramref name="inputShape"/>
+    /// ([C, H, W]; null: 3×32×32), freshly initialised: layers whose size follows from their input (a Linear after Flatten) fit it.
+    /// </summary>
     /// <exception cref="NetworkDefinitionException">The definition does not check (<see cref="NetworkDefinition.Check"/>).</exception>
-    public static Sequential Create(NetworkDefinition definition, int classCount)
+    public static Sequential Create(NetworkDefinition definition, int classCount, IReadOnlyList<int>? inputShape = null)
     {
         // TorchSharp 0.107's Conv2d leaves a temporary tensor of its bias initialisation alive; built
         // inside a dispose scope, the temporaries go with the scope and only the weights move out.
         using var scope = TorchSharp.torch.NewDisposeScope();
-        var network = NetworkBuilder.Build(definition, classCount);
+        var network = NetworkBuilder.Build(definition, classCount, inputShape);
         foreach (var parameter in network.parameters()) parameter.MoveToOuterDisposeScope();
         foreach (var buffer in network.buffers()) buffer.MoveToOuterDisposeScope();
         return network;

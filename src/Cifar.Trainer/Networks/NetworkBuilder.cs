@@ -15,9 +15,9 @@ internal static class NetworkBuilder
     /// arguments TorchSharp's own constructors take, so a seed gives the same weights as the hand-written network.
     /// </summary>
     /// <exception cref="NetworkDefinitionException">The definition does not check (<see cref="NetworkDefinition.Check"/>).</exception>
-    public static Sequential Build(NetworkDefinition definition, int classCount)
+    public static Sequential Build(NetworkDefinition definition, int classCount, IReadOnlyList<int>? inputShape = null)
     {
-        var layers = NetworkShapes.Resolve(definition, classCount);
+        var layers = NetworkShapes.Resolve(definition, classCount, inputShape);
         return nn.Sequential(layers.Select(l => (l.Name, Module(l, classCount))).ToArray());
     }
 

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Cifar.Networks;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -97,13 +98,21 @@ internal static class Checkpoint
     /// (<see cref="TrainingOptions.ResultDefining"/>, with the precision the passes have on <paramref name="device"/>: <c>Auto</c>
     /// and the type it stands for there are one), the network, the normalization, the data's size and classes and the augmentation.
     /// </summary>
-    public static string Fingerprint(TrainingRun run, int classCount, TensorDataset train, AugmentationOptions? augmentation, DeviceType device) =>
-        JsonSerializer.Serialize(new
+    public static string Fingerprint(TrainingRun run, int classCount, TensorDataset train, AugmentationOptions? augmentation, DeviceType device)
+    {
+        var settings = new
         {
             network = run.Model.Definition, classCount, trainImages = train.Count,
             training = run.Training.ResultDefining with { Precision = run.Training.PrecisionOn(device) },
             normalization = train.Normalization, augmentation,
-        });
+        };
+        // The image shape is recorded only where it is not CIFAR's 3×32×32: checkpoints written before images could have
+        // other shapes keep their fingerprint, byte for byte, and still resume.
+        if (train.ImageShape.SequenceEqual(NetworkDefinition.InputShape)) return JsonSerializer.Serialize(settings);
+        var withShape = JsonSerializer.SerializeToNode(settings)!;
+        withShape["imageShape"] = JsonSerializer.SerializeToNode(train.ImageShape);
+        return withShape.ToJsonString();
+    }
 
     private static void WriteGenerator(BinaryWriter writer, Generator generator)
     {

@@ -105,8 +105,8 @@ public static class CnnTrainer
         lock (InitialWeightsGate)
         {
             random.manual_seed(settings.Seed);
-            network = Architectures.Create(run.Model.Definition, classCount);
-            if (passType is not null) working = Architectures.Create(run.Model.Definition, classCount);
+            network = Architectures.Create(run.Model.Definition, classCount, train.ImageShape);
+            if (passType is not null) working = Architectures.Create(run.Model.Definition, classCount, train.ImageShape);
         }
         MixedPrecision? precision = null;
         // Created once the weights are final: FlatAdam seats the parameters in its flat tensor, and loading a
@@ -197,19 +197,20 @@ public static class CnnTrainer
     }
 
     /// <summary>
-    /// Checks, before any data is read, that the run's network builds for <paramref name="classCount"/> classes
-    /// and that the weights it starts from fit it, so a wrong network fails in a second rather than after the data is loaded.
+    /// Checks, before any data is read, that the run's network builds for <paramref name="classCount"/> classes and images
+    /// of <paramref name="inputShape"/> ([C, H, W]; null: 3×32×32), and that the weights it starts from fit it, so a wrong
+    /// network fails in a second rather than after the data is loaded.
     /// </summary>
     /// <exception cref="Cifar.Networks.NetworkDefinitionException">A layer cannot be built; the message names it.</exception>
     /// <exception cref="InitialWeightsException">The initial weights are unreadable or belong to another network.</exception>
-    public static void CheckModel(TrainingRun run, int classCount)
+    public static void CheckModel(TrainingRun run, int classCount, IReadOnlyList<int>? inputShape = null)
     {
-        run.Model.Definition.Check(classCount);
+        run.Model.Definition.Check(classCount, inputShape);
         if (run.StartingWeights is not { } path) return;
         // Built under the gate: drawing its throwaway weights must not fall between another run's seed and its weights.
         lock (InitialWeightsGate)
         {
-            using var network = Architectures.Create(run.Model.Definition, classCount);
+            using var network = Architectures.Create(run.Model.Definition, classCount, inputShape);
             InitialWeights.Load(path, network);
         }
     }

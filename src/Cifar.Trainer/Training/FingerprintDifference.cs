@@ -24,6 +24,7 @@ internal static class FingerprintDifference
         ["network"] = ($"{ModelOptions.Section}:Network", null),
         ["classCount"] = ("the data's class count", null),
         ["trainImages"] = ("the training images", null),
+        ["imageShape"] = ("the image shape [C, H, W]", null),
     };
 
     /// <summary>"Key was A, now B; …" for the differences of <paramref name="saved"/> from <paramref name="current"/>.</summary>

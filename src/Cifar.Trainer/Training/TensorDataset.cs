@@ -34,6 +34,9 @@ public sealed class TensorDataset : IDisposable
         _offset = tensor(offset, device: pixels.device).view(1, channels, 1, 1);
     }
 
+    /// <summary>One image's shape, [C, H, W]: the input the network is built for.</summary>
+    public IReadOnlyList<int> ImageShape => [(int)Images.shape[1], (int)Images.shape[2], (int)Images.shape[3]];
+
     /// <summary>Copies channels-first 0–255 pixels (N × C·H·W bytes) and labels into tensors.</summary>
     public static TensorDataset FromArrays(byte[] pixels, long[] labels, int channels, int height, int width,
         PixelNormalization normalization) =>

@@ -10,7 +10,7 @@ namespace Cifar.Networks;
 /// <param name="Layers">The layers, first to last.</param>
 public sealed record NetworkDefinition(string Name, IReadOnlyList<Layer> Layers)
 {
-    /// <summary>The input every network takes: channels, height, width.</summary>
+    /// <summary>The input a network takes unless told otherwise: CIFAR's channels, height, width.</summary>
     public static IReadOnlyList<int> InputShape { get; } = Array.AsReadOnly(new[] { 3, 32, 32 });
 
     /// <summary>The layer kinds the trainer can build and export.</summary>
@@ -24,7 +24,8 @@ public sealed record NetworkDefinition(string Name, IReadOnlyList<Layer> Layers)
     /// </summary>
     /// <param name="classCount">The number of classes the network must score.</param>
     /// <exception cref="NetworkDefinitionException">A layer is wrong; the one-line message names it.</exception>
-    public void Check(int classCount) => NetworkShapes.Resolve(this, classCount);
+    /// <param name="inputShape">The images' [C, H, W]; null: <see cref="InputShape"/>.</param>
+    public void Check(int classCount, IReadOnlyList<int>? inputShape = null) => NetworkShapes.Resolve(this, classCount, inputShape);
 
     /// <summary>The definition as JSON (layers carry their kind in a <c>Type</c> property).</summary>
     /// <param name="indented">Whether to write one property per line.</param>

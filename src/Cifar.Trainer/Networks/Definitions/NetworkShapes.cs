@@ -14,13 +14,19 @@ internal static class NetworkShapes
         nameof(PatchWhitening), nameof(Scale),
     ];
 
-    /// <summary>The checked layers, or a <see cref="NetworkDefinitionException"/> naming the first wrong one.</summary>
-    public static IReadOnlyList<ResolvedLayer> Resolve(NetworkDefinition network, int classCount)
+    /// <summary>
+    /// The checked layers for images of <paramref name="inputShape"/> ([C, H, W]; null: <see cref="NetworkDefinition.InputShape"/>),
+    /// or a <see cref="NetworkDefinitionException"/> naming the first wrong one (a kernel larger than what reaches it, say).
+    /// </summary>
+    public static IReadOnlyList<ResolvedLayer> Resolve(NetworkDefinition network, int classCount, IReadOnlyList<int>? inputShape = null)
     {
         string where = $"network '{network.Name}'";
         if (classCount < 1) throw new NetworkDefinitionException($"{where}: the class count must be at least 1 (got {classCount})");
         if (network.Layers is null || network.Layers.Count == 0) throw new NetworkDefinitionException($"{where} has no layers");
-        var layers = ResolveList(network.Layers, NetworkDefinition.InputShape.ToArray(), classCount, where, "");
+        var input = (inputShape ?? NetworkDefinition.InputShape).ToArray();
+        if (input.Length != 3 || input.Any(d => d < 1))
+            throw new NetworkDefinitionException($"{where}: the input must be an image shape [C, H, W] of positive sizes (got {Shape(input)})");
+        var layers = ResolveList(network.Layers, input, classCount, where, "");
         var output = layers[^1].Output;
         if (output.Length != 1 || output[0] != classCount)
             throw new NetworkDefinitionException(
