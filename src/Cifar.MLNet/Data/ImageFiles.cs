@@ -89,9 +89,9 @@ public static class ImageFiles
     /// <summary>Checks encoded image bytes before decoding, as <see cref="Check(string)"/> checks a file.</summary>
     /// <param name="encoded">The encoded image.</param>
     /// <param name="name">How messages name it.</param>
-    public static (int Width, int Height) CheckEncoded(byte[] encoded, string name = "the image")
+    public static (int Width, int Height) CheckEncoded(ArraySegment<byte> encoded, string name = "the image")
     {
-        using var stream = new MemoryStream(encoded, writable: false);
+        using var stream = new MemoryStream(encoded.Array!, encoded.Offset, encoded.Count, writable: false);
         return CheckHeader(stream, name);
     }
 
@@ -106,7 +106,7 @@ public static class ImageFiles
             throw new InvalidDataException($"{name}: not an image that can be decoded (it declares {width}×{height} pixels)");
         if ((long)width * height > MaxPixels)
             throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
-                $"{name}: declares a {width}×{height} image ({(double)width * height / 1e6:0.#} megapixels); images over {MaxPixels / 1e6:0.#} megapixels are refused before decoding"));
+                $"{name}: declares a {width}×{height} image, {(long)width * height:N0} pixels; images of more than {MaxPixels:N0} pixels (4096×4096) are refused before decoding"));
         return (width, height);
     }
 

@@ -1,0 +1,251 @@
+using System.Buffers;
+using Cifar.Host.Cli;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Extensions.Primitives;
+using Microsoft.Net.Http.Headers;
+
+namespace Cifar.Host.Serving;
+
+/// <summary>A request refused for what it sent: its status and the problem's detail.</summary>
+internal sealed class UploadRefused(int status, string detail) : Exception(detail)
+{
+    public int Status { get; } = status;
+}
+
+/// <summary>
+/// Request-body bytes held in memory by all requests together (<see cref="ServeSettings.MaxBufferedBytes"/>). A request
+/// takes its share as its buffers grow and gives it back when it is answered.
+/// </summary>
+internal sealed class BufferBudget(long maxBytes)
+{
+    private long _held;
+
+    public long Held => Interlocked.Read(ref _held);
+
+    public bool TryTake(long bytes)
+    {
+        if (Interlocked.Add(ref _held, bytes) <= maxBytes) return true;
+        Interlocked.Add(ref _held, -bytes);
+        return false;
+    }
+
+    public void Give(long bytes) => Interlocked.Add(ref _held, -bytes);
+}
+
+/// <summary>One uploaded image in a pooled buffer.</summary>
+/// <param name="Name">The name the client gave it (as sent: JSON escapes it once).</param>
+/// <param name="Bytes">Its content, valid until the request's <see cref="Uploads"/> is disposed.</param>
+internal sealed record Upload(string Name, ArraySegment<byte> Bytes);
+
+/// <summary>
+/// The images of one request, read as they stream in (multipart sections one by one, never the whole body at once)
+/// into pooled buffers that count against the <see cref="BufferBudget"/>; disposing gives both back.
+/// </summary>
+internal sealed class Uploads : IDisposable
+{
+    private const int FirstBufferBytes = 64 << 10;
+    private readonly ServeSettings _settings;
+    private readonly BufferBudget _budget;
+    private readonly List<(string Name, byte[] Buffer, int Length)> _images = [];
+
+    private Uploads(ServeSettings settings, BufferBudget budget)
+    {
+        _settings = settings;
+        _budget = budget;
+    }
+
+    /// <summary>The images in upload order.</summary>
+    public IEnumerable<Upload> Images => _images.Select(i => new Upload(i.Name, new ArraySegment<byte>(i.Buffer, 0, i.Length)));
+
+    /// <summary>Reads the request's images: multipart/form-data files, or the raw body as one image.</summary>
+    /// <exception cref="UploadRefused">The request breaks a limit or holds no image (its status and why).</exception>
+    public static async Task<Uploads> ReadAsync(HttpRequest request, ServeSettings settings, BufferBudget budget, CancellationToken cancellation)
+    {
+        if (request.ContentLength > settings.MaxRequestBytes) throw RequestTooLarge(settings);
+        var uploads = new Uploads(settings, budget);
+        try
+        {
+            var body = new LimitedStream(request.Body, settings.MaxRequestBytes, () => RequestTooLarge(settings));
+            if (request.HasFormContentType) await uploads.ReadFormAsync(request, body, cancellation);
+            else await uploads.ReadRawAsync(body, cancellation);
+            return uploads;
+        }
+        catch
+        {
+            uploads.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The answer for a body over <see cref="ServeSettings.MaxRequestBytes"/>.</summary>
+    public static UploadRefused RequestTooLarge(ServeSettings settings) =>
+        new(StatusCodes.Status413PayloadTooLarge, $"the request is larger than {settings.MaxRequestBytes} bytes");
+
+    private async Task ReadRawAsync(Stream body, CancellationToken cancellation)
+    {
+        var (buffer, length) = await ReadImageAsync(body, cancellation);
+        if (length == 0 && buffer is not null) Give(buffer);
+        if (length == 0) throw new UploadRefused(StatusCodes.Status400BadRequest, "the request has no body: post images as multipart/form-data files, or one image as the body");
+        if (buffer is null) throw ImageTooLarge("body", length);
+        _images.Add(("body", buffer, (int)length));
+    }
+
+    private async Task ReadFormAsync(HttpRequest request, Stream body, CancellationToken cancellation)
+    {
+        var boundary = HeaderUtilities.RemoveQuotes(MediaTypeHeaderValue.Parse(request.ContentType).Boundary).Value;
+        if (string.IsNullOrEmpty(boundary)) throw Unreadable("its Content-Type names no boundary");
+        var reader = new MultipartReader(boundary, body) { BodyLengthLimit = null }; // the whole body is limited instead
+        int files = 0;
+        UploadRefused? firstRefusal = null;
+        try
+        {
+            while (await reader.ReadNextSectionAsync(cancellation) is { } section)
+            {
+                var name = FileName(section);
+                if (name is not null) files++;
+                // Past the first refusal, or for a field that is no file, the section is only counted and skipped.
+                if (name is null || firstRefusal is not null || files > _settings.MaxImages)
+                {
+                    await SkipAsync(section.Body, cancellation);
+                    continue;
+                }
+                firstRefusal = await AddImageAsync(name, section.Body, cancellation);
+            }
+        }
+        catch (InvalidDataException e)
+        {
+            throw Unreadable(ErrorText.FirstLine(e.Message));
+        }
+        catch (IOException e) when (e is not BadHttpRequestException && !cancellation.IsCancellationRequested)
+        {
+            // Not the connection (that is a BadHttpRequestException or a cancellation): the reader's "unexpected end".
+            throw Unreadable("it ends before its closing boundary (truncated, or not multipart/form-data)");
+        }
+        if (files > _settings.MaxImages)
+            throw new UploadRefused(StatusCodes.Status400BadRequest, $"the request holds {files} files; at most {_settings.MaxImages} are accepted");
+        if (firstRefusal is not null) throw firstRefusal;
+        if (files == 0) throw new UploadRefused(StatusCodes.Status400BadRequest, "the form holds no files: add one or more images");
+    }
+
+    private async Task<UploadRefused?> AddImageAsync(string name, Stream section, CancellationToken cancellation)
+    {
+        var (buffer, length) = await ReadImageAsync(section, cancellation);
+        var shown = TextEscaping.ControlCharacters(name);
+        if (buffer is null) return ImageTooLarge(shown, length);
+        if (length == 0)
+        {
+            Give(buffer);
+            return new UploadRefused(StatusCodes.Status400BadRequest, $"{shown}: the file is empty");
+        }
+        _images.Add((name, buffer, (int)length));
+        return null;
+    }
+
+    /// <summary>The file name a section carries (filename* decoded, a quoted filename unescaped), or null for a plain field.</summary>
+    private static string? FileName(MultipartSection section)
+    {
+        if (!ContentDispositionHeaderValue.TryParse(section.ContentDisposition, out var disposition) || !disposition.IsFileDisposition()) return null;
+        if (!StringSegment.IsNullOrEmpty(disposition.FileNameStar)) return disposition.FileNameStar.Value;
+        var name = HeaderUtilities.UnescapeAsQuotedString(disposition.FileName).Value;
+        return string.IsNullOrEmpty(name) ? HeaderUtilities.UnescapeAsQuotedString(disposition.Name).Value ?? "" : name;
+    }
+
+    /// <summary>
+    /// The stream's bytes in a pooled buffer, growing as they come; past <see cref="ServeSettings.MaxImageBytes"/> the
+    /// buffer is let go (null) and the rest only counted, so that the refusal says how large the image was.
+    /// </summary>
+    private async Task<(byte[]? Buffer, long Length)> ReadImageAsync(Stream source, CancellationToken cancellation)
+    {
+        long limit = _settings.MaxImageBytes;
+        byte[]? buffer = Take((int)Math.Min(FirstBufferBytes, limit));
+        long length = 0;
+        try
+        {
+            while (true)
+            {
+                int read;
+                if (buffer is null) read = await SkipChunkAsync(source, cancellation);
+                else if (length < Math.Min(buffer.Length, limit))
+                    read = await source.ReadAsync(buffer.AsMemory((int)length, (int)(Math.Min(buffer.Length, limit) - length)), cancellation);
+                else if (length < limit)
+                {
+                    buffer = Grow(buffer);
+                    continue;
+                }
+                else
+                {
+                    // Full at the limit: one more byte makes the image too large.
+                    read = await SkipChunkAsync(source, cancellation);
+                    if (read > 0) buffer = Give(buffer);
+                }
+                if (read == 0) return (buffer, length);
+                length += read;
+            }
+        }
+        catch
+        {
+            if (buffer is not null) Give(buffer);
+            throw;
+        }
+    }
+
+    private byte[] Grow(byte[] buffer)
+    {
+        var larger = Take((int)Math.Min(2L * buffer.Length, _settings.MaxImageBytes));
+        buffer.AsSpan().CopyTo(larger);
+        Give(buffer);
+        return larger;
+    }
+
+    private byte[] Take(int atLeast)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(atLeast);
+        if (!_budget.TryTake(buffer.Length))
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            throw new UploadRefused(StatusCodes.Status503ServiceUnavailable,
+                $"the server is busy: uploads in progress hold {_settings.MaxBufferedBytes} bytes; try again shortly");
+        }
+        return buffer;
+    }
+
+    /// <summary>Returns the buffer to the pool and its bytes to the budget; null, for the caller's variable.</summary>
+    private byte[]? Give(byte[] buffer)
+    {
+        _budget.Give(buffer.Length);
+        ArrayPool<byte>.Shared.Return(buffer);
+        return null;
+    }
+
+    private static async Task<int> SkipChunkAsync(Stream source, CancellationToken cancellation)
+    {
+        var scratch = ArrayPool<byte>.Shared.Rent(16 << 10);
+        try
+        {
+            return await source.ReadAsync(scratch, cancellation);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(scratch);
+        }
+    }
+
+    private static async Task SkipAsync(Stream source, CancellationToken cancellation)
+    {
+        while (await SkipChunkAsync(source, cancellation) > 0) { }
+    }
+
+    private UploadRefused ImageTooLarge(string name, long length) =>
+        new(StatusCodes.Status413PayloadTooLarge, $"{name}: {length} bytes; images of at most {_settings.MaxImageBytes} bytes are accepted");
+
+    private static UploadRefused Unreadable(string why) =>
+        new(StatusCodes.Status400BadRequest, $"the multipart body cannot be read ({why})");
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        foreach (var (_, buffer, _) in _images) Give(buffer);
+        _images.Clear();
+    }
+}
