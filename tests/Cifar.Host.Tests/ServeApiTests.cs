@@ -496,8 +496,7 @@ public class ServeApiTests : IClassFixture<TwoModels>
         {
             using var head = await client.SendAsync(new HttpRequestMessage(HttpMethod.Head, url), cancellation);
             Assert.True(HttpStatusCode.OK == head.StatusCode, $"HEAD {url}: {(int)head.StatusCode}");
-            Assert.Equal("application/json", head.Content.Headers.ContentType?.MediaType);
-            Assert.Empty(await head.Content.ReadAsByteArrayAsync(cancellation));
+            Assert.Equal("application/json", head.Content.Headers.ContentType?.MediaType); // Kestrel sends no body for HEAD
         }
 
         // One pixel over the limit: the message's two numbers differ.
@@ -545,7 +544,9 @@ public class ServeApiTests : IClassFixture<TwoModels>
         Assert.NotEqual("string", content.GetProperty("multipart/form-data").GetProperty("schema").TryGetProperty("type", out var form) ? form.GetString() : null);
         Assert.Equal(["200", "400", "413", "415", "503"], predict.GetProperty("responses").EnumerateObject().Select(r => r.Name).Order());
         var plot = document.GetProperty("paths").GetProperty("/api/runs/{run}/{kind}.png").GetProperty("get").GetProperty("responses");
-        Assert.True(plot.GetProperty("200").GetProperty("content").TryGetProperty("image/png", out _));
+        var png = plot.GetProperty("200").GetProperty("content").GetProperty("image/png").GetProperty("schema");
+        if (png.TryGetProperty("$ref", out var reference)) png = document.GetProperty("components").GetProperty("schemas").GetProperty(reference.GetString()!.Split('/')[^1]);
+        Assert.Equal("binary", png.GetProperty("format").GetString());
         Assert.True(plot.GetProperty("404").GetProperty("content").TryGetProperty("application/problem+json", out _));
     }
 

@@ -98,7 +98,7 @@ public sealed class ServeApp
         endpoints.MapGet("/api/runs", RunsListing.List).WithSummary("The runs under --runs, with their per-epoch metrics and plots.");
         endpoints.MapGet("/api/runs/{run}/{kind}.png", RunsListing.GetPlot)
             .WithSummary("A run's loss, accuracy or confusion plot.")
-            .Produces(StatusCodes.Status200OK, contentType: "image/png")
+            .Produces(StatusCodes.Status200OK, typeof(Stream), "image/png")
             .ProducesProblem(StatusCodes.Status404NotFound);
     }
 

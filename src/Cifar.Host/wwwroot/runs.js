@@ -1,7 +1,7 @@
 // The runs page: every run under --runs with its per-epoch metrics and its plots.
 "use strict";
 const columns = [
-  ["epoch", "epoch", v => v],
+  ["epoch", "epoch", v => String(v)],
   ["train_loss", "train loss", v => v.toFixed(4)],
   ["train_acc", "train acc", v => (100 * v).toFixed(1) + " %"],
   ["val_loss", "val loss", v => v.toFixed(4)],
