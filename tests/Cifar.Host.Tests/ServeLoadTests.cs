@@ -152,16 +152,22 @@ public class ServeLoadTests : IClassFixture<TrainRun>
         using var client = server.Client();
         using (var warm = await client.PostAsync("/api/predict", Raw(large), cancellation)) Assert.Equal(HttpStatusCode.OK, warm.StatusCode);
 
-        using var start = new Barrier(24);
+        // Released together by a signal they await (blocking 24 pool threads on a barrier would starve this process's pool).
+        var start = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var burst = Enumerable.Range(0, 24).Select(_ => Task.Run(async () =>
         {
-            start.SignalAndWait(cancellation);
+            await start.Task;
             var clock = Stopwatch.StartNew();
             using var form = new MultipartFormDataContent { { Raw(large), "files", "a.bmp" }, { Raw(large), "files", "b.bmp" } };
             using var response = await client.PostAsync("/api/predict", form, cancellation);
             var body = await response.Content.ReadAsStringAsync(cancellation);
             return (response.StatusCode, RetryAfter: response.Headers.RetryAfter?.ToString(), body, Elapsed: clock.Elapsed);
         }, cancellation)).ToList();
+        var pausedBefore = GC.GetTotalPauseDuration();
+        start.SetResult();
+        // Probed from the first answer on: the bodies are in then and predictions run (before, this process's own 24
+        // uploads of 6 MB compete with the server for the two processors).
+        await Task.WhenAny(burst).WaitAsync(TimeSpan.FromSeconds(120), cancellation);
         var health = new List<TimeSpan>();
         while (!burst.All(t => t.IsCompleted) && health.Count < 200)
         {
@@ -185,13 +191,13 @@ public class ServeLoadTests : IClassFixture<TrainRun>
         // Refused without waiting for the predictions: every 503 came before the slowest prediction was done.
         Assert.True(refused.Max(a => a.Elapsed) < served.Max(a => a.Elapsed),
             $"slowest 503 {refused.Max(a => a.Elapsed).TotalMilliseconds:0} ms, slowest 200 {served.Max(a => a.Elapsed).TotalMilliseconds:0} ms");
-        // The issue's bound for /health is 100 ms; the median must meet it, and no probe may take a second (a shared CI machine).
+        // The issue's bound for /health is 100 ms: the median meets it, and no probe takes five times it (a shared CI machine).
         Assert.NotEmpty(health);
         var sorted = health.Order().ToList();
-        Assert.True(sorted[sorted.Count / 2] < TimeSpan.FromMilliseconds(100) && sorted[^1] < TimeSpan.FromSeconds(1),
+        Assert.True(sorted[sorted.Count / 2] < TimeSpan.FromMilliseconds(100) && sorted[^1] < TimeSpan.FromMilliseconds(500),
             $"/health during the burst: median {sorted[sorted.Count / 2].TotalMilliseconds:0.0} ms, slowest {sorted[^1].TotalMilliseconds:0.0} ms over {health.Count} probes");
         TestContext.Current.SendDiagnosticMessage($"burst: {served.Count} × 200, {refused.Count} × 503; /health median {sorted[sorted.Count / 2].TotalMilliseconds:0.0} ms, "
-            + $"slowest {sorted[^1].TotalMilliseconds:0.0} ms over {health.Count} probes");
+            + $"slowest {sorted[^1].TotalMilliseconds:0.0} ms over {health.Count} probes; GC pauses {(GC.GetTotalPauseDuration() - pausedBefore).TotalMilliseconds:0} ms in all; slow probes at {string.Join(",", health.Select((h, i) => (h, i)).Where(p => p.h.TotalMilliseconds > 50).Select(p => $"#{p.i}:{p.h.TotalMilliseconds:0}"))}");
     }
 
     [Fact]
