@@ -142,6 +142,9 @@ public class ServeApiTests : IClassFixture<TwoModels>
     {
         using var dir = new TestData.TempFolder();
         var images = WriteImages(dir, 4);
+        // One over several of the 64 KiB chunks an upload is read into (300×200 BMP: 180 KB).
+        images.Add(dir.File("large.bmp"));
+        TestImages.WriteBmp(images[^1], 300, 200, (x, y) => ((byte)(x * 3), (byte)(y * 5), (byte)((x ^ y) * 7)));
         var cli = HostRun.Run(new[] { "predict", "--model", _models.First.Model, "--format", "json" }.Concat(images).ToArray());
         Assert.True(cli.ExitCode == 0, cli.Errors);
         var expected = JsonDocument.Parse(cli.Output).RootElement.EnumerateArray().ToList();

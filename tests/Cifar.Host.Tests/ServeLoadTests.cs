@@ -112,7 +112,7 @@ public class ServeLoadTests : IClassFixture<TrainRun>
         var image = Image(dir);
         var cancellation = TestContext.Current.CancellationToken;
         await using var server = await Loopback.StartAsync(new ServeSettings(_run.Model, null) { MaxConcurrentPredictions = 1, MaxQueuedPredictions = 1 });
-        var budget = server.Services.GetRequiredService<BufferBudget>();
+        var budget = server.Services.GetRequiredService<UploadBuffers>();
 
         // 16 uploads of 256 KB in progress: far more than the one worker and the one place in its queue.
         var slow = Enumerable.Range(0, 16).Select(_ => new SlowUpload(server, image, 256 << 10)).ToList();

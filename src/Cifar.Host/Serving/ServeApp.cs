@@ -60,7 +60,7 @@ public sealed class ServeApp
             services.AddProblemDetails();
             services.AddOpenApi(OpenApiDescription.Configure);
             services.AddSingleton(settings);
-            services.AddSingleton(new BufferBudget(settings.MaxBufferedBytes));
+            services.AddSingleton(_ => new UploadBuffers(settings.MaxBufferedBytes, settings.ReleaseMemoryAfterIdle));
             services.AddSingleton(_ => new PredictionWorkers(settings.MaxConcurrentPredictions, settings.MaxQueuedPredictions));
             services.AddPredictionEnginePool().FromFile(ServeSettings.ModelName, settings.ModelPath, watchForChanges: true);
         });
@@ -114,11 +114,11 @@ public sealed class ServeApp
     /// queue, or a wait past <see cref="ServeSettings.MaxPredictionWait"/>, is answered 503 with Retry-After.
     /// </summary>
     private static async Task<IResult> PredictAsync(HttpContext context, CifarModelPool pool, PredictionWorkers workers,
-        BufferBudget budget, ServeSettings settings, CancellationToken cancellation)
+        UploadBuffers buffers, ServeSettings settings, CancellationToken cancellation)
     {
         try
         {
-            using var uploads = await Uploads.ReadAsync(context.Request, settings, budget, cancellation);
+            using var uploads = await Uploads.ReadAsync(context.Request, settings, buffers, cancellation);
             var (outcome, result) = await workers.RunAsync(() => Predict(pool, uploads), settings.MaxPredictionWait, cancellation);
             return outcome switch
             {
@@ -150,7 +150,8 @@ public sealed class ServeApp
             ImagePrediction prediction;
             try
             {
-                prediction = lease.Model.Predict(image.Bytes, TextEscaping.ControlCharacters(image.Name));
+                using var bytes = image.Bytes.OpenRead();
+                prediction = lease.Model.Predict(bytes, TextEscaping.ControlCharacters(image.Name));
             }
             catch (InvalidDataException e)
             {

@@ -35,6 +35,12 @@ public sealed record ServeSettings(string ModelPath, string? RunsFolder)
     /// </summary>
     public long MaxBufferedBytes { get; init; } = 256L << 20;
 
+    /// <summary>
+    /// How long the server holds no request body after a burst before it gives the bodies' memory back to the system
+    /// (a compacting collection; zero: never).
+    /// </summary>
+    public TimeSpan ReleaseMemoryAfterIdle { get; init; } = TimeSpan.FromSeconds(10);
+
     /// <summary>The Retry-After a busy server (503) sends, in seconds.</summary>
     public int RetryAfterSeconds { get; init; } = 1;
 }

@@ -13,57 +13,36 @@ internal sealed class UploadRefused(int status, string detail) : Exception(detai
     public int Status { get; } = status;
 }
 
-/// <summary>
-/// Request-body bytes held in memory by all requests together (<see cref="ServeSettings.MaxBufferedBytes"/>). A request
-/// takes its share as its buffers grow and gives it back when it is answered.
-/// </summary>
-internal sealed class BufferBudget(long maxBytes)
-{
-    private long _held;
-
-    public long Held => Interlocked.Read(ref _held);
-
-    public bool TryTake(long bytes)
-    {
-        if (Interlocked.Add(ref _held, bytes) <= maxBytes) return true;
-        Interlocked.Add(ref _held, -bytes);
-        return false;
-    }
-
-    public void Give(long bytes) => Interlocked.Add(ref _held, -bytes);
-}
-
-/// <summary>One uploaded image in a pooled buffer.</summary>
+/// <summary>One uploaded image.</summary>
 /// <param name="Name">The name the client gave it (as sent: JSON escapes it once).</param>
 /// <param name="Bytes">Its content, valid until the request's <see cref="Uploads"/> is disposed.</param>
-internal sealed record Upload(string Name, ArraySegment<byte> Bytes);
+internal sealed record Upload(string Name, ChunkedBytes Bytes);
 
 /// <summary>
 /// The images of one request, read as they stream in (multipart sections one by one, never the whole body at once)
-/// into pooled buffers that count against the <see cref="BufferBudget"/>; disposing gives both back.
+/// into pooled buffers counted against <see cref="ServeSettings.MaxBufferedBytes"/>; disposing gives them back.
 /// </summary>
 internal sealed class Uploads : IDisposable
 {
-    private const int FirstBufferBytes = 64 << 10;
     private readonly ServeSettings _settings;
-    private readonly BufferBudget _budget;
-    private readonly List<(string Name, byte[] Buffer, int Length)> _images = [];
+    private readonly UploadBuffers _buffers;
+    private readonly List<Upload> _images = [];
 
-    private Uploads(ServeSettings settings, BufferBudget budget)
+    private Uploads(ServeSettings settings, UploadBuffers buffers)
     {
         _settings = settings;
-        _budget = budget;
+        _buffers = buffers;
     }
 
     /// <summary>The images in upload order.</summary>
-    public IEnumerable<Upload> Images => _images.Select(i => new Upload(i.Name, new ArraySegment<byte>(i.Buffer, 0, i.Length)));
+    public IReadOnlyList<Upload> Images => _images;
 
     /// <summary>Reads the request's images: multipart/form-data files, or the raw body as one image.</summary>
     /// <exception cref="UploadRefused">The request breaks a limit or holds no image (its status and why).</exception>
-    public static async Task<Uploads> ReadAsync(HttpRequest request, ServeSettings settings, BufferBudget budget, CancellationToken cancellation)
+    public static async Task<Uploads> ReadAsync(HttpRequest request, ServeSettings settings, UploadBuffers buffers, CancellationToken cancellation)
     {
         if (request.ContentLength > settings.MaxRequestBytes) throw RequestTooLarge(settings);
-        var uploads = new Uploads(settings, budget);
+        var uploads = new Uploads(settings, buffers);
         try
         {
             var body = new LimitedStream(request.Body, settings.MaxRequestBytes, () => RequestTooLarge(settings));
@@ -84,11 +63,10 @@ internal sealed class Uploads : IDisposable
 
     private async Task ReadRawAsync(Stream body, CancellationToken cancellation)
     {
-        var (buffer, length) = await ReadImageAsync(body, cancellation);
-        if (length == 0 && buffer is not null) Give(buffer);
+        var (image, length) = await ReadImageAsync(body, cancellation);
+        if (image is null) throw ImageTooLarge("body", length);
+        _images.Add(new Upload("body", image));
         if (length == 0) throw new UploadRefused(StatusCodes.Status400BadRequest, "the request has no body: post images as multipart/form-data files, or one image as the body");
-        if (buffer is null) throw ImageTooLarge("body", length);
-        _images.Add(("body", buffer, (int)length));
     }
 
     private async Task ReadFormAsync(HttpRequest request, Stream body, CancellationToken cancellation)
@@ -130,16 +108,11 @@ internal sealed class Uploads : IDisposable
 
     private async Task<UploadRefused?> AddImageAsync(string name, Stream section, CancellationToken cancellation)
     {
-        var (buffer, length) = await ReadImageAsync(section, cancellation);
+        var (image, length) = await ReadImageAsync(section, cancellation);
         var shown = TextEscaping.ControlCharacters(name);
-        if (buffer is null) return ImageTooLarge(shown, length);
-        if (length == 0)
-        {
-            Give(buffer);
-            return new UploadRefused(StatusCodes.Status400BadRequest, $"{shown}: the file is empty");
-        }
-        _images.Add((name, buffer, (int)length));
-        return null;
+        if (image is null) return ImageTooLarge(shown, length);
+        _images.Add(new Upload(name, image)); // given back with the others
+        return length == 0 ? new UploadRefused(StatusCodes.Status400BadRequest, $"{shown}: the file is empty") : null;
     }
 
     /// <summary>The file name a section carries (filename* decoded, a quoted filename unescaped), or null for a plain field.</summary>
@@ -152,71 +125,42 @@ internal sealed class Uploads : IDisposable
     }
 
     /// <summary>
-    /// The stream's bytes in a pooled buffer, growing as they come; past <see cref="ServeSettings.MaxImageBytes"/> the
-    /// buffer is let go (null) and the rest only counted, so that the refusal says how large the image was.
+    /// The stream's bytes in pooled chunks as they come; past <see cref="ServeSettings.MaxImageBytes"/> the chunks are
+    /// given back (null) and the rest only counted, so that the refusal says how large the image was.
     /// </summary>
-    private async Task<(byte[]? Buffer, long Length)> ReadImageAsync(Stream source, CancellationToken cancellation)
+    private async Task<(ChunkedBytes? Image, long Length)> ReadImageAsync(Stream source, CancellationToken cancellation)
     {
-        long limit = _settings.MaxImageBytes;
-        byte[]? buffer = Take((int)Math.Min(FirstBufferBytes, limit));
+        var image = new ChunkedBytes(_buffers);
         long length = 0;
         try
         {
             while (true)
             {
                 int read;
-                if (buffer is null) read = await SkipChunkAsync(source, cancellation);
-                else if (length < Math.Min(buffer.Length, limit))
-                    read = await source.ReadAsync(buffer.AsMemory((int)length, (int)(Math.Min(buffer.Length, limit) - length)), cancellation);
-                else if (length < limit)
-                {
-                    buffer = Grow(buffer);
-                    continue;
-                }
+                if (image is null) read = await SkipChunkAsync(source, cancellation);
                 else
                 {
-                    // Full at the limit: one more byte makes the image too large.
-                    read = await SkipChunkAsync(source, cancellation);
-                    if (read > 0) buffer = Give(buffer);
+                    read = await source.ReadAsync(image.Room() ?? throw Busy(), cancellation);
+                    image.Advance(read);
+                    if (image.Length > _settings.MaxImageBytes)
+                    {
+                        image.Dispose();
+                        image = null;
+                    }
                 }
-                if (read == 0) return (buffer, length);
+                if (read == 0) return (image, length);
                 length += read;
             }
         }
         catch
         {
-            if (buffer is not null) Give(buffer);
+            image?.Dispose();
             throw;
         }
     }
 
-    private byte[] Grow(byte[] buffer)
-    {
-        var larger = Take((int)Math.Min(2L * buffer.Length, _settings.MaxImageBytes));
-        buffer.AsSpan().CopyTo(larger);
-        Give(buffer);
-        return larger;
-    }
-
-    private byte[] Take(int atLeast)
-    {
-        var buffer = ArrayPool<byte>.Shared.Rent(atLeast);
-        if (!_budget.TryTake(buffer.Length))
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-            throw new UploadRefused(StatusCodes.Status503ServiceUnavailable,
-                $"the server is busy: uploads in progress hold {_settings.MaxBufferedBytes} bytes; try again shortly");
-        }
-        return buffer;
-    }
-
-    /// <summary>Returns the buffer to the pool and its bytes to the budget; null, for the caller's variable.</summary>
-    private byte[]? Give(byte[] buffer)
-    {
-        _budget.Give(buffer.Length);
-        ArrayPool<byte>.Shared.Return(buffer);
-        return null;
-    }
+    private UploadRefused Busy() => new(StatusCodes.Status503ServiceUnavailable,
+        $"the server is busy: uploads in progress hold {_settings.MaxBufferedBytes} bytes; try again shortly");
 
     private static async Task<int> SkipChunkAsync(Stream source, CancellationToken cancellation)
     {
@@ -245,7 +189,7 @@ internal sealed class Uploads : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
-        foreach (var (_, buffer, _) in _images) Give(buffer);
+        foreach (var image in _images) image.Bytes.Dispose();
         _images.Clear();
     }
 }

@@ -89,10 +89,26 @@ public static class ImageFiles
     /// <summary>Checks encoded image bytes before decoding, as <see cref="Check(string)"/> checks a file.</summary>
     /// <param name="encoded">The encoded image.</param>
     /// <param name="name">How messages name it.</param>
-    public static (int Width, int Height) CheckEncoded(ArraySegment<byte> encoded, string name = "the image")
+    public static (int Width, int Height) CheckEncoded(byte[] encoded, string name = "the image")
     {
-        using var stream = new MemoryStream(encoded.Array!, encoded.Offset, encoded.Count, writable: false);
+        using var stream = new MemoryStream(encoded, writable: false);
         return CheckHeader(stream, name);
+    }
+
+    /// <summary>Checks an encoded image in a seekable stream from its current position, which it leaves where it was.</summary>
+    /// <param name="encoded">The encoded image (seekable).</param>
+    /// <param name="name">How messages name it.</param>
+    public static (int Width, int Height) CheckEncoded(Stream encoded, string name = "the image")
+    {
+        long start = encoded.Position;
+        try
+        {
+            return CheckHeader(new Borrowed(encoded), name); // SkiaSharp disposes the stream it reads a header from
+        }
+        finally
+        {
+            encoded.Position = start;
+        }
     }
 
     private static (int Width, int Height) CheckHeader(Stream stream, string name)
@@ -117,4 +133,20 @@ public static class ImageFiles
         SKCodecResult.InvalidInput => "an invalid image header",
         _ => $"not a known image format: {result}",
     };
+
+    /// <summary>A stream read through, and left open when this view is disposed.</summary>
+    private sealed class Borrowed(Stream inner) : Stream
+    {
+        public override bool CanRead => inner.CanRead;
+        public override bool CanSeek => inner.CanSeek;
+        public override bool CanWrite => false;
+        public override long Length => inner.Length;
+        public override long Position { get => inner.Position; set => inner.Position = value; }
+        public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
+        public override int Read(Span<byte> buffer) => inner.Read(buffer);
+        public override long Seek(long offset, SeekOrigin origin) => inner.Seek(offset, origin);
+        public override void Flush() { }
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
 }
