@@ -201,6 +201,33 @@ public class ServeLoadTests : IClassFixture<TrainRun>
     }
 
     [Fact]
+    public async Task An_overlong_target_or_header_block_is_a_problem_not_an_empty_answer_and_head_has_no_body()
+    {
+        Assert.True(_run.Result.ExitCode == 0, _run.Result.Errors);
+        var cancellation = TestContext.Current.CancellationToken;
+        await using var server = await Loopback.StartAsync(new ServeSettings(_run.Model, null));
+        using var client = server.Client();
+
+        using var longTarget = await client.GetAsync("/health?" + new string('q', 10_000), cancellation);
+        Assert.Equal(HttpStatusCode.RequestUriTooLong, longTarget.StatusCode);
+        Assert.Equal("application/problem+json", longTarget.Content.Headers.ContentType?.MediaType);
+        Assert.StartsWith("the request target is ", JsonDocument.Parse(await longTarget.Content.ReadAsStringAsync(cancellation)).RootElement.GetProperty("detail").GetString());
+
+        using var bigHeaders = new HttpRequestMessage(HttpMethod.Get, "/health");
+        for (int i = 0; i < 5; i++) bigHeaders.Headers.Add($"X-Padding-{i}", new string('h', 8_000));
+        using var tooMany = await client.SendAsync(bigHeaders, cancellation);
+        Assert.Equal(HttpStatusCode.RequestHeaderFieldsTooLarge, tooMany.StatusCode);
+        Assert.StartsWith("the request's headers are ", JsonDocument.Parse(await tooMany.Content.ReadAsStringAsync(cancellation)).RootElement.GetProperty("detail").GetString());
+
+        foreach (var url in new[] { "/health", "/api/model" })
+        {
+            using var head = await client.SendAsync(new HttpRequestMessage(HttpMethod.Head, url), cancellation);
+            Assert.Equal(HttpStatusCode.OK, head.StatusCode);
+            Assert.Empty(await head.Content.ReadAsByteArrayAsync(cancellation));
+        }
+    }
+
+    [Fact]
     public async Task A_client_that_disconnects_or_sends_a_bad_body_is_one_warning_line()
     {
         Assert.True(_run.Result.ExitCode == 0, _run.Result.Errors);

@@ -35,6 +35,21 @@ internal static class Problems
         });
         app.UseStatusCodePages(context => Create(context.HttpContext.Response.StatusCode, DefaultDetail(context.HttpContext)).ExecuteAsync(context.HttpContext));
         app.Use(HandleClientFaultsAsync);
+        app.Use(RefuseOversizedRequests);
+    }
+
+    /// <summary>Answers a request target or header block over the app's limits (below Kestrel's) with a problem.</summary>
+    private static Task RefuseOversizedRequests(HttpContext context, RequestDelegate next)
+    {
+        var settings = context.RequestServices.GetRequiredService<ServeSettings>();
+        var request = context.Request;
+        long target = (request.PathBase + request.Path).ToUriComponent().Length + (request.QueryString.Value?.Length ?? 0);
+        if (target > settings.MaxRequestTargetBytes)
+            return Create(StatusCodes.Status414UriTooLong, $"the request target is {target} bytes; at most {settings.MaxRequestTargetBytes} are accepted").ExecuteAsync(context);
+        long headers = request.Headers.Sum(h => h.Key.Length + 4L + h.Value.Sum(v => (long)(v?.Length ?? 0)));
+        if (headers > settings.MaxRequestHeadersBytes)
+            return Create(StatusCodes.Status431RequestHeaderFieldsTooLarge, $"the request's headers are {headers} bytes; at most {settings.MaxRequestHeadersBytes} are accepted").ExecuteAsync(context);
+        return next(context);
     }
 
     private static Task AddHeaders(HttpResponse response)

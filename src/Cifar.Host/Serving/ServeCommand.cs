@@ -59,8 +59,13 @@ internal static class ServeCommand
             })
             .ConfigureWebHost(web =>
             {
-                // Kestrel's own limit just above the app's, so that the app answers an oversized body with its JSON error.
-                web.UseKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = settings.MaxRequestBytes + 1);
+                // Kestrel's own limits above the app's, so that the app answers an oversized request with its JSON problem.
+                web.UseKestrel(kestrel =>
+                {
+                    kestrel.Limits.MaxRequestBodySize = settings.MaxRequestBytes + 1;
+                    kestrel.Limits.MaxRequestLineSize = 2 * settings.MaxRequestTargetBytes + 64; // + the method and version
+                    kestrel.Limits.MaxRequestHeadersTotalSize = 2 * settings.MaxRequestHeadersBytes;
+                });
                 web.UseUrls(urls);
                 ServeApp.Configure(web, settings);
             })

@@ -18,6 +18,15 @@ public sealed record ServeSettings(string ModelPath, string? RunsFolder)
     public int MaxImages { get; init; } = 32;
 
     /// <summary>
+    /// The longest request target (path and query) answered, in bytes (414 problem above it). Kestrel's own limit is
+    /// set at twice this, so that the app, not Kestrel's empty-bodied answer, refuses all but the most extreme.
+    /// </summary>
+    public int MaxRequestTargetBytes { get; init; } = 8 << 10;
+
+    /// <summary>The largest request header block answered, in bytes (431 problem above it; Kestrel's limit at twice this).</summary>
+    public int MaxRequestHeadersBytes { get; init; } = 32 << 10;
+
+    /// <summary>
     /// Prediction requests predicting at once (default one per processor), each on a worker thread of its own: a
     /// request holds one only while it predicts, never while its body arrives.
     /// </summary>
