@@ -636,6 +636,7 @@ public class ServeApiTests : IClassFixture<TwoModels>
         using var client = app.CreateClient();
         var answers = new ConcurrentQueue<(HttpStatusCode Status, string Body)>();
         var seen = new ConcurrentDictionary<string, int>();
+        using var answered = new SemaphoreSlim(0); // released per answer: the waits below wake on answers, not on a timer
         using var stop = new CancellationTokenSource();
         var bytes = File.ReadAllBytes(image);
         var clients = Enumerable.Range(0, 8).Select(_ => Task.Run(async () =>
@@ -646,6 +647,7 @@ public class ServeApiTests : IClassFixture<TwoModels>
                 var body = await response.Content.ReadAsStringAsync();
                 answers.Enqueue((response.StatusCode, body));
                 if (response.IsSuccessStatusCode) seen.AddOrUpdate(JsonDocument.Parse(body).RootElement.GetProperty("sha256").GetString()!, 1, (_, n) => n + 1);
+                answered.Release();
             }
         })).ToArray();
 
@@ -656,7 +658,7 @@ public class ServeApiTests : IClassFixture<TwoModels>
             File.Move(served + ".tmp", served, overwrite: true);
             int before = seen.GetValueOrDefault(hash);
             var deadline = DateTime.UtcNow.AddSeconds(30);
-            while (seen.GetValueOrDefault(hash) < before + 20 && DateTime.UtcNow < deadline) await Task.Delay(20);
+            while (seen.GetValueOrDefault(hash) < before + 20 && DateTime.UtcNow < deadline) await answered.WaitAsync(TimeSpan.FromSeconds(1));
             Assert.True(seen.GetValueOrDefault(hash) >= before + 20, $"requests did not move to {hash[..12]} within 30 s: "
                 + string.Join(", ", answers.GroupBy(a => a.Status).Select(g => $"{g.Count()} × {(int)g.Key}"))
                 + $"; {answers.FirstOrDefault(a => a.Status != HttpStatusCode.OK).Body}");
