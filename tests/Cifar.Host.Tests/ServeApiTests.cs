@@ -309,6 +309,12 @@ public class ServeApiTests : IClassFixture<TwoModels>
         await AssertProblem(await client.PostAsync("/api/predict", mislabelled, TestContext.Current.CancellationToken),
             HttpStatusCode.BadRequest, "the multipart body cannot be read");
 
+        // A boundary no multipart reader buffers (RFC 2046 allows 70 characters).
+        var longBoundary = new ByteArrayContent(whole);
+        longBoundary.Headers.ContentType = MediaTypeHeaderValue.Parse($"multipart/form-data; boundary={new string('b', 5_000)}");
+        await AssertProblem(await client.PostAsync("/api/predict", longBoundary, TestContext.Current.CancellationToken),
+            HttpStatusCode.BadRequest, "the multipart body cannot be read (its boundary is longer than 70 characters)");
+
         // The server is unharmed: a good request still succeeds.
         using var good = await client.PostAsync("/api/predict", Form(("a.jpg", image)), TestContext.Current.CancellationToken);
         Assert.Equal(HttpStatusCode.OK, good.StatusCode);

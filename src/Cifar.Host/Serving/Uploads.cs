@@ -24,6 +24,9 @@ internal sealed record Upload(string Name, ChunkedBytes Bytes);
 /// </summary>
 internal sealed class Uploads : IDisposable
 {
+    /// <summary>RFC 2046's longest boundary (the multipart reader's buffer must hold one).</summary>
+    private const int MaxBoundaryLength = 70;
+
     private readonly ServeSettings _settings;
     private readonly UploadBuffers _buffers;
     private readonly List<Upload> _images = [];
@@ -73,6 +76,7 @@ internal sealed class Uploads : IDisposable
     {
         var boundary = HeaderUtilities.RemoveQuotes(MediaTypeHeaderValue.Parse(request.ContentType).Boundary).Value;
         if (string.IsNullOrEmpty(boundary)) throw Unreadable("its Content-Type names no boundary");
+        if (boundary.Length > MaxBoundaryLength) throw Unreadable($"its boundary is longer than {MaxBoundaryLength} characters");
         var reader = new MultipartReader(boundary, body) { BodyLengthLimit = null }; // the whole body is limited instead
         int files = 0;
         UploadRefused? firstRefusal = null;
