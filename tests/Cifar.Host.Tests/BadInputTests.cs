@@ -91,7 +91,7 @@ public class BadInputTests
         var huge = Path.Combine(dir.File("data"), "train", "cat", "huge.png");
         TestImages.WritePngDeclaring(huge, 100_000, 100_000);
         var error = UserError(dir, Train(dir, dir.File("data")));
-        Assert.Contains($"{huge}: declares a 100000×100000 image (10000 megapixels); images over 16.8 megapixels are refused before decoding", error);
+        Assert.Contains($"{huge}: declares a 100000×100000 image, 10,000,000,000 pixels; images of more than 16,777,216 pixels (4096×4096) are refused before decoding", error);
 
         var skipped = Train(dir, dir.File("data"), "--Data:SkipBadImages=true");
         Assert.True(skipped.ExitCode == 0, skipped.Errors);

@@ -32,7 +32,7 @@ public class PredictInputTests : IClassFixture<TrainRun>
         using var dir = new TestData.TempFolder();
         var huge = dir.File("huge.png");
         TestImages.WritePngDeclaring(huge, 100_000, 100_000);
-        Assert.Equal($"error: {huge}: declares a 100000×100000 image (10000 megapixels); images over 16.8 megapixels are refused before decoding",
+        Assert.Equal($"error: {huge}: declares a 100000×100000 image, 10,000,000,000 pixels; images of more than 16,777,216 pixels (4096×4096) are refused before decoding",
             Refused(HostRun.Run("predict", "--model", Model, huge)));
 
         // evaluate reads image folders with the same check.

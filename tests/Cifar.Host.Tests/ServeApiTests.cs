@@ -40,10 +40,13 @@ internal sealed class ServeFactory(ServeSettings settings, ILoggerProvider? logs
             .ConfigureWebHost(web => ServeApp.Configure(web, settings));
 }
 
-/// <summary>Keeps every log line (<c>Cifar.*</c> categories) so that a test can wait for one.</summary>
-internal sealed class LogLines : ILoggerProvider
+/// <summary>Keeps every log line (<c>Cifar.*</c> categories, or all of them) so that a test can wait for one.</summary>
+internal sealed class LogLines(bool allCategories = false) : ILoggerProvider
 {
     private readonly ConcurrentQueue<string> _lines = new();
+    private readonly SemaphoreSlim _logged = new(0);
+
+    private bool AllCategories { get; } = allCategories;
 
     public IReadOnlyCollection<string> Lines => _lines;
 
@@ -51,11 +54,12 @@ internal sealed class LogLines : ILoggerProvider
 
     public void Dispose() { }
 
-    /// <summary>Waits (30 s at most) until <paramref name="count"/> lines contain <paramref name="text"/>.</summary>
+    /// <summary>Waits (30 s at most), woken by each new line, until <paramref name="count"/> lines contain <paramref name="text"/>.</summary>
     public async Task WaitFor(string text, int count = 1)
     {
         var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (_lines.Count(l => l.Contains(text, StringComparison.Ordinal)) < count && DateTime.UtcNow < deadline) await Task.Delay(20);
+        while (_lines.Count(l => l.Contains(text, StringComparison.Ordinal)) < count && DateTime.UtcNow < deadline)
+            await _logged.WaitAsync(TimeSpan.FromSeconds(1));
         Assert.True(_lines.Count(l => l.Contains(text, StringComparison.Ordinal)) >= count,
             $"no {count}. log line with '{text}' within 30 s; logged: {string.Join(" | ", _lines)}");
     }
@@ -63,10 +67,12 @@ internal sealed class LogLines : ILoggerProvider
     private sealed class Logger(LogLines owner, string category) : ILogger
     {
         public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-        public bool IsEnabled(LogLevel logLevel) => category.StartsWith("Cifar", StringComparison.Ordinal);
+        public bool IsEnabled(LogLevel logLevel) => owner.AllCategories || category.StartsWith("Cifar", StringComparison.Ordinal);
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
-            if (IsEnabled(logLevel)) owner._lines.Enqueue($"{logLevel}: {formatter(state, exception)}");
+            if (!IsEnabled(logLevel)) return;
+            owner._lines.Enqueue($"{logLevel}: {category}: {formatter(state, exception)}{(exception is null ? "" : Environment.NewLine + exception)}");
+            owner._logged.Release();
         }
     }
 }
@@ -136,6 +142,9 @@ public class ServeApiTests : IClassFixture<TwoModels>
     {
         using var dir = new TestData.TempFolder();
         var images = WriteImages(dir, 4);
+        // One over several of the 64 KiB chunks an upload is read into (300×200 BMP: 180 KB).
+        images.Add(dir.File("large.bmp"));
+        TestImages.WriteBmp(images[^1], 300, 200, (x, y) => ((byte)(x * 3), (byte)(y * 5), (byte)((x ^ y) * 7)));
         var cli = HostRun.Run(new[] { "predict", "--model", _models.First.Model, "--format", "json" }.Concat(images).ToArray());
         Assert.True(cli.ExitCode == 0, cli.Errors);
         var expected = JsonDocument.Parse(cli.Output).RootElement.EnumerateArray().ToList();
@@ -300,35 +309,43 @@ public class ServeApiTests : IClassFixture<TwoModels>
         await AssertProblem(await client.PostAsync("/api/predict", mislabelled, TestContext.Current.CancellationToken),
             HttpStatusCode.BadRequest, "the multipart body cannot be read");
 
+        // A boundary no multipart reader buffers (RFC 2046 allows 70 characters).
+        var longBoundary = new ByteArrayContent(whole);
+        longBoundary.Headers.ContentType = MediaTypeHeaderValue.Parse($"multipart/form-data; boundary={new string('b', 5_000)}");
+        await AssertProblem(await client.PostAsync("/api/predict", longBoundary, TestContext.Current.CancellationToken),
+            HttpStatusCode.BadRequest, "the multipart body cannot be read (its boundary is longer than 70 characters)");
+
         // The server is unharmed: a good request still succeeds.
         using var good = await client.PostAsync("/api/predict", Form(("a.jpg", image)), TestContext.Current.CancellationToken);
         Assert.Equal(HttpStatusCode.OK, good.StatusCode);
     }
 
-    /// <summary>A raw image body that, after its first 256 KiB have been read by the app, waits to be released.</summary>
-    private sealed class HeldBody(byte[] image) : HttpContent
+    /// <summary>Occupies one of the app's prediction workers until released, so that a test knows what waits behind it.</summary>
+    internal sealed class HeldWorker : IAsyncDisposable
     {
-        public TaskCompletionSource Reading { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _running = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly Task _work;
 
-        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context)
-        {
-            await stream.WriteAsync(image);
-            // Far more than the in-memory transport buffers: once written, the endpoint is reading, so it holds its permit.
-            var padding = new byte[16 << 10];
-            for (int i = 0; i < 16; i++)
+        private HeldWorker(PredictionWorkers workers) =>
+            _work = workers.RunAsync(() =>
             {
-                await stream.WriteAsync(padding);
-                await stream.FlushAsync();
-            }
-            Reading.TrySetResult();
-            await Release.Task;
+                _running.SetResult();
+                _release.Task.Wait();
+                return 0;
+            }, TimeSpan.FromMinutes(5), CancellationToken.None);
+
+        public static async Task<HeldWorker> StartAsync(IServiceProvider services)
+        {
+            var held = new HeldWorker((PredictionWorkers)services.GetService(typeof(PredictionWorkers))!);
+            await held._running.Task.WaitAsync(TimeSpan.FromSeconds(30));
+            return held;
         }
 
-        protected override bool TryComputeLength(out long length)
+        public async ValueTask DisposeAsync()
         {
-            length = 0;
-            return false;
+            _release.TrySetResult();
+            await _work.WaitAsync(TimeSpan.FromSeconds(30));
         }
     }
 
@@ -337,35 +354,50 @@ public class ServeApiTests : IClassFixture<TwoModels>
     {
         using var dir = new TestData.TempFolder();
         var image = File.ReadAllBytes(WriteImages(dir, 1)[0]);
-        using var app = Serve(limits: s => s with { MaxConcurrentPredictions = 1, MaxQueuedPredictions = 1 });
-        // The test server's own client: CreateClient's redirect handler would buffer the held body before sending it.
-        using var client = app.Server.CreateClient();
+        using var app = Serve(limits: s => s with { MaxConcurrentPredictions = 1, MaxQueuedPredictions = 1, MaxPredictionWait = TimeSpan.FromMinutes(1) });
+        using var client = app.CreateClient();
         var cancellation = TestContext.Current.CancellationToken;
         Task<HttpResponseMessage> Post() => client.PostAsync("/api/predict", Form(("a.bmp", image)), cancellation);
+        var workers = (PredictionWorkers)app.Services.GetService(typeof(PredictionWorkers))!;
 
-        var held = new HeldBody(image) { Headers = { ContentType = new("image/bmp") } };
-        var running = client.PostAsync("/api/predict", held, cancellation);
-        await held.Reading.Task.WaitAsync(TimeSpan.FromSeconds(30), cancellation);
-        // One request runs; of the next two, one waits and the other is refused (whichever came second to the limiter).
-        var second = Post();
-        await Task.Delay(300, cancellation);
-        var third = Post();
-        var refused = await Task.WhenAny(second, third).WaitAsync(TimeSpan.FromSeconds(30), cancellation);
-        var waiting = refused == second ? third : second;
-        var detail = await AssertProblem(await refused, HttpStatusCode.ServiceUnavailable, "the server is busy");
+        var held = await HeldWorker.StartAsync(app.Services);
+        var waiting = Post();
+        Assert.True(SpinWait.SpinUntil(() => workers.Waiting == 1, TimeSpan.FromSeconds(30)), "the request did not wait for the worker");
+        // The one worker is busy and the one place in the queue taken: refused at once.
+        using var refused = await Post().WaitAsync(TimeSpan.FromSeconds(30), cancellation);
+        var detail = await AssertProblem(refused, HttpStatusCode.ServiceUnavailable, "the server is busy");
         Assert.Contains("1 prediction requests are running and 1 waiting", detail);
-        Assert.Equal("1", (await refused).Headers.RetryAfter?.ToString());
-        Assert.False(waiting.IsCompleted, "a request did not wait for the running one");
-        // /api/model and the pages are not limited.
+        Assert.Equal("1", refused.Headers.RetryAfter?.ToString());
+        Assert.False(waiting.IsCompleted, "the queued request was answered while the worker was busy");
+        // Health, the model's description and the pages do not queue.
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/api/model", cancellation)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/health", cancellation)).StatusCode);
 
-        held.Release.SetResult();
-        using var first = await running.WaitAsync(TimeSpan.FromSeconds(30), cancellation);
-        Assert.Equal(HttpStatusCode.OK, first.StatusCode); // a BMP decodes with padding after it
+        await held.DisposeAsync();
         using var queued = await waiting.WaitAsync(TimeSpan.FromSeconds(30), cancellation);
         Assert.Equal(HttpStatusCode.OK, queued.StatusCode);
         using var after = await Post();
         Assert.Equal(HttpStatusCode.OK, after.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_request_that_waits_longer_than_the_limit_for_a_worker_gets_503()
+    {
+        using var dir = new TestData.TempFolder();
+        var image = File.ReadAllBytes(WriteImages(dir, 1)[0]);
+        using var app = Serve(limits: s => s with { MaxConcurrentPredictions = 1, MaxQueuedPredictions = 4, MaxPredictionWait = TimeSpan.FromMilliseconds(200) });
+        using var client = app.CreateClient();
+        var workers = (PredictionWorkers)app.Services.GetService(typeof(PredictionWorkers))!;
+        await using (await HeldWorker.StartAsync(app.Services))
+        {
+            using var refused = await client.PostAsync("/api/predict", Form(("a.bmp", image)), TestContext.Current.CancellationToken);
+            await AssertProblem(refused, HttpStatusCode.ServiceUnavailable, "the server is busy: no prediction worker was free within 0.2 s");
+            Assert.Equal("1", refused.Headers.RetryAfter?.ToString());
+        }
+        // The withdrawn request was not predicted later: the worker is free and the queue holds nothing.
+        using var good = await client.PostAsync("/api/predict", Form(("a.bmp", image)), TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.OK, good.StatusCode);
+        Assert.Equal(0, workers.Waiting);
     }
 
     [Fact]
@@ -429,6 +461,167 @@ public class ServeApiTests : IClassFixture<TwoModels>
     }
 
     [Fact]
+    public async Task Names_come_back_as_sent_escaped_once_by_json()
+    {
+        using var dir = new TestData.TempFolder();
+        var image = File.ReadAllBytes(WriteImages(dir, 1)[0]);
+        // Written by hand: a quoted file name with escaped quotes, and an RFC 5987 one with control characters.
+        const string boundary = "b0undary";
+        using var body = new MemoryStream();
+        void Write(string text) => body.Write(System.Text.Encoding.UTF8.GetBytes(text));
+        foreach (var disposition in new[] { "filename=\"say \\\"hi\\\".bmp\"", "filename*=UTF-8''line%0Abreak%09tab.bmp" })
+        {
+            Write($"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; {disposition}\r\nContent-Type: image/bmp\r\n\r\n");
+            body.Write(image);
+            Write("\r\n");
+        }
+        Write($"--{boundary}--\r\n");
+        using var content = new ByteArrayContent(body.ToArray());
+        content.Headers.ContentType = MediaTypeHeaderValue.Parse($"multipart/form-data; boundary={boundary}");
+
+        using var app = Serve();
+        using var response = await app.CreateClient().PostAsync("/api/predict", content, TestContext.Current.CancellationToken);
+        var text = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+        Assert.True(response.StatusCode == HttpStatusCode.OK, text);
+        var names = JsonDocument.Parse(text).RootElement.GetProperty("predictions").EnumerateArray().Select(p => p.GetProperty("name").GetString());
+        Assert.Equal(["say \"hi\".bmp", "line\nbreak\ttab.bmp"], names);
+        Assert.DoesNotContain("\\\\", text); // JSON escapes once: no escaped backslash anywhere
+    }
+
+    [Fact]
+    public async Task Every_error_is_problem_json_whatever_the_client_accepts_and_head_is_answered()
+    {
+        using var dir = new TestData.TempFolder();
+        using var app = Serve();
+        using var client = app.CreateClient();
+        var cancellation = TestContext.Current.CancellationToken;
+        using var html = new HttpRequestMessage(HttpMethod.Get, "/no/such/page");
+        html.Headers.Accept.ParseAdd("text/html");
+        await AssertProblem(await client.SendAsync(html, cancellation), HttpStatusCode.NotFound, "nothing at /no/such/page");
+        await AssertProblem(await client.GetAsync("/openapi/v2.json", cancellation), HttpStatusCode.NotFound, "nothing at /openapi/v2.json");
+        await AssertProblem(await client.DeleteAsync("/health", cancellation), HttpStatusCode.MethodNotAllowed, "DELETE is not allowed on /health");
+
+        foreach (var url in new[] { "/health", "/api/model" })
+        {
+            using var head = await client.SendAsync(new HttpRequestMessage(HttpMethod.Head, url), cancellation);
+            Assert.True(HttpStatusCode.OK == head.StatusCode, $"HEAD {url}: {(int)head.StatusCode}");
+            Assert.Equal("application/json", head.Content.Headers.ContentType?.MediaType); // Kestrel sends no body for HEAD
+        }
+
+        // One pixel over the limit: the message's two numbers differ.
+        var wide = dir.File("wide.png");
+        TestImages.WritePngDeclaring(wide, 4097, 4096);
+        await AssertProblem(await client.PostAsync("/api/predict", Form(("wide.png", File.ReadAllBytes(wide))), cancellation), HttpStatusCode.BadRequest,
+            "wide.png: declares a 4097×4096 image, 16,781,312 pixels; images of more than 16,777,216 pixels (4096×4096) are refused before decoding");
+    }
+
+    [Fact]
+    public async Task Pages_and_answers_forbid_sniffing_and_framing_and_are_revalidated()
+    {
+        using var app = Serve();
+        using var client = app.CreateClient();
+        foreach (var url in new[] { "/", "/runs.html", "/predict.js", "/api/model", "/no/such/page" })
+        {
+            using var response = await client.GetAsync(url, TestContext.Current.CancellationToken);
+            Assert.Equal("nosniff", string.Join(",", response.Headers.GetValues("X-Content-Type-Options")));
+            Assert.Equal("DENY", string.Join(",", response.Headers.GetValues("X-Frame-Options")));
+            Assert.Equal("frame-ancestors 'none'", string.Join(",", response.Headers.GetValues("Content-Security-Policy")));
+            Assert.True(response.Headers.CacheControl?.NoCache == true, $"{url}: Cache-Control {response.Headers.CacheControl}");
+        }
+    }
+
+    [Fact]
+    public async Task The_openapi_document_describes_each_body_and_error_and_names_no_server()
+    {
+        using var app = Serve();
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/openapi/v1.json");
+        request.Headers.Host = "attacker.example:8666";
+        using var response = await app.CreateClient().SendAsync(request, TestContext.Current.CancellationToken);
+        var text = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+        Assert.DoesNotContain("attacker.example", text);
+        var document = JsonDocument.Parse(text).RootElement;
+        if (document.TryGetProperty("servers", out var servers)) Assert.Empty(servers.EnumerateArray());
+
+        var predict = document.GetProperty("paths").GetProperty("/api/predict").GetProperty("post");
+        var content = predict.GetProperty("requestBody").GetProperty("content");
+        foreach (var type in new[] { "application/octet-stream", "image/*" })
+        {
+            var schema = content.GetProperty(type).GetProperty("schema");
+            Assert.Equal("string", schema.GetProperty("type").GetString());
+            Assert.Equal("binary", schema.GetProperty("format").GetString());
+        }
+        Assert.NotEqual("string", content.GetProperty("multipart/form-data").GetProperty("schema").TryGetProperty("type", out var form) ? form.GetString() : null);
+        Assert.Equal(["200", "400", "413", "415", "503"], predict.GetProperty("responses").EnumerateObject().Select(r => r.Name).Order());
+        var plot = document.GetProperty("paths").GetProperty("/api/runs/{run}/{kind}.png").GetProperty("get").GetProperty("responses");
+        var png = plot.GetProperty("200").GetProperty("content").GetProperty("image/png").GetProperty("schema");
+        if (png.TryGetProperty("$ref", out var reference)) png = document.GetProperty("components").GetProperty("schemas").GetProperty(reference.GetString()!.Split('/')[^1]);
+        Assert.Equal("binary", png.GetProperty("format").GetString());
+        Assert.True(plot.GetProperty("404").GetProperty("content").TryGetProperty("application/problem+json", out _));
+    }
+
+    [Fact]
+    public async Task Symbolic_links_in_the_runs_folder_are_neither_listed_nor_served()
+    {
+        using var dir = new TestData.TempFolder();
+        using var elsewhere = new TestData.TempFolder();
+        var secret = elsewhere.File("secret.png");
+        File.WriteAllBytes(secret, [1, 2, 3]);
+        var outsideRun = elsewhere.File("outside");
+        Directory.CreateDirectory(outsideRun);
+        File.WriteAllText(Path.Combine(outsideRun, "metrics.json"), """{ "epochs": [] }""");
+        File.Copy(secret, Path.Combine(outsideRun, "loss.png"));
+
+        var runs = dir.File("runs");
+        var run = Path.Combine(runs, "a");
+        Directory.CreateDirectory(run);
+        File.WriteAllText(Path.Combine(run, "metrics.json"), """{ "epochs": [] }""");
+        File.WriteAllBytes(Path.Combine(run, "loss.png"), [9, 9, 9]);
+        File.CreateSymbolicLink(Path.Combine(run, "accuracy.png"), secret);
+        Directory.CreateSymbolicLink(Path.Combine(runs, "linked"), outsideRun);
+        Directory.CreateDirectory(Path.Combine(runs, "linked-metrics"));
+        File.CreateSymbolicLink(Path.Combine(runs, "linked-metrics", "metrics.json"), Path.Combine(outsideRun, "metrics.json"));
+
+        using var app = Serve(runs: runs);
+        using var client = app.CreateClient();
+        var cancellation = TestContext.Current.CancellationToken;
+        var listed = Assert.Single((await Json(await client.GetAsync("/api/runs", cancellation))).EnumerateArray());
+        Assert.Equal("a", listed.GetProperty("name").GetString());
+        Assert.Equal(["loss"], listed.GetProperty("plots").EnumerateObject().Select(p => p.Name));
+        Assert.Equal([9, 9, 9], await client.GetByteArrayAsync("/api/runs/a/loss.png", cancellation));
+        foreach (var url in new[] { "/api/runs/a/accuracy.png", "/api/runs/linked/loss.png", "/api/runs/linked-metrics/loss.png" })
+        {
+            using var refused = await client.GetAsync(url, cancellation);
+            Assert.True(HttpStatusCode.NotFound == refused.StatusCode, $"{url}: {(int)refused.StatusCode}");
+        }
+    }
+
+    [Fact]
+    public async Task A_run_with_a_string_where_a_number_belongs_is_shown_and_so_is_every_run_after_it()
+    {
+        using var dir = new TestData.TempFolder();
+        foreach (var (run, accuracy) in new[] { ("a", "\"high\""), ("b", "0.5") })
+        {
+            Directory.CreateDirectory(dir.File(run));
+            File.WriteAllText(Path.Combine(dir.File(run), "metrics.json"),
+                $$"""{ "epochs": [ { "epoch": 1, "train_loss": 1.5, "val_acc": {{accuracy}} }, "not a row" ] }""");
+        }
+        using var app = Serve(runs: dir.Path);
+        var listing = await app.CreateClient().GetStringAsync("/api/runs", TestContext.Current.CancellationToken);
+        var runs = JsonDocument.Parse(listing).RootElement.EnumerateArray().ToList();
+        Assert.Equal(["a", "b"], runs.Select(r => r.GetProperty("name").GetString()));
+        Assert.All(runs, r => Assert.Single(r.GetProperty("epochs").EnumerateArray())); // rows that are no object are left out
+        Assert.Equal(0.5, runs[1].GetProperty("epochs")[0].GetProperty("val_acc").GetDouble());
+
+        // The page's own script renders that listing (node, with the few DOM calls it makes stubbed).
+        var rendered = RunsPageScript.Render(dir, listing);
+        Assert.Equal("2 run(s).", rendered.GetProperty("status").GetString());
+        var tables = rendered.GetProperty("runs").EnumerateArray().ToList();
+        Assert.Equal(["a", "b"], tables.Select(t => t.GetProperty("name").GetString()));
+        Assert.Equal(["1", "1.5000", "", "", "high", ""], tables[0].GetProperty("rows")[0].EnumerateArray().Select(c => c.GetString()));
+        Assert.Equal(["1", "1.5000", "", "", "50.0 %", ""], tables[1].GetProperty("rows")[0].EnumerateArray().Select(c => c.GetString()));
+    }
+
+    [Fact]
     public async Task A_model_replaced_under_concurrent_requests_drops_none_and_new_requests_get_the_new_model()
     {
         using var dir = new TestData.TempFolder();
@@ -449,6 +642,7 @@ public class ServeApiTests : IClassFixture<TwoModels>
         using var client = app.CreateClient();
         var answers = new ConcurrentQueue<(HttpStatusCode Status, string Body)>();
         var seen = new ConcurrentDictionary<string, int>();
+        using var answered = new SemaphoreSlim(0); // released per answer: the waits below wake on answers, not on a timer
         using var stop = new CancellationTokenSource();
         var bytes = File.ReadAllBytes(image);
         var clients = Enumerable.Range(0, 8).Select(_ => Task.Run(async () =>
@@ -459,6 +653,7 @@ public class ServeApiTests : IClassFixture<TwoModels>
                 var body = await response.Content.ReadAsStringAsync();
                 answers.Enqueue((response.StatusCode, body));
                 if (response.IsSuccessStatusCode) seen.AddOrUpdate(JsonDocument.Parse(body).RootElement.GetProperty("sha256").GetString()!, 1, (_, n) => n + 1);
+                answered.Release();
             }
         })).ToArray();
 
@@ -469,7 +664,7 @@ public class ServeApiTests : IClassFixture<TwoModels>
             File.Move(served + ".tmp", served, overwrite: true);
             int before = seen.GetValueOrDefault(hash);
             var deadline = DateTime.UtcNow.AddSeconds(30);
-            while (seen.GetValueOrDefault(hash) < before + 20 && DateTime.UtcNow < deadline) await Task.Delay(20);
+            while (seen.GetValueOrDefault(hash) < before + 20 && DateTime.UtcNow < deadline) await answered.WaitAsync(TimeSpan.FromSeconds(1));
             Assert.True(seen.GetValueOrDefault(hash) >= before + 20, $"requests did not move to {hash[..12]} within 30 s: "
                 + string.Join(", ", answers.GroupBy(a => a.Status).Select(g => $"{g.Count()} × {(int)g.Key}"))
                 + $"; {answers.FirstOrDefault(a => a.Status != HttpStatusCode.OK).Body}");

@@ -93,9 +93,9 @@ public class PredictionEnginePoolTests
         Assert.True(inside.Wait(TimeSpan.FromSeconds(30)));
 
         var disposing = Task.Run(pool.Dispose);
-        await Task.Delay(300, TestContext.Current.CancellationToken);
+        // Once new predictions are refused, Dispose has begun; it cannot end while the prediction above is held.
+        Assert.True(SpinWait.SpinUntil(() => Refuses(pool), TimeSpan.FromSeconds(30)), "Dispose did not begin within 30 s");
         Assert.False(disposing.IsCompleted, "Dispose returned while a prediction was running");
-        Assert.Throws<ObjectDisposedException>(() => pool.Predict(new Row { X = 3 }));
 
         release.Set();
         Assert.Equal(2, await running);
@@ -104,12 +104,31 @@ public class PredictionEnginePoolTests
         pool.Dispose();
     }
 
+    private static bool Refuses(PredictionEnginePool<Row, Doubled> pool)
+    {
+        try
+        {
+            pool.Predict(new Row { X = 3 });
+            return false;
+        }
+        catch (ObjectDisposedException)
+        {
+            return true;
+        }
+    }
+
     [Fact]
     public void Concurrent_predictions_and_a_dispose_leave_no_engine_behind()
     {
         for (int round = 0; round < 20; round++)
         {
-            var pool = Pool(maxRetained: 3);
+            // Dispose comes after a number of predictions that differs from round to round (none to 1,900), not after a pause.
+            int made = 0, target = round * 100;
+            using var reached = new ManualResetEventSlim(target == 0);
+            var pool = Pool(during: _ =>
+            {
+                if (Interlocked.Increment(ref made) == target) reached.Set();
+            }, maxRetained: 3);
             using var start = new Barrier(9);
             var failures = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
             var workers = Enumerable.Range(0, 8).Select(_ => new Thread(() =>
@@ -130,7 +149,7 @@ public class PredictionEnginePoolTests
             })).ToArray();
             foreach (var worker in workers) worker.Start();
             start.SignalAndWait();
-            Thread.Sleep(round % 5);
+            Assert.True(reached.Wait(TimeSpan.FromSeconds(30)), $"round {round}: {target} predictions were not made within 30 s");
             pool.Dispose();
             Assert.Equal(0, pool.IdleCount);
             foreach (var worker in workers) worker.Join();

@@ -64,7 +64,7 @@ public class StageTests
         // ML.NET reads on worker threads and rethrows what a getter threw inside an InvalidOperationException.
         var cause = error.GetBaseException();
         Assert.IsType<CifarDataException>(cause);
-        Assert.Equal($"{huge}: declares a 100000×100000 image (10000 megapixels); images over 16.8 megapixels are refused before decoding", cause.Message);
+        Assert.Equal($"{huge}: declares a 100000×100000 image, 10,000,000,000 pixels; images of more than 16,777,216 pixels (4096×4096) are refused before decoding", cause.Message);
     }
 
     [Fact]

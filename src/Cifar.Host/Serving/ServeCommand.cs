@@ -17,25 +17,7 @@ internal static class ServeCommand
     public static async Task<int> RunAsync(string modelPath, string? runsFolder, string urls, TextWriter output, CancellationToken cancellation)
     {
         if (runsFolder is not null && !Directory.Exists(runsFolder)) throw new UserError($"--runs {runsFolder}: no such folder");
-        var settings = new ServeSettings(modelPath, runsFolder);
-        using var host = new HostBuilder()
-            .ConfigureLogging(logging =>
-            {
-                logging.AddSimpleConsole(o => o.SingleLine = true);
-                logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace); // stdout carries the command's own lines
-                logging.SetMinimumLevel(LogLevel.Warning);
-                logging.AddFilter("Cifar", LogLevel.Information);
-                // A start that fails (an address in use, a bad URL) is reported below in one line, not logged with its trace.
-                logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
-            })
-            .ConfigureWebHost(web =>
-            {
-                // Kestrel's own limit just above the app's, so that the app answers an oversized body with its JSON error.
-                web.UseKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = settings.MaxRequestBytes + 1);
-                web.UseUrls(urls);
-                ServeApp.Configure(web, settings);
-            })
-            .Build();
+        using var host = BuildHost(new ServeSettings(modelPath, runsFolder), urls);
         try
         {
             host.Services.GetRequiredService<CifarModelPool>(); // loads the model now: a bad one stops here, before listening
@@ -58,6 +40,36 @@ internal static class ServeCommand
         await host.WaitForShutdownAsync(cancellation); // stops the host when cancelled
         return ExitCodes.Success;
     }
+
+    /// <summary>The app on Kestrel at <paramref name="urls"/>, logging warnings (and Cifar's information) to stderr.</summary>
+    /// <param name="settings">What to serve and the limits.</param>
+    /// <param name="urls">Where to listen.</param>
+    /// <param name="logging">More logging set-up (a test's log capture), after the command's own.</param>
+    internal static IHost BuildHost(ServeSettings settings, string urls, Action<ILoggingBuilder>? logging = null) =>
+        new HostBuilder()
+            .ConfigureLogging(builder =>
+            {
+                builder.AddSimpleConsole(o => o.SingleLine = true);
+                builder.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace); // stdout carries the command's own lines
+                builder.SetMinimumLevel(LogLevel.Warning);
+                builder.AddFilter("Cifar", LogLevel.Information);
+                // A start that fails (an address in use, a bad URL) is reported in one line, not logged with its trace.
+                builder.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
+                logging?.Invoke(builder);
+            })
+            .ConfigureWebHost(web =>
+            {
+                // Kestrel's own limits above the app's, so that the app answers an oversized request with its JSON problem.
+                web.UseKestrel(kestrel =>
+                {
+                    kestrel.Limits.MaxRequestBodySize = settings.MaxRequestBytes + 1;
+                    kestrel.Limits.MaxRequestLineSize = 2 * settings.MaxRequestTargetBytes + 64; // + the method and version
+                    kestrel.Limits.MaxRequestHeadersTotalSize = 2 * settings.MaxRequestHeadersBytes;
+                });
+                web.UseUrls(urls);
+                ServeApp.Configure(web, settings);
+            })
+            .Build();
 
     /// <summary>
     /// Kestrel failing to bind an address of --urls: in use or not permitted (IOException), not a URL (FormatException),

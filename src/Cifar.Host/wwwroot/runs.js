@@ -1,7 +1,7 @@
 // The runs page: every run under --runs with its per-epoch metrics and its plots.
 "use strict";
 const columns = [
-  ["epoch", "epoch", v => v],
+  ["epoch", "epoch", v => String(v)],
   ["train_loss", "train loss", v => v.toFixed(4)],
   ["train_acc", "train acc", v => (100 * v).toFixed(1) + " %"],
   ["val_loss", "val loss", v => v.toFixed(4)],
@@ -24,35 +24,53 @@ async function readJson(response) {
   throw new Error((body && (body.detail || body.title)) || `${response.status} ${response.statusText}`.trim());
 }
 
+// A metric as the table shows it: a number formatted, anything else (a file written by hand, say) as its text.
+function cell(value, format) {
+  if (value == null) return "";
+  return typeof value === "number" && Number.isFinite(value) ? format(value) : String(value);
+}
+
+function runSection(run) {
+  const section = element("section");
+  section.className = "run";
+  section.append(element("h2", run.name));
+  const table = element("table");
+  const head = element("tr");
+  for (const [, title] of columns) head.append(element("th", title));
+  table.append(head);
+  for (const epoch of run.epochs) {
+    const row = element("tr");
+    for (const [key, , format] of columns) row.append(element("td", cell(epoch[key], format)));
+    table.append(row);
+  }
+  section.append(table);
+  const plots = element("div");
+  plots.className = "plots";
+  for (const [kind, url] of Object.entries(run.plots)) {
+    const img = element("img");
+    img.src = url;
+    img.alt = `${run.name}: ${kind}`;
+    img.dataset.kind = kind;
+    plots.append(img);
+  }
+  section.append(plots);
+  return section;
+}
+
 const status = document.getElementById("status");
 fetch("/api/runs").then(readJson).then(runs => {
   status.textContent = runs.length ? `${runs.length} run(s).` : "No runs: start serve with --runs DIR, a folder of train outputs.";
   const list = document.getElementById("runs");
   for (const run of runs) {
-    const section = element("section");
-    section.className = "run";
-    section.append(element("h2", run.name));
-    const table = element("table");
-    const head = element("tr");
-    for (const [, title] of columns) head.append(element("th", title));
-    table.append(head);
-    for (const epoch of run.epochs) {
-      const row = element("tr");
-      for (const [key, , format] of columns) row.append(element("td", epoch[key] == null ? "" : format(epoch[key])));
-      table.append(row);
+    // Each run stands alone: one that cannot be shown says so and the others are still listed.
+    try {
+      list.append(runSection(run));
+    } catch (e) {
+      const section = element("section");
+      section.className = "run";
+      section.append(element("h2", String(run && run.name)), element("p", `This run cannot be shown: ${e.message}`));
+      list.append(section);
     }
-    section.append(table);
-    const plots = element("div");
-    plots.className = "plots";
-    for (const [kind, url] of Object.entries(run.plots)) {
-      const img = element("img");
-      img.src = url;
-      img.alt = `${run.name}: ${kind}`;
-      img.dataset.kind = kind;
-      plots.append(img);
-    }
-    section.append(plots);
-    list.append(section);
   }
 }).catch(e => {
   // Not left on "Loading…": say what went wrong.

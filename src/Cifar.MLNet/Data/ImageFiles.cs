@@ -98,6 +98,22 @@ public static class ImageFiles
         return CheckHeader(stream, name);
     }
 
+    /// <summary>Checks an encoded image in a seekable stream from its current position, which it leaves where it was.</summary>
+    /// <param name="encoded">The encoded image (seekable).</param>
+    /// <param name="name">How messages name it.</param>
+    public static (int Width, int Height) CheckEncoded(Stream encoded, string name = "the image")
+    {
+        long start = encoded.Position;
+        try
+        {
+            return CheckHeader(new Borrowed(encoded), name); // SkiaSharp disposes the stream it reads a header from
+        }
+        finally
+        {
+            encoded.Position = start;
+        }
+    }
+
     private static (int Width, int Height) CheckHeader(Stream stream, string name)
     {
         // SKCodec reads the header (PNG IHDR, JPEG SOFn, BMP, GIF and WebP headers) and decodes nothing.
@@ -109,7 +125,7 @@ public static class ImageFiles
             throw new InvalidDataException($"{name}: not an image that can be decoded (it declares {width}×{height} pixels)");
         if ((long)width * height > MaxPixels)
             throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
-                $"{name}: declares a {width}×{height} image ({(double)width * height / 1e6:0.#} megapixels); images over {MaxPixels / 1e6:0.#} megapixels are refused before decoding"));
+                $"{name}: declares a {width}×{height} image, {(long)width * height:N0} pixels; images of more than {MaxPixels:N0} pixels (4096×4096) are refused before decoding"));
         return (width, height);
     }
 
@@ -120,4 +136,20 @@ public static class ImageFiles
         SKCodecResult.InvalidInput => "an invalid image header",
         _ => $"not a known image format: {result}",
     };
+
+    /// <summary>A stream read through, and left open when this view is disposed.</summary>
+    private sealed class Borrowed(Stream inner) : Stream
+    {
+        public override bool CanRead => inner.CanRead;
+        public override bool CanSeek => inner.CanSeek;
+        public override bool CanWrite => false;
+        public override long Length => inner.Length;
+        public override long Position { get => inner.Position; set => inner.Position = value; }
+        public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
+        public override int Read(Span<byte> buffer) => inner.Read(buffer);
+        public override long Seek(long offset, SeekOrigin origin) => inner.Seek(offset, origin);
+        public override void Flush() { }
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
 }

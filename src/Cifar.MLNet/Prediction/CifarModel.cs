@@ -172,13 +172,21 @@ public sealed class CifarModel : IDisposable
     /// <exception cref="InvalidDataException">
     /// Not an image, its header declares more than <see cref="ImageFiles.MaxPixels"/>, or its data does not decode.
     /// </exception>
-    public ImagePrediction Predict(byte[] encodedImage, string name = "the image")
+    public ImagePrediction Predict(byte[] encodedImage, string name = "the image") => Predict(new MemoryStream(encodedImage, writable: false), name);
+
+    /// <summary>Predicts the class of an encoded image read from a seekable stream (uploaded bytes in pooled buffers, say).</summary>
+    /// <param name="encodedImage">The encoded image, from its current position (seekable: the header is checked first).</param>
+    /// <param name="name">How messages name it (an upload's file name, say).</param>
+    /// <exception cref="InvalidDataException">
+    /// Not an image, its header declares more than <see cref="ImageFiles.MaxPixels"/>, or its data does not decode.
+    /// </exception>
+    public ImagePrediction Predict(Stream encodedImage, string name = "the image")
     {
         ImageFiles.CheckEncoded(encodedImage, name);
         MLImage image;
         try
         {
-            image = MLImage.CreateFromStream(new MemoryStream(encodedImage, writable: false));
+            image = MLImage.CreateFromStream(encodedImage);
         }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException)
         {

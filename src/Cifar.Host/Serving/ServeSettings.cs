@@ -1,0 +1,55 @@
+namespace Cifar.Host.Serving;
+
+/// <summary>What <c>cifar serve</c> serves, and every limit it puts on requests (one place for all of them).</summary>
+/// <param name="ModelPath">The model zip (watched: a replaced file is put in service).</param>
+/// <param name="RunsFolder">The folder whose runs the runs page lists, or null for none.</param>
+public sealed record ServeSettings(string ModelPath, string? RunsFolder)
+{
+    /// <summary>The name the model is registered under in <see cref="CifarModelPool"/>.</summary>
+    public const string ModelName = "cifar";
+
+    /// <summary>The largest image accepted, in bytes (413 above it).</summary>
+    public long MaxImageBytes { get; init; } = 8 << 20;
+
+    /// <summary>The largest request body accepted, in bytes (413 above it).</summary>
+    public long MaxRequestBytes { get; init; } = 32 << 20;
+
+    /// <summary>The most images one request may carry (400 above it).</summary>
+    public int MaxImages { get; init; } = 32;
+
+    /// <summary>
+    /// The longest request target (path and query) answered, in bytes (414 problem above it). Kestrel's own limit is
+    /// set at twice this, so that the app, not Kestrel's empty-bodied answer, refuses all but the most extreme.
+    /// </summary>
+    public int MaxRequestTargetBytes { get; init; } = 8 << 10;
+
+    /// <summary>The largest request header block answered, in bytes (431 problem above it; Kestrel's limit at twice this).</summary>
+    public int MaxRequestHeadersBytes { get; init; } = 32 << 10;
+
+    /// <summary>
+    /// Prediction requests predicting at once (default one per processor), each on a worker thread of its own: a
+    /// request holds one only while it predicts, never while its body arrives.
+    /// </summary>
+    public int MaxConcurrentPredictions { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>Prediction requests whose bodies are in and that wait for a worker (default 4 per processor); beyond them 503.</summary>
+    public int MaxQueuedPredictions { get; init; } = 4 * Environment.ProcessorCount;
+
+    /// <summary>The longest a received request waits for a worker before it is answered 503.</summary>
+    public TimeSpan MaxPredictionWait { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Request-body bytes held in memory by all requests together, as they arrive, wait and predict (default 256 MiB):
+    /// a request whose next bytes would pass it is answered 503. A slow upload holds only what it has sent.
+    /// </summary>
+    public long MaxBufferedBytes { get; init; } = 256L << 20;
+
+    /// <summary>
+    /// How long the server holds no request body after a burst before it gives the bodies' memory back to the system
+    /// (a compacting collection; zero: never).
+    /// </summary>
+    public TimeSpan ReleaseMemoryAfterIdle { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>The Retry-After a busy server (503) sends, in seconds.</summary>
+    public int RetryAfterSeconds { get; init; } = 1;
+}
