@@ -121,7 +121,7 @@ public class ServePageTests : IClassFixture<TrainRun>
             (["serve", "--model", dir.File("none.zip")], $"error: {dir.File("none.zip")}: model file not found"),
             (["serve", "--model", dir.File("notes.zip")], $"error: {dir.File("notes.zip")}: not a readable ML.NET model zip"),
             (["serve", "--model", _run.Model, "--runs", dir.File("none")], $"error: --runs {dir.File("none")}: no such folder"),
-            (["serve", "--model", _run.Model, "--urls", "notaurl"], "error: --urls notaurl: Invalid url"),
+            (["serve", "--model", _run.Model, "--urls", "notaurl"], "error: --urls notaurl: not a URL (Invalid url: 'notaurl')"),
             (["serve", "--model", _run.Model, "--urls", takenUrl], $"error: --urls {takenUrl}: Address already in use"),
         })
         {
