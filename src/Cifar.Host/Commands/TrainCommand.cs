@@ -144,7 +144,7 @@ internal sealed class TrainCommand
         CheckTrainable(root, counts);
         output.WriteLine($"data: {root} ({data.Layout}) — {counts.TrainTotal} training, {counts.ValidationTotal} validation images, {data.Classes.Count} classes"
             + (skipped > 0 ? $"; skipped {skipped} images that cannot be decoded" : "")
-            + (data.IgnoredFiles > 0 ? $"; ignored {data.IgnoredFiles} file{(data.IgnoredFiles == 1 ? "" : "s")} that {(data.IgnoredFiles == 1 ? "is" : "are")} not an image" : ""));
+            + (data.IgnoredFiles > 0 ? $"; ignored {(data.IgnoredFiles == 1 ? "1 file that is not an image" : $"{data.IgnoredFiles} files that are not images")}" : ""));
         _log.LogInformation("Training {Train} images, validating on {Validation}, config {Config}",
             counts.TrainTotal, counts.ValidationTotal, JsonSerializer.Serialize(_config, ConfigLoader.Json));
         _log.LogInformation("{Table}", counts.Table());
