@@ -65,6 +65,27 @@ public class ImageFolderTrainTests
     }
 
     [Fact]
+    public void Trains_on_a_hundred_and_twenty_classes_with_the_matrix_left_to_its_files()
+    {
+        using var dir = new TestData.TempFolder();
+        var root = dir.File("many");
+        ClassFolders(root, Enumerable.Range(0, 120).Select(i => ($"{i}", 2)).ToArray());
+
+        var result = Train(dir, root, "--Data:ValidationFraction=0.5", "--Data:SplitSeed=3");
+
+        Assert.True(result.ExitCode == 0, result.Errors);
+        Assert.Contains($"data: {root} (one folder of class folders, split by Data:ValidationFraction 0.5 and Data:SplitSeed 3) — "
+            + "120 training, 120 validation images, 120 classes\n", result.Output);
+        Assert.DoesNotContain("unbalanced", result.Output);
+        Assert.Contains($"confusion matrix: 120×120, in {Path.Combine(dir.File("run"), "confusion.txt")} and confusion.png\n", result.Output);
+        Assert.Contains("images per class (training / validation):\n  0    1 / 1\n", File.ReadAllText(Path.Combine(dir.File("run"), "train.log")).ReplaceLineEndings("\n"));
+        using var model = CifarModel.Load(Path.Combine(dir.File("run"), "model.zip"));
+        Assert.Equal(Enumerable.Range(0, 120).Select(i => $"{i}").Order(StringComparer.Ordinal), model.ClassNames);
+        using var plot = SkiaSharp.SKBitmap.Decode(Path.Combine(dir.File("run"), "confusion.png"));
+        Assert.Equal(130 + 120 * 21 + 30, plot.Width);
+    }
+
+    [Fact]
     public void A_validation_fraction_is_refused_where_the_test_split_validates()
     {
         using var dir = new TestData.TempFolder();

@@ -245,7 +245,10 @@ internal sealed class TrainCommand
         AtomicFile.WriteText(Path.Combine(outputDir, ConfusionText), EvaluationReport.Full(data.Classes, evaluation));
         AtomicFile.WriteText(Path.Combine(outputDir, EvaluationJson), MetricsFiles.EvaluationJson(evaluation, _config.Model.TestTimeAugmentation, setup, elapsed));
         output.WriteLine($"validation: {EvaluationReport.Summary(evaluation)}");
-        output.Write(EvaluationReport.ConfusionMatrix(data.Classes, evaluation.Counts));
+        // A matrix of many classes does not fit a terminal: confusion.txt and confusion.png hold it.
+        output.Write(data.Classes.Count <= ClassCounts.ConsoleTableLimit
+            ? EvaluationReport.ConfusionMatrix(data.Classes, evaluation.Counts)
+            : $"confusion matrix: {data.Classes.Count}×{data.Classes.Count}, in {Path.Combine(outputDir, ConfusionText)} and {ConfusionPlot}\n");
         _log.LogInformation("Validation {Summary}", EvaluationReport.Summary(evaluation));
     }
 
