@@ -50,6 +50,18 @@ public class PlotsTests
     }
 
     [Fact]
+    public void A_confusion_matrix_of_many_classes_shrinks_its_cells_to_fit()
+    {
+        foreach (var (n, cell) in new[] { (40, 64), (100, 25), (1000, 2) })
+        {
+            var classes = Enumerable.Range(0, n).Select(i => $"c{i}").ToArray();
+            var counts = classes.Select((_, i) => (IReadOnlyList<double>)classes.Select((_, j) => i == j ? 1.0 : 0.0).ToArray()).ToArray();
+            using var plot = Decode(Plots.Confusion(classes, counts));
+            Assert.Equal((130 + n * cell + 30, 70 + n * cell + 120), (plot.Width, plot.Height));
+        }
+    }
+
+    [Fact]
     public void Drawing_again_gives_the_same_bytes()
     {
         // The typeface is shared between plots; sharing it must not change what is drawn.

@@ -75,10 +75,16 @@ internal static class Plots
         return Encode(surface);
     }
 
+    /// <summary>The confusion matrix's side at most, in pixels: cells shrink beyond 40 classes (1,000 classes get 2-pixel cells).</summary>
+    public const int ConfusionMatrixPixels = 2560;
+
     public static byte[] Confusion(IReadOnlyList<string> classes, IReadOnlyList<IReadOnlyList<double>> counts)
     {
         int n = classes.Count;
-        const int cell = 64, left = 130, top = 70, bottom = 120;
+        const int left = 130, top = 70, bottom = 120;
+        int cell = Math.Clamp(ConfusionMatrixPixels / n, 1, 64);
+        // Text is drawn only where it fits its cell: counts from 32 pixels, class names from 14.
+        bool showCounts = cell >= 32, showNames = cell >= 14;
         int width = left + n * cell + 30, height = top + n * cell + bottom;
         using var surface = SKSurface.Create(new SKImageInfo(width, height));
         var canvas = surface.Canvas;
@@ -94,9 +100,11 @@ internal static class Plots
                 double share = total > 0 ? counts[i][j] / total : 0;
                 using var fill = new SKPaint { Color = Blend(share) };
                 canvas.DrawRect(left + j * cell, top + i * cell, cell, cell, fill);
+                if (!showCounts) continue;
                 using var label = new SKPaint { IsAntialias = true, Color = share > 0.5 ? SKColors.White : SKColors.Black };
                 DrawText(canvas, ((long)counts[i][j]).ToString(CultureInfo.InvariantCulture), left + j * cell + cell / 2f, top + i * cell + cell / 2f + 5, font, label, SKTextAlign.Center);
             }
+            if (!showNames) continue;
             DrawText(canvas, classes[i], left - 8, top + i * cell + cell / 2f + 5, font, text, SKTextAlign.Right);
             canvas.Save();
             canvas.RotateDegrees(-45, left + i * cell + cell / 2f, top + n * cell + 12);

@@ -70,7 +70,7 @@ internal sealed class TrainCommand
     {
         var c = _config.Data;
         var root = DataLocator.Resolve(c.Root);
-        if (!DataLocator.HasData(root, CifarSplit.Train) && c.Download)
+        if (!DataLocator.HasTrainingData(root) && c.Download)
             await _downloader.DownloadAsync(c.DownloadUrl, c.DownloadMd5, root, output, cancellation);
         return root;
     }
@@ -124,41 +124,41 @@ internal sealed class TrainCommand
 
     private sealed record RunData(IDataView Train, IDataView Validation, IReadOnlyList<string> Classes);
 
-    /// <summary>Both splits, undecodable images skipped when asked to, and a line saying what will train.</summary>
+    /// <summary>
+    /// Training and validation data, undecodable images skipped when asked to; says what will train (the
+    /// <c>data:</c> line, images per class when unbalanced, classes a part lacks) and logs the per-class table.
+    /// </summary>
     private RunData LoadData(MLContext ml, string root, TextWriter output)
     {
         var c = _config.Data;
-        var train = DataLocator.Load(ml, root, CifarSplit.Train, c.TrainLimit);
-        var validation = DataLocator.Load(ml, root, CifarSplit.Test, c.ValidationLimit);
-        long trainCount = CountRows(train), validationCount = CountRows(validation), skipped = 0;
+        var data = DataLocator.LoadSplits(ml, root, c);
+        var (train, validation) = (data.Train, data.Validation);
         if (c.SkipBadImages)
         {
-            // Counting the filtered views decodes every image once: do it once.
+            // Counting the filtered views decodes every image once: it is done once, below.
             train = CifarDataLoader.WithoutUndecodableImages(ml, train);
             validation = CifarDataLoader.WithoutUndecodableImages(ml, validation);
-            long keptTrain = CountRows(train), keptValidation = CountRows(validation);
-            skipped = trainCount + validationCount - keptTrain - keptValidation;
-            (trainCount, validationCount) = (keptTrain, keptValidation);
         }
-        var classes = CifarDataLoader.ClassNames(train);
-        CheckTrainable(root, classes, CifarDataLoader.ClassNames(validation), trainCount, validationCount);
-        output.WriteLine($"data: {root} — {trainCount} training, {validationCount} validation images, {classes.Count} classes"
-            + (skipped > 0 ? $"; skipped {skipped} images that cannot be decoded" : ""));
+        var counts = new ClassCounts(data.Classes, CifarDataLoader.ClassCounts(train), CifarDataLoader.ClassCounts(validation));
+        long skipped = c.SkipBadImages ? CountRows(data.Train) + CountRows(data.Validation) - counts.TrainTotal - counts.ValidationTotal : 0;
+        CheckTrainable(root, counts);
+        output.WriteLine($"data: {root} ({data.Layout}) — {counts.TrainTotal} training, {counts.ValidationTotal} validation images, {data.Classes.Count} classes"
+            + (skipped > 0 ? $"; skipped {skipped} images that cannot be decoded" : "")
+            + (data.IgnoredFiles > 0 ? $"; ignored {(data.IgnoredFiles == 1 ? "1 file that is not an image" : $"{data.IgnoredFiles} files that are not images")}" : ""));
         _log.LogInformation("Training {Train} images, validating on {Validation}, config {Config}",
-            trainCount, validationCount, JsonSerializer.Serialize(_config, ConfigLoader.Json));
-        return new RunData(train, validation, classes);
+            counts.TrainTotal, counts.ValidationTotal, JsonSerializer.Serialize(_config, ConfigLoader.Json));
+        _log.LogInformation("{Table}", counts.Table());
+        if (counts.ConsoleReport() is { } report) output.WriteLine(report);
+        foreach (var missing in counts.Missing()) Warn(output, missing);
+        return new RunData(train, validation, data.Classes);
     }
 
-    /// <summary>What the trainer would refuse as an argument, said here of the data root: one class, or a split left empty.</summary>
-    private void CheckTrainable(string root, IReadOnlyList<string> classes, IReadOnlyList<string> validationClasses, long trainCount, long validationCount)
+    /// <summary>What the trainer would refuse as an argument, said here of the data root: a part left empty.</summary>
+    private void CheckTrainable(string root, ClassCounts counts)
     {
-        if (classes.Count < CifarCnnEstimator.MinimumClasses)
-            throw new UserError($"{root}: the train split has {classes.Count} class ({string.Join(", ", classes)}); a classifier needs at least {CifarCnnEstimator.MinimumClasses}");
-        if (!classes.SequenceEqual(validationClasses))
-            throw new UserError($"{root}: the train and test splits have different classes ({string.Join(", ", classes)} / {string.Join(", ", validationClasses)})");
         var skippedAll = _config.Data.SkipBadImages ? " (every image was skipped as undecodable)" : "";
-        if (trainCount == 0) throw new UserError($"{root}: no training images left{skippedAll}");
-        if (validationCount == 0) throw new UserError($"{root}: no validation (test split) images left{skippedAll}");
+        if (counts.TrainTotal == 0) throw new UserError($"{root}: no training images left{skippedAll}");
+        if (counts.ValidationTotal == 0) throw new UserError($"{root}: no validation images left{skippedAll}");
     }
 
     /// <summary>
@@ -245,7 +245,10 @@ internal sealed class TrainCommand
         AtomicFile.WriteText(Path.Combine(outputDir, ConfusionText), EvaluationReport.Full(data.Classes, evaluation));
         AtomicFile.WriteText(Path.Combine(outputDir, EvaluationJson), MetricsFiles.EvaluationJson(evaluation, _config.Model.TestTimeAugmentation, setup, elapsed));
         output.WriteLine($"validation: {EvaluationReport.Summary(evaluation)}");
-        output.Write(EvaluationReport.ConfusionMatrix(data.Classes, evaluation.Counts));
+        // A matrix of many classes does not fit a terminal: confusion.txt and confusion.png hold it.
+        output.Write(data.Classes.Count <= ClassCounts.ConsoleTableLimit
+            ? EvaluationReport.ConfusionMatrix(data.Classes, evaluation.Counts)
+            : $"confusion matrix: {data.Classes.Count}×{data.Classes.Count}, in {Path.Combine(outputDir, ConfusionText)} and {ConfusionPlot}\n");
         _log.LogInformation("Validation {Summary}", EvaluationReport.Summary(evaluation));
     }
 

@@ -36,18 +36,21 @@ public sealed record TorchConfig
     public string? LibraryPath { get; init; }
 }
 
-public sealed record DataConfig
+/// <summary>
+/// The <c>Data</c> section: where the data is and what to do when it is missing or broken. Limits and the split of a
+/// single folder of class folders are the library's <see cref="Cifar.MLNet.Data.ImageFolderOptions"/> (their keys are
+/// in this section too).
+/// </summary>
+public sealed record DataConfig : Cifar.MLNet.Data.ImageFolderOptions
 {
-    public const string Section = "Data";
     public const string DefaultDownloadUrl = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz";
     public const string DefaultDownloadMd5 = "c32a1d4ab5d03f1284b67883e8d87530";
 
-    /// <summary>Data root; null = $CIFAR10_DATA, else data/cifar10.</summary>
+    /// <summary>
+    /// Data root; null = $CIFAR10_DATA, else data/cifar10. Image folders (<c>train/</c> and <c>test/</c>, or one folder
+    /// of class folders) or the CIFAR-10 binary batches.
+    /// </summary>
     public string? Root { get; init; }
-    /// <summary>Training images, class-balanced; 0 = all.</summary>
-    public int TrainLimit { get; init; }
-    /// <summary>Validation (test split) images, class-balanced; 0 = all.</summary>
-    public int ValidationLimit { get; init; }
     /// <summary>Skip and count images that cannot be decoded instead of stopping on the first one.</summary>
     public bool SkipBadImages { get; init; }
     /// <summary>Download the official binary release when the root has no data.</summary>
@@ -57,10 +60,12 @@ public sealed record DataConfig
     /// <summary>The archive's expected MD5, lowercase hex.</summary>
     public string DownloadMd5 { get; init; } = DefaultDownloadMd5;
 
-    public void Validate() => new OptionChecks(Section)
-        .Check(TrainLimit >= 0, nameof(TrainLimit), "must be 0 (all) or more", TrainLimit)
-        .Check(ValidationLimit >= 0, nameof(ValidationLimit), "must be 0 (all) or more", ValidationLimit)
-        .Check(DownloadMd5 is { Length: 32 } && DownloadMd5.All(Uri.IsHexDigit), nameof(DownloadMd5), "must be 32 hex digits", DownloadMd5)
-        .Check(Uri.TryCreate(DownloadUrl, UriKind.Absolute, out var url) && url.Scheme is "http" or "https", nameof(DownloadUrl),
-            "must be an http or https URL", DownloadUrl);
+    public override void Validate()
+    {
+        base.Validate();
+        new OptionChecks(Section)
+            .Check(DownloadMd5 is { Length: 32 } && DownloadMd5.All(Uri.IsHexDigit), nameof(DownloadMd5), "must be 32 hex digits", DownloadMd5)
+            .Check(Uri.TryCreate(DownloadUrl, UriKind.Absolute, out var url) && url.Scheme is "http" or "https", nameof(DownloadUrl),
+                "must be an http or https URL", DownloadUrl);
+    }
 }

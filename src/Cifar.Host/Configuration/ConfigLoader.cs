@@ -226,7 +226,7 @@ internal static class ConfigLoader
         {
             LeafKind.WholeNumber => value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out _)
                                     || value.ValueKind == JsonValueKind.Null && leaf.AcceptsNull,
-            LeafKind.Number => value.ValueKind == JsonValueKind.Number,
+            LeafKind.Number => value.ValueKind == JsonValueKind.Number || value.ValueKind == JsonValueKind.Null && leaf.AcceptsNull,
             LeafKind.Boolean => value.ValueKind is JsonValueKind.True or JsonValueKind.False,
             LeafKind.Text => value.ValueKind is JsonValueKind.String or JsonValueKind.Null,
             LeafKind.Choice => value.ValueKind == JsonValueKind.String && IsChoice(leaf, value.GetString()!),

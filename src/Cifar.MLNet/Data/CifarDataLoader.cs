@@ -58,10 +58,30 @@ public static class CifarDataLoader
     public static IDataView LoadImageFolders(MLContext ml, string root, CifarSplit split, int limit = 0)
     {
         var (classNames, files) = ImageFolderDataset.Scan(root, split);
-        var rows = BalancedSubset.Take(files, limit)
+        return FromFiles(ml, classNames, files, limit);
+    }
+
+    /// <summary>
+    /// Rows of <c>Label</c> (key over <paramref name="classNames"/>) and <c>ImagePath</c> (full path): a class-balanced
+    /// subset of <paramref name="filesByClass"/>, class after class in the given order.
+    /// </summary>
+    internal static IDataView FromFiles(MLContext ml, IReadOnlyList<string> classNames, IReadOnlyList<IReadOnlyList<string>> filesByClass, int limit)
+    {
+        var rows = BalancedSubset.Take(filesByClass, limit)
             .Select(x => new PathRow { ImagePath = Path.GetFullPath(x.Item), Label = classNames[x.ClassIndex] })
             .ToArray();
         return WithLabelKeys(ml, ml.Data.LoadFromEnumerable(rows), classNames);
+    }
+
+    /// <summary>How many rows of each class <paramref name="data"/> has, in key order (rows without a class are not counted).</summary>
+    /// <param name="data">Data with a label key column.</param>
+    /// <param name="labelColumnName">The label column.</param>
+    public static IReadOnlyList<long> ClassCounts(IDataView data, string labelColumnName = CifarColumns.Label)
+    {
+        var counts = new long[ClassNames(data, labelColumnName).Count];
+        foreach (var key in data.GetColumn<uint>(labelColumnName))
+            if (key > 0 && key <= counts.Length) counts[key - 1]++;
+        return counts;
     }
 
     /// <summary>Loads a split stored as binary batches: columns <c>Label</c> (key) and <c>Pixels</c> (0–255, 3×32×32).</summary>
