@@ -113,6 +113,32 @@ public class OnnxExportTests(ExportedModels models) : IClassFixture<ExportedMode
         Assert.True(probabilities.Select(p => p[0]).Distinct().Count() > 10);
     }
 
+    [Theory]
+    [InlineData("plain")]
+    [InlineData("views")]
+    public void ONNX_Runtime_for_Node_js_scores_real_images_as_the_zip_does(string kind)
+    {
+        var m = models.Get(kind);
+        var script = OnnxRuntimeNode.RequireScript();
+        var files = RealImages();
+        using var dir = new TestData.TempFolder();
+        var pixels = Pixels(files);
+        File.WriteAllBytes(dir.File("pixels.f32"), System.Runtime.InteropServices.MemoryMarshal.AsBytes(pixels.Buffer.Span).ToArray());
+        var scored = OnnxRuntimeNode.Run(script, m.Onnx, dir.File("pixels.f32"), $"{files.Length},3,32,32");
+        Assert.Equal([CifarOnnxExport.InputName], scored.InputNames);
+        Assert.Equal([CifarOnnxExport.ProbabilitiesName, CifarOnnxExport.LabelName], scored.OutputNames);
+        Assert.Equal([files.Length, 10], scored.ProbabilityDims);
+        using var zip = CifarModel.Load(m.Zip);
+        double worst = 0;
+        for (int i = 0; i < files.Length; i++)
+        {
+            var expected = zip.Predict(files[i]);
+            Assert.Equal(expected.PredictedLabel, scored.Labels[i]);
+            for (int c = 0; c < expected.Score.Length; c++) worst = Math.Max(worst, Math.Abs(expected.Score[c] - scored.Probabilities[i][c]));
+        }
+        Assert.True(worst <= 1e-5, $"largest probability difference {worst}");
+    }
+
     [Fact]
     public void One_image_alone_scores_as_it_does_in_a_batch()
     {
@@ -208,4 +234,42 @@ public class OnnxExportTests(ExportedModels models) : IClassFixture<ExportedMode
         Assert.Equal(dir.File("old.onnx"), summary.Path);
         Assert.Equal([dir.File("old.onnx")], Directory.GetFiles(dir.Path));
     }
+}
+
+/// <summary>tests/onnx-node/score.mjs, run with Node.js and onnxruntime-node: a second runtime, outside .NET.</summary>
+internal static class OnnxRuntimeNode
+{
+    public sealed record Scored(string[] InputNames, string[] OutputNames, int[] ProbabilityDims, float[][] Probabilities, string[] Labels);
+
+    /// <summary>The script; skips (fails under CI) when node or the package is missing.</summary>
+    public static string RequireScript()
+    {
+        var folder = Path.Combine(TestData.RepoRoot(), "tests", "onnx-node");
+        string? missing = !OnPath("node") ? "node is not on PATH"
+            : !Directory.Exists(Path.Combine(folder, "node_modules", "onnxruntime-node"))
+                ? $"onnxruntime-node is not installed in {folder} (scripts/install-prerequisites.sh --tests installs it)" : null;
+        if (missing is not null)
+        {
+            if (string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase)) Assert.Fail(missing);
+            Assert.Skip(missing);
+        }
+        return Path.Combine(folder, "score.mjs");
+    }
+
+    public static Scored Run(string script, params string[] args)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(script);
+        foreach (var a in args) start.ArgumentList.Add(a);
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var stderr = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        var stdout = process.StandardOutput.ReadToEnd();
+        Assert.True(process.WaitForExit(TimeSpan.FromMinutes(2)), "node did not finish in 2 minutes");
+        Assert.True(process.ExitCode == 0, $"node exited {process.ExitCode}: {stderr.Result}");
+        return System.Text.Json.JsonSerializer.Deserialize<Scored>(stdout, new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web))!;
+    }
+
+    private static bool OnPath(string program) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator)
+            .Any(dir => dir.Length > 0 && File.Exists(Path.Combine(dir, program)));
 }
