@@ -224,6 +224,17 @@ public class OnnxExportTests(ExportedModels models) : IClassFixture<ExportedMode
     }
 
     [Fact]
+    public void Exporting_leaves_no_temporary_file()
+    {
+        var m = models.Get("views");
+        using var dir = new TestData.TempFolder();
+        using var temp = new TestData.TempFolder();
+        CifarOnnxExport.Write(m.Zip, dir.File("model.onnx"), new MLContext(seed: 1) { TempFilePath = temp.Path });
+        Assert.Empty(Directory.GetFileSystemEntries(temp.Path));
+        Assert.Equal(File.ReadAllBytes(m.Onnx), File.ReadAllBytes(dir.File("model.onnx")));
+    }
+
+    [Fact]
     public void An_existing_ONNX_file_is_replaced_whole()
     {
         var m = models.Get("plain");

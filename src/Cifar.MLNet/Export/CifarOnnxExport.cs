@@ -32,29 +32,35 @@ public static class CifarOnnxExport
         ["classes", "input", "layout", "channel_order", "pixel_range", "resize", "normalization", "mean", "std", "test_time_views"];
 
     /// <summary>Reads the model zip <paramref name="modelPath"/> and writes its ONNX form to <paramref name="onnxPath"/>, atomically.</summary>
+    /// <param name="modelPath">The model zip.</param>
+    /// <param name="onnxPath">The ONNX file to write (replaced when it exists).</param>
+    /// <param name="ml">The context to load the zip in (its temporary folder holds the zip's graphs meanwhile); null for a new one.</param>
     /// <returns>What was written.</returns>
     /// <exception cref="FileNotFoundException">There is no model file.</exception>
     /// <exception cref="UnauthorizedAccessException">The model may not be read, or the ONNX file not written.</exception>
     /// <exception cref="InvalidDataException">The model is not a Cifar model zip (or its ONNX graphs cannot be joined).</exception>
     /// <exception cref="DirectoryNotFoundException">The ONNX file's folder does not exist.</exception>
     /// <exception cref="IOException">The ONNX path is a folder or the model itself, or the file cannot be written.</exception>
-    public static OnnxExportSummary Write(string modelPath, string onnxPath)
+    public static OnnxExportSummary Write(string modelPath, string onnxPath, Microsoft.ML.MLContext? ml = null)
     {
         CheckOutputPath(modelPath, onnxPath);
         ImageFiles.RequireReadableFile(modelPath, "model file");
-        var (onnx, summary) = Export(File.ReadAllBytes(modelPath), modelPath);
+        var (onnx, summary) = Export(File.ReadAllBytes(modelPath), modelPath, ml);
         AtomicFile.WriteBytes(onnxPath, onnx);
         return summary with { Path = Path.GetFullPath(onnxPath) };
     }
 
     /// <summary>The ONNX model of the zip <paramref name="zip"/> (<paramref name="name"/> names it in messages), and what it holds.</summary>
+    /// <param name="zip">The model zip's bytes.</param>
+    /// <param name="name">How messages name the zip (its path, say).</param>
+    /// <param name="ml">The context to load the zip in; null for a new one.</param>
     /// <exception cref="InvalidDataException">Not a Cifar model zip (or its ONNX graphs cannot be joined).</exception>
-    public static (byte[] Onnx, OnnxExportSummary Summary) Export(byte[] zip, string name)
+    public static (byte[] Onnx, OnnxExportSummary Summary) Export(byte[] zip, string name, Microsoft.ML.MLContext? ml = null)
     {
         IReadOnlyList<string> classNames;
         ImageInputContract input;
         // Loading it is what tells a Cifar classifier from any zip; its image steps say what the graph's input is.
-        var ml = new Microsoft.ML.MLContext();
+        ml ??= new Microsoft.ML.MLContext();
         using (var model = CifarModel.Load(new MemoryStream(zip, writable: false), name, ml))
         {
             classNames = model.ClassNames;
