@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks to build and train Cifar; with --tests, also what the tests drive:
-# Debian's chromium (the serve pages' browser tests) and Debian's python3-torch (PyTorch 1.13: the test that
-# an incompatible libtorch is refused, and the benchmarks' PyTorch peer). scripts/test.sh passes --tests.
+# Debian's chromium (the serve pages' browser tests), Debian's python3-torch (PyTorch 1.13: the test that
+# an incompatible libtorch is refused, and the benchmarks' PyTorch peer) and Node.js with onnxruntime-node in
+# tests/onnx-node (the exported ONNX model scored by a runtime outside .NET). scripts/test.sh passes --tests.
 #
 # TorchSharp 0.107's native library (libLibTorchSharp.so, libtorch 2.10) is linked against
 # GLIBCXX_3.4.32, i.e. the libstdc++ of GCC 13+. Debian 12 (bookworm) ships GCC 12's libstdc++
@@ -41,6 +42,7 @@ packages=()
 if $tests; then
   [[ -x /usr/bin/chromium ]] || packages+=(chromium)
   [[ -f /usr/lib/python3/dist-packages/torch/lib/libtorch.so ]] || packages+=(python3-torch)
+  command -v npm >/dev/null || packages+=(nodejs npm)
 fi
 if (( ${#packages[@]} > 0 )); then
   if ! command -v apt-get >/dev/null; then
@@ -50,6 +52,13 @@ if (( ${#packages[@]} > 0 )); then
   echo "prerequisites: installing ${packages[*]} (a few minutes the first time)"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+fi
+
+# onnxruntime-node's own CPU build ships in its package; its install script (skipped) would fetch CUDA builds.
+onnx_node="$(cd "$(dirname "$0")/.." && pwd)/tests/onnx-node"
+if $tests && [[ ! -d "$onnx_node/node_modules/onnxruntime-node" ]]; then
+  echo "prerequisites: installing onnxruntime-node into tests/onnx-node"
+  (cd "$onnx_node" && npm install --ignore-scripts --no-package-lock --no-audit --no-fund --silent)
 fi
 
 if has_glibcxx; then

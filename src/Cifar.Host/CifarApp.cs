@@ -32,6 +32,9 @@ public static class CifarApp
                 case "evaluate":
                     return new EvaluateCommand().Run(command.Required("model"), command.Single("split") ?? "test", command.Single("data"),
                         command.WholeNumber("limit") ?? 0, output, cancellation);
+                case "export":
+                    if (command.Positional.Count > 0) throw new UserError($"export: unexpected argument '{command.Positional[0]}'");
+                    return ExportCommand.Run(command.Required("model"), command.Required("onnx"), output);
                 case "serve":
                     if (command.Positional.Count > 0) throw new UserError($"serve: unexpected argument '{command.Positional[0]}'");
                     var urls = ServeUrls.Check(command.Single("urls") ?? ServeCommand.DefaultUrl);

@@ -60,6 +60,20 @@ public class TempFileTests
     }
 
     [Fact]
+    public void A_classifier_zip_whose_scores_are_not_an_ONNX_graph_is_refused_for_export_leaving_no_file()
+    {
+        using var dir = new TestData.TempFolder();
+        var zip = dir.File("model.zip");
+        SaveModel(zip, classifier: true);
+        using var temp = new TestData.TempFolder();
+        var error = Assert.Throws<InvalidDataException>(() =>
+            Export.CifarOnnxExport.Write(zip, dir.File("model.onnx"), new MLContext(seed: 1) { TempFilePath = temp.Path }));
+        Assert.Equal($"{zip}: not a Cifar model zip: its ONNX graphs never output 'Score'", error.Message);
+        Assert.Empty(Directory.GetFileSystemEntries(temp.Path));
+        Assert.Equal([zip], Directory.GetFiles(dir.Path));
+    }
+
+    [Fact]
     public void A_pipeline_whose_cnn_is_refused_leaves_no_temporary_file()
     {
         // One class: the CNN refuses the data after the stages before it were fitted (and wrote their graph file).

@@ -224,7 +224,7 @@ public sealed class CifarModel : IDisposable
         new TransformerChain<ITransformer>(Flatten(model)
             .Where(t => t is not (ImageLoadingTransformer or ImageResizingTransformer or ImagePixelExtractingTransformer)).ToArray());
 
-    private static IEnumerable<ITransformer> Flatten(ITransformer transformer) =>
+    internal static IEnumerable<ITransformer> Flatten(ITransformer transformer) =>
         transformer is IEnumerable<ITransformer> chain ? chain.SelectMany(Flatten) : new[] { transformer };
 
     /// <summary>

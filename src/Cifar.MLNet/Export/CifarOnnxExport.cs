@@ -1,0 +1,135 @@
+using System.Globalization;
+using System.Text.Json;
+using Cifar.MLNet.Data;
+using Cifar.MLNet.Prediction;
+using Google.Protobuf;
+using Onnx;
+using DataType = Onnx.TensorProto.Types.DataType;
+
+namespace Cifar.MLNet.Export;
+
+/// <summary>
+/// Writes a Cifar model zip as one standalone ONNX model that ONNX Runtime (in any language) scores without ML.NET:
+/// the zip's normalization graph and network graph (with its test-time views) joined into one graph, run per image
+/// over a batch, with the class names and the input's preparation in the model's metadata (<c>metadata_props</c>).
+/// Input <see cref="InputName"/>: float32 [N, C, H, W] pixels as the zip's ImageAnalytics steps give them (for a Cifar
+/// zip: the image stretched to 32×32, RGB planes, values 0–255). Outputs <see cref="ProbabilitiesName"/>: float32
+/// [N, classes], the zip's <c>Score</c>; <see cref="LabelName"/>: string [N], the most probable class.
+/// </summary>
+public static class CifarOnnxExport
+{
+    /// <summary>The input: a batch of images' pixels.</summary>
+    public const string InputName = "pixels";
+
+    /// <summary>The output of class probabilities (softmax), in the order of the <c>classes</c> metadata.</summary>
+    public const string ProbabilitiesName = "probabilities";
+
+    /// <summary>The output of each image's most probable class name.</summary>
+    public const string LabelName = "label";
+
+    /// <summary>The metadata keys the exported model carries, each with a text value (JSON arrays where a list).</summary>
+    public static IReadOnlyList<string> MetadataKeys { get; } =
+        ["classes", "input", "layout", "channel_order", "pixel_range", "resize", "normalization", "mean", "std", "test_time_views"];
+
+    /// <summary>Reads the model zip <paramref name="modelPath"/> and writes its ONNX form to <paramref name="onnxPath"/>, atomically.</summary>
+    /// <param name="modelPath">The model zip.</param>
+    /// <param name="onnxPath">The ONNX file to write (replaced when it exists).</param>
+    /// <param name="ml">The context to load the zip in (its temporary folder holds the zip's graphs meanwhile); null for a new one.</param>
+    /// <returns>What was written.</returns>
+    /// <exception cref="FileNotFoundException">There is no model file.</exception>
+    /// <exception cref="UnauthorizedAccessException">The model may not be read, or the ONNX file not written.</exception>
+    /// <exception cref="InvalidDataException">The model is not a Cifar model zip (or its ONNX graphs cannot be joined).</exception>
+    /// <exception cref="DirectoryNotFoundException">The ONNX file's folder does not exist.</exception>
+    /// <exception cref="IOException">The ONNX path is a folder or the model itself, or the file cannot be written.</exception>
+    public static OnnxExportSummary Write(string modelPath, string onnxPath, Microsoft.ML.MLContext? ml = null)
+    {
+        CheckOutputPath(modelPath, onnxPath);
+        ImageFiles.RequireReadableFile(modelPath, "model file");
+        var (onnx, summary) = Export(File.ReadAllBytes(modelPath), modelPath, ml);
+        AtomicFile.WriteBytes(onnxPath, onnx);
+        return summary with { Path = Path.GetFullPath(onnxPath) };
+    }
+
+    /// <summary>The ONNX model of the zip <paramref name="zip"/> (<paramref name="name"/> names it in messages), and what it holds.</summary>
+    /// <param name="zip">The model zip's bytes.</param>
+    /// <param name="name">How messages name the zip (its path, say).</param>
+    /// <param name="ml">The context to load the zip in; null for a new one.</param>
+    /// <exception cref="InvalidDataException">Not a Cifar model zip (or its ONNX graphs cannot be joined).</exception>
+    public static (byte[] Onnx, OnnxExportSummary Summary) Export(byte[] zip, string name, Microsoft.ML.MLContext? ml = null)
+    {
+        IReadOnlyList<string> classNames;
+        ImageInputContract input;
+        // Loading it is what tells a Cifar classifier from any zip; its image steps say what the graph's input is.
+        ml ??= new Microsoft.ML.MLContext();
+        using (var model = CifarModel.Load(new MemoryStream(zip, writable: false), name, ml))
+        {
+            classNames = model.ClassNames;
+            input = ImageInputContract.Of(ml, CifarModel.Flatten(model.Transformer), name);
+        }
+        var chain = OnnxGraphCombiner.Chain(ZipOnnxParts.Read(zip, name), input.PixelsColumn, CifarColumns.Score, name);
+        if (!GraphFacts.IsSoftmax(chain[^1].Graph, CifarColumns.Score))
+            throw new InvalidDataException($"{name}: not a Cifar model zip: its '{CifarColumns.Score}' is not a softmax");
+        var image = OnnxGraphCombiner.Combine(chain, CifarColumns.Score, "image", "image_probabilities");
+        long[] imageDims = GraphFacts.Dims(image.Input[0]);
+        classNames = ClassNames(classNames, chain[^1].Graph, GraphFacts.Dims(image.Output[0]), name);
+        var metadata = Metadata(chain, input, imageDims, classNames);
+        var onnx = BatchedGraph.Build(image, imageDims, classNames, chain, metadata);
+        long[] inputShape = [-1, .. imageDims];
+        return (onnx.ToByteArray(), new OnnxExportSummary("", inputShape, classNames, GraphFacts.TestTimeViews(chain[^1].Graph), metadata));
+    }
+
+    private static void CheckOutputPath(string modelPath, string onnxPath)
+    {
+        if (onnxPath.Length == 0) throw new DirectoryNotFoundException("the ONNX file path is empty");
+        if (Directory.Exists(onnxPath) || Path.EndsInDirectorySeparator(onnxPath))
+            throw new IOException($"{onnxPath}: is a folder; give the path of the ONNX file to write");
+        var full = Path.GetFullPath(onnxPath);
+        if (Path.GetDirectoryName(full) is { } folder && !Directory.Exists(folder))
+            throw new DirectoryNotFoundException($"{onnxPath}: folder {folder} does not exist");
+        if (File.Exists(modelPath) && string.Equals(full, Path.GetFullPath(modelPath), StringComparison.Ordinal))
+            throw new IOException($"{onnxPath}: is the model zip itself; give another path for the ONNX file");
+    }
+
+    /// <summary>The zip's class names (from its label column), else the network's own; as many as it scores.</summary>
+    private static IReadOnlyList<string> ClassNames(IReadOnlyList<string> fromSchema, GraphProto network, long[] scoreDims, string name)
+    {
+        if (scoreDims is not [> 0 and var count])
+            throw new InvalidDataException($"{name}: not a Cifar model zip: its '{CifarColumns.Score}' is [{string.Join(",", scoreDims)}], not one vector of class probabilities");
+        if (fromSchema.Count == count) return fromSchema;
+        var fromGraph = network.Initializer.FirstOrDefault(t => t.DataType == (int)DataType.String && t.StringData.Count == count);
+        return fromGraph is not null
+            ? fromGraph.StringData.Select(s => s.ToStringUtf8()).ToArray()
+            : Enumerable.Range(0, (int)count).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToArray();
+    }
+
+    private static Dictionary<string, string> Metadata(IReadOnlyList<ModelProto> chain, ImageInputContract input, long[] imageDims,
+        IReadOnlyList<string> classNames)
+    {
+        var normalization = chain.Count > 1 ? GraphFacts.Normalization(chain[0].Graph, (int)imageDims[0]) : null;
+        string Json<T>(T value) => JsonSerializer.Serialize(value);
+        return new Dictionary<string, string>
+        {
+            ["classes"] = Json(classNames),
+            ["input"] = $"{InputName}: float32 [N,{string.Join(",", imageDims)}], N images",
+            ["layout"] = ImageInputContract.Layout,
+            ["channel_order"] = ImageInputContract.ChannelOrder,
+            ["pixel_range"] = ImageInputContract.PixelRange,
+            ["resize"] = input.Resize,
+            ["normalization"] = normalization is null
+                ? (chain.Count > 1 ? "inside the graph, not per channel" : "none: the network takes the pixels as they are")
+                : "(pixel / 255 - mean[c]) / std[c] per channel c, inside the graph: feed the pixels as they are",
+            ["mean"] = Json(normalization?.Mean),
+            ["std"] = Json(normalization?.Std),
+            ["test_time_views"] = GraphFacts.TestTimeViews(chain[^1].Graph).ToString(CultureInfo.InvariantCulture),
+        };
+    }
+}
+
+/// <summary>What <see cref="CifarOnnxExport"/> wrote.</summary>
+/// <param name="Path">The ONNX file (full path; empty from <see cref="CifarOnnxExport.Export"/>).</param>
+/// <param name="InputShape">The input's shape, −1 for the batch: [−1, 3, 32, 32] for a Cifar zip.</param>
+/// <param name="ClassNames">The classes, in the order of the probabilities.</param>
+/// <param name="TestTimeViews">How many views of each image the network averages (1 without test-time augmentation).</param>
+/// <param name="Metadata">The model's <c>metadata_props</c> (<see cref="CifarOnnxExport.MetadataKeys"/>).</param>
+public sealed record OnnxExportSummary(string Path, IReadOnlyList<long> InputShape, IReadOnlyList<string> ClassNames, int TestTimeViews,
+    IReadOnlyDictionary<string, string> Metadata);
