@@ -10,11 +10,6 @@ namespace Cifar.Host.Tests;
 /// </summary>
 public class BadInputTests
 {
-    private static HostRun.Result Train(TestData.TempFolder dir, string dataRoot, params string[] more)
-    {
-        File.WriteAllText(dir.File("c.json"), """{ "Training": { "Epochs": 1, "BatchSize": 4, "Device": "cpu" } }""");
-        return HostRun.Run(new[] { "train", "--config", dir.File("c.json"), "--output", dir.File("run"), $"--Data:Root={dataRoot}" }.Concat(more).ToArray());
-    }
 
     private static string UserError(TestData.TempFolder dir, HostRun.Result result)
     {
@@ -37,7 +32,7 @@ public class BadInputTests
     public void A_missing_data_root_is_named()
     {
         using var dir = new TestData.TempFolder();
-        Assert.Contains($"{dir.File("nowhere")}: data root not found", UserError(dir, Train(dir, dir.File("nowhere"))));
+        Assert.Contains($"{dir.File("nowhere")}: data root not found", UserError(dir, HostRun.TrainOneEpoch(dir, dir.File("nowhere"))));
     }
 
     [Fact]
@@ -45,7 +40,7 @@ public class BadInputTests
     {
         using var dir = new TestData.TempFolder();
         Directory.CreateDirectory(Path.Combine(dir.File("data"), "train"));
-        Assert.Contains("no class folders", UserError(dir, Train(dir, dir.File("data"))));
+        Assert.Contains("no class folders", UserError(dir, HostRun.TrainOneEpoch(dir, dir.File("data"))));
     }
 
     [Fact]
@@ -54,7 +49,7 @@ public class BadInputTests
         using var dir = new TestData.TempFolder();
         ImageFolders(dir.File("data"), ("train", "cat"), ("test", "cat"));
         Directory.CreateDirectory(Path.Combine(dir.File("data"), "train", "dog"));
-        Assert.Contains(Path.Combine("train", "dog") + ": class folder has no image files", UserError(dir, Train(dir, dir.File("data"))));
+        Assert.Contains(Path.Combine("train", "dog") + ": class folder has no image files", UserError(dir, HostRun.TrainOneEpoch(dir, dir.File("data"))));
     }
 
     [Fact]
@@ -62,7 +57,7 @@ public class BadInputTests
     {
         using var dir = new TestData.TempFolder();
         ImageFolders(dir.File("data"), ("train", "cat"), ("train", "dog"), ("test", "cat"), ("test", "frog"));
-        Assert.Contains("different classes (cat, dog / cat, frog)", UserError(dir, Train(dir, dir.File("data"))));
+        Assert.Contains("different classes (cat, dog / cat, frog)", UserError(dir, HostRun.TrainOneEpoch(dir, dir.File("data"))));
     }
 
     [Fact]
@@ -73,11 +68,11 @@ public class BadInputTests
         // (A truncated BMP still decodes, the missing rows black; a file that is not an image does not.)
         var bad = Path.Combine(dir.File("data"), "train", "dog", "broken.jpg");
         File.WriteAllText(bad, "this is not a JPEG");
-        var error = UserError(dir, Train(dir, dir.File("data")));
+        var error = UserError(dir, HostRun.TrainOneEpoch(dir, dir.File("data")));
         Assert.Contains($"{bad}: not an image that can be decoded (not a known image format)", error);
         Assert.Contains("Data:SkipBadImages=true", error);
 
-        var skipped = Train(dir, dir.File("data"), "--Data:SkipBadImages=true");
+        var skipped = HostRun.TrainOneEpoch(dir, dir.File("data"), "--Data:SkipBadImages=true");
         Assert.True(skipped.ExitCode == 0, skipped.Errors);
         Assert.Contains("4 training, 4 validation images, 2 classes", skipped.Output);
         Assert.Contains("skipped 1 images that cannot be decoded", skipped.Output);
@@ -90,10 +85,10 @@ public class BadInputTests
         ImageFolders(dir.File("data"), ("train", "cat"), ("train", "dog"), ("test", "cat"), ("test", "dog"));
         var huge = Path.Combine(dir.File("data"), "train", "cat", "huge.png");
         TestImages.WritePngDeclaring(huge, 100_000, 100_000);
-        var error = UserError(dir, Train(dir, dir.File("data")));
+        var error = UserError(dir, HostRun.TrainOneEpoch(dir, dir.File("data")));
         Assert.Contains($"{huge}: declares a 100000×100000 image, 10,000,000,000 pixels; images of more than 16,777,216 pixels (4096×4096) are refused before decoding", error);
 
-        var skipped = Train(dir, dir.File("data"), "--Data:SkipBadImages=true");
+        var skipped = HostRun.TrainOneEpoch(dir, dir.File("data"), "--Data:SkipBadImages=true");
         Assert.True(skipped.ExitCode == 0, skipped.Errors);
         Assert.Contains("skipped 1 images that cannot be decoded", skipped.Output);
     }
@@ -104,7 +99,7 @@ public class BadInputTests
         using var dir = new TestData.TempFolder();
         TestImages.WriteBinaryBatches(dir.File("data"), recordsPerBatch: 4);
         File.WriteAllBytes(Path.Combine(dir.File("data"), "data_batch_2.bin"), new byte[3073 * 2 + 7]);
-        Assert.Contains("data_batch_2.bin: 6153 bytes is not a whole number of 3073-byte records", UserError(dir, Train(dir, dir.File("data"))));
+        Assert.Contains("data_batch_2.bin: 6153 bytes is not a whole number of 3073-byte records", UserError(dir, HostRun.TrainOneEpoch(dir, dir.File("data"))));
     }
 
     [Fact]
@@ -114,7 +109,7 @@ public class BadInputTests
         using var dir = new TestData.TempFolder();
         TestImages.WriteBinaryBatches(dir.File("data"), recordsPerBatch: 2);
         Assert.Contains("Training:Device: device 'cuda' was requested but libtorch sees no CUDA GPU",
-            UserError(dir, Train(dir, dir.File("data"), "--Training:Device=cuda")));
+            UserError(dir, HostRun.TrainOneEpoch(dir, dir.File("data"), "--Training:Device=cuda")));
     }
 
     [Fact]
@@ -195,7 +190,7 @@ public class BadInputTests
         using var dir = new TestData.TempFolder();
         ImageFolders(dir.File("data"), ("train", "cat"), ("test", "cat"));
         Assert.Equal($"error: {dir.File("data")}: the train split has 1 class (cat); a classifier needs at least 2",
-            UserError(dir, Train(dir, dir.File("data"))));
+            UserError(dir, HostRun.TrainOneEpoch(dir, dir.File("data"))));
     }
 
     [Fact]
@@ -209,7 +204,7 @@ public class BadInputTests
             File.WriteAllText(Path.Combine(dir.File("data"), "train", cls, "broken.jpg"), "this is not a JPEG");
         }
         Assert.Equal($"error: {dir.File("data")}: no training images left (every image was skipped as undecodable)",
-            UserError(dir, Train(dir, dir.File("data"), "--Data:SkipBadImages=true")));
+            UserError(dir, HostRun.TrainOneEpoch(dir, dir.File("data"), "--Data:SkipBadImages=true")));
     }
 
     [Fact]
@@ -217,7 +212,7 @@ public class BadInputTests
     {
         using var dir = new TestData.TempFolder();
         File.WriteAllText(dir.File("data"), "a file");
-        Assert.Equal($"error: {dir.File("data")}: is a file, not a data root folder", UserError(dir, Train(dir, dir.File("data"))));
+        Assert.Equal($"error: {dir.File("data")}: is a file, not a data root folder", UserError(dir, HostRun.TrainOneEpoch(dir, dir.File("data"))));
     }
 
     [Theory]
@@ -275,7 +270,7 @@ public class BadInputTests
         using var dir = new TestData.TempFolder();
         TestImages.WriteBinaryBatches(dir.File("data"), recordsPerBatch: 2);
         File.WriteAllText(dir.File("weights.zip"), "not a zip");
-        var result = Train(dir, dir.File("data"), $"--Model:InitialWeights={dir.File("weights.zip")}");
+        var result = HostRun.TrainOneEpoch(dir, dir.File("data"), $"--Model:InitialWeights={dir.File("weights.zip")}");
         Assert.Contains("Model:InitialWeights: ", UserError(dir, result));
         var log = File.ReadAllText(Path.Combine(dir.File("run"), "train.log"));
         Assert.Contains("Cifar.Host.Cli.UserError: Model:InitialWeights: ", log);

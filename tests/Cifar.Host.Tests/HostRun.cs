@@ -17,6 +17,16 @@ public static class HostRun
         return new Result(code, output.ToString(), errors.ToString());
     }
 
+    /// <summary>
+    /// <c>cifar train</c> for one CPU epoch of batch 4 on <paramref name="dataRoot"/>, into <c>dir/run</c> (config <c>dir/c.json</c>),
+    /// with <paramref name="more"/> arguments.
+    /// </summary>
+    public static Result TrainOneEpoch(Cifar.Tests.TestData.TempFolder dir, string dataRoot, params string[] more)
+    {
+        File.WriteAllText(dir.File("c.json"), """{ "Training": { "Epochs": 1, "BatchSize": 4, "Device": "cpu" } }""");
+        return Run(new[] { "train", "--config", dir.File("c.json"), "--output", dir.File("run"), $"--Data:Root={dataRoot}" }.Concat(more).ToArray());
+    }
+
     /// <summary>The error line of a failed run, checked to be one line with no stack trace.</summary>
     public static string OneLineError(Result result)
     {

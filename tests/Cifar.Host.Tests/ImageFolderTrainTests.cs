@@ -7,11 +7,6 @@ namespace Cifar.Host.Tests;
 /// <summary><c>cifar train</c> on a folder of class folders of its own: the split, what it says of the data, the refusals.</summary>
 public class ImageFolderTrainTests
 {
-    private static HostRun.Result Train(TestData.TempFolder dir, string dataRoot, params string[] more)
-    {
-        File.WriteAllText(dir.File("c.json"), """{ "Training": { "Epochs": 1, "BatchSize": 4, "Device": "cpu" } }""");
-        return HostRun.Run(new[] { "train", "--config", dir.File("c.json"), "--output", dir.File("run"), $"--Data:Root={dataRoot}" }.Concat(more).ToArray());
-    }
 
     /// <summary>Class folders of 32×32 BMPs, each class its own colour.</summary>
     private static void ClassFolders(string root, params (string Class, int Images)[] classes)
@@ -39,7 +34,7 @@ public class ImageFolderTrainTests
         ClassFolders(root, ("big cat", 12), ("dög", 6), ("7", 3), ("solo", 1));
         File.WriteAllText(Path.Combine(root, "big cat", "notes.txt"), "not an image");
 
-        var result = Train(dir, root);
+        var result = HostRun.TrainOneEpoch(dir, root);
 
         Assert.True(result.ExitCode == 0, result.Errors);
         // round(0.2 × n), at least 1 of 2 or more: 12 → 2, 6 → 1, 3 → 1, 1 → 0.
@@ -71,7 +66,7 @@ public class ImageFolderTrainTests
         var root = dir.File("many");
         ClassFolders(root, Enumerable.Range(0, 120).Select(i => ($"{i}", 2)).ToArray());
 
-        var result = Train(dir, root, "--Data:ValidationFraction=0.5", "--Data:SplitSeed=3");
+        var result = HostRun.TrainOneEpoch(dir, root, "--Data:ValidationFraction=0.5", "--Data:SplitSeed=3");
 
         Assert.True(result.ExitCode == 0, result.Errors);
         Assert.Contains($"data: {root} (one folder of class folders, split by Data:ValidationFraction 0.5 and Data:SplitSeed 3) — "
@@ -92,10 +87,10 @@ public class ImageFolderTrainTests
         var folders = dir.File("folders");
         foreach (var split in new[] { "train", "test" }) ClassFolders(Path.Combine(folders, split), ("a", 1), ("b", 1));
         Assert.Equal($"error: {folders}: Data:ValidationFraction splits a root of class folders, but this one has train/ and test/ (its test split validates); leave it out",
-            Error(Train(dir, folders, "--Data:ValidationFraction=0.1")));
+            Error(HostRun.TrainOneEpoch(dir, folders, "--Data:ValidationFraction=0.1")));
         TestImages.WriteBinaryBatches(dir.File("batches"), recordsPerBatch: 2);
         Assert.Equal($"error: {dir.File("batches")}: Data:ValidationFraction splits a root of class folders, but this one has the CIFAR-10 binary batches (their test batch validates); leave it out",
-            Error(Train(dir, dir.File("batches"), "--Data:ValidationFraction=0.1")));
+            Error(HostRun.TrainOneEpoch(dir, dir.File("batches"), "--Data:ValidationFraction=0.1")));
     }
 
     [Fact]
@@ -104,12 +99,12 @@ public class ImageFolderTrainTests
         using var dir = new TestData.TempFolder();
         ClassFolders(dir.File("one"), ("cat", 3));
         Assert.Equal("error: command line: 'Data:ValidationFraction' must be greater than 0 and less than 1 (got 1)",
-            Error(Train(dir, dir.File("one"), "--Data:ValidationFraction=1")));
-        Assert.Equal($"error: {dir.File("one")}: has 1 class (cat); a classifier needs at least 2", Error(Train(dir, dir.File("one"))));
+            Error(HostRun.TrainOneEpoch(dir, dir.File("one"), "--Data:ValidationFraction=1")));
+        Assert.Equal($"error: {dir.File("one")}: has 1 class (cat); a classifier needs at least 2", Error(HostRun.TrainOneEpoch(dir, dir.File("one"))));
         Directory.CreateDirectory(dir.File("empty"));
         // A run's config.json records an unset fraction as null: read back (as --resume does), it is accepted.
         File.WriteAllText(dir.File("null.json"), """{ "Data": { "ValidationFraction": null } }""");
         Assert.Equal($"error: {dir.File("empty")}: no data (expected <root>/<class>/*, <root>/{{train,test}}/<class>/*, or the CIFAR-10 binary batches)",
-            Error(Train(dir, dir.File("empty"), "--config", dir.File("null.json"))));
+            Error(HostRun.TrainOneEpoch(dir, dir.File("empty"), "--config", dir.File("null.json"))));
     }
 }
