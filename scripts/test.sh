@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test: installs what the tests need when missing (scripts/install-prerequisites.sh --tests: the
-# native prerequisite, the font, chromium and Debian's python3-torch), builds the solution in Release with
+# native prerequisite, the font, chromium, Debian's python3-torch, Node.js and onnxruntime-node), builds the solution in Release with
 # warnings as errors, runs the xUnit suites.
 # Tests that need real images use $CIFAR10_DATA or ../shared/datasets/cifar10-jpeg.
 set -euo pipefail

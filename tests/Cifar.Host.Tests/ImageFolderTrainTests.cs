@@ -57,6 +57,29 @@ public class ImageFolderTrainTests
         using var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.File("run"), "config.json")));
         Assert.Equal(JsonValueKind.Null, config.RootElement.GetProperty("Data").GetProperty("ValidationFraction").ValueKind);
         Assert.Equal(1, config.RootElement.GetProperty("Data").GetProperty("SplitSeed").GetInt32());
+
+        // evaluate scores the held-out part of the same default split (4 images), or the rest with --split train.
+        var evaluated = HostRun.Run("evaluate", "--model", Path.Combine(dir.File("run"), "model.zip"), "--data", root);
+        Assert.True(evaluated.ExitCode == 0, evaluated.Errors);
+        Assert.StartsWith($"{Path.Combine(dir.File("run"), "model.zip")} on {root} (test, 4 images)\n", evaluated.Output);
+        var rest = HostRun.Run("evaluate", "--model", Path.Combine(dir.File("run"), "model.zip"), "--data", root, "--split", "train");
+        Assert.Contains("(train, 18 images)", rest.Output);
+    }
+
+    [Fact]
+    public void A_resume_with_another_split_of_the_folder_is_refused_naming_the_key()
+    {
+        using var dir = new TestData.TempFolder();
+        var root = dir.File("images");
+        ClassFolders(root, ("a", 5), ("b", 5));
+        var first = HostRun.TrainOneEpoch(dir, root);
+        Assert.True(first.ExitCode == 0, first.Errors);
+        // Another seed gives the same counts (the checkpoint's settings match) but other validation images.
+        var resumed = HostRun.Run("train", "--resume", "--output", dir.File("run"), "--Training:Epochs=2", "--Data:SplitSeed=2");
+        Assert.Equal((2, $"error: {Path.Combine(dir.File("run"), "config.json")}: Data:SplitSeed was 1, now 2: a resumed run keeps its split"),
+            (resumed.ExitCode, HostRun.OneLineError(resumed)));
+        var same = HostRun.Run("train", "--resume", "--output", dir.File("run"), "--Training:Epochs=2");
+        Assert.True(same.ExitCode == 0, same.Errors);
     }
 
     [Fact]

@@ -32,15 +32,14 @@ internal static class RunsPageScript
 
     public static JsonElement Render(TestData.TempFolder dir, string listing)
     {
-        var node = new[] { "/usr/bin/node", "/usr/local/bin/node" }.FirstOrDefault(File.Exists);
-        if (node is null) Assert.Skip("no node to run the page's script (apt-get install nodejs)");
+        var node = TestData.RequireNode();
         var script = dir.File("runs.js");
         using (var page = typeof(ServeApp).Assembly.GetManifestResourceStream("wwwroot.runs.js")!)
         using (var file = File.Create(script))
             page.CopyTo(file);
         File.WriteAllText(dir.File("harness.js"), Harness);
         File.WriteAllText(dir.File("listing.json"), listing);
-        var start = new ProcessStartInfo(node!) { RedirectStandardOutput = true, RedirectStandardError = true };
+        var start = new ProcessStartInfo(node) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var argument in new[] { dir.File("harness.js"), script, dir.File("listing.json") }) start.ArgumentList.Add(argument);
         using var process = Process.Start(start)!;
         var output = process.StandardOutput.ReadToEndAsync();

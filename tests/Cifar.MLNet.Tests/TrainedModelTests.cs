@@ -81,6 +81,22 @@ public class TrainedModelTests
     }
 
     [Fact]
+    public void Predicting_from_a_stream_reads_from_its_position_and_leaves_it_open()
+    {
+        var s = _fixture.Get();
+        using var model = CifarModel.Load(s.ZipPath);
+        var file = Directory.EnumerateFiles(Path.Combine(s.Root, "test", "ship")).Order(StringComparer.Ordinal).First();
+        var expected = model.Predict(file);
+        // The image behind a prefix: read from where the stream stands, as an upload inside a larger buffer is.
+        var prefix = new byte[] { 1, 2, 3, 4, 5 };
+        using var stream = new MemoryStream([.. prefix, .. File.ReadAllBytes(file)]);
+        stream.Position = prefix.Length;
+        Assert.Equal(expected.Score, model.Predict(stream, "ship").Score);
+        stream.Position = prefix.Length; // still open: a second prediction from the same stream
+        Assert.Equal(expected.Score, model.Predict(stream, "ship").Score);
+    }
+
+    [Fact]
     public void The_zip_holds_only_standard_ml_net_transformers_and_no_torchsharp()
     {
         var s = _fixture.Get();

@@ -48,6 +48,15 @@ public class FingerprintDifferenceTests
     }
 
     [Fact]
+    public void An_image_shape_is_one_value_and_cifars_where_none_is_recorded()
+    {
+        var cifar = Fingerprint();
+        var mnist = cifar.TrimEnd()[..^1] + ""","imageShape":[1,28,28]}""";
+        Assert.Equal("the image shape [C, H, W] was [3, 32, 32], now [1, 28, 28]", FingerprintDifference.Describe(cifar, mnist));
+        Assert.Equal("the image shape [C, H, W] was [1, 28, 28], now [3, 32, 32]", FingerprintDifference.Describe(mnist, cifar));
+    }
+
+    [Fact]
     public void Fingerprints_that_are_not_comparable_say_so()
     {
         Assert.Equal("the checkpoint's settings cannot be compared with this run's", FingerprintDifference.Describe("not json", Fingerprint()));

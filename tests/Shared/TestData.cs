@@ -34,6 +34,18 @@ public static class TestData
         return "";
     }
 
+    /// <summary>
+    /// Node.js from PATH, or the test failed saying how to get it: scripts/test.sh installs it
+    /// (scripts/install-prerequisites.sh --tests), so a missing node is a broken setup, not a reason to skip.
+    /// </summary>
+    public static string RequireNode()
+    {
+        var node = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(System.IO.Path.PathSeparator)
+            .Where(dir => dir.Length > 0).Select(dir => System.IO.Path.Combine(dir, "node")).FirstOrDefault(System.IO.File.Exists);
+        Assert.True(node is not null, "node is not on PATH: scripts/install-prerequisites.sh --tests installs it (apt-get install nodejs)");
+        return node!;
+    }
+
     /// <summary>The repository's root: the folder above the tests that holds Cifar.sln.</summary>
     public static string RepoRoot()
     {

@@ -23,7 +23,11 @@ internal static class ExportCommand
         output.WriteLine($"wrote {summary.Path}");
         output.WriteLine($"  input  {CifarOnnxExport.InputName}: float32 [{shape}], {summary.Metadata["layout"]} {summary.Metadata["channel_order"]}, values {summary.Metadata["pixel_range"]}; {summary.Metadata["resize"]}");
         output.WriteLine($"  output {CifarOnnxExport.ProbabilitiesName}: float32 [N,{summary.ClassNames.Count}]; {CifarOnnxExport.LabelName}: string [N]");
-        output.WriteLine($"  classes {string.Join(", ", summary.ClassNames.Select(TextEscaping.Field))}; normalization mean {summary.Metadata["mean"]} std {summary.Metadata["std"]} (inside the graph); test-time views {summary.TestTimeViews}");
+        output.WriteLine($"  classes {string.Join(", ", summary.ClassNames.Select(TextEscaping.Field))}; normalization {Normalization(summary.Metadata)}; test-time views {summary.TestTimeViews}");
         return ExitCodes.Success;
     }
+
+    /// <summary>Mean and std where the graph normalizes per channel, else the metadata's words for what it does.</summary>
+    private static string Normalization(IReadOnlyDictionary<string, string> metadata) =>
+        metadata["mean"] is "null" or "" ? metadata["normalization"] : $"mean {metadata["mean"]} std {metadata["std"]} (inside the graph)";
 }

@@ -50,7 +50,8 @@ internal sealed class TrainCommand
         var root = await EnsureDataAsync(output, cancellation);
         var setup = PrepareLibtorch(output);
         // A resumed run keeps the configuration it started with (the checkpoint refuses other settings).
-        if (!resume) AtomicFile.WriteText(Path.Combine(outputDir, ResolvedConfig), JsonSerializer.Serialize(_config, ConfigLoader.IndentedJson));
+        if (resume) CheckSameSplit(outputDir);
+        else AtomicFile.WriteText(Path.Combine(outputDir, ResolvedConfig), JsonSerializer.Serialize(_config, ConfigLoader.IndentedJson));
         var clock = Stopwatch.StartNew();
         var ml = new MLContext(_config.Training.Seed);
         var data = LoadData(ml, root, output);
@@ -63,6 +64,24 @@ internal sealed class TrainCommand
         output.WriteLine($"saved {modelPath} after {clock.Elapsed.TotalMinutes:F1} min");
         WriteEvaluation(ml, model, data, outputDir, output, setup, clock.Elapsed);
         return ExitCodes.Success;
+    }
+
+    /// <summary>
+    /// A resumed run validates on the images it started with: the split of a folder of class folders is not in the
+    /// checkpoint's settings (its counts may not change while its images do), so its keys are compared with the run's
+    /// config.json here.
+    /// </summary>
+    private void CheckSameSplit(string outputDir)
+    {
+        var recordedPath = Path.Combine(outputDir, ResolvedConfig);
+        if (!File.Exists(recordedPath)) return;
+        var recorded = ConfigLoader.Load([recordedPath], []).Config.Data;
+        var (was, now) = (recorded, _config.Data);
+        if (was.ValidationFraction != now.ValidationFraction)
+            throw new UserError(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"{recordedPath}: Data:ValidationFraction was {was.ValidationFraction?.ToString() ?? "not set"}, now {now.ValidationFraction?.ToString() ?? "not set"}: a resumed run keeps its split"));
+        if (was.SplitSeed != now.SplitSeed)
+            throw new UserError($"{recordedPath}: Data:SplitSeed was {was.SplitSeed}, now {now.SplitSeed}: a resumed run keeps its split");
     }
 
     /// <summary>The data root, downloading the official release first when asked to and it is missing.</summary>

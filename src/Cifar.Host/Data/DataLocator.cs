@@ -28,9 +28,18 @@ internal static class DataLocator
     public static bool HasTrainingData(string root) =>
         ImageFolderData.FindLayout(root) is not null || BinaryBatchDataset.FindFolder(root) is not null;
 
-    /// <summary>Loads a split, turning data problems into one-line user errors.</summary>
-    public static IDataView Load(MLContext ml, string root, CifarSplit split, int limit) =>
-        AsUserError(root, () => CifarDataLoader.Load(ml, root, split, limit));
+    /// <summary>
+    /// Loads a split, turning data problems into one-line user errors. Of a root of class folders, the test split is
+    /// the held-out part and the train split the rest, split as <c>train</c> splits it by default
+    /// (<see cref="ImageFolderOptions.DefaultValidationFraction"/>, Data:SplitSeed 1).
+    /// </summary>
+    public static IDataView Load(MLContext ml, string root, CifarSplit split, int limit) => AsUserError(root, () =>
+    {
+        if (ImageFolderData.FindLayout(root) != ImageFolderLayout.ClassFolders || BinaryBatchDataset.FindFolder(root) is not null)
+            return CifarDataLoader.Load(ml, root, split, limit);
+        var parts = ImageFolderData.Load(ml, root, new ImageFolderOptions { TrainLimit = limit, ValidationLimit = limit });
+        return split == CifarSplit.Test ? parts.Validation : parts.Train;
+    });
 
     /// <summary>
     /// Training and validation data, whichever layout the root has: train/ and test/ folders, the binary batches,

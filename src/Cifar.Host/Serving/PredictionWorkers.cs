@@ -23,12 +23,16 @@ internal enum WorkOutcome
 /// </summary>
 internal sealed class PredictionWorkers : IDisposable
 {
-    private readonly BlockingCollection<WorkItem> _queue;
+    // Unbounded: a withdrawn item stays in it until a worker skips it, so the bound is on live waiters (_waiting), which
+    // a withdrawal frees at once; bounding the collection would count the withdrawn ones as waiting.
+    private readonly BlockingCollection<WorkItem> _queue = new(new ConcurrentQueue<WorkItem>());
     private readonly Thread[] _threads;
+    private readonly int _queueLength;
+    private int _waiting;
 
     public PredictionWorkers(int workers, int queueLength)
     {
-        _queue = new BlockingCollection<WorkItem>(new ConcurrentQueue<WorkItem>(), Math.Max(1, queueLength));
+        _queueLength = Math.Max(1, queueLength);
         _threads = Enumerable.Range(0, Math.Max(1, workers))
             .Select(i => new Thread(Work) { IsBackground = true, Name = $"cifar-predict-{i}" })
             .ToArray();
@@ -36,7 +40,7 @@ internal sealed class PredictionWorkers : IDisposable
     }
 
     /// <summary>Work waiting for a worker now.</summary>
-    public int Waiting => _queue.Count;
+    public int Waiting => Volatile.Read(ref _waiting);
 
     /// <summary>
     /// Runs <paramref name="work"/> on a worker: at once when one is free, after waiting in the queue when none is,
@@ -46,7 +50,12 @@ internal sealed class PredictionWorkers : IDisposable
     public async Task<(WorkOutcome Outcome, T? Result)> RunAsync<T>(Func<T> work, TimeSpan maxWait, CancellationToken cancellation)
     {
         var item = new WorkItem<T>(work);
-        if (!_queue.TryAdd(item)) return (WorkOutcome.QueueFull, default);
+        if (Interlocked.Increment(ref _waiting) > _queueLength)
+        {
+            Interlocked.Decrement(ref _waiting);
+            return (WorkOutcome.QueueFull, default);
+        }
+        _queue.Add(item, CancellationToken.None);
         try
         {
             return (WorkOutcome.Done, await item.Result.WaitAsync(maxWait, cancellation));
@@ -55,6 +64,7 @@ internal sealed class PredictionWorkers : IDisposable
         {
             // Still queued: withdrawn, the worker skips it. Already taken: its result comes (its waiter is still here).
             if (!item.TryWithdraw()) return (WorkOutcome.Done, await item.Result);
+            Interlocked.Decrement(ref _waiting);
             if (e is OperationCanceledException) throw;
             return (WorkOutcome.WaitedTooLong, default);
         }
@@ -63,7 +73,11 @@ internal sealed class PredictionWorkers : IDisposable
     private void Work()
     {
         foreach (var item in _queue.GetConsumingEnumerable())
-            if (item.TryStart()) item.Run();
+        {
+            if (!item.TryStart()) continue; // withdrawn while queued: its waiter has already left
+            Interlocked.Decrement(ref _waiting);
+            item.Run();
+        }
     }
 
     /// <summary>Lets the queued work finish and ends the threads.</summary>

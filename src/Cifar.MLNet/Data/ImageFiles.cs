@@ -137,17 +137,23 @@ public static class ImageFiles
         _ => $"not a known image format: {result}",
     };
 
-    /// <summary>A stream read through, and left open when this view is disposed.</summary>
-    private sealed class Borrowed(Stream inner) : Stream
+    /// <summary>
+    /// A view of a stream from its current position that readers may dispose without closing it: SkiaSharp disposes the
+    /// stream it decodes and may rewind to its start, and the caller's stream must survive both.
+    /// </summary>
+    internal sealed class Borrowed(Stream inner) : Stream
     {
+        private readonly long _origin = inner.Position;
+
         public override bool CanRead => inner.CanRead;
         public override bool CanSeek => inner.CanSeek;
         public override bool CanWrite => false;
-        public override long Length => inner.Length;
-        public override long Position { get => inner.Position; set => inner.Position = value; }
+        public override long Length => inner.Length - _origin;
+        public override long Position { get => inner.Position - _origin; set => inner.Position = _origin + value; }
         public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
         public override int Read(Span<byte> buffer) => inner.Read(buffer);
-        public override long Seek(long offset, SeekOrigin origin) => inner.Seek(offset, origin);
+        public override long Seek(long offset, SeekOrigin origin) =>
+            inner.Seek(origin == SeekOrigin.Begin ? _origin + offset : offset, origin) - _origin;
         public override void Flush() { }
         public override void SetLength(long value) => throw new NotSupportedException();
         public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();

@@ -186,7 +186,7 @@ public sealed class CifarModel : IDisposable
         MLImage image;
         try
         {
-            image = MLImage.CreateFromStream(encodedImage);
+            image = MLImage.CreateFromStream(new ImageFiles.Borrowed(encodedImage)); // the caller's stream stays open
         }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException)
         {

@@ -24,7 +24,6 @@ internal static class FingerprintDifference
         ["network"] = ($"{ModelOptions.Section}:Network", null),
         ["classCount"] = ("the data's class count", null),
         ["trainImages"] = ("the training images", null),
-        ["imageShape"] = ("the image shape [C, H, W]", null),
     };
 
     /// <summary>"Key was A, now B; …" for the differences of <paramref name="saved"/> from <paramref name="current"/>.</summary>
@@ -51,6 +50,13 @@ internal static class FingerprintDifference
         {
             var (key, record) = Sections.TryGetValue(name, out var section) ? section : (name, null);
             var (was, now) = (savedRoot[name], currentRoot[name]);
+            if (name == "imageShape")
+            {
+                // One value, and absent where it is CIFAR's (Checkpoint.Fingerprint records only other shapes).
+                var (wasShape, nowShape) = (Format(was, null, CifarShape), Format(now, null, CifarShape));
+                if (wasShape != nowShape) yield return $"the image shape [C, H, W] was {wasShape}, now {nowShape}";
+                continue;
+            }
             // Another network: its name says it; the layers' differences would only repeat it.
             if (name == "network" && was?["Name"]?.ToString() is { } wasName && now?["Name"]?.ToString() is { } nowName && wasName != nowName)
             {
@@ -86,10 +92,12 @@ internal static class FingerprintDifference
     private static Type? ElementType(Type? list) =>
         list?.IsGenericType == true ? list.GetGenericArguments()[0] : list?.GetElementType();
 
-    /// <summary>A value as the configuration writes it: enums by name, lists in brackets, a missing value as "not set".</summary>
-    private static string Format(JsonNode? value, Type? type)
+    private static readonly string CifarShape = $"[{string.Join(", ", Cifar.Networks.NetworkDefinition.InputShape)}]";
+
+    /// <summary>A value as the configuration writes it: enums by name, lists in brackets, a missing value as <paramref name="missing"/>.</summary>
+    private static string Format(JsonNode? value, Type? type, string missing = "not set")
     {
-        if (value is null) return "not set";
+        if (value is null) return missing;
         if (value is JsonObject) return "set"; // a whole section appeared or went: its values would only be noise
         var underlying = type is null ? null : Nullable.GetUnderlyingType(type) ?? type;
         if (underlying?.IsEnum == true && value is JsonValue v && v.TryGetValue<int>(out var number))
