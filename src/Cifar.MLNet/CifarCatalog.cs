@@ -10,10 +10,10 @@ namespace Cifar.MLNet;
 /// </summary>
 public static class CifarCatalog
 {
-    /// <summary>The loading stage: image path → 32×32 RGB pixels, channels first, 0–255.</summary>
+    /// <summary>The loading stage: image path → pixels of <paramref name="format"/> (default 32×32 RGB), channels first, 0–255.</summary>
     public static CifarImageLoadingEstimator LoadCifarImages(this TransformsCatalog catalog,
-        string outputColumnName = CifarColumns.Pixels, string inputColumnName = CifarColumns.ImagePath) =>
-        new(new MLContext(), outputColumnName, inputColumnName);
+        string outputColumnName = CifarColumns.Pixels, string inputColumnName = CifarColumns.ImagePath, ImageFormat? format = null) =>
+        new(new MLContext(), outputColumnName, inputColumnName, format);
 
     /// <summary>The normalization stage: (x / 255 − mean) / std per channel; default the tutorial's 0.5 / 0.5.</summary>
     public static CifarNormalizationEstimator NormalizeCifarPixels(this TransformsCatalog catalog,
@@ -27,11 +27,11 @@ public static class CifarCatalog
         new(new MLContext(), settings, columnName);
 
     /// <summary>
-    /// A recipe's stages: loading, then normalization and augmentation with the recipe's values. End them with
-    /// <c>.AppendCifarCnn(CifarCnnOptions.For(recipe), testSplit)</c>.
+    /// A recipe's stages: loading images of <paramref name="format"/> (default 32×32 RGB), then normalization and
+    /// augmentation with the recipe's values. End them with <c>.AppendCifarCnn(CifarCnnOptions.For(recipe), testSplit)</c>.
     /// </summary>
-    public static IEstimator<ITransformer> CifarStages(this TransformsCatalog catalog, CifarRecipe recipe) =>
-        catalog.LoadCifarImages()
+    public static IEstimator<ITransformer> CifarStages(this TransformsCatalog catalog, CifarRecipe recipe, ImageFormat? format = null) =>
+        catalog.LoadCifarImages(format: format)
             .Append(catalog.NormalizeCifarPixels(recipe.Normalization))
             .Append(catalog.AugmentCifarImages(recipe.Augmentation));
 

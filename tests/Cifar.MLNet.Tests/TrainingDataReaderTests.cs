@@ -20,7 +20,7 @@ public class TrainingDataReaderTests
             .Fit(CifarDataLoader.Load(_ml, dir.Path, CifarSplit.Test, 0)).Transform(CifarDataLoader.Load(_ml, dir.Path, CifarSplit.Test, 0));
         var expected = featurized.GetColumn<float[]>(CifarColumns.Features).SelectMany(f => f).ToArray();
 
-        using var data = TrainingDataReader.Read(featurized, CifarColumns.Pixels, CifarColumns.Label, "test data", normalization);
+        using var data = TrainingDataReader.Read(featurized, CifarColumns.Pixels, CifarColumns.Label, "test data", ImageFormat.Cifar, normalization);
         Assert.Equal(ScalarType.Byte, data.Images.dtype);
         Assert.Equal(featurized.GetColumn<float[]>(CifarColumns.Pixels).SelectMany(p => p).Select(p => (byte)p), data.Images.data<byte>().ToArray());
         using var all = data.Normalized(0, data.Count);
@@ -40,9 +40,9 @@ public class TrainingDataReaderTests
             .Transform(_ml.Data.LoadFromEnumerable(rows));
 
         var error = Assert.Throws<InvalidOperationException>(() =>
-            TrainingDataReader.Read(view, CifarColumns.Pixels, CifarColumns.Label, "test data", PixelNormalization.Tutorial));
+            TrainingDataReader.Read(view, CifarColumns.Pixels, CifarColumns.Label, "test data", ImageFormat.Cifar, PixelNormalization.Tutorial));
         Assert.Equal("test data row 3: column 'Pixels' holds a value that is not a whole number 0–255; the trainer reads the loading stage's pixels", error.Message);
-        using var firstThree = TrainingDataReader.Read(_ml.Data.TakeRows(view, 3), CifarColumns.Pixels, CifarColumns.Label, "test data", PixelNormalization.Tutorial);
+        using var firstThree = TrainingDataReader.Read(_ml.Data.TakeRows(view, 3), CifarColumns.Pixels, CifarColumns.Label, "test data", ImageFormat.Cifar, PixelNormalization.Tutorial);
         Assert.Equal(new long[] { 0, 1, 0 }, firstThree.Labels.data<long>().ToArray());
         Assert.Equal(rows.Take(3).SelectMany(r => r.Pixels).Select(p => (byte)p), firstThree.Images.data<byte>().ToArray());
     }

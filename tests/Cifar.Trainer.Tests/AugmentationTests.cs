@@ -135,6 +135,18 @@ public class AugmentationTests
     }
 
     [Fact]
+    public void A_grey_image_is_jittered_in_brightness_and_contrast_only_as_torchvision_does()
+    {
+        // One channel [1, 1, 2]: brightness 0.5 halves; contrast 0.5 blends with the mean 0.5; saturation and hue leave
+        // it as it is (torchvision returns a one-channel image unchanged).
+        using var image = Image(new[] { 0.2f, 0.8f }, 1, 1, 2);
+        AssertClose(new[] { 0.1f, 0.4f }, BatchAugmenter.AdjustBrightness(image, 0.5));
+        AssertClose(new[] { 0.35f, 0.65f }, BatchAugmenter.AdjustContrast(image, 0.5));
+        AssertClose(new[] { 0.2f, 0.8f }, BatchAugmenter.AdjustSaturation(image, 0.3));
+        AssertClose(new[] { 0.2f, 0.8f }, BatchAugmenter.AdjustHue(image, 0.25));
+    }
+
+    [Fact]
     public void Hue_shifts_match_torchvision()
     {
         using var image = Image(Rgb2x2, 3, 2, 2);

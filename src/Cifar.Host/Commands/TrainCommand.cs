@@ -164,6 +164,7 @@ internal sealed class TrainCommand
         output.WriteLine($"data: {root} ({data.Layout}) — {counts.TrainTotal} training, {counts.ValidationTotal} validation images, {data.Classes.Count} classes"
             + (skipped > 0 ? $"; skipped {skipped} images that cannot be decoded" : "")
             + (data.IgnoredFiles > 0 ? $"; ignored {(data.IgnoredFiles == 1 ? "1 file that is not an image" : $"{data.IgnoredFiles} files that are not images")}" : ""));
+        output.WriteLine($"images: read as {c.ImageFormat()}, channels first (each image stretched to that size; Data:ImageSize, Data:ColorMode)");
         _log.LogInformation("Training {Train} images, validating on {Validation}, config {Config}",
             counts.TrainTotal, counts.ValidationTotal, JsonSerializer.Serialize(_config, ConfigLoader.Json));
         _log.LogInformation("{Table}", counts.Table());
@@ -212,10 +213,10 @@ internal sealed class TrainCommand
                 output.WriteLine(line);
                 output.Flush();
                 _log.LogInformation("{Line}", line);
-                WriteMetrics(outputDir, history, setup, data.Classes);
+                WriteMetrics(outputDir, history, setup, data.Classes, c.Data.ImageFormat());
             },
         };
-        var pipeline = ml.Transforms.CifarStages(c.Recipe).AppendCifarCnn(options, data.Validation);
+        var pipeline = ml.Transforms.CifarStages(c.Recipe, c.Data.ImageFormat()).AppendCifarCnn(options, data.Validation);
         try
         {
             return pipeline.Fit(data.Train);
@@ -276,10 +277,12 @@ internal sealed class TrainCommand
     public static string EpochLine(EpochMetrics m, int epochs) => string.Create(CultureInfo.InvariantCulture,
         $"Epoch {m.Epoch}/{epochs}: train loss {m.TrainLoss:F4}, train acc {m.TrainAccuracy:P2} | val loss {m.ValidationLoss:F4}, val acc {m.ValidationAccuracy:P2} | {m.Seconds:F1}s");
 
-    private static void WriteMetrics(string outputDir, IReadOnlyList<EpochMetrics> history, TrainingSetup setup, IReadOnlyList<string> classes)
+    private static void WriteMetrics(string outputDir, IReadOnlyList<EpochMetrics> history, TrainingSetup setup, IReadOnlyList<string> classes,
+        ImageFormat image)
     {
         AtomicFile.WriteText(Path.Combine(outputDir, MetricsCsv), MetricsFiles.ToCsv(history));
-        AtomicFile.WriteText(Path.Combine(outputDir, MetricsJson), MetricsFiles.ToJson(history, new { device = setup.Device, precision = setup.Precision.ToString(), threads = setup.Threads, classes }));
+        AtomicFile.WriteText(Path.Combine(outputDir, MetricsJson), MetricsFiles.ToJson(history,
+            new { device = setup.Device, precision = setup.Precision.ToString(), threads = setup.Threads, classes, image = image.Shape }));
         AtomicFile.WriteBytes(Path.Combine(outputDir, LossPlot), Plots.Loss(history));
         AtomicFile.WriteBytes(Path.Combine(outputDir, AccuracyPlot), Plots.Accuracy(history));
     }

@@ -1,3 +1,5 @@
+using Cifar.MLNet;
+
 namespace Cifar.Host.Configuration;
 
 /// <summary>
@@ -60,9 +62,24 @@ public sealed record DataConfig : Cifar.MLNet.Data.ImageFolderOptions
     /// <summary>The archive's expected MD5, lowercase hex.</summary>
     public string DownloadMd5 { get; init; } = DefaultDownloadMd5;
 
+    /// <summary>The side of the square images the model reads, in pixels: every image is stretched to it. Default 32 (CIFAR-10's).</summary>
+    public int ImageSize { get; init; } = Cifar.MLNet.ImageFormat.Cifar.Width;
+    /// <summary>The width the model reads, where it differs from <see cref="ImageSize"/>; null = ImageSize.</summary>
+    public int? ImageWidth { get; init; }
+    /// <summary>The height the model reads, where it differs from <see cref="ImageSize"/>; null = ImageSize.</summary>
+    public int? ImageHeight { get; init; }
+    /// <summary>The colours the model reads: Rgb (3 channels, default) or Grayscale (1).</summary>
+    public ColorMode ColorMode { get; init; } = ColorMode.Rgb;
+
+    /// <summary>The images the model reads, from <see cref="ImageSize"/>, <see cref="ImageWidth"/>, <see cref="ImageHeight"/> and <see cref="ColorMode"/>.</summary>
+    public ImageFormat ImageFormat() => new(ImageWidth ?? ImageSize, ImageHeight ?? ImageSize, ColorMode);
+
     public override void Validate()
     {
         base.Validate();
+        new OptionChecks(Section)
+            .Check(ImageSize is >= 1 and <= Cifar.MLNet.ImageFormat.MaxSide, nameof(ImageSize), $"must be 1 to {Cifar.MLNet.ImageFormat.MaxSide} pixels", ImageSize);
+        ImageFormat().Validate(Section);
         new OptionChecks(Section)
             .Check(DownloadMd5 is { Length: 32 } && DownloadMd5.All(Uri.IsHexDigit), nameof(DownloadMd5), "must be 32 hex digits", DownloadMd5)
             .Check(Uri.TryCreate(DownloadUrl, UriKind.Absolute, out var url) && url.Scheme is "http" or "https", nameof(DownloadUrl),

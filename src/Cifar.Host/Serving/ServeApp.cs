@@ -106,7 +106,7 @@ public sealed class ServeApp
     {
         using var lease = pool.Borrow(ServeSettings.ModelName);
         return new ModelInfo(Path.GetFileName(settings.ModelPath), lease.Sha256, lease.LoadedAt, lease.Model.ClassNames,
-            new InputSize(CifarImage.Width, CifarImage.Height, CifarImage.Channels), lease.TrainingConfig);
+            new InputSize(lease.Model.ImageFormat.Width, lease.Model.ImageFormat.Height, lease.Model.ImageFormat.Channels), lease.TrainingConfig);
     }
 
     /// <summary>

@@ -18,10 +18,11 @@ public sealed class CifarModel : IDisposable
     private readonly MLContext _ml;
     private int _disposed;
 
-    private CifarModel(MLContext ml, ITransformer model, DataViewSchema inputSchema)
+    private CifarModel(MLContext ml, ITransformer model, DataViewSchema inputSchema, ImageFormat imageFormat)
     {
         _ml = ml;
         Transformer = model;
+        ImageFormat = imageFormat;
         ClassNames = inputSchema.GetColumnOrNull(CifarColumns.Label) is { Type: KeyDataViewType } label
             ? Data.CifarDataLoader.ClassNames(label)
             : Array.Empty<string>();
@@ -34,6 +35,9 @@ public sealed class CifarModel : IDisposable
     /// (empty when it was saved without one).
     /// </summary>
     public IReadOnlyList<string> ClassNames { get; }
+
+    /// <summary>The images the model reads: every image is stretched to this size and read in these colours.</summary>
+    public ImageFormat ImageFormat { get; }
 
     /// <summary>The loaded transformer chain (input column <c>ImagePath</c>).</summary>
     public ITransformer Transformer { get; }
@@ -70,8 +74,8 @@ public sealed class CifarModel : IDisposable
         }
         try
         {
-            CheckIsImageClassifier(name, model, ml);
-            return new CifarModel(ml, model, inputSchema); // reads the class names, which may fail too
+            var imageFormat = CheckIsImageClassifier(name, model, ml);
+            return new CifarModel(ml, model, inputSchema, imageFormat); // reads the class names, which may fail too
         }
         catch
         {
@@ -103,7 +107,8 @@ public sealed class CifarModel : IDisposable
         }
     }
 
-    private static void CheckIsImageClassifier(string path, ITransformer model, MLContext ml)
+    /// <summary>Checks the model scores an image path into Score and PredictedLabel; returns the format of the pixels it reads.</summary>
+    private static ImageFormat CheckIsImageClassifier(string path, ITransformer model, MLContext ml)
     {
         DataViewSchema output;
         try
@@ -117,6 +122,9 @@ public sealed class CifarModel : IDisposable
         if (output.GetColumnOrNull(CifarColumns.Score) is not { Type: VectorDataViewType { ItemType: NumberDataViewType } }
             || output.GetColumnOrNull(CifarColumns.PredictedLabel) is not { Type: TextDataViewType })
             throw new InvalidDataException($"{path}: not a Cifar image classifier: it gives no Score vector and text PredictedLabel");
+        // The first image-shaped column is the pixels the image steps extract.
+        return output.Select(c => ImageFormat.Of(c.Type)).FirstOrDefault(f => f is not null)
+            ?? throw new InvalidDataException($"{path}: not a Cifar image classifier: it extracts no channels x height x width pixels");
     }
 
     /// <summary>Predicts the class of an image file.</summary>

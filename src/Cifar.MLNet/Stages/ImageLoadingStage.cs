@@ -6,59 +6,66 @@ using Microsoft.ML.Transforms.Image;
 namespace Cifar.MLNet.Stages;
 
 /// <summary>
-/// The loading stage: image file → 32×32 RGB → pixels, channels first (planar R, G, B), 0–255
-/// floats, with ImageAnalytics (LoadImages → ResizeImages → ExtractPixels). A file of any size and
-/// any format ImageAnalytics reads is stretched to 32×32; one whose header declares more than
-/// <see cref="ImageFiles.MaxPixels"/> is refused before decoding. Data that already has the pixels column
-/// (the binary batches) passes through unchanged; the saved model always starts from the path.
+/// The loading stage: image file → pixels of an <see cref="ImageFormat"/> (default 32×32 RGB), channels first
+/// (planar R, G, B, or one grey plane), 0–255 floats, with ImageAnalytics (LoadImages → ResizeImages
+/// [→ ConvertToGrayscale] → ExtractPixels). A file of any size and any format ImageAnalytics reads is stretched to the
+/// format's size; one whose header declares more than <see cref="ImageFiles.MaxPixels"/> is refused before decoding.
+/// Data that already has the pixels column of that format (the binary batches) passes through unchanged; the saved
+/// model always starts from the path.
 /// </summary>
 public sealed class CifarImageLoadingEstimator : IEstimator<CifarImageLoadingTransformer>
 {
     private readonly MLContext _ml;
     private readonly string _outputColumnName;
     private readonly string _inputColumnName;
+    private readonly ImageFormat _format;
 
     /// <summary>Creates the stage.</summary>
     /// <param name="ml">The ML.NET context.</param>
     /// <param name="outputColumnName">The pixels column to produce.</param>
     /// <param name="inputColumnName">The column with image file paths.</param>
-    public CifarImageLoadingEstimator(MLContext ml, string outputColumnName = CifarColumns.Pixels, string inputColumnName = CifarColumns.ImagePath)
+    /// <param name="format">The images' size and colours; null = CIFAR-10's 32×32 RGB.</param>
+    /// <exception cref="OptionsException">A side of <paramref name="format"/> is out of range.</exception>
+    public CifarImageLoadingEstimator(MLContext ml, string outputColumnName = CifarColumns.Pixels, string inputColumnName = CifarColumns.ImagePath,
+        ImageFormat? format = null)
     {
         _ml = ml;
         _outputColumnName = outputColumnName;
         _inputColumnName = inputColumnName;
+        _format = format ?? ImageFormat.Cifar;
+        _format.Validate();
     }
+
+    /// <summary>The images' size and colours.</summary>
+    public ImageFormat Format => _format;
 
     /// <inheritdoc />
     public CifarImageLoadingTransformer Fit(IDataView input)
     {
         var paths = SchemaOnly.TextView(_ml, _inputColumnName);
-        var fromPaths = FromPaths(_ml, _outputColumnName, _inputColumnName).Fit(paths);
+        var fromPaths = FromPaths(_ml, _outputColumnName, _inputColumnName, _format).Fit(paths);
         if (input.Schema.GetColumnOrNull(_inputColumnName) is { Type: TextDataViewType })
         {
             // The checked paths go to a column of their own, so that reading the path column (as the error
             // reporting does to find a bad file again) does not run the check.
             const string checkedPaths = "CheckedImagePath";
             var inMemory = CheckingFiles(_ml, _inputColumnName, checkedPaths)
-                .Append(FromPaths(_ml, _outputColumnName, checkedPaths))
+                .Append(FromPaths(_ml, _outputColumnName, checkedPaths, _format))
                 .Append(_ml.Transforms.DropColumns(checkedPaths))
                 .Fit(paths);
             return new CifarImageLoadingTransformer(inMemory, fromPaths);
         }
-        if (input.Schema.GetColumnOrNull(_outputColumnName) is { } pixels && IsPixelsType(pixels.Type))
+        if (input.Schema.GetColumnOrNull(_outputColumnName) is { } pixels && ImageFormat.Of(pixels.Type) == _format)
             return new CifarImageLoadingTransformer(new TransformerChain<ITransformer>(), fromPaths);
         throw new ArgumentException(
-            $"the loading stage needs a text column '{_inputColumnName}' (image paths) or a '{_outputColumnName}' column of {CifarImage.Size} floats", nameof(input));
+            $"the loading stage needs a text column '{_inputColumnName}' (image paths) or a '{_outputColumnName}' column of {_format} pixels ({_format.Channels}x{_format.Height}x{_format.Width} floats)", nameof(input));
     }
 
     /// <inheritdoc />
     public SchemaShape GetOutputSchema(SchemaShape inputSchema) =>
         inputSchema.Any(c => c.Name == _inputColumnName)
-            ? FromPaths(_ml, _outputColumnName, _inputColumnName).GetOutputSchema(inputSchema)
+            ? FromPaths(_ml, _outputColumnName, _inputColumnName, _format).GetOutputSchema(inputSchema)
             : inputSchema;
-
-    internal static bool IsPixelsType(DataViewType type) =>
-        type is VectorDataViewType { ItemType: NumberDataViewType } v && v.ItemType == NumberDataViewType.Single && v.Size == CifarImage.Size;
 
     /// <summary>
     /// Checks each image file before ImageAnalytics decodes it (<see cref="ImageFiles.Check(string)"/>): a
@@ -95,15 +102,21 @@ public sealed class CifarImageLoadingEstimator : IEstimator<CifarImageLoadingTra
     }
 
     /// <summary>ImageAnalytics' chain from a path column to the pixels column.</summary>
-    internal static IEstimator<ITransformer> FromPaths(MLContext ml, string outputColumnName, string inputColumnName) =>
+    internal static IEstimator<ITransformer> FromPaths(MLContext ml, string outputColumnName, string inputColumnName, ImageFormat format) =>
         ml.Transforms.LoadImages(CifarColumns.Image, imageFolder: null, inputColumnName)
-            .Append(FromImages(ml, outputColumnName));
+            .Append(FromImages(ml, outputColumnName, format));
 
     /// <summary>The chain's part after decoding: a decoded image column to the pixels column.</summary>
-    internal static IEstimator<ITransformer> FromImages(MLContext ml, string outputColumnName) =>
-        ml.Transforms.ResizeImages(CifarColumns.Image, CifarImage.Width, CifarImage.Height, CifarColumns.Image, ImageResizingEstimator.ResizingKind.Fill)
-            .Append(ml.Transforms.ExtractPixels(outputColumnName, CifarColumns.Image,
-                colorsToExtract: ImagePixelExtractingEstimator.ColorBits.Rgb, interleavePixelColors: false));
+    internal static IEstimator<ITransformer> FromImages(MLContext ml, string outputColumnName, ImageFormat format)
+    {
+        IEstimator<ITransformer> resize = ml.Transforms.ResizeImages(CifarColumns.Image, format.Width, format.Height, CifarColumns.Image,
+            ImageResizingEstimator.ResizingKind.Fill);
+        // A grey image has equal R, G and B: its red plane is the grey plane.
+        if (format.Colors == ColorMode.Grayscale) resize = resize.Append(ml.Transforms.ConvertToGrayscale(CifarColumns.Image, CifarColumns.Image));
+        return resize.Append(ml.Transforms.ExtractPixels(outputColumnName, CifarColumns.Image,
+            colorsToExtract: format.Colors == ColorMode.Grayscale ? ImagePixelExtractingEstimator.ColorBits.Red : ImagePixelExtractingEstimator.ColorBits.Rgb,
+            interleavePixelColors: false));
+    }
 }
 
 /// <summary>The fitted loading stage (see <see cref="CifarImageLoadingEstimator"/>).</summary>

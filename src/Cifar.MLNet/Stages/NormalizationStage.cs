@@ -6,9 +6,9 @@ using Microsoft.ML.Data;
 namespace Cifar.MLNet.Stages;
 
 /// <summary>
-/// The normalization stage: pixels (0–255, channels first) to features
-/// (x / 255 − mean[c]) / std[c] per channel c, torchvision's ToTensor + Normalize. The tutorial's
-/// mean = std = 0.5 maps pixels to [−1, 1]. The features column carries the mean and std and the pixels
+/// The normalization stage: pixels (0–255, channels first, [C, H, W] of any <see cref="ImageFormat"/>) to features
+/// (x / 255 − mean[c]) / std[c] per channel c, of the same shape: torchvision's ToTensor + Normalize. The tutorial's
+/// mean = std = 0.5 maps pixels to [−1, 1]; for grey images one value (or three equal ones) serves. The features column carries the mean and std and the pixels
 /// column's name as annotations: the estimator trains on the pixels as bytes, augmented in pixel space.
 /// </summary>
 public sealed class CifarNormalizationEstimator : IEstimator<CifarNormalizationTransformer>
@@ -23,7 +23,7 @@ public sealed class CifarNormalizationEstimator : IEstimator<CifarNormalizationT
     /// <param name="normalization">Per-channel mean and std; null = the tutorial's 0.5 / 0.5.</param>
     /// <param name="outputColumnName">The features column to produce.</param>
     /// <param name="inputColumnName">The pixels column.</param>
-    /// <exception cref="OptionsException">Mean or std is not 3 finite numbers, or a std is not positive.</exception>
+    /// <exception cref="OptionsException">Mean or std is not 3 (or 1) finite numbers, or a std is not positive.</exception>
     public CifarNormalizationEstimator(MLContext ml, PixelNormalization? normalization = null,
         string outputColumnName = CifarColumns.Features, string inputColumnName = CifarColumns.Pixels)
     {
@@ -39,18 +39,19 @@ public sealed class CifarNormalizationEstimator : IEstimator<CifarNormalizationT
     {
         var pixels = input.Schema.GetColumnOrNull(_inputColumnName)
             ?? throw new ArgumentException($"the normalization stage needs a '{_inputColumnName}' column", nameof(input));
-        if (!CifarImageLoadingEstimator.IsPixelsType(pixels.Type))
-            throw new ArgumentException($"column '{_inputColumnName}' is {pixels.Type}; the normalization stage needs {CifarImage.Size} floats", nameof(input));
-
-        var coefficients = Coefficients.Of(_normalization);
-        var inMemory = Mapping(pixels.Type, coefficients).Fit(input);
-        var onnx = OnnxGraph(pixels.Type, coefficients);
+        var format = ImageFormat.Of(pixels.Type)
+            ?? throw new ArgumentException(
+                $"column '{_inputColumnName}' is {pixels.Type}; the normalization stage needs channels x height x width floats with 1 or 3 channels (the loading stage's pixels)", nameof(input));
+        var normalization = _normalization.ForChannels(format.Channels);
+        var coefficients = Coefficients.Of(normalization, format);
+        var inMemory = Mapping(pixels.Type, format, normalization, coefficients).Fit(input);
+        var onnx = OnnxGraph(pixels.Type, format, coefficients);
         var graph = new OnnxGraphFile(_ml, onnx);
         try
         {
             var savedForm = _ml.Transforms.ApplyOnnxModel(_outputColumnName, _inputColumnName, graph.Path)
                 .Fit(SchemaOnly.View(_ml, _inputColumnName, pixels.Type));
-            return new CifarNormalizationTransformer(inMemory, savedForm, _normalization, graph);
+            return new CifarNormalizationTransformer(inMemory, savedForm, normalization, graph);
         }
         catch
         {
@@ -60,41 +61,47 @@ public sealed class CifarNormalizationEstimator : IEstimator<CifarNormalizationT
     }
 
     /// <inheritdoc />
-    public SchemaShape GetOutputSchema(SchemaShape inputSchema) =>
-        Mapping(CifarDataLoader.PixelsType, Coefficients.Of(_normalization)).GetOutputSchema(inputSchema);
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    {
+        // A schema shape has no vector sizes: CIFAR's stands for any.
+        var format = ImageFormat.Cifar;
+        var normalization = _normalization.ForChannels(format.Channels);
+        return Mapping(format.PixelsType, format, normalization, Coefficients.Of(normalization, format)).GetOutputSchema(inputSchema);
+    }
 
-    private IEstimator<ITransformer> Mapping(DataViewType pixelsType, Coefficients c)
+    private IEstimator<ITransformer> Mapping(DataViewType pixelsType, ImageFormat format, PixelNormalization normalization, Coefficients c)
     {
         var input = SchemaOnly.VectorDefinition(_inputColumnName, pixelsType);
-        var output = SchemaOnly.VectorDefinition(_outputColumnName, new VectorDataViewType(NumberDataViewType.Single, CifarImage.Size));
-        CifarAnnotations.Add(output[0], CifarAnnotations.Normalization, _normalization);
+        var output = SchemaOnly.VectorDefinition(_outputColumnName, format.PixelsType);
+        CifarAnnotations.Add(output[0], CifarAnnotations.Normalization, normalization);
         CifarAnnotations.AddText(output[0], CifarAnnotations.PixelsColumn, _inputColumnName);
         return _ml.Transforms.CustomMapping<SchemaOnly.VectorRow, SchemaOnly.VectorRow>(
             (src, dst) => dst.Values = c.Apply(src.Values), contractName: null, input, output);
     }
 
-    private byte[] OnnxGraph(DataViewType pixelsType, Coefficients c)
+    private byte[] OnnxGraph(DataViewType pixelsType, ImageFormat format, Coefficients c)
     {
         var g = new OnnxGraphBuilder("cifar_normalization");
         var dims = ((VectorDataViewType)pixelsType).Dimensions.Select(d => (long)d).ToArray();
         var x = g.FloatInput(_inputColumnName, dims);
-        x = g.Node("Reshape", new[] { x, g.Constant("flat", new long[] { CifarImage.Size }, 1) });
-        x = g.Node("Mul", new[] { x, g.Constant("scale", c.Scale, CifarImage.Size) });
-        g.Node("Add", new[] { x, g.Constant("offset", c.Offset, CifarImage.Size) }, _outputColumnName);
-        g.Output(_outputColumnName, global::Onnx.TensorProto.Types.DataType.Float, CifarImage.Size);
+        x = g.Node("Reshape", new[] { x, g.Constant("flat", new long[] { format.Size }, 1) });
+        x = g.Node("Mul", new[] { x, g.Constant("scale", c.Scale, format.Size) });
+        x = g.Node("Add", new[] { x, g.Constant("offset", c.Offset, format.Size) });
+        g.Node("Reshape", new[] { x, g.Constant("image_shape", format.Shape.Select(d => (long)d).ToArray(), 3) }, _outputColumnName);
+        g.Output(_outputColumnName, global::Onnx.TensorProto.Types.DataType.Float, format.Shape.Select(d => (long)d).ToArray());
         return g.ToModelBytes("Cifar.MLNet");
     }
 
     /// <summary>(x / 255 − mean) / std as x · scale + offset, per value; shared by both forms so they agree.</summary>
     internal sealed record Coefficients(float[] Scale, float[] Offset)
     {
-        public static Coefficients Of(PixelNormalization n)
+        public static Coefficients Of(PixelNormalization n, ImageFormat format)
         {
             var (channelScale, channelOffset) = n.ScaleAndOffset();
-            var scale = new float[CifarImage.Size];
-            var offset = new float[CifarImage.Size];
-            int plane = CifarImage.Height * CifarImage.Width;
-            for (int ch = 0; ch < CifarImage.Channels; ch++)
+            var scale = new float[format.Size];
+            var offset = new float[format.Size];
+            int plane = format.Height * format.Width;
+            for (int ch = 0; ch < format.Channels; ch++)
             {
                 Array.Fill(scale, channelScale[ch], ch * plane, plane);
                 Array.Fill(offset, channelOffset[ch], ch * plane, plane);

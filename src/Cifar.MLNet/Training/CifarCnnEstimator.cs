@@ -8,14 +8,17 @@ using Microsoft.ML.Data;
 namespace Cifar.MLNet;
 
 /// <summary>
-/// Trains a TorchSharp CNN (the tutorial's SeedCnn by default) on normalized CIFAR images inside
-/// an ML.NET pipeline. <c>Fit</c> reads the key labels and, as bytes, the 0–255 pixels the normalization
-/// stage normalized into the features (normalizing them on the device as that stage does), trains on the GPU when
-/// there is one (see <see cref="TrainingOptions.Device"/>), applies the augmentation recorded by
-/// the augmentation stage to every training batch, evaluates the validation set after every epoch
-/// and reports through the options' callbacks. The result scores <c>Score</c> (softmax
-/// probabilities, slot names = class names) and <c>PredictedLabel</c> (the class name), and saves
-/// into a standard ML.NET zip as ONNX.
+/// Trains a TorchSharp CNN (the tutorial's SeedCnn by default) on images inside an ML.NET pipeline. The feature column
+/// holds one image per row as floats, channels first: its shape [channels, height, width] (1 or 3 channels, any size
+/// the network takes) comes from the column type's dimensions (ML.NET's ExtractPixels with planar order and the
+/// normalization stage declare them) or from <see cref="CifarCnnOptions.ImageFormat"/>. Features made by the
+/// normalization stage take the fast path: the trainer reads the 0–255 pixels it normalized, as bytes, and normalizes
+/// them on the device as that stage does; it applies the augmentation stage's settings. Any other float features
+/// are trained on as they are (their scaling is the model's), augmented by <see cref="CifarCnnOptions.Augmentation"/>.
+/// <c>Fit</c> trains on the GPU when there is one (see <see cref="TrainingOptions.Device"/>), evaluates the validation
+/// set after every epoch and reports through the options' callbacks. The result scores <c>Score</c> (softmax
+/// probabilities, slot names = class names) and <c>PredictedLabel</c> (the class name), and saves into a standard
+/// ML.NET zip as ONNX.
 /// </summary>
 public sealed class CifarCnnEstimator : IEstimator<CifarCnnTransformer>
 {
@@ -43,7 +46,7 @@ public sealed class CifarCnnEstimator : IEstimator<CifarCnnTransformer>
     public CifarCnnTransformer Fit(IDataView input)
     {
         var (features, classNames) = CheckInput(input.Schema, "training data");
-        var source = StageOutput(input.Schema, features, "training data");
+        var source = FeatureSource.Of(input.Schema, features, _options, "training data");
         var run = new TrainingRun
         {
             Model = _options.Model,
@@ -51,13 +54,13 @@ public sealed class CifarCnnEstimator : IEstimator<CifarCnnTransformer>
             CheckpointPath = _options.CheckpointPath,
             Resume = _options.Resume,
         };
-        // Before any image is read: a network that cannot be built, or weights that do not fit it, fail at once.
-        CnnTrainer.CheckModel(run, classNames.Count);
-        var augmentation = CifarAnnotations.ReadAugmentation(features);
+        // Before any image is read: a network that cannot be built for these images, or weights that do not fit it, fail at once.
+        CnnTrainer.CheckModel(run, classNames.Count, source.Format.Shape);
+        var augmentation = source.Augmentation(_options);
         var augmenter = augmentation is { IsIdentity: false } ? new BatchAugmenter(augmentation) : null;
 
-        using var train = TrainingDataReader.Read(input, source.PixelsColumn, _options.LabelColumnName, "training data", source.Normalization);
-        using var validation = ReadValidation(classNames);
+        using var train = source.Read(input, _options.LabelColumnName, "training data");
+        using var validation = ReadValidation(classNames, source.Format);
         var callbacks = new TrainingCallbacks
         {
             EpochCompleted = _options.EpochCompleted,
@@ -67,7 +70,8 @@ public sealed class CifarCnnEstimator : IEstimator<CifarCnnTransformer>
         var trained = CnnTrainer.Train(train, validation, classNames.Count, run, augmenter, callbacks, _options.CancellationToken);
         try
         {
-            return CifarCnnTransformer.Create(_ml, trained, classNames, features.Type, _options.FeatureColumnName, source.Normalization, augmentation);
+            return CifarCnnTransformer.Create(_ml, trained, classNames, features.Type, _options.FeatureColumnName, source.Format,
+                source.Normalization, augmentation);
         }
         catch
         {
@@ -79,10 +83,10 @@ public sealed class CifarCnnEstimator : IEstimator<CifarCnnTransformer>
     /// <inheritdoc />
     public SchemaShape GetOutputSchema(SchemaShape inputSchema) =>
         CifarCnnTransformer.ScoringMapping(_ml, _options.FeatureColumnName,
-                new VectorDataViewType(NumberDataViewType.Single, CifarImage.Size), Array.Empty<string>(), _ => throw new InvalidOperationException())
+                ImageFormat.Cifar.PixelsType, Array.Empty<string>(), _ => throw new InvalidOperationException()) // sizes are not in a schema shape
             .GetOutputSchema(inputSchema);
 
-    private TensorDataset? ReadValidation(IReadOnlyList<string> classNames)
+    private TensorDataset? ReadValidation(IReadOnlyList<string> classNames, ImageFormat format)
     {
         if (_options.ValidationSet is not { } validation) return null;
         if (validation.Schema.GetColumnOrNull(_options.FeatureColumnName) is null)
@@ -93,34 +97,16 @@ public sealed class CifarCnnEstimator : IEstimator<CifarCnnTransformer>
             throw new ArgumentException(
                 $"the validation set's classes ({string.Join(", ", validationClasses)}) differ from the training data's ({string.Join(", ", classNames)})");
         // A validation set featurized elsewhere may carry another normalization: its own annotations decide.
-        var source = StageOutput(validation.Schema, features, "validation set");
-        return TrainingDataReader.Read(validation, source.PixelsColumn, _options.LabelColumnName, "validation set", source.Normalization);
-    }
-
-    /// <summary>
-    /// Where the features came from: the normalization stage's mean and std and the 0–255 pixels column it read,
-    /// which the trainer reads instead of the features (as bytes, normalized on the device to the same values).
-    /// </summary>
-    private static (string PixelsColumn, PixelNormalization Normalization) StageOutput(DataViewSchema schema,
-        DataViewSchema.Column features, string what)
-    {
-        if (CifarAnnotations.ReadNormalization(features) is not { } normalization
-            || CifarAnnotations.ReadPixelsColumn(features) is not { } pixelsColumn)
-            throw new ArgumentException(
-                $"{what}: column '{features.Name}' does not come from the normalization stage (NormalizeCifarPixels), whose pixels the estimator trains on");
-        var pixels = schema.GetColumnOrNull(pixelsColumn);
-        if (pixels is null || !CifarImageLoadingEstimator.IsPixelsType(pixels.Value.Type))
-            throw new ArgumentException(
-                $"{what} has no pixels column '{pixelsColumn}' of {CifarImage.Size} floats, which the normalization stage read: keep it until the estimator");
-        return (pixelsColumn, normalization);
+        var source = FeatureSource.Of(validation.Schema, features, _options, "validation set");
+        if (source.Format != format)
+            throw new ArgumentException($"the validation set's images are {source.Format}, the training data's {format}");
+        return source.Read(validation, _options.LabelColumnName, "validation set");
     }
 
     private (DataViewSchema.Column Features, IReadOnlyList<string> ClassNames) CheckInput(DataViewSchema schema, string what)
     {
         var features = schema.GetColumnOrNull(_options.FeatureColumnName)
             ?? throw new ArgumentException($"{what} has no feature column '{_options.FeatureColumnName}'");
-        if (!CifarImageLoadingEstimator.IsPixelsType(features.Type))
-            throw new ArgumentException($"{what}: column '{features.Name}' is {features.Type}, expected {CifarImage.Size} floats (3×32×32)");
         var label = schema.GetColumnOrNull(_options.LabelColumnName)
             ?? throw new ArgumentException($"{what} has no label column '{_options.LabelColumnName}'");
         if (label.Type is not KeyDataViewType { Count: >= MinimumClasses })

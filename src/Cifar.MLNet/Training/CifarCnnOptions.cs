@@ -9,11 +9,27 @@ namespace Cifar.MLNet;
 /// </summary>
 public sealed record CifarCnnOptions
 {
-    /// <summary>Column of normalized images, 3072 floats channels first. Default <c>Features</c>.</summary>
+    /// <summary>
+    /// Column of images, one per row as floats, channels first (the normalization stage's, or any float features such as
+    /// ML.NET's ExtractPixels gives). Default <c>Features</c>.
+    /// </summary>
     public string FeatureColumnName { get; init; } = CifarColumns.Features;
 
     /// <summary>Key-typed label column; its key values are the class names. Default <c>Label</c>.</summary>
     public string LabelColumnName { get; init; } = CifarColumns.Label;
+
+    /// <summary>
+    /// The features' image shape where the column's type declares none (a flat vector): channels (1 or 3), height and
+    /// width. Default null: read from the column's dimensions.
+    /// </summary>
+    public ImageFormat? ImageFormat { get; init; }
+
+    /// <summary>
+    /// Train-time augmentation of features that do not come through the augmentation stage (a plain ML.NET
+    /// featurization has no augmentation stage of its own): the same settings, applied to every training batch.
+    /// Colour jitter needs the normalization stage's 0–255 pixels. Default null: none.
+    /// </summary>
+    public AugmentationOptions? Augmentation { get; init; }
 
     /// <summary>The network and its initial weights. Default: the tutorial's SeedCnn, freshly initialised.</summary>
     public ModelOptions Model { get; init; } = new();
@@ -67,5 +83,7 @@ public sealed record CifarCnnOptions
             .Check(!Resume || CheckpointPath is not null, nameof(Resume), "needs a CheckpointPath", Resume);
         Model!.Validate();
         Training!.Validate();
+        ImageFormat?.Validate();
+        Augmentation?.Validate();
     }
 }

@@ -22,9 +22,10 @@ public sealed class CifarCnnTransformer : DelegatingTransformer, IDisposable
     private readonly OnnxGraphFile _graph;
 
     private CifarCnnTransformer(ITransformer inMemory, ITransformer savedForm, TrainedNetwork trained, byte[] onnx, OnnxGraphFile graph,
-        IReadOnlyList<string> classNames, PixelNormalization? normalization, AugmentationOptions? augmentation)
+        IReadOnlyList<string> classNames, ImageFormat format, PixelNormalization? normalization, AugmentationOptions? augmentation)
         : base(inMemory, savedForm)
     {
+        ImageFormat = format;
         _trained = trained;
         _onnx = onnx;
         _graph = graph;
@@ -34,14 +35,15 @@ public sealed class CifarCnnTransformer : DelegatingTransformer, IDisposable
     }
 
     internal static CifarCnnTransformer Create(MLContext ml, TrainedNetwork trained, IReadOnlyList<string> classNames,
-        DataViewType featureType, string featureColumnName, PixelNormalization? normalization, AugmentationOptions? augmentation)
+        DataViewType featureType, string featureColumnName, ImageFormat format, PixelNormalization? normalization, AugmentationOptions? augmentation)
     {
-        var inference = new NetworkInference(trained.Network, trained.Device, trained.TestTimeAugmentation);
+        var inference = new NetworkInference(trained.Network, trained.Device, trained.TestTimeAugmentation, format.Channels, format.Height, format.Width);
         var schemaOnly = SchemaOnly.View(ml, featureColumnName, featureType);
         var inMemory = ScoringMapping(ml, featureColumnName, featureType, classNames, inference.Probabilities).Fit(schemaOnly);
 
         var onnx = NetworkOnnxExporter.Export(trained.Network, classNames,
-            new ClassifierGraphNames(featureColumnName, CifarColumns.Score, OnnxLabelColumn), trained.TestTimeAugmentation);
+            new ClassifierGraphNames(featureColumnName, CifarColumns.Score, OnnxLabelColumn), trained.TestTimeAugmentation,
+            format.Channels, format.Height, format.Width, ((VectorDataViewType)featureType).Dimensions.Select(d => (long)d).ToArray());
         // From a file this transformer owns: ML.NET's copy of a graph given as a stream outlives the transformer.
         var graph = new OnnxGraphFile(ml, onnx);
         try
@@ -50,7 +52,7 @@ public sealed class CifarCnnTransformer : DelegatingTransformer, IDisposable
                 .Append(PredictedLabelMapping.Create(ml))
                 .Append(ml.Transforms.DropColumns(OnnxLabelColumn))
                 .Fit(schemaOnly);
-            return new CifarCnnTransformer(inMemory, savedForm, trained, onnx, graph, classNames, normalization, augmentation);
+            return new CifarCnnTransformer(inMemory, savedForm, trained, onnx, graph, classNames, format, normalization, augmentation);
         }
         catch
         {
@@ -74,16 +76,19 @@ public sealed class CifarCnnTransformer : DelegatingTransformer, IDisposable
     /// <summary>The device the network trained on (e.g. <c>cpu</c>, <c>cuda:0</c>).</summary>
     public string Device => _trained.Device.ToString();
 
+    /// <summary>The images the network takes: their size and colours.</summary>
+    public ImageFormat ImageFormat { get; }
+
     /// <summary>The features' normalization, as the normalization stage recorded it (null without that stage).</summary>
     public PixelNormalization? Normalization { get; }
 
-    /// <summary>The augmentation used while fitting (null without the augmentation stage).</summary>
+    /// <summary>The augmentation used while fitting (null without any).</summary>
     public AugmentationOptions? Augmentation { get; }
 
     /// <summary>The trained TorchSharp network (owned by this transformer).</summary>
     internal TorchSharp.Modules.Sequential Network => _trained.Network;
 
-    /// <summary>The network as ONNX: input [3072] normalized floats, outputs Score [classes] and the class name [1].</summary>
+    /// <summary>The network as ONNX: input one image's features as the column declares them, outputs Score [classes] and the class name [1].</summary>
     public byte[] ExportOnnx() => (byte[])_onnx.Clone();
 
     /// <inheritdoc />

@@ -20,7 +20,7 @@ public sealed class BatchAugmenter(AugmentationOptions settings)
     public AugmentationOptions Settings => _settings;
 
     /// <summary>
-    /// Augments one batch of [0, 1] pixels [N, 3, H, W], drawing its parameters from <paramref name="generator"/>
+    /// Augments one batch of [0, 1] pixels [N, C, H, W] (C = 3 for RGB, 1 for grey), drawing its parameters from <paramref name="generator"/>
     /// (the draws of a first epoch that is this one batch, image i being the batch's i-th; alternating flips come
     /// from the generator's initial seed); returns a new tensor, or the input for the identity.
     /// </summary>
@@ -226,12 +226,14 @@ public sealed class BatchAugmenter(AugmentationOptions settings)
     public static Tensor AdjustContrast(Tensor image, double factor) =>
         Blend(image, Grayscale(image).mean(new long[] { -3, -2, -1 }, keepdim: true), factor);
 
-    /// <summary>torchvision <c>adjust_saturation</c>: blend with the image's grey version.</summary>
-    public static Tensor AdjustSaturation(Tensor image, double factor) => Blend(image, Grayscale(image), factor);
+    /// <summary>torchvision <c>adjust_saturation</c>: blend with the image's grey version; a grey image stays as it is.</summary>
+    public static Tensor AdjustSaturation(Tensor image, double factor) =>
+        IsGray(image) ? image : Blend(image, Grayscale(image), factor);
 
-    /// <summary>torchvision <c>adjust_hue</c>: shift the hue (in turns, [−0.5, 0.5]) in HSV space.</summary>
+    /// <summary>torchvision <c>adjust_hue</c>: shift the hue (in turns, [−0.5, 0.5]) in HSV space; a grey image has none.</summary>
     public static Tensor AdjustHue(Tensor image, double shift)
     {
+        if (IsGray(image)) return image;
         var hsv = RgbToHsv(image).unbind(-3);
         var hue = (hsv[0] + shift).remainder(1.0);
         return HsvToRgb(hue, hsv[1], hsv[2]);
@@ -240,8 +242,11 @@ public sealed class BatchAugmenter(AugmentationOptions settings)
     private static Tensor Blend(Tensor image, Tensor other, double ratio) =>
         (image * ratio + other * (1.0 - ratio)).clamp(0.0, 1.0);
 
+    private static bool IsGray(Tensor image) => image.shape[^3] == 1;
+
     private static Tensor Grayscale(Tensor image)
     {
+        if (IsGray(image)) return image;
         var rgb = image.unbind(-3);
         return (rgb[0] * 0.2989 + rgb[1] * 0.587 + rgb[2] * 0.114).unsqueeze(-3);
     }

@@ -4,8 +4,8 @@ namespace Cifar;
 /// Per-channel normalization (x − mean) / std of images whose pixels are in [0, 1] (torchvision's Normalize after
 /// ToTensor): the configuration's <c>Normalization</c> section.
 /// </summary>
-/// <param name="Mean">One mean per channel (R, G, B).</param>
-/// <param name="Std">One standard deviation per channel (R, G, B), each &gt; 0.</param>
+/// <param name="Mean">One mean per channel: R, G, B (or one for grey images).</param>
+/// <param name="Std">One standard deviation per channel, each &gt; 0.</param>
 public sealed record PixelNormalization(IReadOnlyList<float> Mean, IReadOnlyList<float> Std)
 {
     /// <summary>One mean per channel (R, G, B): a copy of what was given, so no caller can change it afterwards.</summary>
@@ -20,11 +20,27 @@ public sealed record PixelNormalization(IReadOnlyList<float> Mean, IReadOnlyList
     /// <summary>The tutorial's Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)): pixels to [−1, 1].</summary>
     public static PixelNormalization Tutorial { get; } = new(new[] { 0.5f, 0.5f, 0.5f }, new[] { 0.5f, 0.5f, 0.5f });
 
-    /// <summary>Checks 3 finite means and 3 finite positive stds.</summary>
+    /// <summary>Checks 3 (R, G, B) or 1 (grey) finite means and as many finite positive stds.</summary>
     /// <exception cref="OptionsException">A value is out of range; the key is <c>Normalization:Mean</c> or <c>:Std</c>.</exception>
     public void Validate() => new OptionChecks(Section)
-        .Check(Mean is { Count: 3 } && Mean.All(float.IsFinite), nameof(Mean), "must be 3 finite numbers (R, G, B)", Mean)
-        .Check(Std is { Count: 3 } && Std.All(s => float.IsFinite(s) && s > 0), nameof(Std), "must be 3 numbers greater than 0 (R, G, B)", Std);
+        .Check(Mean is { Count: 1 or 3 } && Mean.All(float.IsFinite), nameof(Mean), "must be 3 finite numbers (R, G, B) or 1 (grey)", Mean)
+        .Check(Std is not null && Std.Count == Mean?.Count && Std.All(s => float.IsFinite(s) && s > 0), nameof(Std),
+            $"must be {Mean?.Count ?? 3} numbers greater than 0, one per mean", Std);
+
+    /// <summary>
+    /// This normalization for images of <paramref name="channels"/> channels: itself when it has one value per channel;
+    /// one value repeated for every channel; three equal values as one for grey images (so the tutorial's 0.5 / 0.5
+    /// serves both).
+    /// </summary>
+    /// <exception cref="OptionsException">Three different values for grey images, say; the key is <c>Normalization:Mean</c>.</exception>
+    public PixelNormalization ForChannels(int channels)
+    {
+        if (Mean.Count == channels) return this;
+        if (Mean.Count == 1) return new(Enumerable.Repeat(Mean[0], channels).ToArray(), Enumerable.Repeat(Std[0], channels).ToArray());
+        if (channels == 1 && Mean.Distinct().Count() == 1 && Std.Distinct().Count() == 1) return new(new[] { Mean[0] }, new[] { Std[0] });
+        throw new OptionsException($"{Section}:{nameof(Mean)}",
+            $"must have one value per channel (and :{nameof(Std)} as many): the images have {channels} channel{(channels == 1 ? "" : "s")}; give {channels}, or one for all", Mean);
+    }
 
     /// <summary>
     /// Per-channel scale and offset with pixel · scale + offset = (pixel / 255 − mean) / std for

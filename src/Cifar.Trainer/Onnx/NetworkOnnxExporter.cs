@@ -23,12 +23,20 @@ public static class NetworkOnnxExporter
     /// Exports <paramref name="network"/>; its weights are copied (it may live on any device). With test-time
     /// augmentation the graph scores the views of <see cref="TestTimeViews"/> as one batch and averages their logits.
     /// </summary>
+    /// <param name="network">The trained network.</param>
+    /// <param name="classNames">The class names, in score order.</param>
+    /// <param name="names">The graph's input and output names.</param>
+    /// <param name="testTime">The test-time views scored.</param>
+    /// <param name="channels">The image's channels.</param>
+    /// <param name="height">The image's height.</param>
+    /// <param name="width">The image's width.</param>
+    /// <param name="inputDims">The input's declared dimensions (C·H·W values in all); null: flat, [C·H·W].</param>
     /// <exception cref="NotSupportedException">The network has a layer type the exporter does not know.</exception>
     public static byte[] Export(Sequential network, IReadOnlyList<string> classNames, ClassifierGraphNames names,
-        TestTimeAugmentation testTime = TestTimeAugmentation.None, int channels = 3, int height = 32, int width = 32)
+        TestTimeAugmentation testTime = TestTimeAugmentation.None, int channels = 3, int height = 32, int width = 32, long[]? inputDims = null)
     {
         var g = new OnnxGraphBuilder("cifar_classifier");
-        var x = g.FloatInput(names.InputName, channels * height * width);
+        var x = g.FloatInput(names.InputName, inputDims ?? new long[] { channels * height * width });
         x = g.Node("Reshape", new[] { x, g.Constant("image_shape", new long[] { 1, channels, height, width }, 4) });
         x = TestTimeBatch(g, x, testTime, height, width);
 
