@@ -19,7 +19,7 @@ internal sealed record Evaluation(double Accuracy, double MacroAccuracy, double 
     public static Evaluation From(ValidationResult v)
     {
         var counts = v.ConfusionMatrix.Select(row => (IReadOnlyList<double>)row.Select(c => (double)c).ToArray()).ToArray();
-        var recall = v.ConfusionMatrix.Select((row, i) => row.Sum() == 0 ? 0.0 : (double)row[i] / row.Sum()).ToArray();
+        var recall = ConfusionSummary.PerClass(counts).Select(c => c.Accuracy ?? 0).ToArray();
         return new(v.Accuracy, recall.Average(), v.Loss, recall, counts);
     }
 

@@ -1,0 +1,46 @@
+using Cifar.Host.Artifacts;
+
+namespace Cifar.Host.Tests;
+
+/// <summary>The largest confusions and worst classes, worked out by hand on a small matrix.</summary>
+public class ConfusionSummaryTests
+{
+    internal static readonly string[] Classes = ["cat", "dog", "bird", "fish", "newt"];
+
+    // Rows: true class; columns: predicted. Row totals 10, 10, 4, 4, 0: newt has no image.
+    internal static IReadOnlyList<IReadOnlyList<double>> Counts() =>
+    [
+        [5, 2, 0, 3, 0],
+        [3, 5, 1, 1, 0],
+        [0, 0, 4, 0, 0],
+        [0, 3, 1, 0, 0],
+        [0, 0, 0, 0, 0],
+    ];
+
+    [Fact]
+    public void The_largest_confusions_go_by_count_then_true_class_then_predicted_class_with_their_share_of_the_true_class()
+    {
+        Assert.Equal(new ClassConfusion[]
+        {
+            new(0, 3, 3, 0.3), new(1, 0, 3, 0.3), new(3, 1, 3, 0.75), // the three 3s, by true class
+            new(0, 1, 2, 0.2),
+            new(1, 2, 1, 0.1), new(1, 3, 1, 0.1), new(3, 2, 1, 0.25), // the 1s, by true class then predicted
+        }, ConfusionSummary.Largest(Counts()));
+        Assert.Equal(new ClassConfusion[] { new(0, 3, 3, 0.3), new(1, 0, 3, 0.3) }, ConfusionSummary.Largest(Counts(), 2));
+    }
+
+    [Fact]
+    public void A_perfect_matrix_has_no_confusions()
+    {
+        Assert.Empty(ConfusionSummary.Largest([[3, 0], [0, 2]]));
+    }
+
+    [Fact]
+    public void Classes_rank_worst_first_ties_by_class_and_one_without_images_has_no_accuracy_and_no_rank()
+    {
+        Assert.Equal(new ClassResult[] { new(0, 10, 0.5), new(1, 10, 0.5), new(2, 4, 1.0), new(3, 4, 0.0), new(4, 0, null) },
+            ConfusionSummary.PerClass(Counts()));
+        Assert.Equal(new ClassResult[] { new(3, 4, 0.0), new(0, 10, 0.5), new(1, 10, 0.5), new(2, 4, 1.0) }, ConfusionSummary.Worst(Counts()));
+        Assert.Equal(new ClassResult[] { new(3, 4, 0.0), new(0, 10, 0.5) }, ConfusionSummary.Worst(Counts(), 2));
+    }
+}
