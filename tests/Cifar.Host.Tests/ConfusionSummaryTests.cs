@@ -2,7 +2,7 @@ using Cifar.Host.Artifacts;
 
 namespace Cifar.Host.Tests;
 
-/// <summary>The largest confusions and worst classes, worked out by hand on a small matrix.</summary>
+/// <summary>The largest confusions and worst classes, worked out by hand on a small matrix, and as the console prints them.</summary>
 public class ConfusionSummaryTests
 {
     internal static readonly string[] Classes = ["cat", "dog", "bird", "fish", "newt"];
@@ -42,5 +42,29 @@ public class ConfusionSummaryTests
             ConfusionSummary.PerClass(Counts()));
         Assert.Equal(new ClassResult[] { new(3, 4, 0.0), new(0, 10, 0.5), new(1, 10, 0.5), new(2, 4, 1.0) }, ConfusionSummary.Worst(Counts()));
         Assert.Equal(new ClassResult[] { new(3, 4, 0.0), new(0, 10, 0.5) }, ConfusionSummary.Worst(Counts(), 2));
+    }
+
+    [Fact]
+    public void The_console_lists_the_worst_classes_and_largest_confusions_in_aligned_columns()
+    {
+        Assert.Equal("""
+            worst 4 of 5 classes:
+              class  accuracy  images
+              fish      0.0 %       4
+              cat      50.0 %      10
+              dog      50.0 %      10
+              bird    100.0 %       4
+
+            """.ReplaceLineEndings("\n"), EvaluationReport.WorstClasses(Classes, Counts()));
+        Assert.Equal("""
+            largest 3 confusions (images of a class predicted as another):
+              true class  predicted as  images   share
+              cat         fish               3  30.0 %
+              dog         cat                3  30.0 %
+              fish        dog                3  75.0 %
+
+            """.ReplaceLineEndings("\n"), EvaluationReport.LargestConfusions(Classes, Counts(), 3));
+        Assert.Equal("largest confusions: none, every image was classified right\n",
+            EvaluationReport.LargestConfusions(["a", "b"], [[1, 0], [0, 1]], 3));
     }
 }

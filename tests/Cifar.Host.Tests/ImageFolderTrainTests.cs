@@ -99,6 +99,15 @@ public class ImageFolderTrainTests
         Assert.Contains("images per class (training / validation):\n  0    1 / 1\n", File.ReadAllText(Path.Combine(dir.File("run"), "train.log")).ReplaceLineEndings("\n"));
         using var model = CifarModel.Load(Path.Combine(dir.File("run"), "model.zip"));
         Assert.Equal(Enumerable.Range(0, 120).Select(i => $"{i}").Order(StringComparer.Ordinal), model.ClassNames);
+        // The console gives what stays readable: the worst classes and the largest confusions.
+        Assert.Contains("worst 10 of 120 classes:\n  class  accuracy  images\n", result.Output);
+        var evaluated = HostRun.Run("evaluate", "--model", Path.Combine(dir.File("run"), "model.zip"), "--data", root);
+        Assert.True(evaluated.ExitCode == 0, evaluated.Errors);
+        Assert.Contains("worst 10 of 120 classes:\n", evaluated.Output);
+        Assert.Contains("largest 10 confusions", evaluated.Output);
+        Assert.DoesNotContain("per-class accuracy", evaluated.Output);
+        Assert.DoesNotContain("confusion matrix", evaluated.Output);
+        Assert.True(evaluated.Output.Split('\n').Length < 40, evaluated.Output);
         using var plot = SkiaSharp.SKBitmap.Decode(Path.Combine(dir.File("run"), "confusion.png"));
         Assert.Equal(Cifar.Host.Artifacts.Plots.ConfusionTablesSize, (plot.Width, plot.Height));
     }

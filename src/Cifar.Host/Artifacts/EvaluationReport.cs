@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Cifar.Host.Cli;
 using Microsoft.ML.Data;
 
 namespace Cifar.Host.Artifacts;
@@ -26,9 +27,12 @@ internal sealed record Evaluation(double Accuracy, double MacroAccuracy, double 
     public long Images => (long)Counts.Sum(row => row.Sum());
 }
 
-/// <summary>Accuracy, macro accuracy, log-loss, per-class accuracy and the confusion matrix as text.</summary>
+/// <summary>Accuracy, macro accuracy, log-loss, per-class accuracy, the largest confusions and the confusion matrix as text.</summary>
 internal static class EvaluationReport
 {
+    /// <summary>Largest confusions the console lists for many classes: the start of the list confusion.txt and evaluation.json keep.</summary>
+    public const int ConsoleConfusions = 10;
+
     public static string Summary(Evaluation e) =>
         $"accuracy {e.Accuracy:P2}, macro accuracy {e.MacroAccuracy:P2}, log-loss {e.LogLoss:F4}";
 
@@ -41,9 +45,49 @@ internal static class EvaluationReport
         return text.ToString();
     }
 
-    /// <summary>Summary, per-class accuracy and confusion matrix: the whole report.</summary>
+    /// <summary>Summary, per-class accuracy, largest confusions and confusion matrix: the whole report.</summary>
     public static string Full(IReadOnlyList<string> classes, Evaluation e) =>
-        $"{Summary(e)}\n{PerClass(classes, e)}{ConfusionMatrix(classes, e.Counts)}";
+        $"{Summary(e)}\n{PerClass(classes, e)}{LargestConfusions(classes, e.Counts, ConfusionSummary.LargestListed)}{ConfusionMatrix(classes, e.Counts)}";
+
+    /// <summary>What a console shows of many classes instead of a line per class and the matrix: the worst classes and largest confusions.</summary>
+    public static string Bounded(IReadOnlyList<string> classes, Evaluation e) =>
+        WorstClasses(classes, e.Counts) + LargestConfusions(classes, e.Counts, ConsoleConfusions);
+
+    /// <summary>"worst N of M classes:" and an aligned line per class: accuracy, images.</summary>
+    public static string WorstClasses(IReadOnlyList<string> classes, IReadOnlyList<IReadOnlyList<double>> counts)
+    {
+        var worst = ConfusionSummary.Worst(counts);
+        return Aligned($"worst {worst.Count} of {classes.Count} classes:", ["class", "accuracy", "images"], [false, true, true],
+            worst.Select(c => new[] { Name(classes[c.Class]), Percent(c.Accuracy!.Value), Number(c.Images) }));
+    }
+
+    /// <summary>"largest N confusions ...:" and an aligned line per cell: true class, predicted class, images, share of the true class.</summary>
+    public static string LargestConfusions(IReadOnlyList<string> classes, IReadOnlyList<IReadOnlyList<double>> counts, int count)
+    {
+        var largest = ConfusionSummary.Largest(counts, count);
+        if (largest.Count == 0) return "largest confusions: none, every image was classified right\n";
+        return Aligned($"largest {largest.Count} confusions (images of a class predicted as another):", ["true class", "predicted as", "images", "share"],
+            [false, false, true, true],
+            largest.Select(c => new[] { Name(classes[c.TrueClass]), Name(classes[c.PredictedClass]), Number(c.Count), Percent(c.Share) }));
+    }
+
+    /// <summary>A title line, then the header and rows indented, each column as wide as its widest cell.</summary>
+    private static string Aligned(string title, string[] header, bool[] alignRight, IEnumerable<string[]> rows)
+    {
+        var table = rows.Prepend(header).ToArray();
+        var widths = header.Select((_, c) => table.Max(row => row[c].Length)).ToArray();
+        var text = new StringBuilder(title).Append('\n');
+        foreach (var row in table)
+            text.Append("  ").AppendJoin("  ", row.Select((cell, c) => alignRight[c] ? cell.PadLeft(widths[c]) : cell.PadRight(widths[c]))).Append('\n');
+        return text.ToString();
+    }
+
+    // A class name is a folder name: it may hold control characters that would garble a terminal.
+    private static string Name(string className) => TextEscaping.ControlCharacters(className);
+
+    private static string Percent(double share) => share.ToString("P1", CultureInfo.InvariantCulture);
+
+    private static string Number(long value) => value.ToString(CultureInfo.InvariantCulture);
 
     public static string ConfusionMatrix(IReadOnlyList<string> classes, IReadOnlyList<IReadOnlyList<double>> counts)
     {

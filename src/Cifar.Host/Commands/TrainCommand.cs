@@ -267,7 +267,8 @@ internal sealed class TrainCommand
         // A matrix of many classes does not fit a terminal: confusion.txt and confusion.png hold it.
         output.Write(data.Classes.Count <= ClassCounts.ConsoleTableLimit
             ? EvaluationReport.ConfusionMatrix(data.Classes, evaluation.Counts)
-            : $"confusion matrix: {data.Classes.Count}×{data.Classes.Count}, in {Path.Combine(outputDir, ConfusionText)} and {ConfusionPlot}\n");
+            : $"confusion matrix: {data.Classes.Count}×{data.Classes.Count}, in {Path.Combine(outputDir, ConfusionText)} and {ConfusionPlot}\n"
+              + EvaluationReport.Bounded(data.Classes, evaluation));
         _log.LogInformation("Validation {Summary}", EvaluationReport.Summary(evaluation));
     }
 
