@@ -1,8 +1,10 @@
+using System.Text.Json;
 using Cifar.Host.Artifacts;
+using Cifar.MLNet;
 
 namespace Cifar.Host.Tests;
 
-/// <summary>The largest confusions and worst classes, worked out by hand on a small matrix, and as the console prints them.</summary>
+/// <summary>The largest confusions and worst classes, worked out by hand on a small matrix, and where they are written.</summary>
 public class ConfusionSummaryTests
 {
     internal static readonly string[] Classes = ["cat", "dog", "bird", "fish", "newt"];
@@ -66,5 +68,27 @@ public class ConfusionSummaryTests
             """.ReplaceLineEndings("\n"), EvaluationReport.LargestConfusions(Classes, Counts(), 3));
         Assert.Equal("largest confusions: none, every image was classified right\n",
             EvaluationReport.LargestConfusions(["a", "b"], [[1, 0], [0, 1]], 3));
+    }
+
+    [Fact]
+    public void Evaluation_json_keeps_every_class_and_the_largest_confusions()
+    {
+        var evaluation = new Evaluation(0.5, 0.5, 1.0, [0.5, 0.5, 1.0, 0.0, 0.0], Counts());
+        var json = MetricsFiles.EvaluationJson(Classes, evaluation, Cifar.TestTimeAugmentation.None,
+            new TrainingSetup("cpu", Cifar.TrainingPrecision.Float32, "", 1), TimeSpan.FromSeconds(1));
+
+        using var doc = JsonDocument.Parse(json);
+        var perClass = doc.RootElement.GetProperty("per_class").EnumerateArray()
+            .Select(c => (c.GetProperty("class").GetString(), c.GetProperty("images").GetInt64(),
+                c.GetProperty("accuracy").ValueKind == JsonValueKind.Null ? (double?)null : c.GetProperty("accuracy").GetDouble()));
+        Assert.Equal(new (string?, long, double?)[] { ("cat", 10, 0.5), ("dog", 10, 0.5), ("bird", 4, 1.0), ("fish", 4, 0.0), ("newt", 0, null) }, perClass);
+        var largest = doc.RootElement.GetProperty("largest_confusions").EnumerateArray()
+            .Select(c => (c.GetProperty("true_class").GetString(), c.GetProperty("predicted_class").GetString(),
+                c.GetProperty("count").GetInt64(), c.GetProperty("share_of_true_class").GetDouble()));
+        Assert.Equal(new (string?, string?, long, double)[]
+        {
+            ("cat", "fish", 3, 0.3), ("dog", "cat", 3, 0.3), ("fish", "dog", 3, 0.75), ("cat", "dog", 2, 0.2),
+            ("dog", "bird", 1, 0.1), ("dog", "fish", 1, 0.1), ("fish", "bird", 1, 0.25),
+        }, largest);
     }
 }
