@@ -1,3 +1,6 @@
+using System.Globalization;
+using Cifar.Host.Cli;
+
 namespace Cifar.Host.Artifacts;
 
 /// <summary>Images of one true class predicted as another: one off-diagonal cell of a confusion matrix.</summary>
@@ -49,4 +52,19 @@ internal static class ConfusionSummary
     /// <summary>The <paramref name="count"/> classes with images classified worst; ties go to the lower class.</summary>
     public static IReadOnlyList<ClassResult> Worst(IReadOnlyList<IReadOnlyList<double>> counts, int count = WorstListed) =>
         PerClass(counts).Where(c => c.Accuracy is not null).OrderBy(c => c.Accuracy).ThenBy(c => c.Class).Take(count).ToArray();
+
+    /// <summary>A confusion as table cells, the same in the plot and the text: true class, predicted class, images, share.</summary>
+    public static string[] Cells(ClassConfusion c, IReadOnlyList<string> classes) =>
+        [Name(classes[c.TrueClass]), Name(classes[c.PredictedClass]), Number(c.Count), Percent(c.Share)];
+
+    /// <summary>A class's result as table cells, the same in the plot and the text: class, accuracy, images.</summary>
+    public static string[] Cells(ClassResult c, IReadOnlyList<string> classes) =>
+        [Name(classes[c.Class]), c.Accuracy is { } accuracy ? Percent(accuracy) : "", Number(c.Images)];
+
+    // A class name is a folder name: it may hold control characters that would garble a terminal.
+    private static string Name(string className) => TextEscaping.ControlCharacters(className);
+
+    private static string Percent(double share) => share.ToString("P1", CultureInfo.InvariantCulture);
+
+    private static string Number(long value) => value.ToString(CultureInfo.InvariantCulture);
 }

@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text;
-using Cifar.Host.Cli;
 using Microsoft.ML.Data;
 
 namespace Cifar.Host.Artifacts;
@@ -58,7 +57,7 @@ internal static class EvaluationReport
     {
         var worst = ConfusionSummary.Worst(counts);
         return Aligned($"worst {worst.Count} of {classes.Count} classes:", ["class", "accuracy", "images"], [false, true, true],
-            worst.Select(c => new[] { Name(classes[c.Class]), Percent(c.Accuracy!.Value), Number(c.Images) }));
+            worst.Select(c => ConfusionSummary.Cells(c, classes)));
     }
 
     /// <summary>"largest N confusions ...:" and an aligned line per cell: true class, predicted class, images, share of the true class.</summary>
@@ -68,7 +67,7 @@ internal static class EvaluationReport
         if (largest.Count == 0) return "largest confusions: none, every image was classified right\n";
         return Aligned($"largest {largest.Count} confusions (images of a class predicted as another):", ["true class", "predicted as", "images", "share"],
             [false, false, true, true],
-            largest.Select(c => new[] { Name(classes[c.TrueClass]), Name(classes[c.PredictedClass]), Number(c.Count), Percent(c.Share) }));
+            largest.Select(c => ConfusionSummary.Cells(c, classes)));
     }
 
     /// <summary>A title line, then the header and rows indented, each column as wide as its widest cell.</summary>
@@ -81,13 +80,6 @@ internal static class EvaluationReport
             text.Append("  ").AppendJoin("  ", row.Select((cell, c) => alignRight[c] ? cell.PadLeft(widths[c]) : cell.PadRight(widths[c]))).Append('\n');
         return text.ToString();
     }
-
-    // A class name is a folder name: it may hold control characters that would garble a terminal.
-    private static string Name(string className) => TextEscaping.ControlCharacters(className);
-
-    private static string Percent(double share) => share.ToString("P1", CultureInfo.InvariantCulture);
-
-    private static string Number(long value) => value.ToString(CultureInfo.InvariantCulture);
 
     public static string ConfusionMatrix(IReadOnlyList<string> classes, IReadOnlyList<IReadOnlyList<double>> counts)
     {

@@ -89,8 +89,8 @@ internal static class Plots
     public static byte[] Confusion(IReadOnlyList<string> classes, IReadOnlyList<IReadOnlyList<double>> counts) =>
         classes.Count <= FullMatrixLimit ? Matrix(classes, counts) : ConfusionTables(classes, counts);
 
-    /// <summary>A matrix cell's side in pixels; a class name gets at most <see cref="MatrixLabelWidth"/>.</summary>
-    public const int MatrixCell = 64, MatrixLabelWidth = 114;
+    // A matrix cell's side in pixels, and the most a class name beside or below the matrix gets.
+    private const int MatrixCell = 64, MatrixLabelWidth = 114;
 
     private static byte[] Matrix(IReadOnlyList<string> classes, IReadOnlyList<IReadOnlyList<double>> counts)
     {
@@ -157,24 +157,16 @@ internal static class Plots
         DrawText(canvas, "too many classes for a readable matrix: the largest confusions and the worst classes (the whole matrix is in confusion.txt)",
             width / 2f, 52, font, text, SKTextAlign.Center);
 
-        var largest = ConfusionSummary.Largest(counts).Select((c, rank) => new[]
-        {
-            (rank + 1).ToString(CultureInfo.InvariantCulture), classes[c.TrueClass], classes[c.PredictedClass],
-            c.Count.ToString(CultureInfo.InvariantCulture), Percent(c.Share),
-        }).ToArray();
-        DrawTable(canvas, TableMargin, TablesTop, $"largest {ConfusionSummary.LargestListed} confusions", ConfusionColumns,
+        var largest = ConfusionSummary.Largest(counts)
+            .Select((c, rank) => ConfusionSummary.Cells(c, classes).Prepend((rank + 1).ToString(CultureInfo.InvariantCulture)).ToArray()).ToArray();
+        DrawTable(canvas, TableMargin, TablesTop, largest.Length > 0 ? $"largest {largest.Length} confusions" : "largest confusions", ConfusionColumns,
             largest.Length > 0 ? largest : [["", "none: every image was classified right"]], font, titleFont, text);
 
-        var worst = ConfusionSummary.Worst(counts).Select(c => new[]
-        {
-            classes[c.Class], Percent(c.Accuracy!.Value), c.Images.ToString(CultureInfo.InvariantCulture),
-        }).ToArray();
-        DrawTable(canvas, TableMargin + TableGap + ConfusionColumns.Sum(c => c.Width), TablesTop, $"worst {ConfusionSummary.WorstListed} classes",
+        var worst = ConfusionSummary.Worst(counts).Select(c => ConfusionSummary.Cells(c, classes)).ToArray();
+        DrawTable(canvas, TableMargin + TableGap + ConfusionColumns.Sum(c => c.Width), TablesTop, $"worst {worst.Length} of {classes.Count} classes",
             WorstColumns, worst, font, titleFont, text);
         return Encode(surface);
     }
-
-    private static string Percent(double share) => share.ToString("P1", CultureInfo.InvariantCulture);
 
     /// <summary>A titled table: a header row, then one shaded-by-turns row per entry, every cell cut to its column.</summary>
     private static void DrawTable(SKCanvas canvas, float x, float y, string title, Column[] columns, IReadOnlyList<string[]> rows,
@@ -212,7 +204,7 @@ internal static class Plots
     }
 
     /// <summary><paramref name="value"/>, or its longest start that fits <paramref name="maxWidth"/> pixels with "…" after it.</summary>
-    internal static string Ellipsized(string value, SKFont font, float maxWidth)
+    private static string Ellipsized(string value, SKFont font, float maxWidth)
     {
         if (Width(value, font) <= maxWidth) return value;
         // Text elements, not chars: a cut never splits a surrogate pair or a letter from its accent.
