@@ -99,8 +99,27 @@ public class ImageFolderTrainTests
         Assert.Contains("images per class (training / validation):\n  0    1 / 1\n", File.ReadAllText(Path.Combine(dir.File("run"), "train.log")).ReplaceLineEndings("\n"));
         using var model = CifarModel.Load(Path.Combine(dir.File("run"), "model.zip"));
         Assert.Equal(Enumerable.Range(0, 120).Select(i => $"{i}").Order(StringComparer.Ordinal), model.ClassNames);
+        // The console, the plot and evaluation.json give what stays readable: the worst classes and the largest confusions.
+        Assert.Contains("worst 10 of 120 classes:\n  class  accuracy  images\n", result.Output);
+        var evaluated = HostRun.Run("evaluate", "--model", Path.Combine(dir.File("run"), "model.zip"), "--data", root);
+        Assert.True(evaluated.ExitCode == 0, evaluated.Errors);
+        Assert.Contains("worst 10 of 120 classes:\n", evaluated.Output);
+        Assert.Contains("largest 10 confusions", evaluated.Output);
+        Assert.DoesNotContain("per-class accuracy", evaluated.Output);
+        Assert.DoesNotContain("confusion matrix", evaluated.Output);
+        Assert.True(evaluated.Output.Split('\n').Length < 40, evaluated.Output);
         using var plot = SkiaSharp.SKBitmap.Decode(Path.Combine(dir.File("run"), "confusion.png"));
-        Assert.Equal(130 + 120 * 21 + 30, plot.Width);
+        Assert.Equal(Cifar.Host.Artifacts.Plots.ConfusionTablesSize, (plot.Width, plot.Height));
+        using var evaluation = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.File("run"), "evaluation.json")));
+        var perClass = evaluation.RootElement.GetProperty("per_class").EnumerateArray().ToArray();
+        Assert.Equal(model.ClassNames, perClass.Select(c => c.GetProperty("class").GetString()));
+        Assert.All(perClass, c => Assert.Equal(1, c.GetProperty("images").GetInt64()));
+        // 1 epoch leaves most of the 120 images wrong, each a confusion of 1: the list is full, and its shares are 1.
+        var largest = evaluation.RootElement.GetProperty("largest_confusions").EnumerateArray().ToArray();
+        Assert.Equal(20, largest.Length);
+        Assert.All(largest, c => Assert.Equal((1, 1.0), (c.GetProperty("count").GetInt64(), c.GetProperty("share_of_true_class").GetDouble())));
+        var right = perClass.Count(c => c.GetProperty("accuracy").GetDouble() == 1.0);
+        Assert.Equal(evaluation.RootElement.GetProperty("accuracy").GetDouble(), right / 120.0, 12);
     }
 
     [Fact]

@@ -24,14 +24,23 @@ public class PlotsTests
         return SKBitmap.Decode(png);
     }
 
-    /// <summary>Pixels in the band of rows that are not white: text and lines were drawn there.</summary>
-    private static int Inked(SKBitmap bitmap, int fromRow, int toRow)
+    /// <summary>Pixels in the band of rows (and columns, where given) that are not white: text and lines were drawn there.</summary>
+    private static int Inked(SKBitmap bitmap, int fromRow, int toRow, int fromColumn = 0, int? toColumn = null)
     {
         int count = 0;
         for (int y = fromRow; y < toRow; y++)
-            for (int x = 0; x < bitmap.Width; x++)
+            for (int x = fromColumn; x < (toColumn ?? bitmap.Width); x++)
                 if (bitmap.GetPixel(x, y) != SKColors.White) count++;
         return count;
+    }
+
+    /// <summary><paramref name="n"/> classes "c0"…: each row right on the diagonal <paramref name="right"/> times, and wrong once for each of the next <paramref name="wrong"/> classes.</summary>
+    private static (string[] Classes, IReadOnlyList<IReadOnlyList<double>> Counts) Matrix(int n, double right = 1, int wrong = 0)
+    {
+        var classes = Enumerable.Range(0, n).Select(i => $"c{i}").ToArray();
+        var counts = classes.Select((_, i) => (IReadOnlyList<double>)classes.Select((_, j) =>
+            i == j ? right : (j - i + n) % n <= wrong ? 1.0 : 0.0).ToArray()).ToArray();
+        return (classes, counts);
     }
 
     [Fact]
@@ -50,15 +59,51 @@ public class PlotsTests
     }
 
     [Fact]
-    public void A_confusion_matrix_of_many_classes_shrinks_its_cells_to_fit()
+    public void Up_to_forty_classes_the_whole_matrix_is_drawn_with_64_pixel_cells()
     {
-        foreach (var (n, cell) in new[] { (40, 64), (100, 25), (1000, 2) })
-        {
-            var classes = Enumerable.Range(0, n).Select(i => $"c{i}").ToArray();
-            var counts = classes.Select((_, i) => (IReadOnlyList<double>)classes.Select((_, j) => i == j ? 1.0 : 0.0).ToArray()).ToArray();
-            using var plot = Decode(Plots.Confusion(classes, counts));
-            Assert.Equal((130 + n * cell + 30, 70 + n * cell + 120), (plot.Width, plot.Height));
-        }
+        var (classes, counts) = Matrix(40);
+        using var plot = Decode(Plots.Confusion(classes, counts));
+        Assert.Equal((130 + 40 * 64 + 30, 70 + 40 * 64 + 120), (plot.Width, plot.Height));
+    }
+
+    [Fact]
+    public void Long_class_names_are_cut_to_the_matrix_margin()
+    {
+        var classes = Classes.Select((c, i) => i == 3 ? new string('w', 200) + " cat" : c).ToArray();
+        using var plot = Decode(Plots.Confusion(classes, Counts()));
+        // Row names end 8 pixels left of the matrix (x 122) and are at most 114 wide: x 0 to 8 stays white.
+        Assert.Equal(0, Inked(plot, 0, plot.Height, 0, 130 - 8 - 114));
+        Assert.True(Inked(plot, 70 + 3 * 64, 70 + 4 * 64, 8, 122) > 100, "the long name is not drawn");
+    }
+
+    [Theory]
+    [InlineData(41)]
+    [InlineData(100)]
+    [InlineData(1000)]
+    public void Beyond_forty_classes_the_plot_is_tables_of_one_size_listing_twenty_confusions(int n)
+    {
+        // Three confusions per class: at least 20, so the left table fills its 20 rows.
+        var (classes, counts) = Matrix(n, right: 5, wrong: 3);
+        using var plot = Decode(Plots.Confusion(classes, counts));
+        // 30 + 766 (#, true, predicted, images, share) + 40 + 420 (class, accuracy, images) + 30 wide;
+        // 100 + 22 × (header + 20 rows) + 30 high.
+        Assert.Equal((1286, 592), (plot.Width, plot.Height));
+        Assert.Equal(Plots.ConfusionTablesSize, (plot.Width, plot.Height));
+        Assert.True(Inked(plot, 10, 60) > 100, "the title band is blank");
+        // The 20th row (from y 100 + 22 × 20) is drawn; nothing is below it.
+        Assert.True(Inked(plot, 540, 562, 30, 796) > 100, "the 20th confusion is not drawn");
+        Assert.Equal(0, Inked(plot, 562, 592));
+    }
+
+    [Fact]
+    public void A_perfect_thousand_class_matrix_says_there_is_no_confusion()
+    {
+        var (classes, counts) = Matrix(1000);
+        using var plot = Decode(Plots.Confusion(classes, counts));
+        Assert.Equal(Plots.ConfusionTablesSize, (plot.Width, plot.Height));
+        // The header and the one note row of the left table; no second row.
+        Assert.True(Inked(plot, 122, 144, 30, 796) > 100, "the note is not drawn");
+        Assert.Equal(0, Inked(plot, 144, 166, 30, 796));
     }
 
     [Fact]

@@ -19,16 +19,19 @@ internal sealed record Evaluation(double Accuracy, double MacroAccuracy, double 
     public static Evaluation From(ValidationResult v)
     {
         var counts = v.ConfusionMatrix.Select(row => (IReadOnlyList<double>)row.Select(c => (double)c).ToArray()).ToArray();
-        var recall = v.ConfusionMatrix.Select((row, i) => row.Sum() == 0 ? 0.0 : (double)row[i] / row.Sum()).ToArray();
+        var recall = ConfusionSummary.PerClass(counts).Select(c => c.Accuracy ?? 0).ToArray();
         return new(v.Accuracy, recall.Average(), v.Loss, recall, counts);
     }
 
     public long Images => (long)Counts.Sum(row => row.Sum());
 }
 
-/// <summary>Accuracy, macro accuracy, log-loss, per-class accuracy and the confusion matrix as text.</summary>
+/// <summary>Accuracy, macro accuracy, log-loss, per-class accuracy, the largest confusions and the confusion matrix as text.</summary>
 internal static class EvaluationReport
 {
+    /// <summary>Largest confusions the console lists for many classes: the start of the list confusion.txt and evaluation.json keep.</summary>
+    public const int ConsoleConfusions = 10;
+
     public static string Summary(Evaluation e) =>
         $"accuracy {e.Accuracy:P2}, macro accuracy {e.MacroAccuracy:P2}, log-loss {e.LogLoss:F4}";
 
@@ -41,9 +44,42 @@ internal static class EvaluationReport
         return text.ToString();
     }
 
-    /// <summary>Summary, per-class accuracy and confusion matrix: the whole report.</summary>
+    /// <summary>Summary, per-class accuracy, largest confusions and confusion matrix: the whole report.</summary>
     public static string Full(IReadOnlyList<string> classes, Evaluation e) =>
-        $"{Summary(e)}\n{PerClass(classes, e)}{ConfusionMatrix(classes, e.Counts)}";
+        $"{Summary(e)}\n{PerClass(classes, e)}{LargestConfusions(classes, e.Counts, ConfusionSummary.LargestListed)}{ConfusionMatrix(classes, e.Counts)}";
+
+    /// <summary>What a console shows of many classes instead of a line per class and the matrix: the worst classes and largest confusions.</summary>
+    public static string Bounded(IReadOnlyList<string> classes, Evaluation e) =>
+        WorstClasses(classes, e.Counts) + LargestConfusions(classes, e.Counts, ConsoleConfusions);
+
+    /// <summary>"worst N of M classes:" and an aligned line per class: accuracy, images.</summary>
+    public static string WorstClasses(IReadOnlyList<string> classes, IReadOnlyList<IReadOnlyList<double>> counts)
+    {
+        var worst = ConfusionSummary.Worst(counts);
+        return Aligned($"worst {worst.Count} of {classes.Count} classes:", ["class", "accuracy", "images"], [false, true, true],
+            worst.Select(c => ConfusionSummary.Cells(c, classes)));
+    }
+
+    /// <summary>"largest N confusions ...:" and an aligned line per cell: true class, predicted class, images, share of the true class.</summary>
+    public static string LargestConfusions(IReadOnlyList<string> classes, IReadOnlyList<IReadOnlyList<double>> counts, int count)
+    {
+        var largest = ConfusionSummary.Largest(counts, count);
+        if (largest.Count == 0) return "largest confusions: none, every image was classified right\n";
+        return Aligned($"largest {largest.Count} confusions (images of a class predicted as another):", ["true class", "predicted as", "images", "share"],
+            [false, false, true, true],
+            largest.Select(c => ConfusionSummary.Cells(c, classes)));
+    }
+
+    /// <summary>A title line, then the header and rows indented, each column as wide as its widest cell.</summary>
+    private static string Aligned(string title, string[] header, bool[] alignRight, IEnumerable<string[]> rows)
+    {
+        var table = rows.Prepend(header).ToArray();
+        var widths = header.Select((_, c) => table.Max(row => row[c].Length)).ToArray();
+        var text = new StringBuilder(title).Append('\n');
+        foreach (var row in table)
+            text.Append("  ").AppendJoin("  ", row.Select((cell, c) => alignRight[c] ? cell.PadLeft(widths[c]) : cell.PadRight(widths[c]))).Append('\n');
+        return text.ToString();
+    }
 
     public static string ConfusionMatrix(IReadOnlyList<string> classes, IReadOnlyList<IReadOnlyList<double>> counts)
     {

@@ -32,14 +32,20 @@ internal static class MetricsFiles
 
     /// <summary>
     /// evaluation.json: the final validation (with the model's test-time views) and the seconds from loading the data to the
-    /// saved model, with where and how it trained (device, resolved precision, libtorch threads), for scripts that compare runs.
+    /// saved model, with where and how it trained (device, resolved precision, libtorch threads), for scripts that compare runs;
+    /// then every class's images and accuracy (null for a class without images) and the largest confusions, for any class count.
     /// </summary>
-    public static string EvaluationJson(Evaluation evaluation, TestTimeAugmentation views, TrainingSetup setup, TimeSpan elapsed) =>
+    public static string EvaluationJson(IReadOnlyList<string> classes, Evaluation evaluation, TestTimeAugmentation views, TrainingSetup setup, TimeSpan elapsed) =>
         JsonSerializer.Serialize(new
         {
             accuracy = evaluation.Accuracy, macro_accuracy = evaluation.MacroAccuracy, log_loss = evaluation.LogLoss,
             test_time_augmentation = views.ToString(), seconds_to_model = elapsed.TotalSeconds,
             device = setup.Device, precision = setup.Precision.ToString(), threads = setup.Threads,
+            per_class = ConfusionSummary.PerClass(evaluation.Counts).Select(c => new { @class = classes[c.Class], images = c.Images, accuracy = c.Accuracy }),
+            largest_confusions = ConfusionSummary.Largest(evaluation.Counts).Select(c => new
+            {
+                true_class = classes[c.TrueClass], predicted_class = classes[c.PredictedClass], count = c.Count, share_of_true_class = c.Share,
+            }),
         }, new JsonSerializerOptions { WriteIndented = true });
 
     private static string F(double? value) => value?.ToString("R", CultureInfo.InvariantCulture) ?? "";

@@ -5,7 +5,7 @@ namespace Cifar.Host.Artifacts;
 
 /// <summary>
 /// The tutorial's two curves (loss and accuracy, train vs validation per epoch) and a confusion
-/// matrix, drawn as PNG with SkiaSharp.
+/// plot (the matrix, or for many classes its largest confusions and worst classes), drawn as PNG with SkiaSharp.
 /// </summary>
 internal static class Plots
 {
@@ -75,16 +75,27 @@ internal static class Plots
         return Encode(surface);
     }
 
-    /// <summary>The confusion matrix's side at most, in pixels: cells shrink beyond 40 classes (1,000 classes get 2-pixel cells).</summary>
-    public const int ConfusionMatrixPixels = 2560;
+    /// <summary>
+    /// Up to this many classes the confusion plot is the whole matrix, every cell 64 pixels with its count and every class named;
+    /// beyond, cells would shrink below what a count or a name needs, so the plot becomes tables of the largest confusions and
+    /// the worst classes instead (confusion.txt keeps the whole matrix).
+    /// </summary>
+    public const int FullMatrixLimit = 40;
 
-    public static byte[] Confusion(IReadOnlyList<string> classes, IReadOnlyList<IReadOnlyList<double>> counts)
+    /// <summary>
+    /// The confusion plot of <paramref name="counts"/> [true][predicted]: the matrix up to <see cref="FullMatrixLimit"/> classes,
+    /// the tables of <see cref="ConfusionSummary"/> beyond; either way an image of bounded size.
+    /// </summary>
+    public static byte[] Confusion(IReadOnlyList<string> classes, IReadOnlyList<IReadOnlyList<double>> counts) =>
+        classes.Count <= FullMatrixLimit ? Matrix(classes, counts) : ConfusionTables(classes, counts);
+
+    // A matrix cell's side in pixels, and the most a class name beside or below the matrix gets.
+    private const int MatrixCell = 64, MatrixLabelWidth = 114;
+
+    private static byte[] Matrix(IReadOnlyList<string> classes, IReadOnlyList<IReadOnlyList<double>> counts)
     {
         int n = classes.Count;
-        const int left = 130, top = 70, bottom = 120;
-        int cell = Math.Clamp(ConfusionMatrixPixels / n, 1, 64);
-        // Text is drawn only where it fits its cell: counts from 32 pixels, class names from 14.
-        bool showCounts = cell >= 32, showNames = cell >= 14;
+        const int left = 130, top = 70, bottom = 120, cell = MatrixCell;
         int width = left + n * cell + 30, height = top + n * cell + bottom;
         using var surface = SKSurface.Create(new SKImageInfo(width, height));
         var canvas = surface.Canvas;
@@ -100,20 +111,115 @@ internal static class Plots
                 double share = total > 0 ? counts[i][j] / total : 0;
                 using var fill = new SKPaint { Color = Blend(share) };
                 canvas.DrawRect(left + j * cell, top + i * cell, cell, cell, fill);
-                if (!showCounts) continue;
                 using var label = new SKPaint { IsAntialias = true, Color = share > 0.5 ? SKColors.White : SKColors.Black };
                 DrawText(canvas, ((long)counts[i][j]).ToString(CultureInfo.InvariantCulture), left + j * cell + cell / 2f, top + i * cell + cell / 2f + 5, font, label, SKTextAlign.Center);
             }
-            if (!showNames) continue;
-            DrawText(canvas, classes[i], left - 8, top + i * cell + cell / 2f + 5, font, text, SKTextAlign.Right);
+            // Long names are cut to the margin, so none runs into the image's edge or its neighbour.
+            var name = Ellipsized(classes[i], font, MatrixLabelWidth);
+            DrawText(canvas, name, left - 8, top + i * cell + cell / 2f + 5, font, text, SKTextAlign.Right);
             canvas.Save();
             canvas.RotateDegrees(-45, left + i * cell + cell / 2f, top + n * cell + 12);
-            DrawText(canvas, classes[i], left + i * cell + cell / 2f, top + n * cell + 12, font, text, SKTextAlign.Right);
+            DrawText(canvas, name, left + i * cell + cell / 2f, top + n * cell + 12, font, text, SKTextAlign.Right);
             canvas.Restore();
         }
         DrawText(canvas, "Confusion matrix: rows true class, columns predicted", width / 2f, 30, titleFont, text, SKTextAlign.Center);
         DrawText(canvas, "colour: share of the row", width / 2f, 52, font, text, SKTextAlign.Center);
         return Encode(surface);
+    }
+
+    /// <summary>A column of a table drawn by <see cref="DrawTable"/>: numbers align right.</summary>
+    private sealed record Column(string Header, float Width, bool AlignRight = false);
+
+    private static readonly Column[] ConfusionColumns =
+        [new("#", 36, AlignRight: true), new("true class", 250), new("predicted as", 250), new("images", 80, AlignRight: true), new("share of true class", 150, AlignRight: true)];
+
+    private static readonly Column[] WorstColumns =
+        [new("class", 250), new("accuracy", 90, AlignRight: true), new("images", 80, AlignRight: true)];
+
+    private const int TableRow = 22, TableGap = 40, TableMargin = 30, TablesTop = 100;
+
+    /// <summary>The tables figure's size, the same for any class count: the two tables side by side, as high as the longer one.</summary>
+    public static readonly (int Width, int Height) ConfusionTablesSize = (
+        TableMargin * 2 + TableGap + (int)(ConfusionColumns.Sum(c => c.Width) + WorstColumns.Sum(c => c.Width)),
+        TablesTop + TableRow * (1 + Math.Max(ConfusionSummary.LargestListed, ConfusionSummary.WorstListed)) + TableMargin);
+
+    private static byte[] ConfusionTables(IReadOnlyList<string> classes, IReadOnlyList<IReadOnlyList<double>> counts)
+    {
+        var (width, height) = ConfusionTablesSize;
+        using var surface = SKSurface.Create(new SKImageInfo(width, height));
+        var canvas = surface.Canvas;
+        canvas.Clear(SKColors.White);
+        using var font = Font(13);
+        using var titleFont = Font(16, bold: true);
+        using var text = new SKPaint { IsAntialias = true, Color = SKColors.Black };
+        long images = (long)counts.Sum(row => row.Sum());
+        DrawText(canvas, string.Create(CultureInfo.InvariantCulture, $"Confusions of {classes.Count} classes, {images} images"), width / 2f, 30, titleFont, text, SKTextAlign.Center);
+        DrawText(canvas, "too many classes for a readable matrix: the largest confusions and the worst classes (the whole matrix is in confusion.txt)",
+            width / 2f, 52, font, text, SKTextAlign.Center);
+
+        var largest = ConfusionSummary.Largest(counts)
+            .Select((c, rank) => ConfusionSummary.Cells(c, classes).Prepend((rank + 1).ToString(CultureInfo.InvariantCulture)).ToArray()).ToArray();
+        DrawTable(canvas, TableMargin, TablesTop, largest.Length > 0 ? $"largest {largest.Length} confusions" : "largest confusions", ConfusionColumns,
+            largest.Length > 0 ? largest : [["", "none: every image was classified right"]], font, titleFont, text);
+
+        var worst = ConfusionSummary.Worst(counts).Select(c => ConfusionSummary.Cells(c, classes)).ToArray();
+        DrawTable(canvas, TableMargin + TableGap + ConfusionColumns.Sum(c => c.Width), TablesTop, $"worst {worst.Length} of {classes.Count} classes",
+            WorstColumns, worst, font, titleFont, text);
+        return Encode(surface);
+    }
+
+    /// <summary>A titled table: a header row, then one shaded-by-turns row per entry, every cell cut to its column.</summary>
+    private static void DrawTable(SKCanvas canvas, float x, float y, string title, Column[] columns, IReadOnlyList<string[]> rows,
+        SKFont font, SKFont titleFont, SKPaint text)
+    {
+        const float pad = 6;
+        float tableWidth = columns.Sum(c => c.Width);
+        DrawText(canvas, title, x, y - 8, titleFont, text, SKTextAlign.Left);
+        using var headerFill = new SKPaint { Color = new SKColor(225, 230, 240) };
+        using var stripe = new SKPaint { Color = new SKColor(245, 246, 250) };
+        using var headerFont = Font(font.Size, bold: true);
+        canvas.DrawRect(x, y, tableWidth, TableRow, headerFill);
+        DrawRow(columns.Select(c => c.Header).ToArray(), y, headerFont);
+        for (int r = 0; r < rows.Count; r++)
+        {
+            float rowTop = y + TableRow * (r + 1);
+            if (r % 2 == 1) canvas.DrawRect(x, rowTop, tableWidth, TableRow, stripe);
+            DrawRow(rows[r], rowTop, font);
+        }
+
+        void DrawRow(string[] cells, float rowTop, SKFont rowFont)
+        {
+            float left = x;
+            // A row may have fewer cells than columns (a one-line note); its last cell then spans the rest.
+            for (int c = 0; c < cells.Length; c++)
+            {
+                var column = columns[c];
+                float cellWidth = c == cells.Length - 1 ? tableWidth - (left - x) : column.Width;
+                var value = Ellipsized(cells[c], rowFont, cellWidth - 2 * pad);
+                if (column.AlignRight) DrawText(canvas, value, left + column.Width - pad, rowTop + TableRow - 6, rowFont, text, SKTextAlign.Right);
+                else DrawText(canvas, value, left + pad, rowTop + TableRow - 6, rowFont, text, SKTextAlign.Left);
+                left += column.Width;
+            }
+        }
+    }
+
+    /// <summary><paramref name="value"/>, or its longest start that fits <paramref name="maxWidth"/> pixels with "…" after it.</summary>
+    private static string Ellipsized(string value, SKFont font, float maxWidth)
+    {
+        if (Width(value, font) <= maxWidth) return value;
+        // Text elements, not chars: a cut never splits a surrogate pair or a letter from its accent.
+        var elements = StringInfo.GetTextElementEnumerator(value);
+        var starts = new List<int>();
+        while (elements.MoveNext()) starts.Add(elements.ElementIndex);
+        for (int keep = starts.Count - 1; keep > 0; keep--)
+            if (value[..starts[keep]].TrimEnd() + "…" is var cut && Width(cut, font) <= maxWidth) return cut;
+        return "…";
+    }
+
+    private static float Width(string value, SKFont font)
+    {
+        using var measure = new SKPaint { Typeface = font.Typeface, TextSize = font.Size, FakeBoldText = font.Embolden };
+        return measure.MeasureText(value);
     }
 
     private static SKColor Blend(double share)
@@ -147,8 +253,7 @@ internal static class Plots
     {
         using var blob = SKTextBlob.Create(value, font);
         if (blob is null) return;
-        using var measure = new SKPaint { Typeface = font.Typeface, TextSize = font.Size, FakeBoldText = font.Embolden };
-        float w = measure.MeasureText(value);
+        float w = Width(value, font);
         float dx = align switch { SKTextAlign.Center => -w / 2, SKTextAlign.Right => -w, _ => 0 };
         canvas.DrawText(blob, x + dx, y, paint);
     }

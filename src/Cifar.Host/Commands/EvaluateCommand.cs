@@ -33,7 +33,10 @@ internal sealed class EvaluateCommand
         output.Flush();
         // Ctrl+C stops the scoring between rows.
         var evaluation = Evaluation.From(Score(ml, model, modelPath, new CancellableDataView(data, cancellation)));
-        output.Write(EvaluationReport.Full(classes, evaluation));
+        // A line per class and the matrix suit a terminal only for a few classes.
+        output.Write(classes.Count <= ClassCounts.ConsoleTableLimit
+            ? EvaluationReport.Full(classes, evaluation)
+            : $"{EvaluationReport.Summary(evaluation)}\n{EvaluationReport.Bounded(classes, evaluation)}");
         return ExitCodes.Success;
     }
 

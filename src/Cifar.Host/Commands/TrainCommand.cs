@@ -263,12 +263,13 @@ internal sealed class TrainCommand
             : Evaluation.From(ml.MulticlassClassification.Evaluate(model.Transform(data.Validation)));
         AtomicFile.WriteBytes(Path.Combine(outputDir, ConfusionPlot), Plots.Confusion(data.Classes, evaluation.Counts));
         AtomicFile.WriteText(Path.Combine(outputDir, ConfusionText), EvaluationReport.Full(data.Classes, evaluation));
-        AtomicFile.WriteText(Path.Combine(outputDir, EvaluationJson), MetricsFiles.EvaluationJson(evaluation, _config.Model.TestTimeAugmentation, setup, elapsed));
+        AtomicFile.WriteText(Path.Combine(outputDir, EvaluationJson), MetricsFiles.EvaluationJson(data.Classes, evaluation, _config.Model.TestTimeAugmentation, setup, elapsed));
         output.WriteLine($"validation: {EvaluationReport.Summary(evaluation)}");
         // A matrix of many classes does not fit a terminal: confusion.txt and confusion.png hold it.
         output.Write(data.Classes.Count <= ClassCounts.ConsoleTableLimit
             ? EvaluationReport.ConfusionMatrix(data.Classes, evaluation.Counts)
-            : $"confusion matrix: {data.Classes.Count}×{data.Classes.Count}, in {Path.Combine(outputDir, ConfusionText)} and {ConfusionPlot}\n");
+            : $"confusion matrix: {data.Classes.Count}×{data.Classes.Count}, in {Path.Combine(outputDir, ConfusionText)} and {ConfusionPlot}\n"
+              + EvaluationReport.Bounded(data.Classes, evaluation));
         _log.LogInformation("Validation {Summary}", EvaluationReport.Summary(evaluation));
     }
 
