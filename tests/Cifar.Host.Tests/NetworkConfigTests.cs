@@ -76,4 +76,37 @@ public class NetworkConfigTests
             HostRun.OneLineError(mismatch));
         Assert.DoesNotContain("Epoch 1/1", mismatch.Output);
     }
+
+    [Fact]
+    public void A_model_of_other_classes_fine_tunes_with_a_fresh_head_said_in_one_line_and_a_grey_one_is_refused_at_the_first_layer()
+    {
+        using var dir = new TestData.TempFolder();
+        TestImages.WriteBinaryBatches(dir.File("cifar"), recordsPerBatch: 20);
+        foreach (var (name, colour) in new[] { ("cats", (byte)40), ("dogs", (byte)200) })
+        {
+            Directory.CreateDirectory(dir.File($"pets/{name}"));
+            for (int i = 0; i < 6; i++)
+                TestImages.WriteBmp(dir.File($"pets/{name}/{i}.bmp"), 32, 32, (x, y) => (colour, (byte)(x * 8), (byte)(i * 20)));
+        }
+        File.WriteAllText(dir.File("c.json"), Tiny);
+        string[] Train(string output, string data, params string[] more) =>
+            new[] { "train", "--config", dir.File("c.json"), "--output", dir.File(output), $"--Data:Root={dir.File(data)}" }.Concat(more).ToArray();
+        var cifar = HostRun.Run(Train("cifar10", "cifar"));
+        Assert.True(cifar.ExitCode == 0, cifar.Errors);
+        var tenClasses = dir.File("cifar10/model.zip");
+
+        var pets = HostRun.Run(Train("pets-run", "pets", $"--Model:InitialWeights={tenClasses}"));
+
+        Assert.True(pets.ExitCode == 0, pets.Errors);
+        Assert.Contains($"fine-tuning: every layer from {tenClasses} but the head, which starts fresh (layer 'fc1' differs: weight is [10,4] there, [2,4] here)\n",
+            pets.Output.ReplaceLineEndings("\n"));
+        Assert.Contains("fine-tuning: every layer", File.ReadAllText(dir.File("pets-run/train.log")));
+        using (var model = Cifar.MLNet.Prediction.CifarModel.Load(dir.File("pets-run/model.zip")))
+            Assert.Equal(new[] { "cats", "dogs" }, model.ClassNames);
+
+        var grey = HostRun.Run(Train("grey-run", "pets", $"--Model:InitialWeights={tenClasses}", "--Data:ColorMode=Grayscale"));
+        Assert.Equal(2, grey.ExitCode);
+        Assert.Equal($"error: Model:InitialWeights: {tenClasses}: layer 'conv1' differs: weight is [4,3,3,3] there, [4,1,3,3] here",
+            HostRun.OneLineError(grey));
+    }
 }

@@ -128,6 +128,26 @@ public sealed class InitialWeightsTests : IDisposable
         Assert.Equal($"{path}: layer 'fc1' differs: weight is [10,8] there, [10,6] here", fewer.Message);
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Weights_of_other_classes_give_every_layer_but_the_head_which_keeps_its_fresh_weights(bool zip)
+    {
+        using var there = Net(new D.Conv2d(6, 3, Padding: 1), new D.Conv2d(8, 3));
+        var path = zip ? ModelZip(there) : CheckpointFile(there);
+        using var fourClasses = Architectures.Create(new NetworkDefinition("Small",
+            [new D.Conv2d(6, 3, Padding: 1), new D.Conv2d(8, 3), new D.GlobalAvgPool(), new D.Linear()]), 4);
+        using var freshHead = fourClasses.state_dict()["fc1.weight"].clone();
+
+        Assert.Equal("'fc1' differs: weight is [10,8] there, [4,8] here", InitialWeights.Load(path, fourClasses));
+
+        foreach (var key in new[] { "conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias" })
+            Assert.True(SameBits(there.state_dict()[key], fourClasses.state_dict()[key]), $"{key} was not loaded");
+        Assert.True(SameBits(freshHead, fourClasses.state_dict()["fc1.weight"]), "the head did not stay fresh");
+        using var sameClasses = Net(new D.Conv2d(6, 3, Padding: 1), new D.Conv2d(8, 3));
+        Assert.Null(InitialWeights.Load(path, sameClasses));
+    }
+
     [Fact]
     public void A_layer_only_the_file_has_is_named()
     {

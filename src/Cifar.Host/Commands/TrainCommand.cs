@@ -197,6 +197,11 @@ internal sealed class TrainCommand
             BatchCompleted = progress.Report,
             CheckpointPath = Path.Combine(outputDir, CheckpointFile),
             Resume = resume,
+            Notice = note =>
+            {
+                output.WriteLine(note);
+                _log.LogInformation("{Note}", note);
+            },
             Resumed = done =>
             {
                 // From here on the folder describes the continued run: the finished model of the last one goes.

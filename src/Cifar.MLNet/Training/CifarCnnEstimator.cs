@@ -55,7 +55,7 @@ public sealed class CifarCnnEstimator : IEstimator<CifarCnnTransformer>
             Resume = _options.Resume,
         };
         // Before any image is read: a network that cannot be built for these images, or weights that do not fit it, fail at once.
-        CnnTrainer.CheckModel(run, classNames.Count, source.Format.Shape);
+        if (CnnTrainer.CheckModel(run, classNames.Count, source.Format.Shape) is { } note) _options.Notice?.Invoke(note);
         var augmentation = source.Augmentation(_options);
         var augmenter = augmentation is { IsIdentity: false } ? new BatchAugmenter(augmentation) : null;
 

@@ -49,6 +49,12 @@ public sealed record CifarCnnOptions
     /// <summary>Called after every training batch (for progress bars).</summary>
     public Action<BatchProgress>? BatchCompleted { get; init; }
 
+    /// <summary>
+    /// Called before training with a one-line note on how it starts where that is not plain: initial weights
+    /// (<see cref="ModelOptions.InitialWeights"/>) of other classes or image size, whose head is left fresh.
+    /// </summary>
+    public Action<string>? Notice { get; init; }
+
     /// <summary>Called once when <c>Fit</c> resumes from a checkpoint, with the epochs done before.</summary>
     public Action<IReadOnlyList<EpochMetrics>>? Resumed { get; init; }
 

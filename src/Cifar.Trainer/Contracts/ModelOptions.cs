@@ -35,7 +35,8 @@ public sealed record ModelOptions
     /// <summary>
     /// Weights to start from instead of a fresh initialisation, or null: a <c>model.zip</c> this library saved (its
     /// ONNX weights are read back) or a <c>checkpoint.bin</c>. The network must be the same architecture; the
-    /// first layer that differs is named otherwise. Default null.
+    /// first layer that differs is named otherwise. Only the head (the last layer with weights) may differ: a model of
+    /// other classes or image size gives every other layer and the head starts fresh (fine-tuning). Default null.
     /// </summary>
     public string? InitialWeights { get; init; }
 

@@ -202,16 +202,22 @@ public static class CnnTrainer
     /// network fails in a second rather than after the data is loaded.
     /// </summary>
     /// <exception cref="Cifar.Networks.NetworkDefinitionException">A layer cannot be built; the message names it.</exception>
+    /// <returns>
+    /// Where the initial weights leave the head fresh (other classes or image size: fine-tuning), a line saying so and
+    /// why; else null.
+    /// </returns>
     /// <exception cref="InitialWeightsException">The initial weights are unreadable or belong to another network.</exception>
-    public static void CheckModel(TrainingRun run, int classCount, IReadOnlyList<int>? inputShape = null)
+    public static string? CheckModel(TrainingRun run, int classCount, IReadOnlyList<int>? inputShape = null)
     {
         run.Model.Definition.Check(classCount, inputShape);
-        if (run.StartingWeights is not { } path) return;
+        if (run.StartingWeights is not { } path) return null;
         // Built under the gate: drawing its throwaway weights must not fall between another run's seed and its weights.
         lock (InitialWeightsGate)
         {
             using var network = Architectures.Create(run.Model.Definition, classCount, inputShape);
-            InitialWeights.Load(path, network);
+            return InitialWeights.Load(path, network) is { } head
+                ? $"fine-tuning: every layer from {path} but the head, which starts fresh (layer {head})"
+                : null;
         }
     }
 

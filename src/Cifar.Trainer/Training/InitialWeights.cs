@@ -10,6 +10,7 @@ namespace Cifar.Trainer.Training;
 /// <summary>
 /// Warm start: copies weights by their state-dict names into a freshly built network, from a model zip this project
 /// wrote (the exported ONNX graph inside it) or from a training checkpoint. Batch-norm running statistics come too.
+/// A model of other classes (or image sizes) gives every layer but the head, which starts fresh: fine-tuning.
 /// </summary>
 internal static class InitialWeights
 {
@@ -17,10 +18,13 @@ internal static class InitialWeights
 
     /// <summary>
     /// Loads <paramref name="path"/> into <paramref name="network"/>, all or nothing: every tensor's name, shape and
-    /// type are compared before any is copied.
+    /// type are compared before any is copied. Only the head (the network's last layer with weights, whose size
+    /// follows from the classes and the image size) may differ: fine-tuning on other classes, it keeps its fresh
+    /// weights and every other layer is loaded.
     /// </summary>
-    /// <exception cref="InitialWeightsException">The file is unreadable, or its weights differ from the network's.</exception>
-    public static void Load(string path, Sequential network)
+    /// <returns>How the head differs when it was left fresh (e.g. "fc: weight is [10,2048] there, [4,2048] here"); null when every layer was loaded.</returns>
+    /// <exception cref="InitialWeightsException">The file is unreadable, or a layer before the head differs from the network's.</exception>
+    public static string? Load(string path, Sequential network)
     {
         var source = Read(path, network);
         // The exported graph has no batch counters; they only matter without momentum, which no built layer lacks.
@@ -28,23 +32,33 @@ internal static class InitialWeights
         var targets = network.state_dict()
             .Where(t => !(fromOnnx && t.Key.EndsWith(".num_batches_tracked", StringComparison.Ordinal)))
             .ToList();
+        // The last layer with trainable weights (a state dict may list buffers, such as batch-norm statistics, after them).
+        var head = network.named_parameters().Select(p => Split(p.name).Layer).LastOrDefault();
+        string? headDifference = null;
+        void Differs(string layer, string what)
+        {
+            if (layer != head) throw Mismatch(path, layer, what);
+            headDifference ??= $"'{layer}' {what}";
+        }
+
         var targetKeys = targets.Select(t => t.Key).ToHashSet(StringComparer.Ordinal);
         foreach (var (key, target) in targets)
         {
             var (layer, part) = Split(key);
             if (!source.Tensors.TryGetValue(key, out var found))
-                throw Mismatch(path, layer, source.Tensors.Keys.Any(k => Split(k).Layer == layer)
+                Differs(layer, source.Tensors.Keys.Any(k => Split(k).Layer == layer)
                     ? $"differs: {part} is missing there"
                     : "is missing there");
-            if (!found.Shape.SequenceEqual(target.shape))
-                throw Mismatch(path, layer, $"differs: {part} is {Shape(found.Shape)} there, {Shape(target.shape)} here");
-            if (found.Type != target.dtype)
-                throw Mismatch(path, layer, $"differs: {part} is {found.Type} there, {target.dtype} here");
+            else if (!found.Shape.SequenceEqual(target.shape))
+                Differs(layer, $"differs: {part} is {Shape(found.Shape)} there, {Shape(target.shape)} here");
+            else if (found.Type != target.dtype)
+                Differs(layer, $"differs: {part} is {found.Type} there, {target.dtype} here");
         }
         foreach (var key in source.Tensors.Keys.Where(k => !targetKeys.Contains(k)))
         {
             var (layer, part) = Split(key);
-            throw Mismatch(path, layer, targetKeys.Any(k => Split(k).Layer == layer)
+            // A source head with more parts (a bias) is the head differing, not a layer of its own.
+            Differs(layer, targetKeys.Any(k => Split(k).Layer == layer)
                 ? $"differs: {part} is there, not here"
                 : "is there, not here");
         }
@@ -52,11 +66,13 @@ internal static class InitialWeights
         using var _ = no_grad();
         foreach (var (key, target) in targets)
         {
+            if (headDifference is not null && Split(key).Layer == head) continue;
             var found = source.Tensors[key];
             using var values = empty(found.Shape, found.Type);
             found.Bytes.CopyTo(values.bytes);
             target.copy_(values);
         }
+        return headDifference;
     }
 
     private sealed record SourceTensor(long[] Shape, ScalarType Type, byte[] Bytes);
