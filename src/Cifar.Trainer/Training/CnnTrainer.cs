@@ -95,7 +95,6 @@ public static class CnnTrainer
     private static TrainedNetwork Train(Device device, TensorDataset train, TensorDataset? validation, int classCount,
         TrainingRun run, BatchAugmenter? augmenter, TrainingCallbacks? callbacks, CancellationToken cancellation)
     {
-        NativeHeap.KeepFreedBuffers();
         var settings = run.Training;
         Sequential network;
         Sequential? working = null; // the 16-bit copy of mixed precision; its weights come from the network's
