@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Cifar.MLNet;
 using Cifar.Trainer.Networks;
 using Cifar.Trainer.Training;
 using TorchSharp;
@@ -17,7 +18,7 @@ internal static class StepBenchmark
     public static int Run(int images)
     {
         const int batch = 32;
-        NativeHeap.KeepFreedBuffers(); // as the trainer does: the machine's limit, not the allocator's
+        TorchRuntime.KeepFreedNativeBuffers(); // as `cifar train` does: the machine's limit, not the allocator's
         random.manual_seed(1);
         using var inputs = rand(new long[] { images, 3, 32, 32 }) * 2 - 1;
         using var labels = randint(0, 10, new long[] { images });

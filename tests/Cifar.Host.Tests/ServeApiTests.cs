@@ -714,6 +714,38 @@ public class ServeApiTests : IClassFixture<TwoModels>
             (await Json(response)).GetProperty("sha256").GetString());
     }
 
+    [Fact]
+    public async Task A_replaced_model_is_disposed_after_its_last_lease_and_shutdown_waits_for_it()
+    {
+        using var dir = new TestData.TempFolder();
+        var served = dir.File("model.zip");
+        File.Copy(_models.First.Model, served);
+        var image = File.ReadAllBytes(WriteImages(dir, 1)[0]);
+        var app = Serve(model: served);
+        CifarModel old;
+        try
+        {
+            var pool = (CifarModelPool)app.Services.GetService(typeof(CifarModelPool))!;
+            var lease = pool.Borrow(ServeSettings.ModelName);
+            old = lease.Model;
+            File.Copy(_models.Second.Model, served, overwrite: true);
+            Assert.True(pool.Reload(ServeSettings.ModelName));
+            old.Predict(image); // still held: still usable
+            lease.Dispose(); // the last lease: hands the model to the retirement (its thread is ModelRetirementTests')
+            await pool.RetirementsDone.WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Throws<ObjectDisposedException>(() => old.Predict(image));
+
+            // The model in service at shutdown: disposed by the time the app is.
+            using var current = pool.Borrow(ServeSettings.ModelName);
+            old = current.Model;
+        }
+        finally
+        {
+            app.Dispose();
+        }
+        Assert.Throws<ObjectDisposedException>(() => old.Predict(image));
+    }
+
     /// <summary>The input of an ML.NET model that is no image classifier.</summary>
     public sealed class Row
     {

@@ -72,16 +72,35 @@ public class DenormalTests
         Assert.InRange(after.LibtorchZeros, 1, ProbeSize - 1);
     }
 
+    /// <summary>Whether the calling thread's .NET arithmetic flushes (a denormal doubled is zero).</summary>
+    private static bool Flushes()
+    {
+        float d = Denormal;
+        return d + d == 0f;
+    }
+
+    /// <summary>
+    /// A probe made in a callback of a flushed run: libtorch's workers, whose team the training thread created flushed,
+    /// give zeros; the callback's own thread computes with the caller's setting (not flushing), so its share does not.
+    /// </summary>
+    private static void AssertWorkersFlushAndTheCallbackDoesNot((long LibtorchZeros, bool CallingThreadFlushes)? seen)
+    {
+        Assert.NotNull(seen);
+        Assert.False(seen.Value.CallingThreadFlushes, "the callback ran with denormals flushed");
+        Assert.InRange(seen.Value.LibtorchZeros, 1, ProbeSize - 1);
+    }
+
     [Fact]
-    public void Training_runs_flushed_on_its_thread_and_workers_only_when_the_option_is_on()
+    public void Training_runs_flushed_on_its_workers_only_when_the_option_is_on_and_calls_back_with_the_callers_setting()
     {
         SkipUnlessFlushingWorks();
+        Assert.False(Flushes(), "the test's thread flushes before the test");
         using var train = ToySet(32);
         var settings = new TrainingOptions { Epochs = 1, BatchSize = 16, Device = ComputeDevice.Cpu };
         (long, bool)? seen = null;
         var callbacks = new TrainingCallbacks { BatchCompleted = _ => seen ??= Probe() };
         using (CnnTrainer.Train(train, null, 3, Run(settings), callbacks: callbacks)) { }
-        Assert.Equal((ProbeSize, true), seen);
+        AssertWorkersFlushAndTheCallbackDoesNot(seen);
 
         seen = null;
         using (DenormalFlushing.RunOnNewThread(() => CnnTrainer.Train(train, null, 3, Run(settings with { FlushDenormals = false }), callbacks: callbacks), flush: false)) { }
@@ -105,7 +124,80 @@ public class DenormalTests
         Assert.Equal($"{checkpoint}: made with other settings: Training:FlushDenormals was true, now false", error.Message);
         using var resumed = CnnTrainer.Train(train, null, 3, Run(settings with { Epochs = 2 }, checkpoint, resume: true), callbacks: callbacks);
         Assert.Equal(2, resumed.History.Count);
-        Assert.Equal((ProbeSize, true), seen);
+        AssertWorkersFlushAndTheCallbackDoesNot(seen);
+    }
+
+    [Fact]
+    public void A_thread_a_callback_starts_does_not_inherit_flushing()
+    {
+        // As a thread-pool thread that .NET starts when a callback queues work (or a logger's thread) would: a thread
+        // inherits its creator's bits, and would flush in all its later .NET arithmetic.
+        SkipUnlessFlushingWorks();
+        using var train = ToySet(32);
+        bool? started = null;
+        var callbacks = new TrainingCallbacks
+        {
+            BatchCompleted = _ =>
+            {
+                if (started is not null) return;
+                var thread = new Thread(() => started = Flushes());
+                thread.Start();
+                thread.Join();
+            },
+        };
+        using (CnnTrainer.Train(train, null, 3, Run(new TrainingOptions { Epochs = 1, BatchSize = 16, Device = ComputeDevice.Cpu }), callbacks: callbacks)) { }
+        Assert.False(started);
+    }
+
+    public enum Ending { Finished, CallbackThrew, Cancelled }
+
+    [Theory]
+    [InlineData(false, Ending.Finished)]
+    [InlineData(false, Ending.CallbackThrew)]
+    [InlineData(false, Ending.Cancelled)]
+    [InlineData(true, Ending.Finished)]
+    [InlineData(true, Ending.CallbackThrew)]
+    [InlineData(true, Ending.Cancelled)]
+    public void The_calling_threads_setting_is_the_same_after_training_however_it_ends(bool callerFlushes, Ending ending)
+    {
+        SkipUnlessFlushingWorks();
+        using var train = ToySet(32);
+        using var stop = new CancellationTokenSource();
+        // A caller of either setting, on a thread of the test's own (so the test's thread is not changed).
+        var (before, inCallback, after, failure) = DenormalFlushing.RunOnNewThread(() =>
+        {
+            bool before = Flushes();
+            bool? inCallback = null;
+            var callbacks = new TrainingCallbacks
+            {
+                BatchCompleted = _ =>
+                {
+                    inCallback ??= Flushes();
+                    if (ending == Ending.CallbackThrew) throw new InvalidOperationException("callback failed");
+                    if (ending == Ending.Cancelled) stop.Cancel();
+                },
+            };
+            Exception? failure = null;
+            try
+            {
+                using (CnnTrainer.Train(train, null, 3, Run(new TrainingOptions { Epochs = 2, BatchSize = 16, Device = ComputeDevice.Cpu }),
+                           callbacks: callbacks, cancellation: stop.Token)) { }
+            }
+            catch (Exception e)
+            {
+                failure = e;
+            }
+            return (before, inCallback, Flushes(), failure);
+        }, flush: callerFlushes);
+        Assert.Equal(callerFlushes, before);
+        Assert.Equal(callerFlushes, inCallback); // the callbacks compute as their caller does
+        Assert.Equal(before, after);
+        switch (ending)
+        {
+            case Ending.Finished: Assert.Null(failure); break;
+            case Ending.CallbackThrew: Assert.Equal("callback failed", Assert.IsType<InvalidOperationException>(failure).Message); break;
+            case Ending.Cancelled: Assert.IsType<OperationCanceledException>(failure, exactMatch: false); break;
+        }
     }
 
     [Fact]

@@ -47,6 +47,8 @@ internal sealed class TrainCommand
     /// <summary>The run, step by step: data, libtorch, configuration record, fit, model, evaluation.</summary>
     public async Task<int> RunAsync(string outputDir, bool resume, TextWriter output, bool interactive, CancellationToken cancellation)
     {
+        // The app's choice, not the library's: glibc keeps freed buffers for reuse (a faster CPU step, docs/performance.md).
+        TorchRuntime.KeepFreedNativeBuffers();
         var root = await EnsureDataAsync(output, cancellation);
         var setup = PrepareLibtorch(output);
         // A resumed run keeps the configuration it started with (the checkpoint refuses other settings).

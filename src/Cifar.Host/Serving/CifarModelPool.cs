@@ -13,18 +13,25 @@ namespace Cifar.Host.Serving;
 /// <c>services.AddPredictionEnginePool().FromFile(name, path, watchForChanges: true)</c>.
 /// A watched file that is replaced (as <c>train</c> replaces model.zip: a new file renamed over the
 /// old) is loaded beside the old model; requests that start afterwards get the new one, and the old one
-/// is disposed once the last request holding it is done, so no request fails during the swap.
-/// A replacement that does not load is logged and the model in service stays.
+/// is disposed once the last request holding it is done, so no request fails during the swap. That disposal runs on a
+/// background thread (<see cref="ModelRetirement"/>), not on the request that let go last; disposing the pool waits
+/// for it. A replacement that does not load is logged and the model in service stays.
 /// </summary>
 public sealed class CifarModelPool : IDisposable
 {
     private readonly Dictionary<string, WatchedModel> _models = new(StringComparer.Ordinal);
+    private readonly ModelRetirement _retirement;
 
     internal CifarModelPool(IEnumerable<ModelSource> sources, ILoggerFactory logging)
     {
+        var log = logging.CreateLogger<CifarModelPool>();
+        _retirement = new ModelRetirement(log);
         foreach (var source in sources)
-            _models.Add(source.Name, new WatchedModel(source, logging.CreateLogger<CifarModelPool>()));
+            _models.Add(source.Name, new WatchedModel(source, log, _retirement));
     }
+
+    /// <summary>Completes once every model replaced so far is disposed (for tests).</summary>
+    internal Task RetirementsDone => _retirement.Idle;
 
     /// <summary>
     /// Borrows the named model's current version; dispose the lease when done. Until then that version
@@ -36,27 +43,33 @@ public sealed class CifarModelPool : IDisposable
     /// <returns>Whether a new version (other bytes) was put in service.</returns>
     public bool Reload(string name) => _models[name].Reload();
 
-    /// <inheritdoc />
+    /// <summary>
+    /// Stops watching, gives up the models in service and waits until every model no request holds is disposed, so that
+    /// none is disposed after the app (and its ONNX Runtime) is gone.
+    /// </summary>
     public void Dispose()
     {
         foreach (var model in _models.Values) model.Dispose();
+        _retirement.Dispose();
     }
 
     private sealed class WatchedModel : IDisposable
     {
         private readonly ModelSource _source;
         private readonly ILogger _log;
+        private readonly ModelRetirement _retirement;
         private readonly FileSystemWatcher? _watcher;
         private readonly Timer _debounce;
         private readonly object _reloading = new();
         private LoadedModel _current;
         private volatile bool _disposed;
 
-        public WatchedModel(ModelSource source, ILogger log)
+        public WatchedModel(ModelSource source, ILogger log, ModelRetirement retirement)
         {
             _source = source;
             _log = log;
-            _current = LoadedModel.Read(source.Path)!; // a model that does not load stops the start-up
+            _retirement = retirement;
+            _current = LoadedModel.Read(source.Path, retirement)!; // a model that does not load stops the start-up
             _debounce = new Timer(_ => ReloadLogged());
             if (!source.WatchForChanges) return;
             var full = System.IO.Path.GetFullPath(source.Path);
@@ -129,10 +142,10 @@ public sealed class CifarModelPool : IDisposable
             {
                 if (_disposed) return false;
                 // The same bytes (a touch, or a copy of the model in service) build no second session.
-                var next = LoadedModel.Read(_source.Path, unless: _current.Sha256);
+                var next = LoadedModel.Read(_source.Path, _retirement, unless: _current.Sha256);
                 if (next is null) return false;
                 var previous = Interlocked.Exchange(ref _current, next);
-                previous.Release(); // disposed now, or by the last request still holding it
+                previous.Release(); // retired now, or when the last request still holding it is done
                 return true;
             }
         }
@@ -154,9 +167,14 @@ public sealed class CifarModelPool : IDisposable
     internal sealed class LoadedModel
     {
         private int _references = 1; // the pool's own, given up when a newer version replaces this one
+        private readonly ModelRetirement _retirement;
+        private readonly string _path;
 
-        private LoadedModel(CifarModel model, string sha256, DateTimeOffset loadedAt, JsonElement? trainingConfig)
+        private LoadedModel(CifarModel model, string sha256, DateTimeOffset loadedAt, JsonElement? trainingConfig,
+            ModelRetirement retirement, string path)
         {
+            _retirement = retirement;
+            _path = path;
             Model = model;
             Sha256 = sha256;
             LoadedAt = loadedAt;
@@ -169,7 +187,7 @@ public sealed class CifarModelPool : IDisposable
         public JsonElement? TrainingConfig { get; }
 
         /// <summary>Loads the file, or returns null when its bytes hash to <paramref name="unless"/> (that version is in service).</summary>
-        public static LoadedModel? Read(string path, string? unless = null)
+        public static LoadedModel? Read(string path, ModelRetirement retirement, string? unless = null)
         {
             MLNet.Data.ImageFiles.RequireReadableFile(path, "model file");
             // Read once: the hash and the model come from the same bytes even if the file is replaced meanwhile.
@@ -181,7 +199,7 @@ public sealed class CifarModelPool : IDisposable
             var config = JsonFiles.TryRead(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, TrainCommand.ResolvedConfig))
                 ?.Deserialize<JsonElement>();
             var model = CifarModel.Load(new MemoryStream(bytes, writable: false), path);
-            return new LoadedModel(model, sha256, DateTimeOffset.UtcNow, config);
+            return new LoadedModel(model, sha256, DateTimeOffset.UtcNow, config, retirement, path);
         }
 
         public bool TryAcquire()
@@ -196,9 +214,10 @@ public sealed class CifarModelPool : IDisposable
             return true;
         }
 
+        /// <summary>Gives up one reference; the last hands the model to the retirement, off the calling (request) thread.</summary>
         public void Release()
         {
-            if (Interlocked.Decrement(ref _references) == 0) Model.Dispose();
+            if (Interlocked.Decrement(ref _references) == 0) _retirement.Retire(Model, $"{_path} (SHA-256 {Sha256})");
         }
     }
 }

@@ -239,6 +239,14 @@ public sealed class CifarModel : IDisposable
     /// Waits for predictions in progress, disposes the engines and then the model (its ONNX Runtime sessions).
     /// Predictions started afterwards throw <see cref="ObjectDisposedException"/>.
     /// </summary>
+    /// <remarks>
+    /// Blocks the calling thread for a full, blocking garbage collection of the process and for the finalizers it
+    /// finds (tens to hundreds of milliseconds in a large process) before it releases the sessions: ML.NET's ONNX
+    /// transformer leaves its outputs to finalizers, and finalizing them after their session is gone is suspected of a
+    /// rare native crash. The safety is kept here, so a plain Dispose is always safe; an app that must not block the
+    /// thread that lets go of a model (a request thread) disposes it on a background thread, as <c>cifar serve</c> does
+    /// with a model a reload replaced, and waits for that before it exits.
+    /// </remarks>
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;

@@ -136,6 +136,8 @@ public sealed record TrainingOptions
     /// several-fold on processors that handle denormals in microcode (Intel's) once the optimizer's state decays into
     /// the denormal range (below 1.2e-38; docs/performance.md).
     /// Values that small change no result that matters. x86-64 Linux only. Default true.
+    /// Contained: training runs on a thread of its own, the calling thread's setting never changes, and the callbacks
+    /// (and threads they start) compute with the calling thread's setting.
     /// </summary>
     public bool FlushDenormals { get; init; } = true;
 

@@ -67,7 +67,8 @@ public static class CnnTrainer
     /// <see cref="TrainingRun.Resume"/> it continues from that checkpoint, bit for bit as the
     /// uninterrupted run would have on the CPU. With <see cref="TrainingOptions.FlushDenormals"/> the run
     /// happens on a thread of its own whose libtorch workers flush denormals (<see cref="DenormalFlushing"/>);
-    /// the callbacks are called on that thread.
+    /// the callbacks are called on that thread, with the calling thread's denormal setting (threads they start do not
+    /// inherit the flushing), and the calling thread's setting is never changed.
     /// </summary>
     /// <param name="train">Training pixels, normalization and labels (any device; moved as needed).</param>
     /// <param name="validation">Validation pixels, normalization and labels, or null.</param>
@@ -88,14 +89,22 @@ public static class CnnTrainer
         CancellationToken cancellation = default)
     {
         var device = DeviceSelector.Resolve(run.Training.Device);
-        return DenormalFlushing.Run(run.Training.FlushDenormals,
-            () => Train(device, train, validation, classCount, run, augmenter, callbacks, cancellation));
+        return DenormalFlushing.Run(run.Training.FlushDenormals, caller =>
+        {
+            // The callbacks are the caller's code: they compute, and start threads, with the caller's denormal setting.
+            var outward = callbacks is null ? null : new TrainingCallbacks
+            {
+                EpochCompleted = caller.Wrap(callbacks.EpochCompleted),
+                BatchCompleted = caller.Wrap(callbacks.BatchCompleted),
+                Resumed = caller.Wrap(callbacks.Resumed),
+            };
+            return Train(device, train, validation, classCount, run, augmenter, outward, cancellation);
+        });
     }
 
     private static TrainedNetwork Train(Device device, TensorDataset train, TensorDataset? validation, int classCount,
         TrainingRun run, BatchAugmenter? augmenter, TrainingCallbacks? callbacks, CancellationToken cancellation)
     {
-        NativeHeap.KeepFreedBuffers();
         var settings = run.Training;
         Sequential network;
         Sequential? working = null; // the 16-bit copy of mixed precision; its weights come from the network's

@@ -13,13 +13,18 @@ namespace Cifar.Trainer.Training;
 /// lets the next step reuse the same pages.
 /// The cost is that the heap keeps its high-water mark, which training reaches every step anyway.
 /// A no-op where glibc's <c>mallopt</c> is not available (musl, Windows, macOS).
+/// The thresholds are the whole process's, so the library never sets them on its own: an app opts in
+/// through <c>Cifar.MLNet.TorchRuntime.KeepFreedNativeBuffers</c> (the Host's <c>train</c> and the bench do).
 /// </remarks>
-public static class NativeHeap
+internal static class NativeHeap
 {
     private const int M_TRIM_THRESHOLD = -1, M_TOP_PAD = -2, M_MMAP_THRESHOLD = -3;
     private static int _applied;
 
-    /// <summary>Applies the thresholds once per process; returns whether glibc accepted them.</summary>
+    /// <summary>Whether <see cref="KeepFreedBuffers"/> has been called in this process (the seam tests read).</summary>
+    internal static bool Requested => Volatile.Read(ref _applied) == 1;
+
+    /// <summary>Applies the thresholds once per process; returns whether glibc accepted them (false on later calls).</summary>
     public static bool KeepFreedBuffers()
     {
         if (Interlocked.Exchange(ref _applied, 1) == 1 || !OperatingSystem.IsLinux()) return false;
