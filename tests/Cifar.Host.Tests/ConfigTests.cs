@@ -81,7 +81,7 @@ public class ConfigTests
     [InlineData("""{ "Training": { "LearningRate": true } }""", "'Training:LearningRate' must be a number")]
     [InlineData("""{ "Augmentation": { "HorizontalFlip": "yes" } }""", "'Augmentation:HorizontalFlip' must be true or false")]
     [InlineData("""{ "Training": { "FlushDenormals": "on" } }""", "'Training:FlushDenormals' must be true or false")]
-    [InlineData("""{ "Normalization": { "Mean": [0.5, 0.5] } }""", "'Normalization:Mean' must be 3 finite numbers (R, G, B) (got [0.5, 0.5])")]
+    [InlineData("""{ "Normalization": { "Mean": [0.5, 0.5] } }""", "'Normalization:Mean' must be 3 finite numbers (R, G, B) or 1 (grey) (got [0.5, 0.5])")]
     [InlineData("""{ "Normalization": { "Std": 0.5 } }""", "'Normalization:Std' must be a list of numbers (got 0.5)")]
     [InlineData("""{ "Training": { "Optimizer": 1 } }""", "'Training:Optimizer' must be one of Adam, Sgd, Nesterov (got 1)")]
     [InlineData("""{ "Training": { "EvaluationBatchSize": "big" } }""", "'Training:EvaluationBatchSize' must be a whole number (got \"big\")")]

@@ -134,9 +134,9 @@ public class StageTests
     }
 
     [Theory]
-    [InlineData(new[] { 0.5f, 0.5f }, new[] { 0.5f, 0.5f, 0.5f }, "Normalization:Mean must be 3 finite numbers (R, G, B) (got [0.5, 0.5])")]
-    [InlineData(new[] { 0.5f, 0.5f, 0.5f }, new[] { 0.5f, 0f, 0.5f }, "Normalization:Std must be 3 numbers greater than 0 (R, G, B) (got [0.5, 0, 0.5])")]
-    [InlineData(new[] { 0.5f, float.NaN, 0.5f }, new[] { 0.5f, 0.5f, 0.5f }, "Normalization:Mean must be 3 finite numbers (R, G, B) (got [0.5, NaN, 0.5])")]
+    [InlineData(new[] { 0.5f, 0.5f }, new[] { 0.5f, 0.5f, 0.5f }, "Normalization:Mean must be 3 finite numbers (R, G, B) or 1 (grey) (got [0.5, 0.5])")]
+    [InlineData(new[] { 0.5f, 0.5f, 0.5f }, new[] { 0.5f, 0f, 0.5f }, "Normalization:Std must be 3 numbers greater than 0, one per mean (got [0.5, 0, 0.5])")]
+    [InlineData(new[] { 0.5f, float.NaN, 0.5f }, new[] { 0.5f, 0.5f, 0.5f }, "Normalization:Mean must be 3 finite numbers (R, G, B) or 1 (grey) (got [0.5, NaN, 0.5])")]
     public void Bad_normalizations_are_refused_with_what_is_wrong(float[] mean, float[] std, string message)
     {
         var error = Assert.Throws<OptionsException>(() => _ml.Transforms.NormalizeCifarPixels(new PixelNormalization(mean, std)));
