@@ -22,6 +22,8 @@ internal static class ExportCommand
         var shape = string.Join(",", summary.InputShape.Select(d => d < 0 ? "N" : d.ToString(CultureInfo.InvariantCulture)));
         output.WriteLine($"wrote {summary.Path}");
         output.WriteLine($"  input  {CifarOnnxExport.InputName}: float32 [{shape}], {summary.Metadata["layout"]} {summary.Metadata["channel_order"]}, values {summary.Metadata["pixel_range"]}; {summary.Metadata["resize"]}");
+        // A caller with colour images must compute the grey as the zip does: say how, where the input is grey.
+        if (summary.Metadata["grey_weights"] != "null") output.WriteLine($"  grey   {summary.Metadata["grey"]}");
         output.WriteLine($"  output {CifarOnnxExport.ProbabilitiesName}: float32 [N,{summary.ClassNames.Count}]; {CifarOnnxExport.LabelName}: string [N]");
         output.WriteLine($"  classes {string.Join(", ", summary.ClassNames.Select(TextEscaping.Field))}; normalization {Normalization(summary.Metadata)}; test-time views {summary.TestTimeViews}");
         return ExitCodes.Success;

@@ -12,26 +12,24 @@ internal static class GraphFacts
         info.Type.TensorType.Shape.Dim.Select(d => d.ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue ? d.DimValue : -1).ToArray();
 
     /// <summary>
-    /// Per-channel mean and std of a normalization graph computing x · scale + offset with constant scale and offset,
-    /// as <see cref="Stages.CifarNormalizationEstimator"/> writes it (scale = 1 / (255·std), offset = −mean / std),
-    /// to 6 significant digits (float32 keeps about 7); null when the graph is not of that form.
+    /// The per-channel scale and offset of a normalization graph computing x · scale + offset with constant scale and
+    /// offset, as <see cref="Stages.CifarNormalizationEstimator"/> writes it (scale = 1 / (255·std), offset = −mean / std);
+    /// null when the graph is not of that form.
     /// </summary>
-    public static (double[] Mean, double[] Std)? Normalization(GraphProto graph, int channels)
+    public static ChannelAffine? Normalization(GraphProto graph, int channels)
     {
         if (Operand(graph, "Mul") is not { } scale || Operand(graph, "Add") is not { } offset || scale.Length != offset.Length
             || channels <= 0 || scale.Length % channels != 0) return null;
         int plane = scale.Length / channels;
-        var mean = new double[channels];
-        var std = new double[channels];
+        var affine = new ChannelAffine(new double[channels], new double[channels]);
         for (int i = 0; i < scale.Length; i++)
         {
             int c = i / plane, first = c * plane; // planar: one plane per channel
             // Each channel must have one scale and offset for a mean and std to describe it.
             if (scale[i] != scale[first] || offset[i] != offset[first]) return null;
-            std[c] = Round(1.0 / (255.0 * scale[i]));
-            mean[c] = Round(-offset[i] / (255.0 * scale[i]));
+            (affine.Scale[c], affine.Offset[c]) = (scale[i], offset[i]);
         }
-        return (mean, std);
+        return affine;
     }
 
     /// <summary>How many test-time views the network graph averages (its <c>tta_weights</c> constant), 1 without any.</summary>
@@ -59,6 +57,4 @@ internal static class GraphFacts
         if (constant is null) return null;
         return constant.RawData.Length > 0 ? MemoryMarshal.Cast<byte, float>(constant.RawData.Span).ToArray() : constant.FloatData.ToArray();
     }
-
-    private static double Round(double value) => double.Parse(value.ToString("G6", System.Globalization.CultureInfo.InvariantCulture), System.Globalization.CultureInfo.InvariantCulture);
 }
