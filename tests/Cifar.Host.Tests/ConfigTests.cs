@@ -28,6 +28,28 @@ public class ConfigTests
         return Assert.Throws<UserError>(() => Load(dir, jsons)).Message;
     }
 
+    [Theory]
+    [InlineData("seed.json")]
+    [InlineData("seed-augmented.json")]
+    [InlineData("quick.json")]
+    [InlineData("fast.json")]
+    public void The_app_reads_a_recipe_as_the_library_does_and_command_line_numbers_as_a_files(string name)
+    {
+        var file = Path.Combine(TestData.RepoRoot(), "configs", name);
+        var sections = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(file),
+            documentOptions: new() { CommentHandling = System.Text.Json.JsonCommentHandling.Skip })!.AsObject();
+        sections.Remove("Data");
+        sections.Remove("Torch");
+        var library = CifarRecipe.FromJson(sections.ToJsonString());
+        string Json(CifarRecipe r) => System.Text.Json.JsonSerializer.Serialize(r, ConfigLoader.Json);
+
+        Assert.Equal(Json(library), Json(ConfigLoader.Load(new[] { file }, [], NoEnvironment).Config.Recipe));
+        // The same numbers given as text on the command line give the same recipe.
+        var overrides = new[] { KeyValuePair.Create("Training:LearningRate", library.Training.LearningRate.ToString("R", System.Globalization.CultureInfo.InvariantCulture)),
+            KeyValuePair.Create("Training:Epochs", library.Training.Epochs.ToString(System.Globalization.CultureInfo.InvariantCulture)) };
+        Assert.Equal(Json(library), Json(ConfigLoader.Load(new[] { file }, overrides, NoEnvironment).Config.Recipe));
+    }
+
     [Fact]
     public void The_seed_config_binds_to_the_tutorials_values()
     {

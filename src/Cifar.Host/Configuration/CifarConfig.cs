@@ -16,9 +16,13 @@ public sealed record CifarConfig
     public AugmentationOptions Augmentation { get; init; } = new();
     public TorchConfig Torch { get; init; } = new();
 
-    /// <summary>The four recipe sections as the library's recipe (not a section of its own).</summary>
+    /// <summary>The four recipe sections as the library's recipe (not a section of its own); set, it sets the four.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
-    public CifarRecipe Recipe => new() { Model = Model, Training = Training, Normalization = Normalization, Augmentation = Augmentation };
+    public CifarRecipe Recipe
+    {
+        get => new() { Model = Model, Training = Training, Normalization = Normalization, Augmentation = Augmentation };
+        init => (Model, Training, Normalization, Augmentation) = (value.Model, value.Training, value.Normalization, value.Augmentation);
+    }
 
     /// <summary>Checks every section with its own rules.</summary>
     /// <exception cref="OptionsException">The first value out of range, named by its key.</exception>

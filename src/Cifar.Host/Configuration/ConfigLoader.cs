@@ -21,11 +21,10 @@ internal static class ConfigLoader
 {
     public const string EnvironmentPrefix = "CIFAR_";
 
-    /// <summary>How merged values become records and the config is written: enums by name, numbers read from text.</summary>
+    /// <summary>How the app's own sections become records and the config is written: enums by name.</summary>
     public static readonly JsonSerializerOptions Json = new()
     {
         PropertyNameCaseInsensitive = true,
-        NumberHandling = JsonNumberHandling.AllowReadingFromString | JsonNumberHandling.AllowNamedFloatingPointLiterals,
         Converters = { new JsonStringEnumConverter(allowIntegerValues: false) },
     };
 
@@ -65,25 +64,27 @@ internal static class ConfigLoader
             // The files were checked above; this is one changed or removed since.
             throw new UserError($"config: {TextEscaping.ControlCharacters(e.GetBaseException().Message)}", e);
         }
-        var config = Bind(root);
-        if (network is not null) config = config with { Model = config.Model with { Network = network.Network } };
         try
         {
+            var config = Bind(root, network);
             config.Validate();
+            return (config, root);
         }
         catch (OptionsException e)
         {
             throw new UserError($"{SourceOf(root, e.Key)}: '{e.Key}' {e.Rule} (got {e.Value})", e);
         }
-        return (config, root);
     }
 
     /// <summary>
     /// The records filled from the merged configuration: the defaults' own JSON with each configured value laid over
-    /// it, then deserialized. A list given in a file replaces the one below it; an entry set alone
+    /// it as its JSON kind (a number given as text on the command line becomes a number), the recipe's four sections
+    /// then read by the library's one reader (<see cref="CifarRecipe.FromJson"/>, which also checks them) and the app's
+    /// sections by the app. A list given in a file replaces the one below it; an entry set alone
     /// (<c>--Normalization:Mean:1=0.25</c>) replaces only that entry.
     /// </summary>
-    private static CifarConfig Bind(IConfigurationRoot root)
+    /// <exception cref="OptionsException">A recipe value is out of range.</exception>
+    private static CifarConfig Bind(IConfigurationRoot root, NetworkInFile? network)
     {
         var tree = JsonSerializer.SerializeToNode(new CifarConfig(), Json)!.AsObject();
         JsonObject Parent(Leaf leaf)
@@ -100,6 +101,7 @@ internal static class ConfigLoader
             Parent(leaf)[leaf.Key.Split(':')[^1]] = leaf.Kind switch
             {
                 LeafKind.Boolean => JsonValue.Create(bool.Parse(value!)),
+                LeafKind.WholeNumber or LeafKind.Number => Number(value!),
                 LeafKind.Text when value!.Length == 0 => null,
                 _ => JsonValue.Create(value),
             };
@@ -120,14 +122,24 @@ internal static class ConfigLoader
                     if (i > list.Count)
                         throw new UserError($"{SourceOf(root, $"{leaf.Key}:{i}")}: '{leaf.Key}:{i}' leaves a gap: the list has {list.Count} entries, numbered from 0");
                     if (i == list.Count) list.Add(null);
-                    list[i] = JsonValue.Create(value);
+                    list[i] = Number(value!);
                 }
             }
             Parent(leaf)[name] = new JsonArray(list.ToArray());
         }
+        if (network is not null)
+            ((JsonObject)tree[nameof(CifarConfig.Model)]!)[nameof(ModelOptions.Network)] = JsonNode.Parse(network.Network?.ToJson() ?? "null");
         try
         {
-            return tree.Deserialize<CifarConfig>(Json)!;
+            var recipe = new JsonObject();
+            foreach (var section in RecipeSections)
+            {
+                var node = tree[section];
+                tree.Remove(section);
+                recipe[section] = node;
+            }
+            var app = tree.Deserialize<CifarConfig>(Json)!;
+            return app with { Recipe = CifarRecipe.FromJson(recipe.ToJsonString()) };
         }
         catch (JsonException e)
         {
@@ -136,6 +148,13 @@ internal static class ConfigLoader
             throw new UserError($"{SourceOf(root, key)}: '{key}' cannot be read as {ConfigSchema.Leaves.GetValueOrDefault(key[..Math.Max(0, key.LastIndexOf(':'))])?.Expected ?? "its kind"}", e);
         }
     }
+
+    private static readonly string[] RecipeSections =
+        [nameof(CifarConfig.Model), nameof(CifarConfig.Training), nameof(CifarConfig.Normalization), nameof(CifarConfig.Augmentation)];
+
+    /// <summary>A number a source gave (checked to be one): a JSON number, as a file would give it.</summary>
+    private static JsonNode Number(string value) =>
+        JsonValue.Create(double.Parse(value, NumberStyles.Float, CultureInfo.InvariantCulture));
 
     /// <summary>The leaf a configuration key sets, and the array entry when it sets one.</summary>
     private static (Leaf Leaf, int? Index) Find(string key)

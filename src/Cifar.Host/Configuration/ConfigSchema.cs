@@ -50,6 +50,8 @@ internal static class ConfigSchema
             foreach (var p in type.GetProperties(BindingFlags.Public | BindingFlags.Instance))
             {
                 if (!p.CanWrite && !names.Contains(p.Name)) continue;
+                // A view of other keys (CifarConfig.Recipe) is not a key of its own.
+                if (p.IsDefined(typeof(System.Text.Json.Serialization.JsonIgnoreAttribute))) continue;
                 var key = prefix.Length == 0 ? p.Name : $"{prefix}:{p.Name}";
                 var underlying = Nullable.GetUnderlyingType(p.PropertyType);
                 var t = underlying ?? p.PropertyType;
