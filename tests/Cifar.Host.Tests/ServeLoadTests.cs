@@ -191,11 +191,12 @@ public class ServeLoadTests : IClassFixture<TrainRun>
         // Refused without waiting for the predictions: every 503 came before the slowest prediction was done.
         Assert.True(refused.Max(a => a.Elapsed) < served.Max(a => a.Elapsed),
             $"slowest 503 {refused.Max(a => a.Elapsed).TotalMilliseconds:0} ms, slowest 200 {served.Max(a => a.Elapsed).TotalMilliseconds:0} ms");
-        // The issue's bound for /health is 100 ms: the median meets it, and no probe takes five times it (a shared CI machine).
+        // /health never queues behind predictions: its median meets the issue's 100 ms, and its slowest probe is quicker
+        // than the slowest prediction (an absolute bound on the slowest would test the machine's load, not the server).
         Assert.NotEmpty(health);
         var sorted = health.Order().ToList();
-        Assert.True(sorted[sorted.Count / 2] < TimeSpan.FromMilliseconds(100) && sorted[^1] < TimeSpan.FromMilliseconds(500),
-            $"/health during the burst: median {sorted[sorted.Count / 2].TotalMilliseconds:0.0} ms, slowest {sorted[^1].TotalMilliseconds:0.0} ms over {health.Count} probes");
+        Assert.True(sorted[sorted.Count / 2] < TimeSpan.FromMilliseconds(100) && sorted[^1] < served.Max(a => a.Elapsed),
+            $"/health during the burst: median {sorted[sorted.Count / 2].TotalMilliseconds:0.0} ms, slowest {sorted[^1].TotalMilliseconds:0.0} ms over {health.Count} probes; slowest prediction {served.Max(a => a.Elapsed).TotalMilliseconds:0} ms");
         TestContext.Current.SendDiagnosticMessage($"burst: {served.Count} × 200, {refused.Count} × 503; /health median {sorted[sorted.Count / 2].TotalMilliseconds:0.0} ms, "
             + $"slowest {sorted[^1].TotalMilliseconds:0.0} ms over {health.Count} probes; GC pauses {(GC.GetTotalPauseDuration() - pausedBefore).TotalMilliseconds:0} ms in all; slow probes at {string.Join(",", health.Select((h, i) => (h, i)).Where(p => p.h.TotalMilliseconds > 50).Select(p => $"#{p.i}:{p.h.TotalMilliseconds:0}"))}");
     }
