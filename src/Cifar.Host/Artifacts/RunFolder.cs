@@ -14,13 +14,7 @@ internal sealed class RunFolder : IDisposable
 
     private readonly FileStream _lock;
 
-    private RunFolder(string path, FileStream held)
-    {
-        Path = path;
-        _lock = held;
-    }
-
-    public string Path { get; }
+    private RunFolder(FileStream held) => _lock = held;
 
     /// <summary>Creates (when needed) and locks <paramref name="path"/>; for a fresh run, removes the previous run's files.</summary>
     /// <param name="path">The output folder.</param>
@@ -46,7 +40,7 @@ internal sealed class RunFolder : IDisposable
         {
             throw new UserError($"{path}: output folder cannot be written ({e.Message})", e);
         }
-        var folder = new RunFolder(path, held);
+        var folder = new RunFolder(held);
         try
         {
             // A folder where the run writes a file would fail only when that file is written, with .NET's wording.

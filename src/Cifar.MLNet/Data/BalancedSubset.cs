@@ -1,7 +1,7 @@
 namespace Cifar.MLNet.Data;
 
 /// <summary>Deterministic class-balanced subsets for quick runs.</summary>
-public static class BalancedSubset
+internal static class BalancedSubset
 {
     /// <summary>
     /// Picks at most <paramref name="limit"/> items (0 = all), as evenly over the classes as the

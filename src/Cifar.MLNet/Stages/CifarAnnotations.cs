@@ -11,7 +11,7 @@ namespace Cifar.MLNet.Stages;
 /// them on the device with the recorded mean and std: the very features, at a quarter of the memory.
 /// Annotations travel with the column through ML.NET transforms (a cache checkpoint included).
 /// </summary>
-public static class CifarAnnotations
+internal static class CifarAnnotations
 {
     /// <summary>Annotation kind: the features' normalization (JSON of <see cref="PixelNormalization"/>).</summary>
     public const string Normalization = "Cifar.Normalization";

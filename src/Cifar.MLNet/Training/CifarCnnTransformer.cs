@@ -18,16 +18,14 @@ public sealed class CifarCnnTransformer : DelegatingTransformer, IDisposable
     internal const string OnnxLabelColumn = "PredictedLabelOnnx";
 
     private readonly TrainedNetwork _trained;
-    private readonly byte[] _onnx;
     private readonly OnnxGraphFile _graph;
 
-    private CifarCnnTransformer(ITransformer inMemory, ITransformer savedForm, TrainedNetwork trained, byte[] onnx, OnnxGraphFile graph,
+    private CifarCnnTransformer(ITransformer inMemory, ITransformer savedForm, TrainedNetwork trained, OnnxGraphFile graph,
         IReadOnlyList<string> classNames, ImageFormat format, PixelNormalization? normalization, AugmentationOptions? augmentation)
         : base(inMemory, savedForm)
     {
         ImageFormat = format;
         _trained = trained;
-        _onnx = onnx;
         _graph = graph;
         ClassNames = classNames;
         Normalization = normalization;
@@ -52,7 +50,7 @@ public sealed class CifarCnnTransformer : DelegatingTransformer, IDisposable
                 .Append(PredictedLabelMapping.Create(ml))
                 .Append(ml.Transforms.DropColumns(OnnxLabelColumn))
                 .Fit(schemaOnly);
-            return new CifarCnnTransformer(inMemory, savedForm, trained, onnx, graph, classNames, format, normalization, augmentation);
+            return new CifarCnnTransformer(inMemory, savedForm, trained, graph, classNames, format, normalization, augmentation);
         }
         catch
         {
@@ -87,9 +85,6 @@ public sealed class CifarCnnTransformer : DelegatingTransformer, IDisposable
 
     /// <summary>The trained TorchSharp network (owned by this transformer).</summary>
     internal TorchSharp.Modules.Sequential Network => _trained.Network;
-
-    /// <summary>The network as ONNX: input one image's features as the column declares them, outputs Score [classes] and the class name [1].</summary>
-    public byte[] ExportOnnx() => (byte[])_onnx.Clone();
 
     /// <inheritdoc />
     public void Dispose()

@@ -12,7 +12,7 @@ namespace Cifar.Trainer.Augmentation;
 /// the rest in torchvision's <c>Compose</c> order). The pixel operations follow torchvision's tensor definitions
 /// (<c>torchvision.transforms.functional</c>): zero fill is black, as in the tutorial.
 /// </summary>
-public sealed class BatchAugmenter(AugmentationOptions settings)
+internal sealed class BatchAugmenter(AugmentationOptions settings)
 {
     private readonly AugmentationOptions _settings = settings;
 
@@ -291,13 +291,13 @@ public sealed class BatchAugmenter(AugmentationOptions settings)
 }
 
 /// <summary>One image's colour-jitter parameters: the order of the four adjustments (0–3) and each factor, null when off.</summary>
-public sealed record ColorJitterDraw(long[] Order, double? Brightness, double? Contrast, double? Saturation, double? Hue);
+internal sealed record ColorJitterDraw(long[] Order, double? Brightness, double? Contrast, double? Saturation, double? Hue);
 
 /// <summary>
 /// One epoch's augmentation parameters (see <see cref="BatchAugmenter.DrawEpoch"/>): the tensors on the training
 /// device, the per-image colour jitter on the host (it steers per-image operations). Disposing frees the tensors.
 /// </summary>
-public sealed class EpochDraws(Tensor? flips, Tensor? flipsByImage, Tensor? rowShifts, Tensor? columnShifts,
+internal sealed class EpochDraws(Tensor? flips, Tensor? flipsByImage, Tensor? rowShifts, Tensor? columnShifts,
     ColorJitterDraw[]? colorJitter, Tensor? cosines, Tensor? sines) : IDisposable
 {
     /// <summary>Per position in the epoch: flip horizontally (bool [N]), or null without (fresh) flips.</summary>

@@ -36,10 +36,3 @@ public sealed class InitialWeightsException : Exception
     /// <summary>Creates the exception.</summary>
     public InitialWeightsException(string message) : base(message) { }
 }
-
-/// <summary>Shapes inner exception messages for the one-line errors the product prints.</summary>
-public static class ErrorText
-{
-    /// <summary>The first line of <paramref name="message"/>, trimmed: native and parser messages often carry a trace below it.</summary>
-    public static string FirstLine(string message) => message.Split('\n', 2)[0].Trim();
-}

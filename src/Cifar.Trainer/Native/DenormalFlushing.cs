@@ -27,7 +27,7 @@ namespace Cifar.Trainer.Native;
 /// libtorch work a callback does runs partly flushed: its workers keep the setting.</para>
 /// <para>Linux on x86-64 only; elsewhere <see cref="IsSupported"/> is false and work runs as it is.</para>
 /// </remarks>
-public static class DenormalFlushing
+internal static class DenormalFlushing
 {
     // The training thread's stack: glibc's default for a process's main thread, which libtorch is used to.
     private const int StackBytes = 8 << 20;

@@ -9,7 +9,7 @@ namespace Cifar.Trainer.Native;
 /// <summary>Which libtorch a process runs on: its folder and version.</summary>
 /// <param name="Directory">The folder libtorch_cpu.so was loaded from, or null when unknown.</param>
 /// <param name="Version">Its version (e.g. <c>2.10.0</c>, <c>2.11.0+cu130</c>), or <c>unknown</c>.</param>
-public sealed record LibtorchInfo(string? Directory, string Version)
+internal sealed record LibtorchInfo(string? Directory, string Version)
 {
     /// <summary>Whether the version is the one TorchSharp 0.107 is built for (<see cref="Libtorch.ExpectedVersion"/>).</summary>
     public bool IsExpectedVersion => Version == Libtorch.ExpectedVersion || Version.StartsWith(Libtorch.ExpectedVersion + ".", StringComparison.Ordinal)
@@ -36,7 +36,7 @@ public sealed record LibtorchInfo(string? Directory, string Version)
 /// symbol resolved at once, so a libtorch whose C++ API differs is refused here, naming the first missing
 /// function, instead of aborting the process at its first call. Linux only.
 /// </remarks>
-public static class Libtorch
+internal static class Libtorch
 {
     /// <summary>The libtorch version TorchSharp 0.107 is built against.</summary>
     public const string ExpectedVersion = "2.10";

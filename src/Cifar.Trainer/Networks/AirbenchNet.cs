@@ -9,7 +9,7 @@ namespace Cifar.Trainer.Networks;
 /// bias that start as the identity; BatchNorm with a fixed scale of 1, momentum 0.4, ε 1e-12), a 3×3 max-pool,
 /// and a linear head without bias scaled by 1/9.
 /// </summary>
-public static class AirbenchNet
+internal static class AirbenchNet
 {
     /// <summary>The architecture's name in configs.</summary>
     public const string Name = "AirbenchNet";

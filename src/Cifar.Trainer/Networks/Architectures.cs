@@ -4,7 +4,7 @@ using TorchSharp.Modules;
 namespace Cifar.Trainer.Networks;
 
 /// <summary>The built-in networks a run can name in its options, and the builder for any definition.</summary>
-public static class Architectures
+internal static class Architectures
 {
     private static readonly Dictionary<string, NetworkDefinition> BuiltIn =
         new(StringComparer.OrdinalIgnoreCase)

@@ -7,7 +7,7 @@ namespace Cifar.Trainer.Networks;
 /// three conv-ReLU-maxpool blocks (64, 128, 256 channels), a fourth conv-ReLU (128 channels),
 /// then flatten and one linear layer to the class scores (logits).
 /// </summary>
-public static class SeedCnn
+internal static class SeedCnn
 {
     /// <summary>The architecture's name in configs.</summary>
     public const string Name = "SeedCnn";

@@ -10,14 +10,14 @@ namespace Cifar.Trainer.Onnx;
 /// <param name="InputName">Input: one normalized image, channels first, flattened to [C·H·W] floats.</param>
 /// <param name="ScoreName">Output: [classCount] softmax probabilities.</param>
 /// <param name="LabelName">Output: [1] string, the most probable class's name.</param>
-public sealed record ClassifierGraphNames(string InputName, string ScoreName, string LabelName);
+internal sealed record ClassifierGraphNames(string InputName, string ScoreName, string LabelName);
 
 /// <summary>
 /// Exports a trained <see cref="Sequential"/> (of the layers <see cref="Architectures"/> builds) as an ONNX
 /// classifier for one image: reshape → the layers → softmax, plus an argmax lookup of the class name.
 /// Initializers carry the state dict's names (<c>conv1.weight</c>, <c>bn1.running_mean</c> …). Shapes carry no batch dimension, so ML.NET's OnnxTransformer sees plain vectors.
 /// </summary>
-public static class NetworkOnnxExporter
+internal static class NetworkOnnxExporter
 {
     /// <summary>
     /// Exports <paramref name="network"/>; its weights are copied (it may live on any device). With test-time

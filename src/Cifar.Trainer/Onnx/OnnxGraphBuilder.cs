@@ -8,7 +8,7 @@ namespace Cifar.Trainer.Onnx;
 /// A small helper for writing ONNX graphs node by node (over OnnxSharp's protobuf classes):
 /// enough for feed-forward graphs with fixed shapes and constant initializers.
 /// </summary>
-public sealed class OnnxGraphBuilder
+internal sealed class OnnxGraphBuilder
 {
     /// <summary>The ONNX operator set the graphs use.</summary>
     public const long OpsetVersion = 13;

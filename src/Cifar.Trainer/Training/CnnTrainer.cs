@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 namespace Cifar.Trainer.Training;
 
 /// <summary>Callbacks a training run reports through; every member is optional.</summary>
-public sealed class TrainingCallbacks
+internal sealed class TrainingCallbacks
 {
     /// <summary>Called after every epoch, validation included.</summary>
     public Action<EpochMetrics>? EpochCompleted { get; init; }
@@ -22,7 +22,7 @@ public sealed class TrainingCallbacks
 }
 
 /// <summary>A trained network, the device it lives on, and its per-epoch history.</summary>
-public sealed class TrainedNetwork : IDisposable
+internal sealed class TrainedNetwork : IDisposable
 {
     internal TrainedNetwork(Sequential network, Device device, IReadOnlyList<EpochMetrics> history, ValidationResult? finalValidation,
         TestTimeAugmentation testTimeAugmentation)
@@ -57,7 +57,7 @@ public sealed class TrainedNetwork : IDisposable
 }
 
 /// <summary>The training loop: the tutorial's, read top to bottom.</summary>
-public static class CnnTrainer
+internal static class CnnTrainer
 {
     /// <summary>
     /// Trains a fresh network on <paramref name="train"/>: per epoch, shuffle, augment each batch

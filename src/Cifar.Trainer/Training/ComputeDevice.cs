@@ -4,7 +4,7 @@ using TorchSharp;
 namespace Cifar.Trainer.Training;
 
 /// <summary>Turns a <see cref="ComputeDevice"/> choice into a TorchSharp device.</summary>
-public static class DeviceSelector
+internal static class DeviceSelector
 {
     /// <summary>Resolves the choice against what libtorch reports now (the first call loads libtorch).</summary>
     /// <exception cref="InvalidOperationException">CUDA was demanded but is not available.</exception>

@@ -52,9 +52,6 @@ internal sealed class MixedPrecision : nn.Module<Tensor, Tensor>
     /// <summary>The loss to run the backward pass on: <paramref name="loss"/> × <see cref="LossScale"/>.</summary>
     public Tensor Scaled(Tensor loss) => _lossScale == 1 ? loss : loss * _lossScale;
 
-    /// <summary>The working copy (its whitening layers follow the master's epoch).</summary>
-    public Sequential Working => _working;
-
     /// <summary>The copy's logits, as float32, for float32 <paramref name="input"/>.</summary>
     public override Tensor forward(Tensor input)
     {

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace Cifar.Trainer.Training;
 
 /// <summary>Class probabilities from a trained network, one image at a time, thread-safe.</summary>
-public sealed class NetworkInference
+internal sealed class NetworkInference
 {
     private readonly Sequential _network;
     private readonly Device _device;

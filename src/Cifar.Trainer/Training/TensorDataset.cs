@@ -8,7 +8,7 @@ namespace Cifar.Trainer.Training;
 /// GPU receives the whole set once, as bytes: a quarter of float32), or as float32 features used as they are (a
 /// plain ML.NET featurization: its scaling is the model's). The dataset owns its tensors.
 /// </summary>
-public sealed class TensorDataset : IDisposable
+internal sealed class TensorDataset : IDisposable
 {
     // normalized = pixel · scale + offset per channel, [1, C, 1, 1] float32: the normalization stage's own
     // arithmetic, so training sees the very features the pipeline produces. Null for float32 features.

@@ -8,7 +8,7 @@ namespace Cifar.Trainer.Training;
 /// <see cref="TestTimeAugmentation.Mirror"/>, plus [t₁, flip t₁, t₂, flip t₂] (one-pixel translations, reflect-padded)
 /// for <see cref="TestTimeAugmentation.MirrorTranslate"/>. The ONNX export builds the same views in its graph.
 /// </summary>
-public static class TestTimeViews
+internal static class TestTimeViews
 {
     /// <summary>Each view's weight in the averaged logits, in view order.</summary>
     public static float[] Weights(TestTimeAugmentation kind) => kind switch

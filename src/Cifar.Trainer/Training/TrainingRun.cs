@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace Cifar.Trainer.Training;
 
 /// <summary>One run of <see cref="CnnTrainer"/>: the recipe's options plus where its checkpoint goes.</summary>
-public sealed record TrainingRun
+internal sealed record TrainingRun
 {
     /// <summary>The network and its initial weights.</summary>
     public ModelOptions Model { get; init; } = new();

@@ -5,7 +5,7 @@ namespace Cifar;
 /// disk, then renamed over it, so a crash or a full disk never leaves a half-written file (the
 /// previous one stays). Every atomic write of the app goes through here.
 /// </summary>
-public static class AtomicFile
+internal static class AtomicFile
 {
     /// <summary>The suffix of temporary files; what is left with it after a kill is cleaned by the next write.</summary>
     public const string TempSuffix = ".tmp";
