@@ -58,8 +58,4 @@ public sealed record ImageFormat(int Width = 32, int Height = 32, ColorMode Colo
         type is VectorDataViewType { Dimensions: [var c and (1 or 3), var h, var w] } v && v.ItemType == NumberDataViewType.Single
             ? new ImageFormat(w, h, c == 1 ? ColorMode.Grayscale : ColorMode.Rgb)
             : null;
-
-    /// <summary>The format of [channels, height, width], or null unless it has 1 or 3 channels and positive sides.</summary>
-    public static ImageFormat? Of(IReadOnlyList<int> shape) =>
-        shape is [var c and (1 or 3), > 0 and var h, > 0 and var w] ? new ImageFormat(w, h, c == 1 ? ColorMode.Grayscale : ColorMode.Rgb) : null;
 }

@@ -108,6 +108,8 @@ public class ConfigTests
     [InlineData("""{ "Training": { "Optimizer": 1 } }""", "'Training:Optimizer' must be one of Adam, Sgd, Nesterov (got 1)")]
     [InlineData("""{ "Training": { "EvaluationBatchSize": "big" } }""", "'Training:EvaluationBatchSize' must be a whole number (got \"big\")")]
     [InlineData("""{ "Training": 3 }""", "'Training' must be an object")]
+    [InlineData("""{ "Training": { "LearningRate": 1e400 } }""", "'Training:LearningRate' must be a number (got 1e400)")]
+    [InlineData("""{ "Normalization": { "Mean": [0.5, 1e400, 0.5] } }""", "'Normalization:Mean' must be a list of numbers (got an array of 3)")]
     public void Wrong_types_are_named(string json, string expected) => Assert.Contains(expected, Error(json));
 
     [Theory]

@@ -48,6 +48,22 @@ public class ImageFormatTrainTests
     }
 
     [Fact]
+    public void Grey_or_resized_cifar_binary_batches_and_three_different_means_for_grey_images_are_refused_in_one_line()
+    {
+        using var dir = new TestData.TempFolder();
+        TestImages.WriteBinaryBatches(dir.File("batches"), recordsPerBatch: 10);
+        var binary = HostRun.TrainOneEpoch(dir, dir.File("batches"), "--Data:ColorMode=Grayscale");
+        Assert.Equal(2, binary.ExitCode);
+        Assert.Equal($"error: {dir.File("batches")}: the CIFAR-10 binary batches hold 32x32 RGB pixels, not 32x32 grey: leave out Data:ImageSize and Data:ColorMode, or use image folders",
+            HostRun.OneLineError(binary));
+
+        var means = HostRun.TrainOneEpoch(dir, Mnist(), "--Data:ColorMode=Grayscale", "--Normalization:Mean:0=0.4");
+        Assert.Equal(2, means.ExitCode);
+        Assert.StartsWith("error: command line: 'Normalization:Mean' must have one value per channel (and :Std as many): the images have 1 channel",
+            HostRun.OneLineError(means));
+    }
+
+    [Fact]
     public void Images_too_small_for_the_network_are_refused_before_training_naming_the_layer()
     {
         using var dir = new TestData.TempFolder();

@@ -187,6 +187,23 @@ public class OwnImagesTests
     }
 
     [Fact]
+    public void Interleaved_pixels_and_a_translation_as_wide_as_the_image_are_refused_naming_why()
+    {
+        using var dir = new TestData.TempFolder();
+        var data = Images(dir.Path, width: 16, height: 8, perClass: 2);
+        var interleaved = _ml.Transforms.LoadImages("Image", imageFolder: null, CifarColumns.ImagePath)
+            .Append(_ml.Transforms.ResizeImages("Image", 16, 8))
+            .Append(_ml.Transforms.ExtractPixels(CifarColumns.Features, "Image", interleavePixelColors: true)).Fit(data).Transform(data);
+        var error = Assert.Throws<ArgumentException>(() => new CifarCnnEstimator(Quick with { ImageFormat = new(16, 8) }, _ml).Fit(interleaved));
+        Assert.Equal("training data: column 'Features' is Vector<Single, 8, 16, 3>: its dimensions are not [channels, height, width] with 1 or 3 channels "
+                     + "(interleaved pixels? extract them with interleavePixelColors: false)", error.Message);
+
+        var plain = PlainFeaturization(16, 8).Fit(data).Transform(data);
+        var wide = Assert.Throws<OptionsException>(() => new CifarCnnEstimator(Quick with { Augmentation = new() { Translate = 8 } }, _ml).Fit(plain));
+        Assert.Equal("Augmentation:Translate must be less than the images' shorter side (8 pixels of 16x8 RGB): reflect padding needs it (got 8)", wide.Message);
+    }
+
+    [Fact]
     public void Images_too_small_for_the_network_are_refused_before_training_naming_the_layer()
     {
         using var dir = new TestData.TempFolder();

@@ -30,6 +30,7 @@ public sealed record CifarConfig
     {
         Data.Validate();
         Recipe.Validate();
+        Normalization.ForChannels(Data.ImageFormat().Channels); // grey images take one mean and std, or three equal ones
     }
 }
 

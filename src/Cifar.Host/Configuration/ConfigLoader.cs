@@ -145,7 +145,8 @@ internal static class ConfigLoader
         {
             // Kinds and list gaps were checked per source; what is left is a value too large for its type (1e39 for a float).
             var key = System.Text.RegularExpressions.Regex.Replace((e.Path ?? "$").TrimStart('$', '.'), @"\[(\d+)\]", ":$1").Replace('.', ':');
-            throw new UserError($"{SourceOf(root, key)}: '{key}' cannot be read as {ConfigSchema.Leaves.GetValueOrDefault(key[..Math.Max(0, key.LastIndexOf(':'))])?.Expected ?? "its kind"}", e);
+            var leaf = ConfigSchema.Leaves.GetValueOrDefault(key) ?? ConfigSchema.Leaves.GetValueOrDefault(key[..Math.Max(0, key.LastIndexOf(':'))]);
+            throw new UserError($"{SourceOf(root, key)}: '{key}' cannot be read as {leaf?.Expected ?? "its kind"}", e);
         }
     }
 
@@ -245,15 +246,19 @@ internal static class ConfigLoader
         {
             LeafKind.WholeNumber => value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out _)
                                     || value.ValueKind == JsonValueKind.Null && leaf.AcceptsNull,
-            LeafKind.Number => value.ValueKind == JsonValueKind.Number || value.ValueKind == JsonValueKind.Null && leaf.AcceptsNull,
+            LeafKind.Number => IsFiniteNumber(value) || value.ValueKind == JsonValueKind.Null && leaf.AcceptsNull,
             LeafKind.Boolean => value.ValueKind is JsonValueKind.True or JsonValueKind.False,
             LeafKind.Text => value.ValueKind is JsonValueKind.String or JsonValueKind.Null,
             LeafKind.Choice => value.ValueKind == JsonValueKind.String && IsChoice(leaf, value.GetString()!),
-            LeafKind.NumberList => value.ValueKind == JsonValueKind.Array && value.EnumerateArray().All(v => v.ValueKind == JsonValueKind.Number),
+            LeafKind.NumberList => value.ValueKind == JsonValueKind.Array && value.EnumerateArray().All(IsFiniteNumber),
             _ => true,
         };
         if (!ok) throw new UserError($"{file}: '{leaf.Key}' must be {leaf.Expected} (got {Describe(value)})");
     }
+
+    // 1e400 is JSON but no number a record can hold.
+    private static bool IsFiniteNumber(JsonElement value) =>
+        value.ValueKind == JsonValueKind.Number && value.TryGetDouble(out var number) && double.IsFinite(number);
 
     private static NetworkDefinition? ReadNetwork(string file, Leaf leaf, JsonElement value)
     {

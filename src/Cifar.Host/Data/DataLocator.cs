@@ -53,6 +53,8 @@ internal static class DataLocator
         {
             if (data.ValidationFraction is not null)
                 throw new UserError($"{root}: Data:ValidationFraction splits a root of class folders, but this one has the CIFAR-10 binary batches (their test batch validates); leave it out");
+            if (data.ImageFormat() != Cifar.MLNet.ImageFormat.Cifar)
+                throw new UserError($"{root}: the CIFAR-10 binary batches hold 32x32 RGB pixels, not {data.ImageFormat()}: leave out Data:ImageSize and Data:ColorMode, or use image folders");
             var train = CifarDataLoader.Load(ml, root, CifarSplit.Train, data.TrainLimit);
             return new DataSplits(train, CifarDataLoader.Load(ml, root, CifarSplit.Test, data.ValidationLimit),
                 CifarDataLoader.ClassNames(train), "CIFAR-10 binary batches", 0);

@@ -49,8 +49,14 @@ public sealed class CifarModelPool : IDisposable
     /// </summary>
     public void Dispose()
     {
-        foreach (var model in _models.Values) model.Dispose();
-        _retirement.Dispose();
+        try
+        {
+            foreach (var model in _models.Values) model.Dispose();
+        }
+        finally
+        {
+            _retirement.Dispose(); // waits for the retirements under way, whatever failed above
+        }
     }
 
     private sealed class WatchedModel : IDisposable

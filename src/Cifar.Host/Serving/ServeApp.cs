@@ -34,7 +34,7 @@ public sealed record InputSize(int Width, int Height, int Channels);
 /// <param name="Classes">Class names in score order.</param>
 /// <param name="Input">The image size the network takes (any image is resized to it).</param>
 /// <param name="Config">The run's config.json beside the zip when this version was loaded, when there was one.</param>
-public sealed record ModelInfo(string File, string Sha256, DateTimeOffset LoadedAt, IReadOnlyList<string> Classes, InputSize Input, JsonElement? Config);
+public sealed record ModelInfo(string File, string Sha256, DateTimeOffset LoadedAt, IReadOnlyList<string> Classes, InputSize? Input, JsonElement? Config);
 
 /// <summary>One run folder, as <c>GET /api/runs</c> lists it.</summary>
 /// <param name="Name">The folder's name.</param>
@@ -106,7 +106,7 @@ public sealed class ServeApp
     {
         using var lease = pool.Borrow(ServeSettings.ModelName);
         return new ModelInfo(Path.GetFileName(settings.ModelPath), lease.Sha256, lease.LoadedAt, lease.Model.ClassNames,
-            new InputSize(lease.Model.ImageFormat.Width, lease.Model.ImageFormat.Height, lease.Model.ImageFormat.Channels), lease.TrainingConfig);
+            lease.Model.ImageFormat is { } f ? new InputSize(f.Width, f.Height, f.Channels) : null, lease.TrainingConfig);
     }
 
     /// <summary>

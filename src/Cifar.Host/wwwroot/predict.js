@@ -20,7 +20,7 @@ function showError(text) {
 
 fetch("/api/model").then(readJson).then(m => {
   model.textContent =
-    `Model ${m.file} (SHA-256 ${m.sha256.slice(0, 12)}…): ${m.classes.length} classes, input ${m.input.width}×${m.input.height} ${m.input.channels === 1 ? "grey" : "RGB"}.`;
+    `Model ${m.file} (SHA-256 ${m.sha256.slice(0, 12)}…): ${m.classes.length} classes, input ${m.input ? `${m.input.width}×${m.input.height} ${m.input.channels === 1 ? "grey" : "RGB"}` : "of its own"}.`;
 }).catch(e => {
   model.textContent = `The model could not be described: ${e.message}`;
   model.className = "error";

@@ -18,7 +18,7 @@ public sealed class CifarModel : IDisposable
     private readonly MLContext _ml;
     private int _disposed;
 
-    private CifarModel(MLContext ml, ITransformer model, DataViewSchema inputSchema, ImageFormat imageFormat)
+    private CifarModel(MLContext ml, ITransformer model, DataViewSchema inputSchema, ImageFormat? imageFormat)
     {
         _ml = ml;
         Transformer = model;
@@ -36,8 +36,11 @@ public sealed class CifarModel : IDisposable
     /// </summary>
     public IReadOnlyList<string> ClassNames { get; }
 
-    /// <summary>The images the model reads: every image is stretched to this size and read in these colours.</summary>
-    public ImageFormat ImageFormat { get; }
+    /// <summary>
+    /// The images the model reads: every image is resized to this size and read in these colours; null where its image
+    /// steps declare no [channels, height, width] (pixels extracted interleaved, say).
+    /// </summary>
+    public ImageFormat? ImageFormat { get; }
 
     /// <summary>The loaded transformer chain (input column <c>ImagePath</c>).</summary>
     public ITransformer Transformer { get; }
@@ -107,8 +110,8 @@ public sealed class CifarModel : IDisposable
         }
     }
 
-    /// <summary>Checks the model scores an image path into Score and PredictedLabel; returns the format of the pixels it reads.</summary>
-    private static ImageFormat CheckIsImageClassifier(string path, ITransformer model, MLContext ml)
+    /// <summary>Checks the model scores an image path into Score and PredictedLabel; returns the format of the pixels it reads, where declared.</summary>
+    private static ImageFormat? CheckIsImageClassifier(string path, ITransformer model, MLContext ml)
     {
         DataViewSchema output;
         try
@@ -122,9 +125,8 @@ public sealed class CifarModel : IDisposable
         if (output.GetColumnOrNull(CifarColumns.Score) is not { Type: VectorDataViewType { ItemType: NumberDataViewType } }
             || output.GetColumnOrNull(CifarColumns.PredictedLabel) is not { Type: TextDataViewType })
             throw new InvalidDataException($"{path}: not a Cifar image classifier: it gives no Score vector and text PredictedLabel");
-        // The first image-shaped column is the pixels the image steps extract.
-        return output.Select(c => ImageFormat.Of(c.Type)).FirstOrDefault(f => f is not null)
-            ?? throw new InvalidDataException($"{path}: not a Cifar image classifier: it extracts no channels x height x width pixels");
+        // The first image-shaped column is the pixels the image steps extract (none where they are interleaved, say).
+        return output.Select(c => ImageFormat.Of(c.Type)).FirstOrDefault(f => f is not null);
     }
 
     /// <summary>Predicts the class of an image file.</summary>

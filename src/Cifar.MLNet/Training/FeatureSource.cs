@@ -26,6 +26,9 @@ internal sealed record FeatureSource(ImageFormat Format, string Column, PixelNor
         var declared = ImageFormat.Of(features.Type);
         if (declared is not null && options.ImageFormat is { } given && given != declared)
             throw new ArgumentException($"{what}: column '{features.Name}' declares {declared} images, the options' ImageFormat says {given}");
+        if (declared is null && vector.Dimensions.Length > 1)
+            throw new ArgumentException(
+                $"{what}: column '{features.Name}' is {features.Type}: its dimensions are not [channels, height, width] with 1 or 3 channels (interleaved pixels? extract them with interleavePixelColors: false)");
         var format = declared ?? options.ImageFormat
             ?? throw new ArgumentException(
                 $"{what}: column '{features.Name}' is {features.Type}, which declares no image shape [channels, height, width]: set CifarCnnOptions.ImageFormat (or extract the pixels with planar order, which declares it)");
@@ -52,7 +55,12 @@ internal sealed record FeatureSource(ImageFormat Format, string Column, PixelNor
             throw new OptionsException($"{AugmentationOptions.Section}:ColorJitter",
                 "needs 0-255 pixels: features not made by the normalization stage (NormalizeCifarPixels) can be flipped, translated and rotated only",
                 options.Augmentation.ColorJitter);
-        return StageAugmentation ?? options.Augmentation;
+        var augmentation = StageAugmentation ?? options.Augmentation;
+        int side = Math.Min(Format.Height, Format.Width);
+        if (augmentation is { Translate: > 0 } && augmentation.Translate >= side)
+            throw new OptionsException($"{AugmentationOptions.Section}:{nameof(AugmentationOptions.Translate)}",
+                $"must be less than the images' shorter side ({side} pixels of {Format}): reflect padding needs it", augmentation.Translate);
+        return augmentation;
     }
 
     /// <summary>Reads every row's image and label into tensors.</summary>

@@ -75,6 +75,9 @@ internal static class TrainingDataReader
             getImage(ref row);
             if (row.Length != size)
                 throw new InvalidOperationException($"{what} row {cursor.Position} has {row.Length} values, expected {size} ({format})");
+            if ((long)(labels.Count + 1) * size > Array.MaxLength)
+                throw new InvalidOperationException(
+                    $"{what}: more than {labels.Count} images of {format} ({size} values each) do not fit in one array; take fewer (Data:TrainLimit) or smaller images");
             int slot = labels.Count % chunkImages;
             if (slot == 0) chunks.Add(new T[chunkImages * size]);
             row.CopyTo(dense);
@@ -88,7 +91,7 @@ internal static class TrainingDataReader
         for (int c = 0; c < chunks.Count; c++)
         {
             long offset = (long)c * chunkImages * size;
-            chunks[c].AsSpan(0, (int)Math.Min(chunks[c].Length, images.LongLength - offset)).CopyTo(images.AsSpan((int)offset));
+            chunks[c].AsSpan(0, (int)Math.Min(chunks[c].Length, images.LongLength - offset)).CopyTo(images.AsSpan().Slice((int)offset));
         }
         return create(images, labels.ToArray());
     }

@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 namespace Cifar.Trainer.Training;
 
 /// <summary>Callbacks a training run reports through; every member is optional.</summary>
-internal sealed class TrainingCallbacks
+internal sealed record TrainingCallbacks
 {
     /// <summary>Called after every epoch, validation included.</summary>
     public Action<EpochMetrics>? EpochCompleted { get; init; }
@@ -92,7 +92,7 @@ internal static class CnnTrainer
         return DenormalFlushing.Run(run.Training.FlushDenormals, caller =>
         {
             // The callbacks are the caller's code: they compute, and start threads, with the caller's denormal setting.
-            var outward = callbacks is null ? null : new TrainingCallbacks
+            var outward = callbacks is null ? null : callbacks with
             {
                 EpochCompleted = caller.Wrap(callbacks.EpochCompleted),
                 BatchCompleted = caller.Wrap(callbacks.BatchCompleted),
