@@ -28,9 +28,8 @@ internal static class Plots
         var (yMin, yMax, yStep) = NiceRange(all.Min(), all.Max());
         int epochs = Math.Max(history.Count, 1);
 
-        using var surface = SKSurface.Create(new SKImageInfo(width, height));
+        using var surface = WhiteSurface(width, height);
         var canvas = surface.Canvas;
-        canvas.Clear(SKColors.White);
         using var font = Font(14);
         using var titleFont = Font(18, bold: true);
         using var text = new SKPaint { IsAntialias = true, Color = SKColors.Black };
@@ -97,9 +96,8 @@ internal static class Plots
         int n = classes.Count;
         const int left = 130, top = 70, bottom = 120, cell = MatrixCell;
         int width = left + n * cell + 30, height = top + n * cell + bottom;
-        using var surface = SKSurface.Create(new SKImageInfo(width, height));
+        using var surface = WhiteSurface(width, height);
         var canvas = surface.Canvas;
-        canvas.Clear(SKColors.White);
         using var font = Font(13);
         using var titleFont = Font(16, bold: true);
         using var text = new SKPaint { IsAntialias = true, Color = SKColors.Black };
@@ -146,9 +144,8 @@ internal static class Plots
     private static byte[] ConfusionTables(IReadOnlyList<string> classes, IReadOnlyList<IReadOnlyList<double>> counts)
     {
         var (width, height) = ConfusionTablesSize;
-        using var surface = SKSurface.Create(new SKImageInfo(width, height));
+        using var surface = WhiteSurface(width, height);
         var canvas = surface.Canvas;
-        canvas.Clear(SKColors.White);
         using var font = Font(13);
         using var titleFont = Font(16, bold: true);
         using var text = new SKPaint { IsAntialias = true, Color = SKColors.Black };
@@ -263,5 +260,13 @@ internal static class Plots
         using var image = surface.Snapshot();
         using var data = image.Encode(SKEncodedImageFormat.Png, 100);
         return data.ToArray();
+    }
+
+    /// <summary>A blank white picture of <paramref name="width"/> × <paramref name="height"/> to draw a plot on.</summary>
+    private static SKSurface WhiteSurface(int width, int height)
+    {
+        var surface = SKSurface.Create(new SKImageInfo(width, height));
+        surface.Canvas.Clear(SKColors.White);
+        return surface;
     }
 }
