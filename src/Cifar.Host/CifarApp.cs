@@ -12,7 +12,7 @@ using Microsoft.Extensions.Logging;
 namespace Cifar.Host;
 
 /// <summary>The app: parses the command line, builds the Generic Host and runs one command.</summary>
-public static class CifarApp
+internal static class CifarApp
 {
     /// <summary>Runs a command; returns the exit code (0 ok, 2 user error, 1 anything else).</summary>
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter errors, bool interactive, CancellationToken cancellation)
@@ -38,7 +38,7 @@ public static class CifarApp
                 case "serve":
                     if (command.Positional.Count > 0) throw new UserError($"serve: unexpected argument '{command.Positional[0]}'");
                     var urls = ServeUrls.Check(command.Single("urls") ?? ServeCommand.DefaultUrl);
-                    return await ServeCommand.RunAsync(command.Required("model"), command.Single("runs"), urls, output, cancellation);
+                    return await ServeCommand.RunAsync(command.Required("model"), command.Single("runs"), urls, command.Overrides, output, cancellation);
                 default:
                     return new PredictCommand().Run(command.Required("model"), command.Single("format") ?? "table", command.Positional, output, cancellation);
             }

@@ -706,7 +706,7 @@ public class ServeApiTests : IClassFixture<TwoModels>
         var pool = (CifarModelPool)app.Services.GetService(typeof(CifarModelPool))!;
         File.WriteAllText(served + ".tmp", "not a zip");
         File.Move(served + ".tmp", served, overwrite: true);
-        Assert.Throws<InvalidDataException>(() => pool.Reload(ServeSettings.ModelName));
+        Assert.Throws<InvalidDataException>(() => pool.Reload());
         var images = WriteImages(dir, 1);
         using var response = await app.CreateClient().PostAsync("/api/predict", Form(("a.bmp", File.ReadAllBytes(images[0]))));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
@@ -726,17 +726,17 @@ public class ServeApiTests : IClassFixture<TwoModels>
         try
         {
             var pool = (CifarModelPool)app.Services.GetService(typeof(CifarModelPool))!;
-            var lease = pool.Borrow(ServeSettings.ModelName);
+            var lease = pool.Borrow();
             old = lease.Model;
             File.Copy(_models.Second.Model, served, overwrite: true);
-            Assert.True(pool.Reload(ServeSettings.ModelName));
+            Assert.True(pool.Reload());
             old.Predict(image); // still held: still usable
             lease.Dispose(); // the last lease: hands the model to the retirement (its thread is ModelRetirementTests')
             await pool.RetirementsDone.WaitAsync(TimeSpan.FromSeconds(30));
             Assert.Throws<ObjectDisposedException>(() => old.Predict(image));
 
             // The model in service at shutdown: disposed by the time the app is.
-            using var current = pool.Borrow(ServeSettings.ModelName);
+            using var current = pool.Borrow();
             old = current.Model;
         }
         finally

@@ -11,7 +11,7 @@ internal sealed class CommandLine
           cifar train --resume --output DIR      (continues from DIR/checkpoint.bin with DIR/config.json)
           cifar evaluate --model model.zip [--split test|train] [--data ROOT] [--limit N]
           cifar predict --model model.zip [--format table|tsv|json] IMAGE...
-          cifar serve --model model.zip [--runs DIR] [--urls URL]   (HTTP API and page; default http://127.0.0.1:5000)
+          cifar serve --model model.zip [--runs DIR] [--urls URL] [--Serve:Limit=value ...]   (HTTP API and page; default http://127.0.0.1:5000)
           cifar export --model model.zip --onnx FILE   (one standalone ONNX model for ONNX Runtime, without ML.NET)
         Later config files override earlier ones; CIFAR_Section__Key environment variables and
         --Section:Key=value arguments override the files. --verbose prints an error's full exception

@@ -8,13 +8,13 @@ namespace Cifar.Host.Cli;
 /// characters in the message (a newline in a file name, say) are escaped, so it stays one line. The exception
 /// that revealed the problem, when there is one, is kept as the inner exception: <c>--verbose</c> and train.log show it.
 /// </summary>
-public sealed class UserError : Exception
+internal sealed class UserError : Exception
 {
     public UserError(string message, Exception? cause = null) : base(TextEscaping.ControlCharacters(message), cause) { }
 }
 
 /// <summary>The app's exit codes.</summary>
-public static class ExitCodes
+internal static class ExitCodes
 {
     public const int Success = 0;
     public const int Failure = 1;
@@ -26,7 +26,7 @@ public static class ExitCodes
 /// newline and carriage return as <c>\t</c>, <c>\n</c>, <c>\r</c>, any other control character as
 /// <c>\u00XX</c>; in fields also a backslash as <c>\\</c>, so a field can be read back exactly.
 /// </summary>
-public static class TextEscaping
+internal static class TextEscaping
 {
     /// <summary>Escapes control characters only (for messages: paths keep their backslashes).</summary>
     public static string ControlCharacters(string text) => Escape(text, backslash: false);

@@ -7,7 +7,7 @@ namespace Cifar.Host.Configuration;
 /// are the library's own option records (their defaults and rules live there); <c>Data</c> and <c>Torch</c> are the
 /// app's.
 /// </summary>
-public sealed record CifarConfig
+internal sealed record CifarConfig
 {
     public DataConfig Data { get; init; } = new();
     public ModelOptions Model { get; init; } = new();
@@ -34,7 +34,7 @@ public sealed record CifarConfig
     }
 }
 
-public sealed record TorchConfig
+internal sealed record TorchConfig
 {
     /// <summary>
     /// A folder holding libtorch.so to train with instead of the one the app carries, e.g. a PyTorch
@@ -48,7 +48,7 @@ public sealed record TorchConfig
 /// single folder of class folders are the library's <see cref="Cifar.MLNet.Data.ImageFolderOptions"/> (their keys are
 /// in this section too).
 /// </summary>
-public sealed record DataConfig : Cifar.MLNet.Data.ImageFolderOptions
+internal sealed record DataConfig : Cifar.MLNet.Data.ImageFolderOptions
 {
     public const string DefaultDownloadUrl = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz";
     public const string DefaultDownloadMd5 = "c32a1d4ab5d03f1284b67883e8d87530";

@@ -8,40 +8,45 @@ using Microsoft.Extensions.Logging;
 namespace Cifar.Host.Serving;
 
 /// <summary>
-/// Named models loaded from zip files, each predicting on <see cref="CifarModel"/>'s pooled engines,
-/// registered the way Microsoft.Extensions.ML registers its <c>PredictionEnginePool</c>:
-/// <c>services.AddPredictionEnginePool().FromFile(name, path, watchForChanges: true)</c>.
-/// A watched file that is replaced (as <c>train</c> replaces model.zip: a new file renamed over the
+/// The model <c>serve</c> serves, loaded from its zip file and predicting on <see cref="CifarModel"/>'s pooled engines;
+/// registered with <see cref="ModelPoolServices.AddCifarModel"/>. A watched file that is replaced (as <c>train</c> replaces model.zip: a new file renamed over the
 /// old) is loaded beside the old model; requests that start afterwards get the new one, and the old one
 /// is disposed once the last request holding it is done, so no request fails during the swap. That disposal runs on a
 /// background thread (<see cref="ModelRetirement"/>), not on the request that let go last; disposing the pool waits
 /// for it. A replacement that does not load is logged and the model in service stays.
 /// </summary>
-public sealed class CifarModelPool : IDisposable
+internal sealed class CifarModelPool : IDisposable
 {
-    private readonly Dictionary<string, WatchedModel> _models = new(StringComparer.Ordinal);
+    private readonly WatchedModel _model;
     private readonly ModelRetirement _retirement;
 
-    internal CifarModelPool(IEnumerable<ModelSource> sources, ILoggerFactory logging)
+    internal CifarModelPool(ModelSource source, ILoggerFactory logging)
     {
         var log = logging.CreateLogger<CifarModelPool>();
         _retirement = new ModelRetirement(log);
-        foreach (var source in sources)
-            _models.Add(source.Name, new WatchedModel(source, log, _retirement));
+        try
+        {
+            _model = new WatchedModel(source, log, _retirement);
+        }
+        catch
+        {
+            _retirement.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Completes once every model replaced so far is disposed (for tests).</summary>
     internal Task RetirementsDone => _retirement.Idle;
 
     /// <summary>
-    /// Borrows the named model's current version; dispose the lease when done. Until then that version
+    /// Borrows the model's current version; dispose the lease when done. Until then that version
     /// stays loaded even if a newer one replaces it.
     /// </summary>
-    public ModelLease Borrow(string name) => _models[name].Borrow();
+    public ModelLease Borrow() => _model.Borrow();
 
-    /// <summary>Loads the named model's file again now, as the watcher does when it changes.</summary>
+    /// <summary>Loads the model's file again now, as the watcher does when it changes.</summary>
     /// <returns>Whether a new version (other bytes) was put in service.</returns>
-    public bool Reload(string name) => _models[name].Reload();
+    public bool Reload() => _model.Reload();
 
     /// <summary>
     /// Stops watching, gives up the models in service and waits until every model no request holds is disposed, so that
@@ -51,7 +56,7 @@ public sealed class CifarModelPool : IDisposable
     {
         try
         {
-            foreach (var model in _models.Values) model.Dispose();
+            _model.Dispose();
         }
         finally
         {
@@ -229,7 +234,7 @@ public sealed class CifarModelPool : IDisposable
 }
 
 /// <summary>A borrowed version of a model: use <see cref="Model"/> until disposed.</summary>
-public sealed class ModelLease : IDisposable
+internal sealed class ModelLease : IDisposable
 {
     private CifarModelPool.LoadedModel? _loaded;
 
@@ -253,34 +258,16 @@ public sealed class ModelLease : IDisposable
     public void Dispose() => Interlocked.Exchange(ref _loaded, null)?.Release();
 }
 
-/// <summary>A model file registered with the pool.</summary>
-internal sealed record ModelSource(string Name, string Path, bool WatchForChanges);
-
-/// <summary>Adds models to the pool registered by <see cref="ModelPoolServiceCollectionExtensions.AddPredictionEnginePool"/>.</summary>
-public sealed class PredictionEnginePoolBuilder
-{
-    private readonly IServiceCollection _services;
-
-    internal PredictionEnginePoolBuilder(IServiceCollection services) => _services = services;
-
-    /// <summary>
-    /// Serves the model in <paramref name="filePath"/> under <paramref name="modelName"/>; with
-    /// <paramref name="watchForChanges"/>, a replaced file is loaded and put in service.
-    /// </summary>
-    public PredictionEnginePoolBuilder FromFile(string modelName, string filePath, bool watchForChanges = false)
-    {
-        _services.AddSingleton(new ModelSource(modelName, filePath, watchForChanges));
-        return this;
-    }
-}
+/// <summary>The model file served.</summary>
+internal sealed record ModelSource(string Path, bool WatchForChanges);
 
 /// <summary>Registers <see cref="CifarModelPool"/>.</summary>
-public static class ModelPoolServiceCollectionExtensions
+internal static class ModelPoolServices
 {
-    /// <summary>Registers the pool (a singleton, disposed with the container); add its models with <c>FromFile</c>.</summary>
-    public static PredictionEnginePoolBuilder AddPredictionEnginePool(this IServiceCollection services)
-    {
-        services.AddSingleton(provider => new CifarModelPool(provider.GetServices<ModelSource>(), provider.GetRequiredService<ILoggerFactory>()));
-        return new PredictionEnginePoolBuilder(services);
-    }
+    /// <summary>
+    /// Serves the model in <paramref name="filePath"/> (a singleton pool, disposed with the container); with
+    /// <paramref name="watchForChanges"/>, a replaced file is loaded and put in service.
+    /// </summary>
+    public static IServiceCollection AddCifarModel(this IServiceCollection services, string filePath, bool watchForChanges) =>
+        services.AddSingleton(provider => new CifarModelPool(new ModelSource(filePath, watchForChanges), provider.GetRequiredService<ILoggerFactory>()));
 }

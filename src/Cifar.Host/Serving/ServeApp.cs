@@ -19,13 +19,13 @@ namespace Cifar.Host.Serving;
 /// <param name="Probability">Its probability.</param>
 /// <param name="Top3">The three most probable classes, most probable first.</param>
 /// <param name="Milliseconds">Time to decode and predict this image.</param>
-public sealed record ImageResult(string Name, string Label, float Probability, IReadOnlyList<ClassProbability> Top3, double Milliseconds);
+internal sealed record ImageResult(string Name, string Label, float Probability, IReadOnlyList<ClassProbability> Top3, double Milliseconds);
 
 /// <summary>The answer to <c>POST /api/predict</c>: the model version that predicted, and one result per image in upload order.</summary>
-public sealed record PredictResponse(string Sha256, IReadOnlyList<ImageResult> Predictions);
+internal sealed record PredictResponse(string Sha256, IReadOnlyList<ImageResult> Predictions);
 
 /// <summary>The image size the network takes.</summary>
-public sealed record InputSize(int Width, int Height, int Channels);
+internal sealed record InputSize(int Width, int Height, int Channels);
 
 /// <summary>The answer to <c>GET /api/model</c>.</summary>
 /// <param name="File">The model's file name.</param>
@@ -34,20 +34,20 @@ public sealed record InputSize(int Width, int Height, int Channels);
 /// <param name="Classes">Class names in score order.</param>
 /// <param name="Input">The image size the network takes (any image is resized to it).</param>
 /// <param name="Config">The run's config.json beside the zip when this version was loaded, when there was one.</param>
-public sealed record ModelInfo(string File, string Sha256, DateTimeOffset LoadedAt, IReadOnlyList<string> Classes, InputSize? Input, JsonElement? Config);
+internal sealed record ModelInfo(string File, string Sha256, DateTimeOffset LoadedAt, IReadOnlyList<string> Classes, InputSize? Input, JsonElement? Config);
 
 /// <summary>One run folder, as <c>GET /api/runs</c> lists it.</summary>
 /// <param name="Name">The folder's name.</param>
 /// <param name="Epochs">metrics.json's per-epoch rows (empty when it is missing or unreadable).</param>
 /// <param name="Plots">The URL of each plot the run has, by kind (loss, accuracy, confusion).</param>
-public sealed record RunSummary(string Name, JsonArray Epochs, IReadOnlyDictionary<string, string> Plots);
+internal sealed record RunSummary(string Name, JsonArray Epochs, IReadOnlyDictionary<string, string> Plots);
 
 /// <summary>
 /// <c>cifar serve</c>'s web app: the prediction API, the model's description, health, the OpenAPI
 /// document, the runs listing and the static pages (wwwroot). Built on any <see cref="IWebHostBuilder"/>,
 /// so the command (Kestrel) and the tests (an in-memory server) run the very same app.
 /// </summary>
-public sealed class ServeApp
+internal sealed class ServeApp
 {
     private ServeApp() { }
 
@@ -62,7 +62,7 @@ public sealed class ServeApp
             services.AddSingleton(settings);
             services.AddSingleton(_ => new UploadBuffers(settings.MaxBufferedBytes, settings.ReleaseMemoryAfterIdle));
             services.AddSingleton(_ => new PredictionWorkers(settings.MaxConcurrentPredictions, settings.MaxQueuedPredictions));
-            services.AddPredictionEnginePool().FromFile(ServeSettings.ModelName, settings.ModelPath, watchForChanges: true);
+            services.AddCifarModel(settings.ModelPath, watchForChanges: true);
         });
         web.Configure(app =>
         {
@@ -81,7 +81,7 @@ public sealed class ServeApp
         endpoints.MapOpenApi(OpenApiDescription.Route);
         endpoints.MapMethods("/health", [HttpMethods.Get, HttpMethods.Head], (CifarModelPool pool) =>
         {
-            using var lease = pool.Borrow(ServeSettings.ModelName);
+            using var lease = pool.Borrow();
             return TypedResults.Ok(new { status = "ok", sha256 = lease.Sha256 });
         }).WithSummary("The server is up; the SHA-256 of the model in service.");
         endpoints.MapMethods("/api/model", [HttpMethods.Get, HttpMethods.Head], DescribeModel)
@@ -104,7 +104,7 @@ public sealed class ServeApp
 
     private static ModelInfo DescribeModel(CifarModelPool pool, ServeSettings settings)
     {
-        using var lease = pool.Borrow(ServeSettings.ModelName);
+        using var lease = pool.Borrow();
         return new ModelInfo(Path.GetFileName(settings.ModelPath), lease.Sha256, lease.LoadedAt, lease.Model.ClassNames,
             lease.Model.ImageFormat is { } f ? new InputSize(f.Width, f.Height, f.Channels) : null, lease.TrainingConfig);
     }
@@ -142,7 +142,7 @@ public sealed class ServeApp
     /// <summary>Predicts every image with one version of the model, even if a new one comes into service meanwhile.</summary>
     private static IResult Predict(CifarModelPool pool, Uploads uploads)
     {
-        using var lease = pool.Borrow(ServeSettings.ModelName);
+        using var lease = pool.Borrow();
         var results = new List<ImageResult>();
         foreach (var image in uploads.Images)
         {

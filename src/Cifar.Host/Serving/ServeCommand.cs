@@ -14,10 +14,12 @@ internal static class ServeCommand
     /// <summary>Loopback only unless --urls says otherwise.</summary>
     public const string DefaultUrl = "http://127.0.0.1:5000";
 
-    public static async Task<int> RunAsync(string modelPath, string? runsFolder, string urls, TextWriter output, CancellationToken cancellation)
+    public static async Task<int> RunAsync(string modelPath, string? runsFolder, string urls, IEnumerable<KeyValuePair<string, string>> limits,
+        TextWriter output, CancellationToken cancellation)
     {
+        var settings = new ServeSettings(modelPath, runsFolder).With(limits);
         if (runsFolder is not null && !Directory.Exists(runsFolder)) throw new UserError($"--runs {runsFolder}: no such folder");
-        using var host = BuildHost(new ServeSettings(modelPath, runsFolder), urls);
+        using var host = BuildHost(settings, urls);
         try
         {
             host.Services.GetRequiredService<CifarModelPool>(); // loads the model now: a bad one stops here, before listening

@@ -1,13 +1,19 @@
+using System.Globalization;
+using System.Reflection;
+using System.Text.Json;
+using Cifar.Host.Cli;
+
 namespace Cifar.Host.Serving;
 
-/// <summary>What <c>cifar serve</c> serves, and every limit it puts on requests (one place for all of them).</summary>
+/// <summary>
+/// What <c>cifar serve</c> serves, and every limit it puts on requests (one place for all of them); each limit can be
+/// set on the command line as <c>--Serve:Name=value</c> (<see cref="With"/>): sizes and counts as whole numbers,
+/// durations in seconds.
+/// </summary>
 /// <param name="ModelPath">The model zip (watched: a replaced file is put in service).</param>
 /// <param name="RunsFolder">The folder whose runs the runs page lists, or null for none.</param>
-public sealed record ServeSettings(string ModelPath, string? RunsFolder)
+internal sealed record ServeSettings(string ModelPath, string? RunsFolder)
 {
-    /// <summary>The name the model is registered under in <see cref="CifarModelPool"/>.</summary>
-    public const string ModelName = "cifar";
-
     /// <summary>The largest image accepted, in bytes (413 above it).</summary>
     public long MaxImageBytes { get; init; } = 8 << 20;
 
@@ -52,4 +58,44 @@ public sealed record ServeSettings(string ModelPath, string? RunsFolder)
 
     /// <summary>The Retry-After a busy server (503) sends, in seconds.</summary>
     public int RetryAfterSeconds { get; init; } = 1;
+
+    private const string Prefix = "Serve:";
+
+    /// <summary>The limits that can be set: every init property but what is served.</summary>
+    private static readonly PropertyInfo[] Limits = typeof(ServeSettings).GetProperties(BindingFlags.Public | BindingFlags.Instance)
+        .Where(p => p.CanWrite && p.Name is not (nameof(ModelPath) or nameof(RunsFolder) or "EqualityContract")).ToArray();
+
+    /// <summary>These settings with the command line's <c>--Serve:Name=value</c> overrides applied.</summary>
+    /// <exception cref="UserError">An unknown setting, a key of another section, or a value out of range; the message names it.</exception>
+    public ServeSettings With(IEnumerable<KeyValuePair<string, string>> overrides)
+    {
+        var node = JsonSerializer.SerializeToNode(this)!.AsObject();
+        foreach (var (key, text) in overrides)
+        {
+            var limit = key.StartsWith(Prefix, StringComparison.OrdinalIgnoreCase)
+                ? Limits.FirstOrDefault(p => p.Name.Equals(key[Prefix.Length..], StringComparison.OrdinalIgnoreCase))
+                : null;
+            if (limit is null)
+                throw new UserError($"serve: unknown setting '--{key}' (settings: {string.Join(", ", Limits.Select(p => Prefix + p.Name))})");
+            node[limit.Name] = limit.PropertyType == typeof(TimeSpan) ? Seconds(limit, text) : WholeNumber(limit, text);
+        }
+        return node.Deserialize<ServeSettings>()!;
+    }
+
+    private static long WholeNumber(PropertyInfo limit, string text) =>
+        long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n >= 1
+        && (limit.PropertyType == typeof(long) || n <= int.MaxValue)
+            ? n
+            : throw new UserError($"--{Prefix}{limit.Name} must be a whole number of 1 or more (got '{TextEscaping.ControlCharacters(text)}')");
+
+    // Zero is allowed only where it means "never" (ReleaseMemoryAfterIdle).
+    private static string Seconds(PropertyInfo limit, string text)
+    {
+        bool zeroAllowed = limit.Name == nameof(ReleaseMemoryAfterIdle);
+        if (double.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var seconds)
+            && seconds <= TimeSpan.MaxValue.TotalSeconds / 2 && (seconds > 0 || zeroAllowed && seconds == 0))
+            return TimeSpan.FromSeconds(seconds).ToString("c", CultureInfo.InvariantCulture);
+        throw new UserError(
+            $"--{Prefix}{limit.Name} must be a number of seconds {(zeroAllowed ? "(0: never)" : "greater than 0")} (got '{TextEscaping.ControlCharacters(text)}')");
+    }
 }

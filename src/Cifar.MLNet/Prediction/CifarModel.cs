@@ -9,12 +9,12 @@ namespace Cifar.MLNet.Prediction;
 /// <summary>
 /// A saved Cifar model loaded for prediction from image files, encoded image bytes or decoded
 /// images. Needs ML.NET and ONNX Runtime only, never libtorch. Thread-safe: predictions run on
-/// pooled engines (<see cref="PredictionEnginePool{TInput, TOutput}"/>), one pool per kind of input.
+/// pooled engines (<see cref="EnginePool{TInput, TOutput}"/>), one pool per kind of input.
 /// </summary>
 public sealed class CifarModel : IDisposable
 {
-    private readonly PredictionEnginePool<ImageInput, ImagePrediction> _fromPath;
-    private readonly PredictionEnginePool<InMemoryImageInput, ImagePrediction> _fromImage;
+    private readonly EnginePool<ImageInput, ImagePrediction> _fromPath;
+    private readonly EnginePool<InMemoryImageInput, ImagePrediction> _fromImage;
     private readonly MLContext _ml;
     private int _disposed;
 
@@ -26,8 +26,8 @@ public sealed class CifarModel : IDisposable
         ClassNames = inputSchema.GetColumnOrNull(CifarColumns.Label) is { Type: KeyDataViewType } label
             ? Data.CifarDataLoader.ClassNames(label)
             : Array.Empty<string>();
-        _fromPath = new PredictionEnginePool<ImageInput, ImagePrediction>(ml, model);
-        _fromImage = new PredictionEnginePool<InMemoryImageInput, ImagePrediction>(ml, WithoutFileLoading(model));
+        _fromPath = new EnginePool<ImageInput, ImagePrediction>(ml, model);
+        _fromImage = new EnginePool<InMemoryImageInput, ImagePrediction>(ml, WithoutFileLoading(model));
     }
 
     /// <summary>

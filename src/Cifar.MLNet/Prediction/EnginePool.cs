@@ -12,7 +12,7 @@ namespace Cifar.MLNet.Prediction;
 /// disposes the model it runs (dotnet/machinelearning#5945), which every other engine of the pool shares.
 /// The model's owner disposes the model.
 /// </summary>
-public sealed class PredictionEnginePool<TInput, TOutput> : IDisposable
+internal sealed class EnginePool<TInput, TOutput> : IDisposable
     where TInput : class
     where TOutput : class, new()
 {
@@ -31,7 +31,7 @@ public sealed class PredictionEnginePool<TInput, TOutput> : IDisposable
     /// <param name="ml">The context engines are created in.</param>
     /// <param name="model">The model every engine runs (not disposed by the pool).</param>
     /// <param name="maxRetained">Idle engines kept; default twice the processor count.</param>
-    public PredictionEnginePool(MLContext ml, ITransformer model, int? maxRetained = null)
+    public EnginePool(MLContext ml, ITransformer model, int? maxRetained = null)
     {
         _ml = ml;
         _model = model;

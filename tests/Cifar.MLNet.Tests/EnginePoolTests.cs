@@ -5,7 +5,7 @@ using Microsoft.ML.Data;
 
 namespace Cifar.MLNet.Tests;
 
-public class PredictionEnginePoolTests
+public class EnginePoolTests
 {
     public sealed class Row
     {
@@ -33,10 +33,10 @@ public class PredictionEnginePoolTests
         public void Dispose() => Disposed = true;
     }
 
-    private static PredictionEnginePool<Row, Doubled> Pool(Action<float>? during = null, int? maxRetained = null) =>
+    private static EnginePool<Row, Doubled> Pool(Action<float>? during = null, int? maxRetained = null) =>
         Pool(out _, during, maxRetained);
 
-    private static PredictionEnginePool<Row, Doubled> Pool(out DisposableModel model, Action<float>? during = null, int? maxRetained = null)
+    private static EnginePool<Row, Doubled> Pool(out DisposableModel model, Action<float>? during = null, int? maxRetained = null)
     {
         var ml = new MLContext(seed: 1);
         model = new DisposableModel(ml.Transforms.CustomMapping<Row, Doubled>((input, output) =>
@@ -45,7 +45,7 @@ public class PredictionEnginePoolTests
             if (float.IsNaN(input.X)) throw new InvalidOperationException("NaN");
             output.Y = input.X * 2;
         }, contractName: null).Fit(ml.Data.LoadFromEnumerable(Array.Empty<Row>())));
-        return new PredictionEnginePool<Row, Doubled>(ml, model, maxRetained);
+        return new EnginePool<Row, Doubled>(ml, model, maxRetained);
     }
 
     [Fact]
@@ -104,7 +104,7 @@ public class PredictionEnginePoolTests
         pool.Dispose();
     }
 
-    private static bool Refuses(PredictionEnginePool<Row, Doubled> pool)
+    private static bool Refuses(EnginePool<Row, Doubled> pool)
     {
         try
         {
