@@ -204,6 +204,25 @@ public class OwnImagesTests
     }
 
     [Fact]
+    public void A_resume_on_features_made_another_way_is_refused_naming_them_and_the_same_features_resume()
+    {
+        using var dir = new TestData.TempFolder();
+        var data = Images(dir.Path, width: 16, height: 16, perClass: 4);
+        IDataView Featurized(float scale) => _ml.Transforms.LoadImages("Image", imageFolder: null, CifarColumns.ImagePath)
+            .Append(_ml.Transforms.ResizeImages("Image", 16, 16))
+            .Append(_ml.Transforms.ExtractPixels(CifarColumns.Features, "Image", interleavePixelColors: false, scaleImage: scale)).Fit(data).Transform(data);
+        var checkpoint = Path.Combine(dir.Path, "checkpoint.bin");
+        var options = Quick with { CheckpointPath = checkpoint, Training = Quick.Training with { Epochs = 1 } };
+        using (new CifarCnnEstimator(options, _ml).Fit(Featurized(1f / 255))) { }
+
+        var resumed = options with { Resume = true, Training = Quick.Training with { Epochs = 2 } };
+        var error = Assert.ThrowsAny<Exception>(() => new CifarCnnEstimator(resumed, _ml).Fit(Featurized(1f / 128)));
+        Assert.True(error.Message.Contains("made with other settings: the features' [means, stds] per channel were [[0.468627,"), error.Message);
+        using var same = new CifarCnnEstimator(resumed, _ml).Fit(Featurized(1f / 255));
+        Assert.Equal(2, same.History.Count);
+    }
+
+    [Fact]
     public void Images_too_small_for_the_network_are_refused_before_training_naming_the_layer()
     {
         using var dir = new TestData.TempFolder();

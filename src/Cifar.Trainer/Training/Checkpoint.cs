@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using Cifar.Networks;
 using TorchSharp;
@@ -106,12 +107,27 @@ internal static class Checkpoint
             training = run.Training.ResultDefining with { Precision = run.Training.PrecisionOn(device) },
             normalization = train.Normalization, augmentation,
         };
-        // The image shape is recorded only where it is not CIFAR's 3×32×32: checkpoints written before images could have
-        // other shapes keep their fingerprint, byte for byte, and still resume.
-        if (train.ImageShape.SequenceEqual(NetworkDefinition.InputShape)) return JsonSerializer.Serialize(settings);
-        var withShape = JsonSerializer.SerializeToNode(settings)!;
-        withShape["imageShape"] = JsonSerializer.SerializeToNode(train.ImageShape);
-        return withShape.ToJsonString();
+        // The image shape is recorded only where it is not CIFAR's 3×32×32, and the features' statistics only for float
+        // features (no normalization says how they were made): checkpoints written before either could differ keep their
+        // fingerprint, byte for byte, and still resume.
+        if (train.ImageShape.SequenceEqual(NetworkDefinition.InputShape) && train.HoldsPixels) return JsonSerializer.Serialize(settings);
+        var extended = JsonSerializer.SerializeToNode(settings)!;
+        if (!train.ImageShape.SequenceEqual(NetworkDefinition.InputShape))
+            extended["imageShape"] = JsonSerializer.SerializeToNode(train.ImageShape);
+        if (!train.HoldsPixels) extended["features"] = JsonSerializer.SerializeToNode(FeatureStatistics(train));
+        return extended.ToJsonString();
+    }
+
+    /// <summary>
+    /// Per channel, the mean and standard deviation of float features, in float64 and to 6 significant digits: another
+    /// featurization (another scale, say) changes them, so a resume on it is refused.
+    /// </summary>
+    private static double[][] FeatureStatistics(TensorDataset train)
+    {
+        using var scope = torch.NewDisposeScope();
+        var values = train.Images.to(torch.ScalarType.Float64).transpose(0, 1).reshape(train.ImageShape[0], -1);
+        static double[] Rounded(torch.Tensor t) => t.cpu().data<double>().Select(v => double.Parse(v.ToString("G6", CultureInfo.InvariantCulture), CultureInfo.InvariantCulture)).ToArray();
+        return [Rounded(values.mean([1])), Rounded(values.std(1))];
     }
 
     private static void WriteGenerator(BinaryWriter writer, Generator generator)

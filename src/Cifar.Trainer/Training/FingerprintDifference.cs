@@ -50,6 +50,13 @@ internal static class FingerprintDifference
         {
             var (key, record) = Sections.TryGetValue(name, out var section) ? section : (name, null);
             var (was, now) = (savedRoot[name], currentRoot[name]);
+            if (name == "features")
+            {
+                // One value: float features' [means per channel, stds per channel], absent for 0–255 pixels.
+                var (wasStats, nowStats) = (was?.ToJsonString() ?? "not recorded (pixels)", now?.ToJsonString() ?? "not recorded (pixels)");
+                if (wasStats != nowStats) yield return $"the features' [means, stds] per channel were {wasStats}, now {nowStats}";
+                continue;
+            }
             if (name == "imageShape")
             {
                 // One value, and absent where it is CIFAR's (Checkpoint.Fingerprint records only other shapes).
