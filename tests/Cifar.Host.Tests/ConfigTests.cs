@@ -51,6 +51,21 @@ public class ConfigTests
     }
 
     [Fact]
+    public void Numbers_given_as_text_become_numbers_exponents_signs_and_list_entries_included()
+    {
+        using var dir = new TestData.TempFolder();
+        var (c, _) = Load(dir, new[] { "{}" }, new[]
+        {
+            KeyValuePair.Create("Training:LearningRate", "1e-3"), KeyValuePair.Create("Normalization:Mean:0", "-0.5"),
+            KeyValuePair.Create("Training:Epochs", "+7"),
+        });
+        Assert.Equal((0.001, 7), (c.Training.LearningRate, c.Training.Epochs));
+        Assert.Equal(new[] { -0.5f, 0.5f, 0.5f }, c.Normalization.Mean);
+        var error = Assert.Throws<UserError>(() => Load(dir, new[] { "{}" }, new[] { KeyValuePair.Create("Training:Epochs", "1e3") }));
+        Assert.Equal("command line --Training:Epochs: 'Training:Epochs' must be a whole number (got '1e3')", error.Message);
+    }
+
+    [Fact]
     public void The_seed_config_binds_to_the_tutorials_values()
     {
         var repo = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", ".."));
