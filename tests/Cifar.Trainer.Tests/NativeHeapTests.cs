@@ -1,4 +1,3 @@
-using Cifar.Tests;
 using Cifar.Trainer.Training;
 
 using static Cifar.Trainer.Tests.TestRuns;
@@ -16,8 +15,8 @@ public class NativeHeapTests
     {
         using var train = RandomSet(32, seed: 3);
         using (CnnTrainer.Train(train, null, 3, Run(new TrainingOptions { Epochs = 1, BatchSize = 16, Device = ComputeDevice.Cpu }))) { }
+        // Asked of the library, not of glibc: glibc raises its mmap threshold by itself whenever a mapped block is freed,
+        // which other tests in this process do, so reading its allocator here would test them.
         Assert.False(NativeHeap.Requested, "training asked glibc to keep freed buffers");
-        // And glibc says so too, where it can be read: a block just under 32 MiB still gets its own mapping.
-        if (GlibcHeap.LargeBlockIsMapped() is { } mapped) Assert.True(mapped, "a 32 MiB block came from the heap: the mmap threshold was raised");
     }
 }
