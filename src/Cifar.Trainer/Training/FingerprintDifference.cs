@@ -50,18 +50,10 @@ internal static class FingerprintDifference
         {
             var (key, record) = Sections.TryGetValue(name, out var section) ? section : (name, null);
             var (was, now) = (savedRoot[name], currentRoot[name]);
-            if (name == "features")
+            if (WholeValues.TryGetValue(name, out var whole))
             {
-                // One value: float features' [means per channel, stds per channel], absent for 0–255 pixels.
-                var (wasStats, nowStats) = (was?.ToJsonString() ?? "not recorded (pixels)", now?.ToJsonString() ?? "not recorded (pixels)");
-                if (wasStats != nowStats) yield return $"the features' [means, stds] per channel were {wasStats}, now {nowStats}";
-                continue;
-            }
-            if (name == "imageShape")
-            {
-                // One value, and absent where it is CIFAR's (Checkpoint.Fingerprint records only other shapes).
-                var (wasShape, nowShape) = (Format(was, null, CifarShape), Format(now, null, CifarShape));
-                if (wasShape != nowShape) yield return $"the image shape [C, H, W] was {wasShape}, now {nowShape}";
+                var (wasValue, nowValue) = (Format(was, null, whole.Absent), Format(now, null, whole.Absent));
+                if (wasValue != nowValue) yield return string.Format(CultureInfo.InvariantCulture, whole.Difference, wasValue, nowValue);
                 continue;
             }
             // Another network: its name says it; the layers' differences would only repeat it.
@@ -100,6 +92,14 @@ internal static class FingerprintDifference
         list?.IsGenericType == true ? list.GetGenericArguments()[0] : list?.GetElementType();
 
     private static readonly string CifarShape = $"[{string.Join(", ", Cifar.Networks.NetworkDefinition.InputShape)}]";
+
+    // Entries compared as one value each, with what their absence stands for: Checkpoint.Fingerprint records the image
+    // shape only where it is not CIFAR's, and the features' statistics only for float features.
+    private static readonly Dictionary<string, (string Difference, string Absent)> WholeValues = new()
+    {
+        ["imageShape"] = ("the image shape [C, H, W] was {0}, now {1}", CifarShape),
+        ["features"] = ("the features' [means, stds] per channel were {0}, now {1}", "not recorded (pixels)"),
+    };
 
     /// <summary>A value as the configuration writes it: enums by name, lists in brackets, a missing value as <paramref name="missing"/>.</summary>
     private static string Format(JsonNode? value, Type? type, string missing = "not set")
