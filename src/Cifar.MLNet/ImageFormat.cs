@@ -20,7 +20,7 @@ public enum ColorMode
 /// <param name="Width">Width in pixels, 1 to <see cref="MaxSide"/>.</param>
 /// <param name="Height">Height in pixels, 1 to <see cref="MaxSide"/>.</param>
 /// <param name="Colors">RGB (3 channels) or grey (1).</param>
-public sealed record ImageFormat(int Width = 32, int Height = 32, ColorMode Colors = ColorMode.Rgb)
+public sealed record ImageFormat(int Width = CifarImage.Width, int Height = CifarImage.Height, ColorMode Colors = ColorMode.Rgb)
 {
     /// <summary>The longest side accepted: a model's input is held per image in memory as floats.</summary>
     public const int MaxSide = 1024;

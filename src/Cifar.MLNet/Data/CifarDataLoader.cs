@@ -138,8 +138,7 @@ public static class CifarDataLoader
     }
 
     /// <summary>The type of a <c>Pixels</c> column: 3×32×32 floats, as ImageAnalytics' ExtractPixels gives.</summary>
-    public static VectorDataViewType PixelsType { get; } =
-        new(NumberDataViewType.Single, CifarImage.Channels, CifarImage.Height, CifarImage.Width);
+    public static VectorDataViewType PixelsType { get; } = ImageFormat.Cifar.PixelsType;
 
     // Decoded lazily, one row per cursor step: floats for 50,000 images would take 600 MB.
     private static IEnumerable<PixelRow> PixelRows(BinaryBatchDataset.Records records, int[] indices)
