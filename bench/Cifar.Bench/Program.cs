@@ -1,5 +1,7 @@
 // Benchmarks that need minutes, not tests. `./scripts/bench.sh` builds the solution and runs `all`.
-//   all [--data DIR] [--pairs N] [--memory-epochs N] [--long-epochs N] [--json FILE]   the side-by-side table (see SideBySide)
+//   all [--data DIR] [--pairs N] [--memory-epochs N] [--long-epochs N] [--json FILE] [--fast-models FLOAT32.zip INT8.zip]
+//                                                                                      the side-by-side table (see SideBySide)
+//   fast FLOAT32.zip INT8.zip [--data DIR] [--pairs N]                                 its fast-model serving rows alone (see FastServing)
 //   long [--data DIR] [--long-epochs N] [--json FILE]                                  its long-run row alone (see LongRun)
 //   step [IMAGES] | predict MODEL DATA [LIMIT] | latency MODEL DATA [COUNT] | memory [STEPS]   single measurements
 //   fast-step [PRECISION] [STEPS]                                                      the fast recipe's step (see FastStepBenchmark)
@@ -13,6 +15,7 @@ try
     return command switch
     {
         "all" => SideBySide.Run(ParseAll(args.Skip(1).ToArray())),
+        "fast" when args.Length >= 3 => SideBySide.Run(ParseAll([.. args.Skip(3), "--fast-models", args[1], args[2]]) with { MemoryEpochs = 0, LongEpochs = 0, OnlyFast = true }),
         "long" => SideBySide.Run(ParseAll(args.Skip(1).ToArray()) with { Pairs = 0 } is { LongEpochs: > 0 } longOnly
             ? longOnly : throw new ArgumentException("long needs --long-epochs of 2 or more")),
         "step" => StepBenchmark.Run(Int(1, SideBySideOptions.TrainImages)),
@@ -32,7 +35,7 @@ catch (Exception e) when (e is FormatException or ArgumentException or FileNotFo
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Cifar.Bench [all [--data DIR] [--pairs N] [--memory-epochs N] [--long-epochs N] [--json FILE] | long [--data DIR] [--long-epochs N] [--json FILE] | step [IMAGES] | fast-step [PRECISION] [STEPS] | predict MODEL DATA [LIMIT] | latency MODEL DATA [COUNT] | memory [STEPS] | http MODEL DATA [CLIENTS] [REQUESTS] [SECONDS]]");
+    Console.Error.WriteLine("usage: Cifar.Bench [all [--data DIR] [--pairs N] [--memory-epochs N] [--long-epochs N] [--json FILE] | long [--data DIR] [--long-epochs N] [--json FILE] | fast FLOAT32.zip INT8.zip [--data DIR] [--pairs N] | step [IMAGES] | fast-step [PRECISION] [STEPS] | predict MODEL DATA [LIMIT] | latency MODEL DATA [COUNT] | memory [STEPS] | http MODEL DATA [CLIENTS] [REQUESTS] [SECONDS]]");
     return 2;
 }
 
@@ -42,6 +45,7 @@ static SideBySideOptions ParseAll(string[] options)
     string? data = Environment.GetEnvironmentVariable("CIFAR10_DATA");
     int pairs = 5, memoryEpochs = 2, longEpochs = 5;
     string? json = null;
+    (string, string)? fastModels = null;
     for (int i = 0; i < options.Length; i++)
     {
         string Next() => i + 1 < options.Length ? options[++i] : throw new ArgumentException($"{options[i]} needs a value");
@@ -52,6 +56,7 @@ static SideBySideOptions ParseAll(string[] options)
             case "--memory-epochs": memoryEpochs = int.Parse(Next()); break;
             case "--long-epochs": longEpochs = int.Parse(Next()); break;
             case "--json": json = Path.GetFullPath(Next()); break;
+            case "--fast-models": fastModels = (RequireFile(Next()), RequireFile(Next())); break;
             default: throw new ArgumentException($"unknown option {options[i]}");
         }
     }
@@ -60,8 +65,10 @@ static SideBySideOptions ParseAll(string[] options)
         throw new DirectoryNotFoundException($"{data}: no CIFAR-10 JPEG tree (pass --data or set CIFAR10_DATA)");
     if (pairs < 1) throw new ArgumentException("--pairs must be 1 or more");
     if (longEpochs is < 0 or 1) throw new ArgumentException("--long-epochs must be 0 (no long run) or 2 or more");
-    return new SideBySideOptions(repo, Path.GetFullPath(data), pairs, memoryEpochs, longEpochs, json);
+    return new SideBySideOptions(repo, Path.GetFullPath(data), pairs, memoryEpochs, longEpochs, json, fastModels);
 }
+
+static string RequireFile(string path) => File.Exists(path) ? Path.GetFullPath(path) : throw new FileNotFoundException($"{path}: no such model zip");
 
 static string FindRepoRoot()
 {

@@ -9,7 +9,10 @@ namespace Cifar.Bench;
 /// <summary>What <c>all</c> measures and how.</summary>
 /// <param name="Pairs">Alternated pairs of the short runs (rows 1–5); 0 for none.</param>
 /// <param name="LongEpochs">Epochs of the long run (row 6, see <see cref="LongRun"/>); 0 for none.</param>
-internal sealed record SideBySideOptions(string RepoRoot, string DataRoot, int Pairs, int MemoryEpochs, int LongEpochs, string? JsonPath)
+/// <param name="OnlyFast">Rows 8 and 9 alone (<c>fast</c>), with <see cref="Pairs"/> pairs.</param>
+/// <param name="FastModels">The fast recipe's float32 zip and its int8 copy (<c>cifar quantize</c>), for rows 8 and 9; null to skip them.</param>
+internal sealed record SideBySideOptions(string RepoRoot, string DataRoot, int Pairs, int MemoryEpochs, int LongEpochs, string? JsonPath,
+    (string Float32, string Int8)? FastModels = null, bool OnlyFast = false)
 {
     public const int TrainImages = 5000, ValidationImages = 1000;
 }
@@ -45,8 +48,9 @@ internal static class SideBySide
         try
         {
             var results = new Results();
+            int pairs = o.OnlyFast ? 0 : o.Pairs;
             string torchVersion = "?";
-            for (int i = 1; i <= o.Pairs; i++)
+            for (int i = 1; i <= pairs; i++)
             {
                 var ours = Checked("ours: cifar train", ProcessRun.Measure("dotnet", new[]
                 {
@@ -76,7 +80,7 @@ internal static class SideBySide
             }
 
             string model = Path.Combine(work.FullName, "ours-1", "model.zip");
-            for (int i = 1; i <= o.Pairs; i++)
+            for (int i = 1; i <= pairs; i++)
             {
                 var ours = Checked("ours: predict", ProcessRun.Measure("dotnet", new[] { benchDll, "predict", model, o.DataRoot, "0" }));
                 var theirsJson = Path.Combine(work.FullName, $"theirs-eval-{i}.json");
@@ -95,8 +99,10 @@ internal static class SideBySide
                 Progress($"http {i}: {results.HttpRate[^1]:F0} requests/s, p50 {results.HttpP50[^1]:F2} ms, p99 {results.HttpP99[^1]:F2} ms, {results.HttpErrors[^1]} errors");
             }
 
+            var fast = o.FastModels is { } models ? FastServing.Measure(benchDll, models.Float32, models.Int8, o.DataRoot, Math.Max(1, o.Pairs)) : null;
+
             ProcessRun? full = null;
-            if (o.MemoryEpochs > 0 && o.Pairs > 0)
+            if (o.MemoryEpochs > 0 && pairs > 0)
             {
                 full = Checked("ours: full run", ProcessRun.Measure("dotnet", new[]
                 {
@@ -108,11 +114,12 @@ internal static class SideBySide
 
             var longRun = o.LongEpochs > 0 ? LongRun.Measure(o, work.FullName) : default;
             if (o.LongEpochs > 0 && torchVersion == "?") torchVersion = longRun.TorchVersion;
-            var table = new StringBuilder(o.Pairs > 0 ? Table(results, full, torchVersion, o.Pairs) : Machine(torchVersion) + "\n\n" + TableHeader);
+            var table = new StringBuilder(pairs > 0 ? Table(results, full, torchVersion, pairs) : Machine(torchVersion) + "\n\n" + TableHeader);
             if (o.LongEpochs > 0) table.AppendLine(LongRun.Row(longRun.Ours, longRun.Theirs, longRun.OursUnflushed, o.LongEpochs));
+            if (fast is not null) table.Append(fast.Rows());
             Console.WriteLine(table);
             if (o.JsonPath is { } json)
-                File.WriteAllText(json, JsonSerializer.Serialize(new { results, full, longRun = o.LongEpochs > 0 ? new[] { longRun.Ours, longRun.Theirs, longRun.OursUnflushed } : null, machine = Machine(torchVersion) },
+                File.WriteAllText(json, JsonSerializer.Serialize(new { results, full, fast, longRun = o.LongEpochs > 0 ? new[] { longRun.Ours, longRun.Theirs, longRun.OursUnflushed } : null, machine = Machine(torchVersion) },
                     new JsonSerializerOptions { WriteIndented = true, IncludeFields = true }));
             return 0;
         }
@@ -191,7 +198,7 @@ internal static class SideBySide
 
     public static JsonElement ReadJson(string path) => JsonDocument.Parse(File.ReadAllText(path)).RootElement;
 
-    private static double Median(List<double> values)
+    public static double Median(List<double> values)
     {
         var sorted = values.Order().ToArray();
         return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;

@@ -35,6 +35,10 @@ internal static class CifarApp
                 case "export":
                     if (command.Positional.Count > 0) throw new UserError($"export: unexpected argument '{command.Positional[0]}'");
                     return ExportCommand.Run(command.Required("model"), command.Required("onnx"), output);
+                case "quantize":
+                    if (command.Positional.Count > 0) throw new UserError($"quantize: unexpected argument '{command.Positional[0]}'");
+                    return QuantizeCommand.Run(command.Required("model"), command.Required("output"), command.Single("data"),
+                        command.WholeNumber("calibration-images"), command.Single("max-accuracy-drop"), command.WholeNumber("limit"), output, cancellation);
                 case "serve":
                     if (command.Positional.Count > 0) throw new UserError($"serve: unexpected argument '{command.Positional[0]}'");
                     var urls = ServeUrls.Check(command.Single("urls") ?? ServeCommand.DefaultUrl);

@@ -13,6 +13,8 @@ internal sealed class CommandLine
           cifar predict --model model.zip [--format table|tsv|json] IMAGE...
           cifar serve --model model.zip [--runs DIR] [--urls URL] [--Serve:Limit=value ...]   (HTTP API and page; default http://127.0.0.1:5000)
           cifar export --model model.zip --onnx FILE   (one standalone ONNX model for ONNX Runtime, without ML.NET)
+          cifar quantize --model model.zip --output int8.zip [--data ROOT] [--calibration-images N] [--max-accuracy-drop POINTS] [--limit N]
+                                                 (an int8 copy, written only if its test accuracy is within 0.3 points)
         Later config files override earlier ones; CIFAR_Section__Key environment variables and
         --Section:Key=value arguments override the files. --verbose prints an error's full exception
         (a train run's log has the exceptions raised while it runs). Exit codes: 0 ok, 2 user error, 1 other.
@@ -30,6 +32,7 @@ internal sealed class CommandLine
         ["predict"] = (new[] { "model", "format" }, Array.Empty<string>()),
         ["serve"] = (new[] { "model", "runs", "urls" }, Array.Empty<string>()),
         ["export"] = (new[] { "model", "onnx" }, Array.Empty<string>()),
+        ["quantize"] = (new[] { "model", "output", "data", "calibration-images", "max-accuracy-drop", "limit" }, Array.Empty<string>()),
     };
 
     private CommandLine(string command) => Command = command;
@@ -60,7 +63,7 @@ internal sealed class CommandLine
     {
         if (args.Count == 0 || args[0] is "-h" or "--help" or "help") return new CommandLine("help");
         if (!Commands.TryGetValue(args[0], out var known))
-            throw new UserError($"unknown command '{args[0]}' (commands: train, evaluate, predict, serve, export; --help for usage)");
+            throw new UserError($"unknown command '{args[0]}' (commands: train, evaluate, predict, serve, export, quantize; --help for usage)");
         var parsed = new CommandLine(args[0]);
         for (int i = 1; i < args.Count; i++)
         {

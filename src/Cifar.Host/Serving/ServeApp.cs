@@ -34,7 +34,9 @@ internal sealed record InputSize(int Width, int Height, int Channels);
 /// <param name="Classes">Class names in score order.</param>
 /// <param name="Input">The image size the network takes (any image is resized to it).</param>
 /// <param name="Config">The run's config.json beside the zip when this version was loaded, when there was one.</param>
-internal sealed record ModelInfo(string File, string Sha256, DateTimeOffset LoadedAt, IReadOnlyList<string> Classes, InputSize? Input, JsonElement? Config);
+/// <param name="Quantization">How an int8 zip was made (<c>cifar quantize</c>): calibration, source zip, both accuracies; null for float32.</param>
+internal sealed record ModelInfo(string File, string Sha256, DateTimeOffset LoadedAt, IReadOnlyList<string> Classes, InputSize? Input, JsonElement? Config,
+    ModelQuantization? Quantization);
 
 /// <summary>One run folder, as <c>GET /api/runs</c> lists it.</summary>
 /// <param name="Name">The folder's name.</param>
@@ -106,7 +108,7 @@ internal sealed class ServeApp
     {
         using var lease = pool.Borrow();
         return new ModelInfo(Path.GetFileName(settings.ModelPath), lease.Sha256, lease.LoadedAt, lease.Model.ClassNames,
-            lease.Model.ImageFormat is { } f ? new InputSize(f.Width, f.Height, f.Channels) : null, lease.TrainingConfig);
+            lease.Model.ImageFormat is { } f ? new InputSize(f.Width, f.Height, f.Channels) : null, lease.TrainingConfig, lease.Model.Quantization);
     }
 
     /// <summary>

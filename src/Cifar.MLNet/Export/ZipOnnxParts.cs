@@ -15,14 +15,48 @@ internal static class ZipOnnxParts
 
     /// <summary>Every ONNX graph of the zip <paramref name="zip"/>, in entry order.</summary>
     /// <exception cref="InvalidDataException">An entry does not hold an ONNX model.</exception>
-    public static IReadOnlyList<ModelProto> Read(byte[] zip, string name)
+    public static IReadOnlyList<ModelProto> Read(byte[] zip, string name) => ReadEntries(zip, name).Select(e => e.Model).ToArray();
+
+    /// <summary>Every ONNX graph of the zip <paramref name="zip"/> with its entry's full name, in entry order.</summary>
+    /// <exception cref="InvalidDataException">An entry does not hold an ONNX model.</exception>
+    public static IReadOnlyList<(string Entry, ModelProto Model)> ReadEntries(byte[] zip, string name)
     {
         using var archive = new ZipArchive(new MemoryStream(zip, writable: false), ZipArchiveMode.Read);
         return archive.Entries
             .Where(e => e.Name == EntryName)
             .OrderBy(e => e.FullName, StringComparer.Ordinal)
-            .Select(e => Parse(e, name))
+            .Select(e => (e.FullName, Parse(e, name)))
             .ToArray();
+    }
+
+    /// <summary>The zip <paramref name="zip"/> with the graph of entry <paramref name="entry"/> replaced by <paramref name="model"/>; every other entry as it was.</summary>
+    public static byte[] Replace(byte[] zip, string entry, ModelProto model)
+    {
+        using var source = new ZipArchive(new MemoryStream(zip, writable: false), ZipArchiveMode.Read);
+        var result = new MemoryStream();
+        using (var target = new ZipArchive(result, ZipArchiveMode.Create, leaveOpen: true))
+        {
+            foreach (var e in source.Entries)
+            {
+                var copy = target.CreateEntry(e.FullName, CompressionLevel.Optimal);
+                copy.LastWriteTime = e.LastWriteTime;
+                using var to = copy.Open();
+                if (e.FullName == entry)
+                {
+                    var bytes = model.ToByteArray();
+                    var length = new byte[4];
+                    BinaryPrimitives.WriteInt32LittleEndian(length, bytes.Length);
+                    to.Write(length);
+                    to.Write(bytes);
+                }
+                else
+                {
+                    using var from = e.Open();
+                    from.CopyTo(to);
+                }
+            }
+        }
+        return result.ToArray();
     }
 
     private static ModelProto Parse(ZipArchiveEntry entry, string name)

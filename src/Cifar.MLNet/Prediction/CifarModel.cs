@@ -18,9 +18,10 @@ public sealed class CifarModel : IDisposable
     private readonly MLContext _ml;
     private int _disposed;
 
-    private CifarModel(MLContext ml, ITransformer model, DataViewSchema inputSchema, ImageFormat? imageFormat)
+    private CifarModel(MLContext ml, ITransformer model, DataViewSchema inputSchema, ImageFormat? imageFormat, ModelQuantization? quantization)
     {
         _ml = ml;
+        Quantization = quantization;
         Transformer = model;
         ImageFormat = imageFormat;
         ClassNames = inputSchema.GetColumnOrNull(CifarColumns.Label) is { Type: KeyDataViewType } label
@@ -41,6 +42,9 @@ public sealed class CifarModel : IDisposable
     /// steps declare no [channels, height, width] (pixels extracted interleaved, say).
     /// </summary>
     public ImageFormat? ImageFormat { get; }
+
+    /// <summary>How the zip was quantized (<see cref="Export.CifarQuantization"/>); null for a float32 model.</summary>
+    public ModelQuantization? Quantization { get; }
 
     /// <summary>The loaded transformer chain (input column <c>ImagePath</c>).</summary>
     public ITransformer Transformer { get; }
@@ -65,6 +69,7 @@ public sealed class CifarModel : IDisposable
     {
         ml ??= new MLContext();
         RequireZipArchive(stream, name);
+        var quantization = RecordedQuantization(stream);
         ITransformer model;
         DataViewSchema inputSchema;
         try
@@ -78,7 +83,7 @@ public sealed class CifarModel : IDisposable
         try
         {
             var imageFormat = CheckIsImageClassifier(name, model, ml);
-            return new CifarModel(ml, model, inputSchema, imageFormat); // reads the class names, which may fail too
+            return new CifarModel(ml, model, inputSchema, imageFormat, quantization); // reads the class names, which may fail too
         }
         catch
         {
@@ -103,6 +108,30 @@ public sealed class CifarModel : IDisposable
         catch (InvalidDataException e)
         {
             throw new InvalidDataException($"{name}: not a readable ML.NET model zip (not a zip archive: {ErrorText.FirstLine(e.Message)})", e);
+        }
+        finally
+        {
+            stream.Position = start;
+        }
+    }
+
+    /// <summary>
+    /// The quantization the zip's network graph records, read from a seekable stream (left where it was); null for a float32
+    /// zip, a stream that cannot seek, or graphs that do not parse (ML.NET then says what is wrong).
+    /// </summary>
+    private static ModelQuantization? RecordedQuantization(Stream stream)
+    {
+        if (!stream.CanSeek) return null;
+        long start = stream.Position;
+        try
+        {
+            using var copy = new MemoryStream();
+            stream.CopyTo(copy);
+            return Export.ZipOnnxParts.Read(copy.ToArray(), "model").Select(Export.CifarQuantization.Recorded).LastOrDefault(q => q is not null);
+        }
+        catch (Exception e) when (e is InvalidDataException or System.Text.Json.JsonException)
+        {
+            return null;
         }
         finally
         {
