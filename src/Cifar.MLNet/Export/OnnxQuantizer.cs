@@ -13,13 +13,20 @@ internal readonly record struct ValueRange(float Min, float Max);
 /// Post-training static int8 quantization of a classifier graph in ONNX's QDQ form, which ONNX Runtime's CPU graph
 /// optimizer fuses into integer kernels (QLinearConv): every convolution with constant weights reads its input through
 /// QuantizeLinear → DequantizeLinear (uint8, asymmetric, the range calibrated on sample inputs), its weights as int8
-/// per output channel (symmetric, zero point 0) and its bias as int32 at the input's scale times the weight's, and its
+/// per output channel (symmetric over 7 bits, zero point 0: <see cref="WeightLimit"/>) and its bias as int32 at the input's scale times the weight's, and its
 /// output goes through QuantizeLinear → DequantizeLinear again. Everything else (GELU, pooling, the head, softmax) stays
 /// float32: the convolutions hold nearly all of the arithmetic. BatchNormalization is folded into the convolution
 /// before it first, so that it costs nothing and the folded weights are what is quantized.
 /// </summary>
 internal static class OnnxQuantizer
 {
+    /// <summary>
+    /// The largest int8 weight: 7 bits, symmetric. On x86 processors without VNNI, ONNX Runtime's uint8 × int8 kernels
+    /// (AVX2's vpmaddubsw) add each pair of products in 16 bits, which saturates for full-range weights (2·255·127 &gt;
+    /// 32,767) and wrecks the scores; with ±63 a pair stays within range (2·255·63 = 32,130) on every processor.
+    /// </summary>
+    internal const int WeightLimit = 63;
+
     /// <summary>
     /// A copy of <paramref name="model"/> with each BatchNormalization folded into the convolution that feeds it, directly
     /// or through a MaxPool (when every channel's scale is positive, a max commutes with the affine map). A
@@ -193,10 +200,9 @@ internal static class OnnxQuantizer
         {
             float largest = 0;
             for (int i = 0; i < perChannel; i++) largest = Math.Max(largest, Math.Abs(w[c * perChannel + i]));
-            // Symmetric over ±127 (not −128), so that a channel's weights and their negation both fit.
-            scales[c] = largest > 0 ? largest / 127f : 1f;
+            scales[c] = largest > 0 ? largest / WeightLimit : 1f;
             for (int i = 0; i < perChannel; i++)
-                values[c * perChannel + i] = (sbyte)Math.Clamp(MathF.Round(w[c * perChannel + i] / scales[c], MidpointRounding.ToEven), -127, 127);
+                values[c * perChannel + i] = (sbyte)Math.Clamp(MathF.Round(w[c * perChannel + i] / scales[c], MidpointRounding.ToEven), -WeightLimit, WeightLimit);
         }
         string name = weight.Name;
         var quantized = new TensorProto { Name = Unique(g, name + ":int8"), DataType = (int)DataType.Int8, RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(values.AsSpan())) };
