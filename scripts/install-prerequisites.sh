@@ -78,33 +78,8 @@ if [[ ! -r /etc/os-release ]] || ! grep -q '^VERSION_CODENAME=bookworm' /etc/os-
 fi
 
 # The mirror this machine already uses for bookworm's main component: trixie comes from the same place.
-# Never fails (set -e): prints nothing when there is none.
-debian_mirror() {
-  local f
-  {
-    # deb822 files: one stanza per blank-line-separated block; disabled stanzas are skipped.
-    for f in /etc/apt/sources.list.d/*.sources; do
-      if [[ -r "$f" && "$f" != */cifar-trixie.sources ]]; then cat "$f"; echo; fi
-    done | awk 'BEGIN { RS = ""; FS = "\n" }
-      {
-        uri = ""; suites = ""; comps = ""; enabled = 1
-        for (i = 1; i <= NF; i++) {
-          line = $i; sub(/^[ \t]+/, "", line)
-          if (line ~ /^URIs:/) { sub(/^URIs:[ \t]*/, "", line); split(line, a, /[ \t]+/); uri = a[1] }
-          if (line ~ /^Suites:/) suites = " " line " "
-          if (line ~ /^Components:/) comps = " " line " "
-          if (line ~ /^Enabled:[ \t]*(no|false)/) enabled = 0
-        }
-        if (enabled && uri != "" && suites ~ /[ \t]bookworm[ \t]/ && comps ~ /[ \t]main[ \t]/) print uri
-      }'
-    # One-line format: deb [options] URI SUITE COMPONENTS...
-    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-      if [[ -r "$f" ]]; then cat "$f"; fi
-    done | sed -E 's/\[[^]]*\]//' | awk '$1 == "deb" && $3 == "bookworm" && / main( |$)/ { print $2 }'
-  } | awk 'NR == 1' || true
-}
-
-mirror=$(debian_mirror)
+source "$(dirname "$0")/debian-mirror.sh"
+mirror=$(debian_mirror bookworm)
 if [[ -z "$mirror" ]]; then
   echo "prerequisites: libstdc++ lacks $need and no apt source for bookworm's main component was found to take trixie's libstdc++6 from (docs/native-prerequisites.md)" >&2
   exit 1

@@ -1,0 +1,97 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+
+namespace Cifar.Bench;
+
+/// <summary>
+/// <c>fast-peer [PRECISION] [STEPS] [--pairs N]</c>: the fast recipe's step, ours against PyTorch 2.x's, alternated.
+/// Each round runs, each in a fresh process, <c>Cifar.Bench fast-step PRECISION STEPS</c> and
+/// bench/pytorch/fast_step.py with the same arguments in scripts/pytorch-peer.sh's Debian 13 root (PyTorch 2.6), and,
+/// when AIRBENCH94 names a copy of airbench94.py, fast_step.py --reference (airbench94's own step); odd rounds start
+/// with ours, even ones with the peer, so that a drift of the machine hits both. Prints each run's wall and processor
+/// time per step, then the medians and the median of the rounds' ratios (peer ÷ ours: above 1, ours is faster), with
+/// the processor's model name, family and model numbers, the core count and the load average before and after.
+/// </summary>
+internal static partial class FastPeerBenchmark
+{
+    public static int Run(string repoRoot, IReadOnlyList<string> args)
+    {
+        string precision = "Float32";
+        int steps = 3, pairs = 3;
+        var positional = new List<string>();
+        for (int i = 0; i < args.Count; i++)
+        {
+            if (args[i] == "--pairs")
+                pairs = i + 1 < args.Count && int.TryParse(args[++i], out int n) && n >= 1 ? n : throw new ArgumentException("--pairs needs a count of 1 or more");
+            else positional.Add(args[i]);
+        }
+        if (positional.Count > 0) precision = FastStepOptions.Parse([positional[0]]).Precision.ToString();
+        if (positional.Count > 1) steps = FastStepOptions.Parse([precision, positional[1]]).Steps;
+        if (positional.Count > 2) throw new ArgumentException("fast-peer takes [PRECISION] [STEPS] [--pairs N]");
+        string benchDll = typeof(FastPeerBenchmark).Assembly.Location;
+        string peer = Path.Combine(repoRoot, "scripts", "pytorch-peer.sh");
+        string script = Path.Combine(repoRoot, "bench", "pytorch", "fast_step.py");
+        bool reference = !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("AIRBENCH94"));
+        var runners = new List<(string Name, string File, string[] Args)>
+        {
+            ("ours", "dotnet", [benchDll, "fast-step", precision, $"{steps}"]),
+            ("PyTorch", "bash", [peer, "run", script, precision, $"{steps}"]),
+        };
+        if (reference) runners.Add(("airbench94", "bash", [peer, "run", script, precision, $"{steps}", "--reference"]));
+        Console.WriteLine(Machine());
+        string loadBefore = LoadAverage();
+        var wall = runners.ToDictionary(r => r.Name, _ => new List<double>());
+        var processor = runners.ToDictionary(r => r.Name, _ => new List<double>());
+        for (int round = 1; round <= pairs; round++)
+        {
+            var order = round % 2 == 1 ? runners : [runners[1], runners[0], .. runners.Skip(2)];
+            foreach (var (name, file, arguments) in order)
+            {
+                var run = SideBySide.Checked(name, ProcessRun.Measure(file, arguments));
+                var match = StepLine().Match(run.Output);
+                if (!match.Success) throw new InvalidOperationException($"{name}: no step line in its output:\n{run.Output}");
+                double ms = double.Parse(match.Groups["wall"].Value, CultureInfo.InvariantCulture);
+                double cpu = double.Parse(match.Groups["cpu"].Value, CultureInfo.InvariantCulture);
+                wall[name].Add(ms);
+                processor[name].Add(cpu);
+                Console.WriteLine($"round {round}, {name,-10}: {ms,7:F0} ms per step, {cpu,7:F0} ms processor time per step (load {LoadAverage()})");
+            }
+        }
+        Console.WriteLine($"{precision}, batch 1,024, {steps} steps after a warm-up, {pairs} rounds; load average before {loadBefore}, after {LoadAverage()}");
+        foreach (var (name, _, _) in runners.Skip(1))
+            Console.WriteLine($"  {name} ÷ ours: wall {Ratio(wall[name], wall["ours"])}; processor time {Ratio(processor[name], processor["ours"])}");
+        foreach (var (name, _, _) in runners)
+            Console.WriteLine($"  {name,-10} median {Median(wall[name]):F0} ms per step, processor time {Median(processor[name]):F0} ms");
+        return 0;
+    }
+
+    private static string Ratio(List<double> numerators, List<double> denominators)
+    {
+        var ratios = numerators.Zip(denominators, (n, d) => n / d).ToList();
+        return $"{Median(ratios):F2}× (rounds {string.Join(", ", ratios.Select(r => r.ToString("F2", CultureInfo.InvariantCulture)))})";
+    }
+
+    private static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+
+    /// <summary>The processor as docs/performance.md names it: model name, lscpu's family and model, cores, bfloat16.</summary>
+    private static string Machine()
+    {
+        var fields = File.ReadLines("/proc/cpuinfo").TakeWhile(l => l.Length > 0)
+            .Select(l => l.Split(':', 2)).Where(p => p.Length == 2)
+            .GroupBy(p => p[0].Trim()).ToDictionary(g => g.Key, g => g.First()[1].Trim());
+        string flags = fields.GetValueOrDefault("flags", "");
+        bool bf16 = flags.Split(' ').Any(f => f is "avx512_bf16" or "amx_bf16");
+        return $"machine: {fields.GetValueOrDefault("model name", "?")}, family {fields.GetValueOrDefault("cpu family", "?")} " +
+            $"model {fields.GetValueOrDefault("model", "?")}, {Environment.ProcessorCount} cores, " +
+            $"{(flags.Contains("avx512f") ? "AVX-512" : flags.Contains("avx2") ? "AVX2" : "no AVX2")}, {(bf16 ? "native bfloat16" : "no native bfloat16")}";
+    }
+
+    private static string LoadAverage() => string.Join(" ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3));
+
+    [GeneratedRegex(@"^\w+: (?<wall>\d+) ms per step, \d+ images/s, (?<cpu>\d+) ms processor time per step", RegexOptions.Multiline)]
+    private static partial Regex StepLine();
+}
