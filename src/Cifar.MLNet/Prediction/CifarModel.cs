@@ -216,7 +216,7 @@ public sealed class CifarModel : IDisposable
     public IDataView Transform(IDataView data)
     {
         if (data.Schema.GetColumnOrNull(CifarColumns.ImagePath) is { Type: TextDataViewType })
-            return Transformer.Transform(CifarImageLoadingEstimator.CheckingFiles(_ml, CifarColumns.ImagePath, CifarColumns.ImagePath).Fit(data).Transform(data));
+            return Transformer.Transform(CifarImageLoadingEstimator.CheckingFiles(_ml.Transforms, CifarColumns.ImagePath, CifarColumns.ImagePath).Fit(data).Transform(data));
         if (data.Schema.GetColumnOrNull(CifarColumns.ImagePath) is not null) return Transformer.Transform(data);
         if (data.Schema.GetColumnOrNull(CifarColumns.Pixels) is not null) return WithoutImageSteps(Transformer).Transform(data);
         throw new ArgumentException($"the data has neither an '{CifarColumns.ImagePath}' nor a '{CifarColumns.Pixels}' column");
