@@ -125,9 +125,17 @@ public sealed class CifarModel : IDisposable
         if (output.GetColumnOrNull(CifarColumns.Score) is not { Type: VectorDataViewType { ItemType: NumberDataViewType } }
             || output.GetColumnOrNull(CifarColumns.PredictedLabel) is not { Type: TextDataViewType })
             throw new InvalidDataException($"{path}: not a Cifar image classifier: it gives no Score vector and text PredictedLabel");
-        // The first image-shaped column is the pixels the image steps extract (none where they are interleaved, say).
-        return output.Select(c => ImageFormat.Of(c.Type)).FirstOrDefault(f => f is not null);
+        // Pixels extracted interleaved, say, declare no [channels, height, width].
+        return PixelsColumn(output) is { } pixels ? ImageFormat.Of(pixels.Type) : null;
     }
+
+    /// <summary>
+    /// The pixels a model's image steps extract, in a schema their output is part of: the first column of float vectors
+    /// with three dimensions. The one rule for prediction (<see cref="ImageFormat"/>) and the ONNX export's input.
+    /// </summary>
+    internal static DataViewSchema.Column? PixelsColumn(DataViewSchema schema) =>
+        schema.Cast<DataViewSchema.Column?>()
+            .FirstOrDefault(c => c!.Value.Type is VectorDataViewType { Dimensions.Length: 3 } v && v.ItemType == NumberDataViewType.Single);
 
     /// <summary>Predicts the class of an image file.</summary>
     /// <exception cref="FileNotFoundException">There is no such file.</exception>
