@@ -9,7 +9,7 @@ namespace Cifar.MLNet.Prediction;
 /// <summary>
 /// A saved Cifar model loaded for prediction from image files, encoded image bytes or decoded
 /// images. Needs ML.NET and ONNX Runtime only, never libtorch. Thread-safe: predictions run on
-/// pooled engines (<see cref="EnginePool{TInput, TOutput}"/>), one pool per kind of input.
+/// pooled prediction engines, one pool per kind of input.
 /// </summary>
 public sealed class CifarModel : IDisposable
 {
