@@ -106,32 +106,60 @@ internal static class CifarApp
 
     private static async Task<int> TrainAsync(CommandLine command, TextWriter output, bool interactive, CancellationToken cancellation)
     {
-        var outputDir = command.Required("output");
-        if (File.Exists(outputDir)) throw new UserError($"{outputDir}: is a file, not a folder"); // before a resume looks inside it
+        var run = new RunLayout(command.Required("output"));
+        if (File.Exists(run.Folder)) throw new UserError($"{run.Folder}: is a file, not a folder"); // before a resume looks inside it
         bool resume = command.Flags.Contains("resume");
+        var (config, configRoot) = TrainingConfig(command, run, resume);
+        using var folder = RunFolder.Open(run, resume);
+        using var host = TrainingHost(run, config, configRoot);
+        await host.StartAsync(cancellation);
+        try
+        {
+            return await host.Services.GetRequiredService<TrainCommand>().RunAsync(run, resume, output, interactive, cancellation);
+        }
+        catch (Exception e)
+        {
+            // The console gets one line; the run's log keeps the whole exception, and the line says so only when it does.
+            if (TryLog(host, e)) e.Data[RunLogKey] = run.Log;
+            throw;
+        }
+        finally
+        {
+            await host.StopAsync(CancellationToken.None);
+        }
+    }
+
+    /// <summary>
+    /// The run's configuration: the --config files (a resume without them reads the run's own config.json) and the
+    /// overrides, with <c>Model:InitialWeights</c> made a full path.
+    /// </summary>
+    private static (CifarConfig Config, IConfigurationRoot Root) TrainingConfig(CommandLine command, RunLayout run, bool resume)
+    {
         var configFiles = command.All("config");
         if (resume && configFiles.Count == 0)
         {
-            // Resuming without --config: the run's own resolved configuration.
-            var resolved = Path.Combine(outputDir, TrainCommand.ResolvedConfig);
-            if (!File.Exists(resolved)) throw new UserError($"{outputDir}: nothing to resume (no {TrainCommand.ResolvedConfig}); give --config");
-            configFiles = new[] { resolved };
+            if (!File.Exists(run.Config)) throw new UserError($"{run.Folder}: nothing to resume (no {RunLayout.ConfigFile}); give --config");
+            configFiles = new[] { run.Config };
         }
         if (configFiles.Count == 0) throw new UserError("train: --config FILE is required (e.g. configs/quick.json)");
-        if (resume && !File.Exists(Path.Combine(outputDir, TrainCommand.CheckpointFile)))
-            throw new UserError($"{outputDir}: nothing to resume (no {TrainCommand.CheckpointFile})");
+        if (resume && !File.Exists(run.Checkpoint))
+            throw new UserError($"{run.Folder}: nothing to resume (no {RunLayout.CheckpointFile})");
         if (command.Positional.Count > 0) throw new UserError($"train: unexpected argument '{command.Positional[0]}'");
         var (config, configRoot) = ConfigLoader.Load(configFiles, command.Overrides);
         if (config.Model.InitialWeights is { } weights)
         {
             // Recorded in full in config.json, so a resume from another folder finds the same file.
             var full = Path.GetFullPath(weights);
-            if (!resume && TrainCommand.RunFiles.Any(name => Path.GetFullPath(Path.Combine(outputDir, name)) == full))
-                throw new UserError($"Model:InitialWeights: {weights} is a file of {outputDir}, which this run replaces; copy it elsewhere or train into another folder");
+            if (!resume && RunLayout.Files.Any(name => Path.GetFullPath(run.PathOf(name)) == full))
+                throw new UserError($"Model:InitialWeights: {weights} is a file of {run.Folder}, which this run replaces; copy it elsewhere or train into another folder");
             config = config with { Model = config.Model with { InitialWeights = full } };
         }
-        using var folder = RunFolder.Open(outputDir, resume, TrainCommand.RunFiles);
+        return (config, configRoot);
+    }
 
+    /// <summary>The Generic Host a training run runs in: the configuration, the console and the run's log, the command's services.</summary>
+    private static IHost TrainingHost(RunLayout run, CifarConfig config, IConfigurationRoot configRoot)
+    {
         var builder = Microsoft.Extensions.Hosting.Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Configuration.AddConfiguration(configRoot);
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
@@ -139,26 +167,11 @@ internal static class CifarApp
         builder.Logging.AddFilter<Microsoft.Extensions.Logging.Console.ConsoleLoggerProvider>(level => level >= LogLevel.Warning);
         builder.Logging.AddFilter<Microsoft.Extensions.Logging.Console.ConsoleLoggerProvider>(RunLogCategory, LogLevel.None);
         // Created by the container, so disposed with the host (the log file is closed after every run).
-        builder.Services.AddSingleton<ILoggerProvider>(_ => new FileLoggerProvider(Path.Combine(outputDir, TrainCommand.LogFile)));
+        builder.Services.AddSingleton<ILoggerProvider>(_ => new FileLoggerProvider(run.Log));
         builder.Services.AddSingleton(config);
         builder.Services.AddSingleton(_ => new HttpClient { Timeout = TimeSpan.FromMinutes(30) });
         builder.Services.AddSingleton<CifarDownloader>();
         builder.Services.AddSingleton<TrainCommand>();
-        using var host = builder.Build();
-        await host.StartAsync(cancellation);
-        try
-        {
-            return await host.Services.GetRequiredService<TrainCommand>().RunAsync(outputDir, resume, output, interactive, cancellation);
-        }
-        catch (Exception e)
-        {
-            // The console gets one line; the run's log keeps the whole exception, and the line says so only when it does.
-            if (TryLog(host, e)) e.Data[RunLogKey] = Path.Combine(outputDir, TrainCommand.LogFile);
-            throw;
-        }
-        finally
-        {
-            await host.StopAsync(CancellationToken.None);
-        }
+        return builder.Build();
     }
 }

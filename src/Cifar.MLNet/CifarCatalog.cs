@@ -4,27 +4,28 @@ using Microsoft.ML;
 namespace Cifar.MLNet;
 
 /// <summary>
-/// The Cifar stages on ML.NET's catalogs: <c>ml.Transforms.LoadCifarImages()</c> and so on. ML.NET
-/// does not expose a catalog's context to extensions, so each stage builds its helper transformers in
-/// a context of its own; nothing in them depends on the caller's context (no randomness, no logging).
+/// The Cifar stages on ML.NET's catalogs: <c>ml.Transforms.LoadCifarImages()</c> and so on. Each stage is made of the
+/// transforms of the catalog it is called on, so of that context (its log, its cancellation). ML.NET gives an extension
+/// no way to the context's <see cref="MLContext.TempFilePath"/>: the normalization stage made here keeps its graph
+/// file in the system's temporary folder; <c>new CifarNormalizationEstimator(ml)</c> keeps it in the context's.
 /// </summary>
 public static class CifarCatalog
 {
     /// <summary>The loading stage: image path → pixels of <paramref name="format"/> (default 32×32 RGB), channels first, 0–255.</summary>
     public static CifarImageLoadingEstimator LoadCifarImages(this TransformsCatalog catalog,
         string outputColumnName = CifarColumns.Pixels, string inputColumnName = CifarColumns.ImagePath, ImageFormat? format = null) =>
-        new(new MLContext(), outputColumnName, inputColumnName, format);
+        new(catalog, outputColumnName, inputColumnName, format);
 
     /// <summary>The normalization stage: (x / 255 − mean) / std per channel; default the tutorial's 0.5 / 0.5.</summary>
     public static CifarNormalizationEstimator NormalizeCifarPixels(this TransformsCatalog catalog,
         PixelNormalization? normalization = null,
         string outputColumnName = CifarColumns.Features, string inputColumnName = CifarColumns.Pixels) =>
-        new(new MLContext(), normalization, outputColumnName, inputColumnName);
+        new(catalog, tempFolder: null, normalization, outputColumnName, inputColumnName);
 
     /// <summary>The augmentation stage (train-time only); default the tutorial's flip 0.5, ColorJitter(), rotation 10°.</summary>
     public static CifarAugmentationEstimator AugmentCifarImages(this TransformsCatalog catalog,
         AugmentationOptions? settings = null, string columnName = CifarColumns.Features) =>
-        new(new MLContext(), settings, columnName);
+        new(catalog, settings, columnName);
 
     /// <summary>
     /// A recipe's stages: loading images of <paramref name="format"/> (default 32×32 RGB), then normalization and

@@ -20,7 +20,7 @@ public static class CifarColumns
 }
 
 /// <summary>Image geometry of CIFAR-10.</summary>
-public static class CifarImage
+internal static class CifarImage
 {
     /// <summary>Colour channels (R, G, B).</summary>
     public const int Channels = 3;

@@ -21,6 +21,21 @@ public class ConfigTests
         return ConfigLoader.Load(files, (overrides ?? Array.Empty<KeyValuePair<string, string>>()).ToList(), environment ?? NoEnvironment);
     }
 
+    [Theory]
+    [InlineData("""{ "Data": { "ImageSize": 0, "ImageWidth": 28 } }""", "'Data:ImageSize' must be 1 to 1024 pixels (got 0)")]
+    [InlineData("""{ "Data": { "ImageSize": 2000, "ImageHeight": 28 } }""", "'Data:ImageSize' must be 1 to 1024 pixels (got 2000)")]
+    [InlineData("""{ "Data": { "ImageSize": 28, "ImageWidth": 0 } }""", "'Data:ImageWidth' must be 1 to 1024 pixels (got 0)")]
+    public void An_image_side_out_of_range_is_named_by_the_key_that_gave_it(string json, string message) =>
+        Assert.EndsWith(message, Error(json));
+
+    [Fact]
+    public void An_image_size_that_no_side_takes_is_not_checked()
+    {
+        using var dir = new TestData.TempFolder();
+        var (config, _) = Load(dir, ["""{ "Data": { "ImageSize": 0, "ImageWidth": 28, "ImageHeight": 14 } }"""]);
+        Assert.Equal(new MLNet.ImageFormat(28, 14), config.Data.ImageFormat());
+    }
+
     private static string Error(string json, string? second = null)
     {
         using var dir = new TestData.TempFolder();

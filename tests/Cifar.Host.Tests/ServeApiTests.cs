@@ -349,55 +349,75 @@ public class ServeApiTests : IClassFixture<TwoModels>
         }
     }
 
+    /// <summary>The app with one prediction worker and the given queue, a client, and one image to post to it.</summary>
+    private sealed class OneWorker : IDisposable
+    {
+        private readonly ServeFactory _app;
+        private readonly byte[] _image;
+
+        public OneWorker(ServeApiTests tests, int queued, TimeSpan wait)
+        {
+            using (var dir = new TestData.TempFolder()) _image = File.ReadAllBytes(WriteImages(dir, 1)[0]);
+            _app = tests.Serve(limits: s => s with { MaxConcurrentPredictions = 1, MaxQueuedPredictions = queued, MaxPredictionWait = wait });
+            Client = _app.CreateClient();
+        }
+
+        public HttpClient Client { get; }
+
+        public PredictionWorkers Workers => (PredictionWorkers)_app.Services.GetService(typeof(PredictionWorkers))!;
+
+        /// <summary>Occupies the one worker until the result is disposed.</summary>
+        public Task<HeldWorker> HoldAsync() => HeldWorker.StartAsync(_app.Services);
+
+        public Task<HttpResponseMessage> Post() => Client.PostAsync("/api/predict", Form(("a.bmp", _image)), TestContext.Current.CancellationToken);
+
+        public void Dispose()
+        {
+            Client.Dispose();
+            _app.Dispose();
+        }
+    }
+
     [Fact]
     public async Task Prediction_requests_beyond_the_running_and_waiting_ones_are_refused_with_503()
     {
-        using var dir = new TestData.TempFolder();
-        var image = File.ReadAllBytes(WriteImages(dir, 1)[0]);
-        using var app = Serve(limits: s => s with { MaxConcurrentPredictions = 1, MaxQueuedPredictions = 1, MaxPredictionWait = TimeSpan.FromMinutes(1) });
-        using var client = app.CreateClient();
+        using var app = new OneWorker(this, queued: 1, wait: TimeSpan.FromMinutes(1));
         var cancellation = TestContext.Current.CancellationToken;
-        Task<HttpResponseMessage> Post() => client.PostAsync("/api/predict", Form(("a.bmp", image)), cancellation);
-        var workers = (PredictionWorkers)app.Services.GetService(typeof(PredictionWorkers))!;
 
-        var held = await HeldWorker.StartAsync(app.Services);
-        var waiting = Post();
-        Assert.True(SpinWait.SpinUntil(() => workers.Waiting == 1, TimeSpan.FromSeconds(30)), "the request did not wait for the worker");
+        var held = await app.HoldAsync();
+        var waiting = app.Post();
+        Assert.True(SpinWait.SpinUntil(() => app.Workers.Waiting == 1, TimeSpan.FromSeconds(30)), "the request did not wait for the worker");
         // The one worker is busy and the one place in the queue taken: refused at once.
-        using var refused = await Post().WaitAsync(TimeSpan.FromSeconds(30), cancellation);
+        using var refused = await app.Post().WaitAsync(TimeSpan.FromSeconds(30), cancellation);
         var detail = await AssertProblem(refused, HttpStatusCode.ServiceUnavailable, "the server is busy");
         Assert.Contains("1 prediction requests are running and 1 waiting", detail);
         Assert.Equal("1", refused.Headers.RetryAfter?.ToString());
         Assert.False(waiting.IsCompleted, "the queued request was answered while the worker was busy");
         // Health, the model's description and the pages do not queue.
-        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/api/model", cancellation)).StatusCode);
-        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/health", cancellation)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await app.Client.GetAsync("/api/model", cancellation)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await app.Client.GetAsync("/health", cancellation)).StatusCode);
 
         await held.DisposeAsync();
         using var queued = await waiting.WaitAsync(TimeSpan.FromSeconds(30), cancellation);
         Assert.Equal(HttpStatusCode.OK, queued.StatusCode);
-        using var after = await Post();
+        using var after = await app.Post();
         Assert.Equal(HttpStatusCode.OK, after.StatusCode);
     }
 
     [Fact]
     public async Task A_request_that_waits_longer_than_the_limit_for_a_worker_gets_503()
     {
-        using var dir = new TestData.TempFolder();
-        var image = File.ReadAllBytes(WriteImages(dir, 1)[0]);
-        using var app = Serve(limits: s => s with { MaxConcurrentPredictions = 1, MaxQueuedPredictions = 4, MaxPredictionWait = TimeSpan.FromMilliseconds(200) });
-        using var client = app.CreateClient();
-        var workers = (PredictionWorkers)app.Services.GetService(typeof(PredictionWorkers))!;
-        await using (await HeldWorker.StartAsync(app.Services))
+        using var app = new OneWorker(this, queued: 4, wait: TimeSpan.FromMilliseconds(200));
+        await using (await app.HoldAsync())
         {
-            using var refused = await client.PostAsync("/api/predict", Form(("a.bmp", image)), TestContext.Current.CancellationToken);
+            using var refused = await app.Post();
             await AssertProblem(refused, HttpStatusCode.ServiceUnavailable, "the server is busy: no prediction worker was free within 0.2 s");
             Assert.Equal("1", refused.Headers.RetryAfter?.ToString());
         }
         // The withdrawn request was not predicted later: the worker is free and the queue holds nothing.
-        using var good = await client.PostAsync("/api/predict", Form(("a.bmp", image)), TestContext.Current.CancellationToken);
+        using var good = await app.Post();
         Assert.Equal(HttpStatusCode.OK, good.StatusCode);
-        Assert.Equal(0, workers.Waiting);
+        Assert.Equal(0, app.Workers.Waiting);
     }
 
     [Fact]

@@ -32,6 +32,18 @@ public class ServeSettingsTests
     public void Values_out_of_range_are_refused_naming_the_setting(string key, string value, string message) =>
         Assert.Equal(message, Assert.Throws<UserError>(() => Defaults.With([Set(key, value)])).Message);
 
+    [Fact]
+    public void Limits_are_numbers_as_the_app_reads_every_number_given_as_text()
+    {
+        // A sign; for seconds decimals and an exponent; a whole number in exponent form is refused, as config overrides do.
+        Assert.Equal(Defaults with { MaxImages = 4, MaxPredictionWait = TimeSpan.FromSeconds(20) },
+            Defaults.With([Set("Serve:MaxImages", "+4"), Set("Serve:MaxPredictionWait", "2e1")]));
+        Assert.Equal("--Serve:MaxImages must be a whole number of 1 or more (got '4e0')",
+            Assert.Throws<UserError>(() => Defaults.With([Set("Serve:MaxImages", "4e0")])).Message);
+        Assert.Equal("--Serve:MaxPredictionWait must be a number of seconds greater than 0 (got ' 2')",
+            Assert.Throws<UserError>(() => Defaults.With([Set("Serve:MaxPredictionWait", " 2")])).Message);
+    }
+
     [Theory]
     [InlineData("Serve:MaxImage")]
     [InlineData("Training:Epochs")]

@@ -101,6 +101,25 @@ public class StageTests
     }
 
     [Fact]
+    public void A_stage_made_on_the_callers_catalog_runs_its_onnx_graph_where_the_callers_context_says()
+    {
+        // ML.NET's ONNX transforms take the GPU from their context: a context naming a GPU device that cannot run the
+        // graph (the CPU build of ONNX Runtime has no CUDA provider; a CUDA build has no device 999) fails the fit. A
+        // stage made in a context of its own would ignore the caller's choice and fit as the default context does.
+        var data = PixelData(Planes(0, 255, 51));
+        var noSuchGpu = new MLContext(seed: 1) { GpuDeviceId = 999, FallbackToCpu = false };
+        var error = Assert.ThrowsAny<Exception>(() => noSuchGpu.Transforms.NormalizeCifarPixels().Fit(data));
+        Assert.Contains(Causes(error), e => e is EntryPointNotFoundException || e.GetType().Name == "OnnxRuntimeException");
+        using var stage = _ml.Transforms.NormalizeCifarPixels().Fit(data);
+        Assert.Equal(-1f, stage.Transform(data).GetColumn<float[]>("Features").Single()[0], 6);
+    }
+
+    private static IEnumerable<Exception> Causes(Exception e)
+    {
+        for (Exception? x = e; x is not null; x = x.InnerException) yield return x;
+    }
+
+    [Fact]
     public void Normalization_applies_each_channels_own_mean_and_std()
     {
         var imagenet = new PixelNormalization(new[] { 0.485f, 0.456f, 0.406f }, new[] { 0.229f, 0.224f, 0.225f });

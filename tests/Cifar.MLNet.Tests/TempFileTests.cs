@@ -23,7 +23,7 @@ public class TempFileTests
         using var temp = new TestData.TempFolder();
         var ml = new MLContext(seed: 1) { TempFilePath = temp.Path };
         var pixels = ml.Transforms.LoadCifarImages().Fit(Paths(ml)).Transform(Paths(ml));
-        // The constructor, not the catalog extension: that builds in a context of its own, with the default temp folder.
+        // The constructor, not the catalog extension: ML.NET gives an extension no way to the context's temp folder.
         var stage = new CifarNormalizationEstimator(ml).Fit(pixels);
         Assert.NotEmpty(Directory.GetFiles(temp.Path)); // the saved form's graph: the check below is not vacuous
         stage.Dispose();

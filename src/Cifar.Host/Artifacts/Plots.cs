@@ -20,58 +20,89 @@ internal static class Plots
     private static byte[] Curves(string title, string yLabel, IReadOnlyList<EpochMetrics> history,
         Func<EpochMetrics, double> train, Func<EpochMetrics, double?> validation)
     {
-        const int width = 800, height = 500, left = 80, right = 30, top = 50, bottom = 60;
-        var series = new List<(string Name, SKColor Color, double[] Values)> { ("train", TrainColor, history.Select(train).ToArray()) };
+        var series = new List<Series> { new("train", TrainColor, history.Select(train).ToArray()) };
         if (history.Count > 0 && history.All(m => validation(m) is not null))
-            series.Add(("validation", ValidationColor, history.Select(m => validation(m)!.Value).ToArray()));
+            series.Add(new("validation", ValidationColor, history.Select(m => validation(m)!.Value).ToArray()));
         var all = series.SelectMany(s => s.Values).DefaultIfEmpty(0).ToArray();
-        var (yMin, yMax, yStep) = NiceRange(all.Min(), all.Max());
-        int epochs = Math.Max(history.Count, 1);
+        var frame = new CurveFrame(Math.Max(history.Count, 1), NiceRange(all.Min(), all.Max()));
 
-        using var surface = WhiteSurface(width, height);
+        using var surface = WhiteSurface(CurveFrame.Width, CurveFrame.Height);
         var canvas = surface.Canvas;
         using var font = Font(14);
-        using var titleFont = Font(18, bold: true);
         using var text = new SKPaint { IsAntialias = true, Color = SKColors.Black };
+        DrawGrid(canvas, frame, font, text);
+        foreach (var one in series) DrawSeries(canvas, frame, one);
+        DrawCurveLabels(canvas, title, yLabel, font, text);
+        DrawLegend(canvas, series, font, text);
+        return Encode(surface);
+    }
+
+    /// <summary>One curve: its name in the legend, its colour and a value per epoch.</summary>
+    private sealed record Series(string Name, SKColor Color, double[] Values);
+
+    /// <summary>The curves' figure: its size, the plot area inside the margins, and where an epoch and a value lie in it.</summary>
+    private readonly record struct CurveFrame(int Epochs, (double Min, double Max, double Step) Range)
+    {
+        public const int Width = 800, Height = 500, Left = 80, Right = 30, Top = 50, Bottom = 60;
+        public const float PlotWidth = Width - Left - Right, PlotHeight = Height - Top - Bottom;
+
+        public float X(double epoch) => Left + (float)(Epochs == 1 ? PlotWidth / 2 : (epoch - 1) / (Epochs - 1) * PlotWidth);
+        public float Y(double value) => Top + (float)((Range.Max - value) / (Range.Max - Range.Min) * PlotHeight);
+    }
+
+    /// <summary>The value lines with their labels, a line every few epochs with its number, and the plot area's frame.</summary>
+    private static void DrawGrid(SKCanvas canvas, CurveFrame frame, SKFont font, SKPaint text)
+    {
         using var grid = new SKPaint { Color = new SKColor(225, 225, 225), StrokeWidth = 1 };
         using var axis = new SKPaint { Color = SKColors.Black, StrokeWidth = 1.5f, IsStroke = true };
-        float plotW = width - left - right, plotH = height - top - bottom;
-        float X(double epoch) => left + (float)(epochs == 1 ? plotW / 2 : (epoch - 1) / (epochs - 1) * plotW);
-        float Y(double v) => top + (float)((yMax - v) / (yMax - yMin) * plotH);
-
+        var (yMin, yMax, yStep) = frame.Range;
         for (double v = yMin; v <= yMax + yStep / 2; v += yStep)
         {
-            canvas.DrawLine(left, Y(v), width - right, Y(v), grid);
-            DrawText(canvas, v.ToString(yStep < 0.1 ? "0.00" : "0.0", CultureInfo.InvariantCulture), left - 8, Y(v) + 5, font, text, SKTextAlign.Right);
+            canvas.DrawLine(CurveFrame.Left, frame.Y(v), CurveFrame.Width - CurveFrame.Right, frame.Y(v), grid);
+            DrawText(canvas, v.ToString(yStep < 0.1 ? "0.00" : "0.0", CultureInfo.InvariantCulture), CurveFrame.Left - 8, frame.Y(v) + 5, font, text, SKTextAlign.Right);
         }
-        int tickEvery = Math.Max(1, (int)Math.Ceiling(epochs / 15.0));
-        for (int e = 1; e <= epochs; e += tickEvery)
+        int tickEvery = Math.Max(1, (int)Math.Ceiling(frame.Epochs / 15.0));
+        for (int e = 1; e <= frame.Epochs; e += tickEvery)
         {
-            canvas.DrawLine(X(e), top, X(e), top + plotH, grid);
-            DrawText(canvas, e.ToString(CultureInfo.InvariantCulture), X(e), top + plotH + 20, font, text, SKTextAlign.Center);
+            canvas.DrawLine(frame.X(e), CurveFrame.Top, frame.X(e), CurveFrame.Top + CurveFrame.PlotHeight, grid);
+            DrawText(canvas, e.ToString(CultureInfo.InvariantCulture), frame.X(e), CurveFrame.Top + CurveFrame.PlotHeight + 20, font, text, SKTextAlign.Center);
         }
-        canvas.DrawRect(left, top, plotW, plotH, axis);
-        foreach (var (_, color, values) in series)
-        {
-            using var line = new SKPaint { Color = color, StrokeWidth = 2.5f, IsStroke = true, IsAntialias = true };
-            using var dot = new SKPaint { Color = color, IsAntialias = true };
-            for (int i = 1; i < values.Length; i++) canvas.DrawLine(X(i), Y(values[i - 1]), X(i + 1), Y(values[i]), line);
-            for (int i = 0; i < values.Length; i++) canvas.DrawCircle(X(i + 1), Y(values[i]), 4, dot);
-        }
-        DrawText(canvas, title, width / 2f, 30, titleFont, text, SKTextAlign.Center);
-        DrawText(canvas, "epoch", left + plotW / 2, height - 15, font, text, SKTextAlign.Center);
+        canvas.DrawRect(CurveFrame.Left, CurveFrame.Top, CurveFrame.PlotWidth, CurveFrame.PlotHeight, axis);
+    }
+
+    /// <summary>A curve: lines between the epochs' values and a dot on each.</summary>
+    private static void DrawSeries(SKCanvas canvas, CurveFrame frame, Series series)
+    {
+        using var line = new SKPaint { Color = series.Color, StrokeWidth = 2.5f, IsStroke = true, IsAntialias = true };
+        using var dot = new SKPaint { Color = series.Color, IsAntialias = true };
+        var values = series.Values;
+        for (int i = 1; i < values.Length; i++) canvas.DrawLine(frame.X(i), frame.Y(values[i - 1]), frame.X(i + 1), frame.Y(values[i]), line);
+        for (int i = 0; i < values.Length; i++) canvas.DrawCircle(frame.X(i + 1), frame.Y(values[i]), 4, dot);
+    }
+
+    /// <summary>The title above the plot, "epoch" below it and the value's name up its left side.</summary>
+    private static void DrawCurveLabels(SKCanvas canvas, string title, string yLabel, SKFont font, SKPaint text)
+    {
+        using var titleFont = Font(18, bold: true);
+        DrawText(canvas, title, CurveFrame.Width / 2f, 30, titleFont, text, SKTextAlign.Center);
+        DrawText(canvas, "epoch", CurveFrame.Left + CurveFrame.PlotWidth / 2, CurveFrame.Height - 15, font, text, SKTextAlign.Center);
+        float middle = CurveFrame.Top + CurveFrame.PlotHeight / 2;
         canvas.Save();
-        canvas.RotateDegrees(-90, 20, top + plotH / 2);
-        DrawText(canvas, yLabel, 20, top + plotH / 2 + 5, font, text, SKTextAlign.Center);
+        canvas.RotateDegrees(-90, 20, middle);
+        DrawText(canvas, yLabel, 20, middle + 5, font, text, SKTextAlign.Center);
         canvas.Restore();
+    }
+
+    /// <summary>Each curve's colour and name, top right.</summary>
+    private static void DrawLegend(SKCanvas canvas, IReadOnlyList<Series> series, SKFont font, SKPaint text)
+    {
         for (int i = 0; i < series.Count; i++)
         {
-            float ly = top + 20 + i * 22, lx = width - right - 130;
+            float ly = CurveFrame.Top + 20 + i * 22, lx = CurveFrame.Width - CurveFrame.Right - 130;
             using var swatch = new SKPaint { Color = series[i].Color, StrokeWidth = 3, IsAntialias = true };
             canvas.DrawLine(lx, ly - 5, lx + 25, ly - 5, swatch);
             DrawText(canvas, series[i].Name, lx + 32, ly, font, text, SKTextAlign.Left);
         }
-        return Encode(surface);
     }
 
     /// <summary>

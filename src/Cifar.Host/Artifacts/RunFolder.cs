@@ -6,30 +6,28 @@ namespace Cifar.Host.Artifacts;
 /// A run's output folder, held for the run: one run at a time writes into it (a second is refused while the first
 /// holds the lock), and it never tells two stories: a fresh run first removes the files of the run before it (a
 /// resumed run removes the model and final evaluation once it has resumed; see TrainCommand), so a failed or stopped
-/// run leaves no model beside metrics it did not produce.
+/// run leaves no model beside metrics it did not produce. Its files are <see cref="RunLayout"/>'s.
 /// </summary>
 internal sealed class RunFolder : IDisposable
 {
-    public const string LockFile = ".cifar-train.lock";
-
     private readonly FileStream _lock;
 
     private RunFolder(FileStream held) => _lock = held;
 
-    /// <summary>Creates (when needed) and locks <paramref name="path"/>; for a fresh run, removes the previous run's files.</summary>
-    /// <param name="path">The output folder.</param>
+    /// <summary>Creates (when needed) and locks the run's folder; for a fresh run, removes the previous run's files.</summary>
+    /// <param name="run">The output folder.</param>
     /// <param name="resume">A resumed run keeps everything: it continues those files.</param>
-    /// <param name="runFiles">Every file a run writes.</param>
     /// <exception cref="UserError">The folder cannot be written, or another run holds it.</exception>
-    public static RunFolder Open(string path, bool resume, IReadOnlyList<string> runFiles)
+    public static RunFolder Open(RunLayout run, bool resume)
     {
+        var path = run.Folder;
         FileStream held;
         try
         {
             if (File.Exists(path)) throw new UserError($"{path}: is a file, not a folder");
             Directory.CreateDirectory(path);
             // FileShare.None is an exclusive advisory lock between .NET processes; the file goes when the run ends.
-            held = new FileStream(System.IO.Path.Combine(path, LockFile), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None,
+            held = new FileStream(run.PathOf(RunLayout.LockFile), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None,
                 bufferSize: 1, FileOptions.DeleteOnClose);
         }
         catch (IOException e) when (e is not FileNotFoundException and not DirectoryNotFoundException && IsHeldByAnother(e))
@@ -44,9 +42,9 @@ internal sealed class RunFolder : IDisposable
         try
         {
             // A folder where the run writes a file would fail only when that file is written, with .NET's wording.
-            if (runFiles.FirstOrDefault(name => Directory.Exists(System.IO.Path.Combine(path, name))) is { } taken)
-                throw new UserError($"{System.IO.Path.Combine(path, taken)}: is a folder, where the run writes its {taken}; remove it or choose another --output");
-            if (!resume) foreach (var name in runFiles) File.Delete(System.IO.Path.Combine(path, name));
+            if (RunLayout.Files.FirstOrDefault(name => Directory.Exists(run.PathOf(name))) is { } taken)
+                throw new UserError($"{run.PathOf(taken)}: is a folder, where the run writes its {taken}; remove it or choose another --output");
+            if (!resume) foreach (var name in RunLayout.Files) File.Delete(run.PathOf(name));
         }
         catch (UserError)
         {

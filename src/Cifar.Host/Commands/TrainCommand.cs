@@ -15,24 +15,12 @@ using Microsoft.ML.Data;
 namespace Cifar.Host.Commands;
 
 /// <summary>
-/// <c>cifar train</c>: the tutorial's run, driven by the configuration, writing into the output
-/// folder model.zip, metrics.csv/json, loss.png, accuracy.png, confusion.png/txt, evaluation.json, config.json,
-/// checkpoint.bin and train.log. Every artifact but the appended log is written atomically; metrics,
-/// plots and the checkpoint after every epoch.
+/// <c>cifar train</c>: the tutorial's run, driven by the configuration, writing the files of its
+/// <see cref="RunLayout"/> into the output folder. Every artifact but the appended log is written atomically; metrics,
+/// plots and the checkpoint after every epoch (<see cref="EpochReport"/>).
 /// </summary>
 internal sealed class TrainCommand
 {
-    public const string ModelFile = "model.zip", MetricsCsv = "metrics.csv", MetricsJson = "metrics.json",
-        LossPlot = "loss.png", AccuracyPlot = "accuracy.png", ConfusionPlot = "confusion.png",
-        ConfusionText = "confusion.txt", EvaluationJson = "evaluation.json", ResolvedConfig = "config.json", LogFile = "train.log", CheckpointFile = "checkpoint.bin";
-
-    /// <summary>Every file a run writes.</summary>
-    public static readonly string[] RunFiles =
-        { ModelFile, MetricsCsv, MetricsJson, LossPlot, AccuracyPlot, ConfusionPlot, ConfusionText, EvaluationJson, ResolvedConfig, LogFile, CheckpointFile };
-
-    /// <summary>The files written once the run has finished: the model and its evaluation.</summary>
-    public static readonly string[] FinalFiles = { ModelFile, ConfusionPlot, ConfusionText, EvaluationJson };
-
     private readonly CifarConfig _config;
     private readonly CifarDownloader _downloader;
     private readonly ILogger<TrainCommand> _log;
@@ -45,26 +33,26 @@ internal sealed class TrainCommand
     }
 
     /// <summary>The run, step by step: data, libtorch, configuration record, fit, model, evaluation.</summary>
-    public async Task<int> RunAsync(string outputDir, bool resume, TextWriter output, bool interactive, CancellationToken cancellation)
+    public async Task<int> RunAsync(RunLayout run, bool resume, TextWriter output, bool interactive, CancellationToken cancellation)
     {
         // The app's choice, not the library's: glibc keeps freed buffers for reuse (a faster CPU step, docs/performance.md).
         TorchRuntime.KeepFreedNativeBuffers();
         var root = await EnsureDataAsync(output, cancellation);
         var setup = PrepareLibtorch(output);
         // A resumed run keeps the configuration it started with (the checkpoint refuses other settings).
-        if (resume) CheckSameSplit(outputDir);
-        else AtomicFile.WriteText(Path.Combine(outputDir, ResolvedConfig), JsonSerializer.Serialize(_config, ConfigLoader.IndentedJson));
+        if (resume) CheckSameSplit(run);
+        else AtomicFile.WriteText(run.Config, JsonSerializer.Serialize(_config, ConfigLoader.IndentedJson));
         var clock = Stopwatch.StartNew();
         var ml = new MLContext(_config.Training.Seed);
         var data = LoadData(ml, root, output);
-        var model = Fit(ml, data, outputDir, resume, setup, output, interactive, cancellation);
+        var report = new EpochReport(run, _config.Training.Epochs, setup, data.Classes, _config.Data.ImageFormat(), output, interactive, _log);
+        var model = Fit(ml, data, run, resume, report, cancellation);
         if (model is null) return ExitCodes.Failure;
         // Disposing the chain frees the network and deletes the stages' ONNX graph files.
         using var fitted = model;
-        var modelPath = Path.Combine(outputDir, ModelFile);
-        AtomicFile.Write(modelPath, stream => ml.Model.Save(model, data.Train.Schema, stream));
-        output.WriteLine($"saved {modelPath} after {clock.Elapsed.TotalMinutes:F1} min");
-        WriteEvaluation(ml, model, data, outputDir, output, setup, clock.Elapsed);
+        AtomicFile.Write(run.Model, stream => ml.Model.Save(model, data.Train.Schema, stream));
+        output.WriteLine($"saved {run.Model} after {clock.Elapsed.TotalMinutes:F1} min");
+        WriteEvaluation(ml, model, data, run, output, setup, clock.Elapsed);
         return ExitCodes.Success;
     }
 
@@ -73,14 +61,14 @@ internal sealed class TrainCommand
     /// checkpoint's settings (its counts may not change while its images do), so its keys are compared with the run's
     /// config.json here.
     /// </summary>
-    private void CheckSameSplit(string outputDir)
+    private void CheckSameSplit(RunLayout run)
     {
-        var recordedPath = Path.Combine(outputDir, ResolvedConfig);
+        var recordedPath = run.Config;
         if (!File.Exists(recordedPath)) return;
         var recorded = ConfigLoader.Load([recordedPath], []).Config.Data;
         var (was, now) = (recorded, _config.Data);
         if (was.ValidationFraction != now.ValidationFraction)
-            throw new UserError(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            throw new UserError(string.Create(CultureInfo.InvariantCulture,
                 $"{recordedPath}: Data:ValidationFraction was {was.ValidationFraction?.ToString() ?? "not set"}, now {now.ValidationFraction?.ToString() ?? "not set"}: a resumed run keeps its split"));
         if (was.SplitSeed != now.SplitSeed)
             throw new UserError($"{recordedPath}: Data:SplitSeed was {was.SplitSeed}, now {now.SplitSeed}: a resumed run keeps its split");
@@ -187,80 +175,49 @@ internal sealed class TrainCommand
     /// Trains the configured pipeline, reporting each epoch and writing metrics and plots after it; null when the user
     /// stopped the run (its checkpoint stays for --resume).
     /// </summary>
-    private TransformerChain<CifarCnnTransformer>? Fit(MLContext ml, RunData data, string outputDir, bool resume, TrainingSetup setup,
-        TextWriter output, bool interactive, CancellationToken cancellation)
+    private TransformerChain<CifarCnnTransformer>? Fit(MLContext ml, RunData data, RunLayout run, bool resume, EpochReport report,
+        CancellationToken cancellation)
     {
-        var c = _config;
-        var history = new List<EpochMetrics>();
-        var progress = new ProgressBar(output, interactive);
-        var options = CifarCnnOptions.For(c.Recipe) with
+        var options = report.Reporting(CifarCnnOptions.For(_config.Recipe)) with
         {
             CancellationToken = cancellation,
-            BatchCompleted = progress.Report,
-            CheckpointPath = Path.Combine(outputDir, CheckpointFile),
+            CheckpointPath = run.Checkpoint,
             Resume = resume,
-            Notice = note =>
-            {
-                output.WriteLine(note);
-                _log.LogInformation("{Note}", note);
-            },
-            Resumed = done =>
-            {
-                // From here on the folder describes the continued run: the finished model of the last one goes.
-                foreach (var name in FinalFiles) File.Delete(Path.Combine(outputDir, name));
-                history.AddRange(done);
-                output.WriteLine($"resuming after epoch {done.Count} from {Path.Combine(outputDir, CheckpointFile)}");
-                foreach (var m in done) output.WriteLine(EpochLine(m, c.Training.Epochs));
-            },
-            EpochCompleted = m =>
-            {
-                progress.Clear();
-                history.Add(m);
-                var line = EpochLine(m, c.Training.Epochs);
-                output.WriteLine(line);
-                output.Flush();
-                _log.LogInformation("{Line}", line);
-                WriteMetrics(outputDir, history, setup, data.Classes, c.Data.ImageFormat());
-            },
         };
-        var pipeline = ml.Transforms.CifarStages(c.Recipe, c.Data.ImageFormat()).AppendCifarCnn(options, data.Validation);
+        var pipeline = ml.Transforms.CifarStages(_config.Recipe, _config.Data.ImageFormat()).AppendCifarCnn(options, data.Validation);
         try
         {
             return pipeline.Fit(data.Train);
         }
         catch (OperationCanceledException)
         {
-            progress.Clear();
-            output.WriteLine($"stopped after {history.Count} of {c.Training.Epochs} epochs; their metrics and checkpoint are in {outputDir} (continue with --resume), no model was saved");
-            _log.LogWarning("Stopped by the user after {Epochs} epochs", history.Count);
+            report.Stopped();
             return null;
         }
         catch (TrainingDivergedException)
         {
-            progress.Clear();
+            report.ClearProgress();
             throw;
         }
-        catch (CheckpointException e)
+        catch (Exception e) when (Refusal(e) is { } refusal)
         {
-            throw new UserError(e.Message, e);
-        }
-        catch (NetworkDefinitionException e)
-        {
-            throw new UserError($"Model:{(c.Model.Network is null ? "Architecture" : "Network")}: {e.Message}", e);
-        }
-        catch (InitialWeightsException e)
-        {
-            throw new UserError($"Model:InitialWeights: {e.Message}", e);
-        }
-        catch (Exception e) when (e.GetBaseException() is CifarDataException bad)
-        {
-            // ML.NET may deliver it wrapped, from the thread that decoded the image.
-            throw new UserError(bad.Message + " (Data:SkipBadImages=true skips such files)", e);
+            throw refusal;
         }
     }
 
+    /// <summary>What the trainer refused, as a user error naming the config key; null for any other failure.</summary>
+    private UserError? Refusal(Exception e) => e switch
+    {
+        CheckpointException => new UserError(e.Message, e),
+        NetworkDefinitionException => new UserError($"Model:{(_config.Model.Network is null ? "Architecture" : "Network")}: {e.Message}", e),
+        InitialWeightsException => new UserError($"Model:InitialWeights: {e.Message}", e),
+        // ML.NET may deliver it wrapped, from the thread that decoded the image.
+        _ when e.GetBaseException() is CifarDataException bad => new UserError(bad.Message + " (Data:SkipBadImages=true skips such files)", e),
+        _ => null,
+    };
+
     /// <summary>The final validation: confusion plot and report files, and the summary on the console.</summary>
-    private void WriteEvaluation(MLContext ml, TransformerChain<CifarCnnTransformer> model, RunData data, string outputDir, TextWriter output,
+    private void WriteEvaluation(MLContext ml, TransformerChain<CifarCnnTransformer> model, RunData data, RunLayout run, TextWriter output,
         TrainingSetup setup, TimeSpan elapsed)
     {
         // The trainer measured the last epoch's validation pass on the device; scoring it again through
@@ -268,55 +225,17 @@ internal sealed class TrainCommand
         var evaluation = model.LastTransformer.FinalValidation is { } final
             ? Evaluation.From(final)
             : Evaluation.From(ml.MulticlassClassification.Evaluate(model.Transform(data.Validation)));
-        AtomicFile.WriteBytes(Path.Combine(outputDir, ConfusionPlot), Plots.Confusion(data.Classes, evaluation.Counts));
-        AtomicFile.WriteText(Path.Combine(outputDir, ConfusionText), EvaluationReport.Full(data.Classes, evaluation));
-        AtomicFile.WriteText(Path.Combine(outputDir, EvaluationJson), MetricsFiles.EvaluationJson(data.Classes, evaluation, _config.Model.TestTimeAugmentation, setup, elapsed));
+        AtomicFile.WriteBytes(run.ConfusionPlot, Plots.Confusion(data.Classes, evaluation.Counts));
+        AtomicFile.WriteText(run.ConfusionText, EvaluationReport.Full(data.Classes, evaluation));
+        AtomicFile.WriteText(run.Evaluation, MetricsFiles.EvaluationJson(data.Classes, evaluation, _config.Model.TestTimeAugmentation, setup, elapsed));
         output.WriteLine($"validation: {EvaluationReport.Summary(evaluation)}");
         // A matrix of many classes does not fit a terminal: confusion.txt and confusion.png hold it.
         output.Write(data.Classes.Count <= ClassCounts.ConsoleTableLimit
             ? EvaluationReport.ConfusionMatrix(data.Classes, evaluation.Counts)
-            : $"confusion matrix: {data.Classes.Count}×{data.Classes.Count}, in {Path.Combine(outputDir, ConfusionText)} and {ConfusionPlot}\n"
+            : $"confusion matrix: {data.Classes.Count}×{data.Classes.Count}, in {run.ConfusionText} and {RunLayout.ConfusionPlotFile}\n"
               + EvaluationReport.Bounded(data.Classes, evaluation));
         _log.LogInformation("Validation {Summary}", EvaluationReport.Summary(evaluation));
     }
 
     private static long CountRows(IDataView data) => data.GetRowCount() ?? data.GetColumn<uint>(CifarColumns.Label).LongCount();
-
-    public static string EpochLine(EpochMetrics m, int epochs) => string.Create(CultureInfo.InvariantCulture,
-        $"Epoch {m.Epoch}/{epochs}: train loss {m.TrainLoss:F4}, train acc {m.TrainAccuracy:P2} | val loss {m.ValidationLoss:F4}, val acc {m.ValidationAccuracy:P2} | {m.Seconds:F1}s");
-
-    private static void WriteMetrics(string outputDir, IReadOnlyList<EpochMetrics> history, TrainingSetup setup, IReadOnlyList<string> classes,
-        ImageFormat image)
-    {
-        AtomicFile.WriteText(Path.Combine(outputDir, MetricsCsv), MetricsFiles.ToCsv(history));
-        AtomicFile.WriteText(Path.Combine(outputDir, MetricsJson), MetricsFiles.ToJson(history,
-            new { device = setup.Device, precision = setup.Precision.ToString(), threads = setup.Threads, classes, image = image.Shape }));
-        AtomicFile.WriteBytes(Path.Combine(outputDir, LossPlot), Plots.Loss(history));
-        AtomicFile.WriteBytes(Path.Combine(outputDir, AccuracyPlot), Plots.Accuracy(history));
-    }
-}
-
-/// <summary>A one-line progress bar within an epoch on a terminal; nothing when the output is redirected.</summary>
-internal sealed class ProgressBar(TextWriter output, bool interactive)
-{
-    private long _lastDraw;
-    private bool _drawn;
-
-    public void Report(BatchProgress p)
-    {
-        if (!interactive) return;
-        long now = Environment.TickCount64;
-        if (p.Batch != p.BatchCount && now - _lastDraw < 200) return;
-        _lastDraw = now;
-        int filled = (int)(30.0 * p.Batch / p.BatchCount);
-        output.Write($"\r  epoch {p.Epoch} [{new string('#', filled)}{new string('.', 30 - filled)}] {p.Batch}/{p.BatchCount} batches");
-        _drawn = true;
-    }
-
-    public void Clear()
-    {
-        if (!_drawn) return;
-        output.Write("\r" + new string(' ', 79) + "\r");
-        _drawn = false;
-    }
 }

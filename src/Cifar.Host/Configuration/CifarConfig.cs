@@ -82,10 +82,17 @@ internal sealed record DataConfig : Cifar.MLNet.Data.ImageFolderOptions
     public override void Validate()
     {
         base.Validate();
-        new OptionChecks(Section)
-            .Check(ImageSize is >= 1 and <= Cifar.MLNet.ImageFormat.MaxSide, nameof(ImageSize), $"must be 1 to {Cifar.MLNet.ImageFormat.MaxSide} pixels", ImageSize);
-        ImageFormat().Validate(Section);
-        new OptionChecks(Section)
+        var keys = new OptionChecks(Section);
+        try
+        {
+            ImageFormat().Validate(Section);
+        }
+        catch (OptionsException e) when (e.Key == keys.Key(nameof(ImageWidth)) && ImageWidth is null || e.Key == keys.Key(nameof(ImageHeight)) && ImageHeight is null)
+        {
+            // The format's rule, said of the key that gave the side.
+            throw new OptionsException(keys.Key(nameof(ImageSize)), e.Rule, ImageSize);
+        }
+        keys
             .Check(DownloadMd5 is { Length: 32 } && DownloadMd5.All(Uri.IsHexDigit), nameof(DownloadMd5), "must be 32 hex digits", DownloadMd5)
             .Check(Uri.TryCreate(DownloadUrl, UriKind.Absolute, out var url) && url.Scheme is "http" or "https", nameof(DownloadUrl),
                 "must be an http or https URL", DownloadUrl);

@@ -80,25 +80,36 @@ internal static class ConfigLoader
     /// The records filled from the merged configuration: the defaults' own JSON with each configured value laid over
     /// it as its JSON kind (a number given as text on the command line becomes a number), the recipe's four sections
     /// then read by the library's one reader (<see cref="CifarRecipe.FromJson"/>, which also checks them) and the app's
-    /// sections by the app. A list given in a file replaces the one below it; an entry set alone
-    /// (<c>--Normalization:Mean:1=0.25</c>) replaces only that entry.
+    /// sections by the app.
     /// </summary>
     /// <exception cref="OptionsException">A recipe value is out of range.</exception>
     private static CifarConfig Bind(IConfigurationRoot root, NetworkInFile? network)
     {
         var tree = JsonSerializer.SerializeToNode(new CifarConfig(), Json)!.AsObject();
-        JsonObject Parent(Leaf leaf)
-        {
-            var parent = tree;
-            foreach (var segment in leaf.Key.Split(':')[..^1])
-                parent = parent[segment] as JsonObject ?? (JsonObject)(parent[segment] = new JsonObject());
-            return parent;
-        }
+        LayValues(tree, root);
+        LayLists(tree, root);
+        if (network is not null)
+            ((JsonObject)tree[nameof(CifarConfig.Model)]!)[nameof(ModelOptions.Network)] = JsonNode.Parse(network.Network?.ToJson() ?? "null");
+        return Records(tree, root);
+    }
+
+    /// <summary>The object of <paramref name="tree"/> that holds <paramref name="leaf"/>'s value, made where missing.</summary>
+    private static JsonObject Parent(JsonObject tree, Leaf leaf)
+    {
+        var parent = tree;
+        foreach (var segment in leaf.Key.Split(':')[..^1])
+            parent = parent[segment] as JsonObject ?? (JsonObject)(parent[segment] = new JsonObject());
+        return parent;
+    }
+
+    /// <summary>Each single value the merged sources set, as its JSON kind (lists and networks are laid apart).</summary>
+    private static void LayValues(JsonObject tree, IConfigurationRoot root)
+    {
         foreach (var (key, value) in root.AsEnumerable().Where(e => e.Value is not null))
         {
             var (leaf, index) = Find(key);
             if (index is not null || leaf.Kind == LeafKind.Network) continue;
-            Parent(leaf)[leaf.Key.Split(':')[^1]] = leaf.Kind switch
+            Parent(tree, leaf)[leaf.Key.Split(':')[^1]] = leaf.Kind switch
             {
                 LeafKind.Boolean => JsonValue.Create(bool.Parse(value!)),
                 LeafKind.WholeNumber or LeafKind.Number => Number(value!),
@@ -106,10 +117,18 @@ internal static class ConfigLoader
                 _ => JsonValue.Create(value),
             };
         }
+    }
+
+    /// <summary>
+    /// Each number list, source by source: a list given in a file replaces the one below it; an entry set alone
+    /// (<c>--Normalization:Mean:1=0.25</c>) replaces only that entry, or appends it right after the last.
+    /// </summary>
+    private static void LayLists(JsonObject tree, IConfigurationRoot root)
+    {
         foreach (var leaf in ConfigSchema.Leaves.Values.Where(l => l.Kind == LeafKind.NumberList))
         {
             var name = leaf.Key.Split(':')[^1];
-            var list = (Parent(leaf)[name] as JsonArray ?? new JsonArray()).Select(v => v?.DeepClone()).ToList();
+            var list = (Parent(tree, leaf)[name] as JsonArray ?? new JsonArray()).Select(v => v?.DeepClone()).ToList();
             foreach (var provider in root.Providers)
             {
                 var entries = provider.GetChildKeys(Array.Empty<string>(), leaf.Key).Distinct()
@@ -125,10 +144,13 @@ internal static class ConfigLoader
                     list[i] = Number(value!);
                 }
             }
-            Parent(leaf)[name] = new JsonArray(list.ToArray());
+            Parent(tree, leaf)[name] = new JsonArray(list.ToArray());
         }
-        if (network is not null)
-            ((JsonObject)tree[nameof(CifarConfig.Model)]!)[nameof(ModelOptions.Network)] = JsonNode.Parse(network.Network?.ToJson() ?? "null");
+    }
+
+    /// <summary>The merged tree read into the records: the recipe's sections by the library's reader, the app's by the app.</summary>
+    private static CifarConfig Records(JsonObject tree, IConfigurationRoot root)
+    {
         try
         {
             var recipe = new JsonObject();
@@ -155,7 +177,7 @@ internal static class ConfigLoader
 
     /// <summary>A number a source gave (checked to be one): a JSON number, as a file would give it.</summary>
     private static JsonNode Number(string value) =>
-        JsonValue.Create(double.Parse(value, NumberStyles.Float, CultureInfo.InvariantCulture));
+        JsonValue.Create(ConfigNumbers.TryNumber(value, out var number) ? number : throw new InvalidOperationException($"'{value}' was checked to be a number"));
 
     /// <summary>The leaf a configuration key sets, and the array entry when it sets one.</summary>
     private static (Leaf Leaf, int? Index) Find(string key)
@@ -295,9 +317,8 @@ internal static class ConfigLoader
         if (leaf.Kind == LeafKind.Network) throw new UserError($"{source}: '{key}': a network is given whole, in a config file");
         bool ok = (index is null ? leaf.Kind : LeafKind.Number) switch
         {
-            LeafKind.WholeNumber => int.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out _),
-            LeafKind.Number => double.TryParse(value, NumberStyles.Float & ~NumberStyles.AllowLeadingWhite & ~NumberStyles.AllowTrailingWhite,
-                CultureInfo.InvariantCulture, out var number) && double.IsFinite(number),
+            LeafKind.WholeNumber => ConfigNumbers.TryWholeNumber(value, out var whole) && whole is >= int.MinValue and <= int.MaxValue,
+            LeafKind.Number => ConfigNumbers.TryNumber(value, out _),
             LeafKind.Boolean => bool.TryParse(value, out _),
             LeafKind.Choice => IsChoice(leaf, value),
             LeafKind.NumberList => false,

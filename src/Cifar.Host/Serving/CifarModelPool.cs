@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 using System.Text.Json;
-using Cifar.Host.Commands;
+using Cifar.Host.Artifacts;
 using Cifar.MLNet.Prediction;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -207,7 +207,7 @@ internal sealed class CifarModelPool : IDisposable
             if (sha256 == unless) return null;
             // The run's config is read now, with the model: a new train into the same folder rewrites config.json at its
             // start, long before its model replaces this one.
-            var config = JsonFiles.TryRead(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, TrainCommand.ResolvedConfig))
+            var config = JsonFiles.TryRead(RunLayout.OfModel(path).Config)
                 ?.Deserialize<JsonElement>();
             var model = CifarModel.Load(new MemoryStream(bytes, writable: false), path);
             return new LoadedModel(model, sha256, DateTimeOffset.UtcNow, config, retirement, path);

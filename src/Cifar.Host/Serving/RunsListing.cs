@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
+using Cifar.Host.Artifacts;
 using Cifar.Host.Cli;
-using Cifar.Host.Commands;
 using Microsoft.AspNetCore.Http;
 
 namespace Cifar.Host.Serving;
@@ -12,49 +12,45 @@ namespace Cifar.Host.Serving;
 /// </summary>
 internal static class RunsListing
 {
-    /// <summary>Each plot a run can have, by the kind its URL names, and its file in the run folder.</summary>
-    public static readonly (string Kind, string File)[] Plots =
-        [("loss", TrainCommand.LossPlot), ("accuracy", TrainCommand.AccuracyPlot), ("confusion", TrainCommand.ConfusionPlot)];
-
-    /// <summary>Every run with its per-epoch rows (objects only) and the URLs of its plots.</summary>
+    /// <summary>Every run with its per-epoch rows (objects only) and the URLs of its plots (<see cref="RunLayout.Plots"/>).</summary>
     public static IReadOnlyList<RunSummary> List(ServeSettings settings) =>
         FindRuns(settings).Select(run => new RunSummary(run.Key, Epochs(run.Value),
-            Plots.Where(plot => IsPlainFile(Path.Combine(run.Value, plot.File)))
+            RunLayout.Plots.Where(plot => IsPlainFile(run.Value.PathOf(plot.File)))
                 .ToDictionary(plot => plot.Kind, plot => $"/api/runs/{Uri.EscapeDataString(run.Key)}/{plot.Kind}.png"))).ToList();
 
     /// <summary>The plot's PNG, or a 404 problem naming what is missing.</summary>
     public static IResult GetPlot(string run, string kind, ServeSettings settings)
     {
-        if (Plots.FirstOrDefault(plot => plot.Kind == kind).File is not { } plotFile)
+        if (RunLayout.Plots.FirstOrDefault(plot => plot.Kind == kind).File is not { } plotFile)
             return Problems.Create(StatusCodes.Status404NotFound,
-                $"no such plot '{TextEscaping.ControlCharacters(kind)}' (plots: {string.Join(", ", Plots.Select(plot => plot.Kind))})");
+                $"no such plot '{TextEscaping.ControlCharacters(kind)}' (plots: {string.Join(", ", RunLayout.Plots.Select(plot => plot.Kind))})");
         if (!FindRuns(settings).TryGetValue(run, out var folder))
             return Problems.Create(StatusCodes.Status404NotFound, $"no such run '{TextEscaping.ControlCharacters(run)}'");
-        var file = Path.Combine(folder, plotFile);
+        var file = folder.PathOf(plotFile);
         return IsPlainFile(file) ? TypedResults.PhysicalFile(file, "image/png") : Problems.Create(StatusCodes.Status404NotFound, $"run '{run}' has no {kind} plot");
     }
 
     /// <summary>metrics.json's epoch rows; a file that is not an object with an array of objects gives none.</summary>
-    private static JsonArray Epochs(string folder)
+    private static JsonArray Epochs(RunLayout run)
     {
-        var metrics = Path.Combine(folder, TrainCommand.MetricsJson);
+        var metrics = run.MetricsJson;
         var epochs = IsPlainFile(metrics) ? (JsonFiles.TryRead(metrics) as JsonObject)?["epochs"] as JsonArray : null;
         return new JsonArray(epochs?.OfType<JsonObject>().Select(row => (JsonNode)row.DeepClone()).ToArray() ?? []);
     }
 
     /// <summary>The runs under --runs by name: each real folder holding metrics.json (the folder itself when it is a run).</summary>
-    private static Dictionary<string, string> FindRuns(ServeSettings settings)
+    private static Dictionary<string, RunLayout> FindRuns(ServeSettings settings)
     {
-        var runs = new Dictionary<string, string>(StringComparer.Ordinal);
+        var runs = new Dictionary<string, RunLayout>(StringComparer.Ordinal);
         if (settings.RunsFolder is not { } root || !Directory.Exists(root)) return runs;
         var full = Path.GetFullPath(root);
-        if (IsRun(full)) runs[Path.GetFileName(full.TrimEnd(Path.DirectorySeparatorChar))] = full;
+        if (IsRun(full)) runs[Path.GetFileName(full.TrimEnd(Path.DirectorySeparatorChar))] = new RunLayout(full);
         foreach (var folder in Directory.EnumerateDirectories(full).Order(StringComparer.Ordinal))
-            if (new DirectoryInfo(folder).LinkTarget is null && IsRun(folder)) runs.TryAdd(Path.GetFileName(folder), folder);
+            if (new DirectoryInfo(folder).LinkTarget is null && IsRun(folder)) runs.TryAdd(Path.GetFileName(folder), new RunLayout(folder));
         return runs;
     }
 
-    private static bool IsRun(string folder) => IsPlainFile(Path.Combine(folder, TrainCommand.MetricsJson));
+    private static bool IsRun(string folder) => IsPlainFile(new RunLayout(folder).MetricsJson);
 
     /// <summary>A file that exists and is no symbolic link.</summary>
     private static bool IsPlainFile(string path)

@@ -2,13 +2,14 @@ using System.Globalization;
 using System.Reflection;
 using System.Text.Json;
 using Cifar.Host.Cli;
+using Cifar.Host.Configuration;
 
 namespace Cifar.Host.Serving;
 
 /// <summary>
 /// What <c>cifar serve</c> serves, and every limit it puts on requests (one place for all of them); each limit can be
 /// set on the command line as <c>--Serve:Name=value</c> (<see cref="With"/>): sizes and counts as whole numbers,
-/// durations in seconds.
+/// durations in seconds, read as every number the app reads as text (<see cref="ConfigNumbers"/>).
 /// </summary>
 /// <param name="ModelPath">The model zip (watched: a replaced file is put in service).</param>
 /// <param name="RunsFolder">The folder whose runs the runs page lists, or null for none.</param>
@@ -83,7 +84,7 @@ internal sealed record ServeSettings(string ModelPath, string? RunsFolder)
     }
 
     private static long WholeNumber(PropertyInfo limit, string text) =>
-        long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n >= 1
+        ConfigNumbers.TryWholeNumber(text, out var n) && n >= 1
         && (limit.PropertyType == typeof(long) || n <= int.MaxValue)
             ? n
             : throw new UserError($"--{Prefix}{limit.Name} must be a whole number of 1 or more (got '{TextEscaping.ControlCharacters(text)}')");
@@ -92,7 +93,7 @@ internal sealed record ServeSettings(string ModelPath, string? RunsFolder)
     private static string Seconds(PropertyInfo limit, string text)
     {
         bool zeroAllowed = limit.Name == nameof(ReleaseMemoryAfterIdle);
-        if (double.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var seconds)
+        if (ConfigNumbers.TryNumber(text, out var seconds)
             && seconds <= TimeSpan.MaxValue.TotalSeconds / 2 && (seconds > 0 || zeroAllowed && seconds == 0))
             return TimeSpan.FromSeconds(seconds).ToString("c", CultureInfo.InvariantCulture);
         throw new UserError(

@@ -8,13 +8,13 @@ namespace Cifar.MLNet.Data;
 public static class BinaryBatchDataset
 {
     /// <summary>Bytes per record: label + 3 × 32 × 32 pixels.</summary>
-    public const int RecordSize = 1 + CifarImage.Size;
+    internal const int RecordSize = 1 + CifarImage.Size;
 
     /// <summary>The class-names file.</summary>
-    public const string MetaFile = "batches.meta.txt";
+    internal const string MetaFile = "batches.meta.txt";
 
     /// <summary>The batch files of one split, in reading order.</summary>
-    public static IReadOnlyList<string> BatchFiles(CifarSplit split) => split == CifarSplit.Train
+    internal static IReadOnlyList<string> BatchFiles(CifarSplit split) => split == CifarSplit.Train
         ? Enumerable.Range(1, 5).Select(i => $"data_batch_{i}.bin").ToArray()
         : new[] { "test_batch.bin" };
 
@@ -33,7 +33,7 @@ public static class BinaryBatchDataset
     /// <param name="ClassNames">Class names from <c>batches.meta.txt</c>.</param>
     /// <param name="Labels">One class index per image.</param>
     /// <param name="Pixels">Image after image, each 3072 bytes channels first.</param>
-    public sealed record Records(IReadOnlyList<string> ClassNames, byte[] Labels, byte[] Pixels)
+    internal sealed record Records(IReadOnlyList<string> ClassNames, byte[] Labels, byte[] Pixels)
     {
         /// <summary>Number of images.</summary>
         public int Count => Labels.Length;
@@ -41,7 +41,7 @@ public static class BinaryBatchDataset
 
     /// <summary>Reads every batch file of <paramref name="split"/> from <paramref name="folder"/>.</summary>
     /// <exception cref="CifarDataException">A file is missing, not a whole number of records, or has a label outside the class list.</exception>
-    public static Records Read(string folder, CifarSplit split)
+    internal static Records Read(string folder, CifarSplit split)
     {
         var classNames = ReadClassNames(Path.Combine(folder, MetaFile));
         var labels = new List<byte>();

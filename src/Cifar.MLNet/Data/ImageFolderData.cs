@@ -29,8 +29,8 @@ public sealed record ImageFolderSplits(
 /// <summary>
 /// Any folder of class folders as training and validation data: <c>root/train/&lt;class&gt;/*</c> with
 /// <c>root/test/&lt;class&gt;/*</c>, or one <c>root/&lt;class&gt;/*</c> split per class. Class names are the
-/// folder names, any names, in ordinal order; images are the files with an extension in
-/// <see cref="ImageFolderDataset.ImageExtensions"/>; hidden files and folders are skipped.
+/// folder names, any names, in ordinal order; images are the files ending in .jpg, .jpeg, .png, .bmp, .gif or .webp
+/// (any case); hidden files and folders are skipped.
 /// </summary>
 public static class ImageFolderData
 {

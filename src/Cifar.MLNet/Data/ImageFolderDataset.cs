@@ -5,7 +5,7 @@ namespace Cifar.MLNet.Data;
 /// names. CIFAR-10's layout is <c>&lt;root&gt;/{train,test}/&lt;class&gt;/*</c>; <see cref="ImageFolderData"/>
 /// also reads one folder of class folders and splits it.
 /// </summary>
-public static class ImageFolderDataset
+internal static class ImageFolderDataset
 {
     /// <summary>File extensions taken as images (ImageAnalytics decodes these); other files are ignored.</summary>
     public static readonly IReadOnlySet<string> ImageExtensions =
@@ -67,4 +67,4 @@ public static class ImageFolderDataset
 /// <param name="ClassNames">The class folders' names, in ordinal order.</param>
 /// <param name="FilesByClass">Each class's image files (full paths under the folder), in ordinal order.</param>
 /// <param name="IgnoredFiles">Visible files in the class folders that are not images by their extension.</param>
-public sealed record ClassFolders(IReadOnlyList<string> ClassNames, IReadOnlyList<IReadOnlyList<string>> FilesByClass, int IgnoredFiles);
+internal sealed record ClassFolders(IReadOnlyList<string> ClassNames, IReadOnlyList<IReadOnlyList<string>> FilesByClass, int IgnoredFiles);

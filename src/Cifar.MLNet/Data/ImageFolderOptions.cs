@@ -13,7 +13,7 @@ public record ImageFolderOptions
     /// <summary>The share of each class held out for validation when <see cref="ValidationFraction"/> is not given: 0.2.</summary>
     public const double DefaultValidationFraction = 0.2;
 
-    /// <summary>Training images, a class-balanced subset (<see cref="BalancedSubset"/>); 0 = all. Default 0.</summary>
+    /// <summary>Training images, a class-balanced subset (as evenly over the classes as their images allow); 0 = all. Default 0.</summary>
     public int TrainLimit { get; init; }
 
     /// <summary>Validation images (the test split, or the held-out part of a single folder), class-balanced; 0 = all. Default 0.</summary>

@@ -47,9 +47,7 @@ internal sealed record ImageInputContract(string PixelsColumn, long[] Dims, stri
         var steps = new TransformerChain<ITransformer>(chain
             .Where(t => t is ImageResizingTransformer or ImageGrayscalingTransformer or ImagePixelExtractingTransformer).ToArray());
         var imageSchema = ml.Data.LoadFromEnumerable(Array.Empty<InMemoryImageInput>()).Schema;
-        var pixels = steps.GetOutputSchema(imageSchema)
-            .FirstOrDefault(c => c.Type is VectorDataViewType { ItemType: var item, Dimensions.Length: 3 } && item == NumberDataViewType.Single);
-        if (pixels.Name is null)
+        if (CifarModel.PixelsColumn(steps.GetOutputSchema(imageSchema)) is not { } pixels)
             throw new InvalidDataException($"{name}: not a Cifar model zip: its image steps give no channels × height × width pixels");
         var dims = ((VectorDataViewType)pixels.Type).Dimensions.Select(d => (long)d).ToArray();
         string Refused(string why) => $"{name}: its image steps give [{string.Join(",", dims)}] values that the ONNX export cannot describe: {why}";

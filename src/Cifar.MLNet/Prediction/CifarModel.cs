@@ -9,7 +9,7 @@ namespace Cifar.MLNet.Prediction;
 /// <summary>
 /// A saved Cifar model loaded for prediction from image files, encoded image bytes or decoded
 /// images. Needs ML.NET and ONNX Runtime only, never libtorch. Thread-safe: predictions run on
-/// pooled engines (<see cref="EnginePool{TInput, TOutput}"/>), one pool per kind of input.
+/// pooled prediction engines, one pool per kind of input.
 /// </summary>
 public sealed class CifarModel : IDisposable
 {
@@ -154,9 +154,17 @@ public sealed class CifarModel : IDisposable
         if (output.GetColumnOrNull(CifarColumns.Score) is not { Type: VectorDataViewType { ItemType: NumberDataViewType } }
             || output.GetColumnOrNull(CifarColumns.PredictedLabel) is not { Type: TextDataViewType })
             throw new InvalidDataException($"{path}: not a Cifar image classifier: it gives no Score vector and text PredictedLabel");
-        // The first image-shaped column is the pixels the image steps extract (none where they are interleaved, say).
-        return output.Select(c => ImageFormat.Of(c.Type)).FirstOrDefault(f => f is not null);
+        // Pixels extracted interleaved, say, declare no [channels, height, width].
+        return PixelsColumn(output) is { } pixels ? ImageFormat.Of(pixels.Type) : null;
     }
+
+    /// <summary>
+    /// The pixels a model's image steps extract, in a schema their output is part of: the first column of float vectors
+    /// with three dimensions. The one rule for prediction (<see cref="ImageFormat"/>) and the ONNX export's input.
+    /// </summary>
+    internal static DataViewSchema.Column? PixelsColumn(DataViewSchema schema) =>
+        schema.Cast<DataViewSchema.Column?>()
+            .FirstOrDefault(c => c!.Value.Type is VectorDataViewType { Dimensions.Length: 3 } v && v.ItemType == NumberDataViewType.Single);
 
     /// <summary>Predicts the class of an image file.</summary>
     /// <exception cref="FileNotFoundException">There is no such file.</exception>
@@ -245,7 +253,7 @@ public sealed class CifarModel : IDisposable
     public IDataView Transform(IDataView data)
     {
         if (data.Schema.GetColumnOrNull(CifarColumns.ImagePath) is { Type: TextDataViewType })
-            return Transformer.Transform(CifarImageLoadingEstimator.CheckingFiles(_ml, CifarColumns.ImagePath, CifarColumns.ImagePath).Fit(data).Transform(data));
+            return Transformer.Transform(CifarImageLoadingEstimator.CheckingFiles(_ml.Transforms, CifarColumns.ImagePath, CifarColumns.ImagePath).Fit(data).Transform(data));
         if (data.Schema.GetColumnOrNull(CifarColumns.ImagePath) is not null) return Transformer.Transform(data);
         if (data.Schema.GetColumnOrNull(CifarColumns.Pixels) is not null) return WithoutImageSteps(Transformer).Transform(data);
         throw new ArgumentException($"the data has neither an '{CifarColumns.ImagePath}' nor a '{CifarColumns.Pixels}' column");

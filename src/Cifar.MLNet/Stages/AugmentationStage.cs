@@ -13,18 +13,24 @@ namespace Cifar.MLNet.Stages;
 /// </summary>
 public sealed class CifarAugmentationEstimator : IEstimator<CifarAugmentationTransformer>
 {
-    private readonly MLContext _ml;
+    private readonly TransformsCatalog _transforms;
     private readonly AugmentationOptions _settings;
     private readonly string _columnName;
 
     /// <summary>Creates the stage.</summary>
-    /// <param name="ml">The ML.NET context.</param>
+    /// <param name="ml">The ML.NET context whose transforms the stage is made of.</param>
     /// <param name="settings">What to augment; null = the tutorial's (flip 0.5, ColorJitter(), rotation 10°).</param>
     /// <param name="columnName">The normalized features column, as the normalization stage produced it.</param>
     /// <exception cref="OptionsException">A setting is out of range; its key names it.</exception>
     public CifarAugmentationEstimator(MLContext ml, AugmentationOptions? settings = null, string columnName = CifarColumns.Features)
+        : this(ml.Transforms, settings, columnName)
     {
-        _ml = ml;
+    }
+
+    /// <summary>The stage made of the transforms of <paramref name="transforms"/>, the caller's catalog.</summary>
+    internal CifarAugmentationEstimator(TransformsCatalog transforms, AugmentationOptions? settings, string columnName)
+    {
+        _transforms = transforms;
         _settings = settings ?? AugmentationOptions.Tutorial;
         _settings.Validate();
         _columnName = columnName;
@@ -52,7 +58,7 @@ public sealed class CifarAugmentationEstimator : IEstimator<CifarAugmentationTra
         var output = SchemaOnly.VectorDefinition(_columnName, features.Type);
         CifarAnnotations.CopyCifarAnnotations(features, output[0], skip: CifarAnnotations.Augmentation);
         CifarAnnotations.Add(output[0], CifarAnnotations.Augmentation, _settings);
-        return _ml.Transforms.CustomMapping<SchemaOnly.VectorRow, SchemaOnly.VectorRow>(
+        return _transforms.CustomMapping<SchemaOnly.VectorRow, SchemaOnly.VectorRow>(
             (src, dst) => dst.Values = src.Values, contractName: null, input, output);
     }
 }

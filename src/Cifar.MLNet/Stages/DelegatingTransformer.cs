@@ -13,17 +13,17 @@ namespace Cifar.MLNet.Stages;
 public abstract class DelegatingTransformer : ITransformer, ICanSaveModel
 {
     /// <summary>Pairs the in-memory transformer with the standard one saved in its place.</summary>
-    protected DelegatingTransformer(ITransformer inMemory, ITransformer savedForm)
+    private protected DelegatingTransformer(ITransformer inMemory, ITransformer savedForm)
     {
         InMemory = inMemory;
         SavedForm = savedForm;
     }
 
     /// <summary>The transformer that does the work in memory.</summary>
-    protected ITransformer InMemory { get; }
+    private protected ITransformer InMemory { get; }
 
     /// <summary>The standard transformer written into a model zip in this one's place.</summary>
-    protected ITransformer SavedForm { get; }
+    private protected ITransformer SavedForm { get; }
 
     /// <inheritdoc />
     public bool IsRowToRowMapper => InMemory.IsRowToRowMapper;
@@ -43,7 +43,7 @@ public abstract class DelegatingTransformer : ITransformer, ICanSaveModel
     /// Disposes both forms where they hold resources: ML.NET's ONNX transformer keeps its graph in a
     /// temporary file, deleted only when it is disposed. For a derived class's <c>Dispose</c>.
     /// </summary>
-    protected void DisposeForms()
+    private protected void DisposeForms()
     {
         (InMemory as IDisposable)?.Dispose();
         if (!ReferenceEquals(SavedForm, InMemory)) (SavedForm as IDisposable)?.Dispose();

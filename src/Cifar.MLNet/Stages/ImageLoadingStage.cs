@@ -15,21 +15,27 @@ namespace Cifar.MLNet.Stages;
 /// </summary>
 public sealed class CifarImageLoadingEstimator : IEstimator<CifarImageLoadingTransformer>
 {
-    private readonly MLContext _ml;
+    private readonly TransformsCatalog _transforms;
     private readonly string _outputColumnName;
     private readonly string _inputColumnName;
     private readonly ImageFormat _format;
 
     /// <summary>Creates the stage.</summary>
-    /// <param name="ml">The ML.NET context.</param>
+    /// <param name="ml">The ML.NET context whose transforms the stage is made of.</param>
     /// <param name="outputColumnName">The pixels column to produce.</param>
     /// <param name="inputColumnName">The column with image file paths.</param>
     /// <param name="format">The images' size and colours; null = CIFAR-10's 32×32 RGB.</param>
     /// <exception cref="OptionsException">A side of <paramref name="format"/> is out of range.</exception>
     public CifarImageLoadingEstimator(MLContext ml, string outputColumnName = CifarColumns.Pixels, string inputColumnName = CifarColumns.ImagePath,
         ImageFormat? format = null)
+        : this(ml.Transforms, outputColumnName, inputColumnName, format)
     {
-        _ml = ml;
+    }
+
+    /// <summary>The stage made of the transforms of <paramref name="transforms"/>, the caller's catalog.</summary>
+    internal CifarImageLoadingEstimator(TransformsCatalog transforms, string outputColumnName, string inputColumnName, ImageFormat? format)
+    {
+        _transforms = transforms;
         _outputColumnName = outputColumnName;
         _inputColumnName = inputColumnName;
         _format = format ?? ImageFormat.Cifar;
@@ -42,16 +48,16 @@ public sealed class CifarImageLoadingEstimator : IEstimator<CifarImageLoadingTra
     /// <inheritdoc />
     public CifarImageLoadingTransformer Fit(IDataView input)
     {
-        var paths = SchemaOnly.TextView(_ml, _inputColumnName);
-        var fromPaths = FromPaths(_ml, _outputColumnName, _inputColumnName, _format).Fit(paths);
+        var paths = SchemaOnly.TextView(_inputColumnName);
+        var fromPaths = FromPaths(_transforms, _outputColumnName, _inputColumnName, _format).Fit(paths);
         if (input.Schema.GetColumnOrNull(_inputColumnName) is { Type: TextDataViewType })
         {
             // The checked paths go to a column of their own, so that reading the path column (as the error
             // reporting does to find a bad file again) does not run the check.
             const string checkedPaths = "CheckedImagePath";
-            var inMemory = CheckingFiles(_ml, _inputColumnName, checkedPaths)
-                .Append(FromPaths(_ml, _outputColumnName, checkedPaths, _format))
-                .Append(_ml.Transforms.DropColumns(checkedPaths))
+            var inMemory = CheckingFiles(_transforms, _inputColumnName, checkedPaths)
+                .Append(FromPaths(_transforms, _outputColumnName, checkedPaths, _format))
+                .Append(_transforms.DropColumns(checkedPaths))
                 .Fit(paths);
             return new CifarImageLoadingTransformer(inMemory, fromPaths);
         }
@@ -64,7 +70,7 @@ public sealed class CifarImageLoadingEstimator : IEstimator<CifarImageLoadingTra
     /// <inheritdoc />
     public SchemaShape GetOutputSchema(SchemaShape inputSchema) =>
         inputSchema.Any(c => c.Name == _inputColumnName)
-            ? FromPaths(_ml, _outputColumnName, _inputColumnName, _format).GetOutputSchema(inputSchema)
+            ? FromPaths(_transforms, _outputColumnName, _inputColumnName, _format).GetOutputSchema(inputSchema)
             : inputSchema;
 
     /// <summary>
@@ -74,13 +80,13 @@ public sealed class CifarImageLoadingEstimator : IEstimator<CifarImageLoadingTra
     /// name): the saved model keeps the standard chain, and <see cref="Prediction.CifarModel"/> puts the
     /// check in front of it again when it reads paths.
     /// </summary>
-    internal static IEstimator<ITransformer> CheckingFiles(MLContext ml, string inputColumnName, string outputColumnName)
+    internal static IEstimator<ITransformer> CheckingFiles(TransformsCatalog transforms, string inputColumnName, string outputColumnName)
     {
         var inputSchema = SchemaDefinition.Create(typeof(PathRow));
         inputSchema[0].ColumnName = inputColumnName;
         var outputSchema = SchemaDefinition.Create(typeof(PathRow));
         outputSchema[0].ColumnName = outputColumnName;
-        return ml.Transforms.CustomMapping<PathRow, PathRow>((input, output) =>
+        return transforms.CustomMapping<PathRow, PathRow>((input, output) =>
         {
             try
             {
@@ -102,18 +108,18 @@ public sealed class CifarImageLoadingEstimator : IEstimator<CifarImageLoadingTra
     }
 
     /// <summary>ImageAnalytics' chain from a path column to the pixels column.</summary>
-    internal static IEstimator<ITransformer> FromPaths(MLContext ml, string outputColumnName, string inputColumnName, ImageFormat format) =>
-        ml.Transforms.LoadImages(CifarColumns.Image, imageFolder: null, inputColumnName)
-            .Append(FromImages(ml, outputColumnName, format));
+    internal static IEstimator<ITransformer> FromPaths(TransformsCatalog transforms, string outputColumnName, string inputColumnName, ImageFormat format) =>
+        transforms.LoadImages(CifarColumns.Image, imageFolder: null, inputColumnName)
+            .Append(FromImages(transforms, outputColumnName, format));
 
     /// <summary>The chain's part after decoding: a decoded image column to the pixels column.</summary>
-    internal static IEstimator<ITransformer> FromImages(MLContext ml, string outputColumnName, ImageFormat format)
+    internal static IEstimator<ITransformer> FromImages(TransformsCatalog transforms, string outputColumnName, ImageFormat format)
     {
-        IEstimator<ITransformer> resize = ml.Transforms.ResizeImages(CifarColumns.Image, format.Width, format.Height, CifarColumns.Image,
+        IEstimator<ITransformer> resize = transforms.ResizeImages(CifarColumns.Image, format.Width, format.Height, CifarColumns.Image,
             ImageResizingEstimator.ResizingKind.Fill);
         // A grey image has equal R, G and B: its red plane is the grey plane.
-        if (format.Colors == ColorMode.Grayscale) resize = resize.Append(ml.Transforms.ConvertToGrayscale(CifarColumns.Image, CifarColumns.Image));
-        return resize.Append(ml.Transforms.ExtractPixels(outputColumnName, CifarColumns.Image,
+        if (format.Colors == ColorMode.Grayscale) resize = resize.Append(transforms.ConvertToGrayscale(CifarColumns.Image, CifarColumns.Image));
+        return resize.Append(transforms.ExtractPixels(outputColumnName, CifarColumns.Image,
             colorsToExtract: format.Colors == ColorMode.Grayscale ? ImagePixelExtractingEstimator.ColorBits.Red : ImagePixelExtractingEstimator.ColorBits.Rgb,
             interleavePixelColors: false));
     }

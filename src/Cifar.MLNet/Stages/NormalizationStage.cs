@@ -13,21 +13,36 @@ namespace Cifar.MLNet.Stages;
 /// </summary>
 public sealed class CifarNormalizationEstimator : IEstimator<CifarNormalizationTransformer>
 {
-    private readonly MLContext _ml;
+    private readonly TransformsCatalog _transforms;
+    private readonly string? _tempFolder;
     private readonly PixelNormalization _normalization;
     private readonly string _outputColumnName;
     private readonly string _inputColumnName;
 
     /// <summary>Creates the stage.</summary>
-    /// <param name="ml">The ML.NET context.</param>
+    /// <param name="ml">
+    /// The ML.NET context whose transforms the stage is made of; the graph of the stage's saved form is a file in its
+    /// <see cref="MLContext.TempFilePath"/> until the fitted stage is disposed.
+    /// </param>
     /// <param name="normalization">Per-channel mean and std; null = the tutorial's 0.5 / 0.5.</param>
     /// <param name="outputColumnName">The features column to produce.</param>
     /// <param name="inputColumnName">The pixels column.</param>
     /// <exception cref="OptionsException">Mean or std is not 3 (or 1) finite numbers, or a std is not positive.</exception>
     public CifarNormalizationEstimator(MLContext ml, PixelNormalization? normalization = null,
         string outputColumnName = CifarColumns.Features, string inputColumnName = CifarColumns.Pixels)
+        : this(ml.Transforms, ml.TempFilePath, normalization, outputColumnName, inputColumnName)
     {
-        _ml = ml;
+    }
+
+    /// <summary>
+    /// The stage made of the transforms of <paramref name="transforms"/>, the caller's catalog; its graph file goes to
+    /// <paramref name="tempFolder"/> (null: the system's temporary folder).
+    /// </summary>
+    internal CifarNormalizationEstimator(TransformsCatalog transforms, string? tempFolder, PixelNormalization? normalization,
+        string outputColumnName, string inputColumnName)
+    {
+        _transforms = transforms;
+        _tempFolder = tempFolder;
         _normalization = normalization ?? PixelNormalization.Tutorial;
         _normalization.Validate();
         _outputColumnName = outputColumnName;
@@ -46,11 +61,11 @@ public sealed class CifarNormalizationEstimator : IEstimator<CifarNormalizationT
         var coefficients = Coefficients.Of(normalization, format);
         var inMemory = Mapping(pixels.Type, format, normalization, coefficients).Fit(input);
         var onnx = OnnxGraph(pixels.Type, format, coefficients);
-        var graph = new OnnxGraphFile(_ml, onnx);
+        var graph = new OnnxGraphFile(_tempFolder, onnx);
         try
         {
-            var savedForm = _ml.Transforms.ApplyOnnxModel(_outputColumnName, _inputColumnName, graph.Path)
-                .Fit(SchemaOnly.View(_ml, _inputColumnName, pixels.Type));
+            var savedForm = _transforms.ApplyOnnxModel(_outputColumnName, _inputColumnName, graph.Path)
+                .Fit(SchemaOnly.View(_inputColumnName, pixels.Type));
             return new CifarNormalizationTransformer(inMemory, savedForm, normalization, graph);
         }
         catch
@@ -75,7 +90,7 @@ public sealed class CifarNormalizationEstimator : IEstimator<CifarNormalizationT
         var output = SchemaOnly.VectorDefinition(_outputColumnName, format.PixelsType);
         CifarAnnotations.Add(output[0], CifarAnnotations.Normalization, normalization);
         CifarAnnotations.AddText(output[0], CifarAnnotations.PixelsColumn, _inputColumnName);
-        return _ml.Transforms.CustomMapping<SchemaOnly.VectorRow, SchemaOnly.VectorRow>(
+        return _transforms.CustomMapping<SchemaOnly.VectorRow, SchemaOnly.VectorRow>(
             (src, dst) => dst.Values = c.Apply(src.Values), contractName: null, input, output);
     }
 

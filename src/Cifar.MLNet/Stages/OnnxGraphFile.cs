@@ -3,15 +3,17 @@ using Microsoft.ML;
 namespace Cifar.MLNet.Stages;
 
 /// <summary>
-/// An ONNX graph written to a file in the context's temporary folder for ML.NET's ONNX transformer,
+/// An ONNX graph written to a file in a context's temporary folder for ML.NET's ONNX transformer,
 /// deleted when disposed. ML.NET copies a graph given as a stream into a temporary file of its own
 /// that disposing the transformer does not remove; a file the caller owns is removed here.
 /// </summary>
 internal sealed class OnnxGraphFile : IDisposable
 {
-    public OnnxGraphFile(MLContext ml, byte[] onnx)
+    /// <param name="folder">The context's <see cref="MLContext.TempFilePath"/>; null: the system's temporary folder.</param>
+    /// <param name="onnx">The graph.</param>
+    public OnnxGraphFile(string? folder, byte[] onnx)
     {
-        Path = System.IO.Path.Combine(ml.TempFilePath ?? System.IO.Path.GetTempPath(), $"cifar-{Guid.NewGuid():N}.onnx");
+        Path = System.IO.Path.Combine(folder ?? System.IO.Path.GetTempPath(), $"cifar-{Guid.NewGuid():N}.onnx");
         File.WriteAllBytes(Path, onnx);
     }
 

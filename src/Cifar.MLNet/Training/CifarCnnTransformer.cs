@@ -36,14 +36,14 @@ public sealed class CifarCnnTransformer : DelegatingTransformer, IDisposable
         DataViewType featureType, string featureColumnName, ImageFormat format, PixelNormalization? normalization, AugmentationOptions? augmentation)
     {
         var inference = new NetworkInference(trained.Network, trained.Device, trained.TestTimeAugmentation, format.Channels, format.Height, format.Width);
-        var schemaOnly = SchemaOnly.View(ml, featureColumnName, featureType);
+        var schemaOnly = SchemaOnly.View(featureColumnName, featureType);
         var inMemory = ScoringMapping(ml, featureColumnName, featureType, classNames, inference.Probabilities).Fit(schemaOnly);
 
         var onnx = NetworkOnnxExporter.Export(trained.Network, classNames,
             new ClassifierGraphNames(featureColumnName, CifarColumns.Score, OnnxLabelColumn), trained.TestTimeAugmentation,
             format.Channels, format.Height, format.Width, ((VectorDataViewType)featureType).Dimensions.Select(d => (long)d).ToArray());
         // From a file this transformer owns: ML.NET's copy of a graph given as a stream outlives the transformer.
-        var graph = new OnnxGraphFile(ml, onnx);
+        var graph = new OnnxGraphFile(ml.TempFilePath, onnx);
         try
         {
             var savedForm = ml.Transforms.ApplyOnnxModel(new[] { CifarColumns.Score, OnnxLabelColumn }, new[] { featureColumnName }, graph.Path)

@@ -13,8 +13,7 @@ internal sealed class NetworkInference
     private readonly object _gate = new();
 
     /// <summary>Wraps a trained network; images are [channels, height, width], channels first.</summary>
-    public NetworkInference(Sequential network, Device device, TestTimeAugmentation testTime = TestTimeAugmentation.None,
-        int channels = 3, int height = 32, int width = 32)
+    public NetworkInference(Sequential network, Device device, TestTimeAugmentation testTime, int channels, int height, int width)
     {
         _network = network;
         _testTime = testTime;
