@@ -1,19 +1,15 @@
 namespace Cifar.Networks;
 
-/// <summary>A layer of a checked definition: its final name, full weight-name prefix and shapes (no batch dimension).</summary>
-internal sealed record ResolvedLayer(string Name, string Path, Layer Layer, int[] Input, int[] Output,
+/// <summary>A layer of a checked definition: its final name, full weight-name prefix, kind and shapes (no batch dimension).</summary>
+internal sealed record ResolvedLayer(string Name, string Path, Layer Layer, LayerKind Kind, int[] Input, int[] Output,
     IReadOnlyList<ResolvedLayer> Body);
 
-/// <summary>Names the layers of a definition and propagates shapes through them, refusing what cannot be built.</summary>
+/// <summary>
+/// Names the layers of a definition and propagates shapes through them by each kind's rule, refusing what cannot be
+/// built or exported.
+/// </summary>
 internal static class NetworkShapes
 {
-    internal static readonly string[] SupportedTypes =
-    [
-        nameof(Conv2d), nameof(BatchNorm2d), nameof(Relu), nameof(Gelu), nameof(MaxPool2d), nameof(AvgPool2d),
-        nameof(GlobalAvgPool), nameof(Dropout), nameof(Flatten), nameof(Linear), nameof(Residual),
-        nameof(PatchWhitening), nameof(Scale),
-    ];
-
     /// <summary>
     /// The checked layers for images of <paramref name="inputShape"/> ([C, H, W]; null: <see cref="NetworkDefinition.InputShape"/>),
     /// or a <see cref="NetworkDefinitionException"/> naming the first wrong one (a kernel larger than what reaches it, say).
@@ -35,59 +31,31 @@ internal static class NetworkShapes
         return layers;
     }
 
-    /// <summary>The default name prefix of a layer kind.</summary>
-    private static string Prefix(Layer layer) => layer switch
-    {
-        Conv2d => "conv",
-        BatchNorm2d => "bn",
-        Relu => "relu",
-        Gelu => "gelu",
-        MaxPool2d => "maxpool",
-        AvgPool2d => "avgpool",
-        GlobalAvgPool => "globalpool",
-        Dropout => "dropout",
-        Flatten => "flatten",
-        Linear => "fc",
-        Residual => "residual",
-        PatchWhitening => "whiten",
-        Scale => "scale",
-        _ => layer.GetType().Name.ToLowerInvariant(),
-    };
-
-    private static List<ResolvedLayer> ResolveList(IReadOnlyList<Layer> layers, int[] input, int classCount,
+    /// <summary>The layers of one list (a network's, or a residual body's) from <paramref name="input"/> on.</summary>
+    internal static List<ResolvedLayer> ResolveList(IReadOnlyList<Layer> layers, int[] input, int classCount,
         string where, string pathPrefix)
     {
-        var names = Names(layers, where);
+        var kinds = layers.Select(l => l is null ? null : LayerKinds.Of(l.GetType())).ToArray();
+        var names = Names(layers, kinds, where);
         var resolved = new List<ResolvedLayer>(layers.Count);
         var shape = input;
         for (int i = 0; i < layers.Count; i++)
         {
             var layer = layers[i];
             string at = $"{where}, layer {i + 1} '{names[i]}' ({layer.GetType().Name})";
-            IReadOnlyList<ResolvedLayer> body = [];
-            int[] output;
-            if (layer is Residual residual)
-            {
-                if (residual.Body is null || residual.Body.Count == 0) throw new NetworkDefinitionException($"{at}: the body has no layers");
-                var inner = ResolveList(residual.Body, shape, classCount, at, pathPrefix + names[i] + ".");
-                if (!inner[^1].Output.SequenceEqual(shape))
-                    throw new NetworkDefinitionException(
-                        $"{at}: the body turns {Shape(shape)} into {Shape(inner[^1].Output)}; it must give back the shape it was given");
-                body = inner;
-                output = shape;
-            }
-            else
-            {
-                output = Output(layer, shape, classCount, at);
-            }
-            resolved.Add(new ResolvedLayer(names[i], pathPrefix + names[i], layer, shape, output, body));
+            if (kinds[i] is not { } kind)
+                throw new NetworkDefinitionException($"{at} is not supported (supported: {string.Join(", ", LayerKinds.BuiltIn.Select(t => t.Name))})");
+            var check = new ShapeCheck(shape, classCount, at, pathPrefix + names[i] + ".");
+            var output = kind.Output(layer, check);
+            if (kind.ExportRefusal(layer) is { } refusal) check.Fail($"the ONNX export cannot express it: {refusal}");
+            resolved.Add(new ResolvedLayer(names[i], pathPrefix + names[i], layer, kind, shape, output, check.ResolvedBody));
             shape = output;
         }
         return resolved;
     }
 
     /// <summary>Each layer's name: its own, or the first free default of its kind (conv1, conv2 …).</summary>
-    private static string[] Names(IReadOnlyList<Layer> layers, string where)
+    private static string[] Names(IReadOnlyList<Layer> layers, LayerKind?[] kinds, string where)
     {
         var taken = new HashSet<string>(StringComparer.Ordinal);
         for (int i = 0; i < layers.Count; i++)
@@ -104,7 +72,7 @@ internal static class NetworkShapes
         for (int i = 0; i < layers.Count; i++)
         {
             if (layers[i].Name is { } name) { names[i] = name; continue; }
-            var prefix = Prefix(layers[i]);
+            var prefix = kinds[i]?.NamePrefix ?? layers[i].GetType().Name.ToLowerInvariant();
             int n = counters.GetValueOrDefault(prefix);
             string candidate;
             do candidate = prefix + ++n; while (!taken.Add(candidate));
@@ -114,86 +82,70 @@ internal static class NetworkShapes
         return names;
     }
 
-    private static int[] Output(Layer layer, int[] input, int classCount, string at)
+    internal static string Shape(IEnumerable<int> shape) => $"[{string.Join(",", shape)}]";
+}
+
+/// <summary>
+/// What a layer kind's shape rule sees (the input shape, the class count) and the checks it states its rules with; a
+/// failed check throws a <see cref="NetworkDefinitionException"/> naming the layer.
+/// </summary>
+internal sealed class ShapeCheck(int[] input, int classCount, string at, string bodyPath)
+{
+    /// <summary>The shape reaching the layer, without the batch dimension.</summary>
+    public int[] Input { get; } = input;
+
+    /// <summary>The number of classes the network scores.</summary>
+    public int ClassCount { get; } = classCount;
+
+    /// <summary>The checked layers of a body resolved by <see cref="Body"/>, or none.</summary>
+    internal IReadOnlyList<ResolvedLayer> ResolvedBody { get; private set; } = [];
+
+    /// <summary>Throws the one-line error: the layer, then <paramref name="what"/>.</summary>
+    public void Fail(string what) => throw new NetworkDefinitionException($"{at}: {what}");
+
+    /// <summary>Checks that <paramref name="value"/> is at least 1.</summary>
+    public void Positive(int value, string what)
     {
-        switch (layer)
-        {
-            case Conv2d c:
-                Positive(c.OutChannels, "OutChannels", at);
-                Positive(c.KernelSize, "KernelSize", at);
-                Positive(c.Stride, "Stride", at);
-                if (c.Padding < 0) Fail(at, $"Padding must be 0 or more (got {c.Padding})");
-                Image(input, at);
-                return [c.OutChannels, .. Window(input, c.KernelSize, c.Stride, c.Padding, at)];
-            case BatchNorm2d b:
-                if (!(b.Momentum >= 0 && b.Momentum <= 1)) Fail(at, $"Momentum must be in [0, 1] (got {b.Momentum})");
-                if (!(b.Epsilon > 0) || double.IsInfinity(b.Epsilon)) Fail(at, $"Epsilon must be positive (got {b.Epsilon})");
-                Image(input, at);
-                return input;
-            case Relu or Gelu:
-                return input;
-            case Scale sc:
-                if (!double.IsFinite(sc.Factor)) Fail(at, $"Factor must be a finite number (got {sc.Factor})");
-                return input;
-            case PatchWhitening w:
-                Positive(w.KernelSize, "KernelSize", at);
-                Positive(w.InitImages, "InitImages", at);
-                if (w.BiasEpochs < 0) Fail(at, $"BiasEpochs must be 0 or more (got {w.BiasEpochs})");
-                if (!(w.Epsilon > 0) || double.IsInfinity(w.Epsilon)) Fail(at, $"Epsilon must be positive (got {w.Epsilon})");
-                Image(input, at);
-                return [2 * input[0] * w.KernelSize * w.KernelSize, .. Window(input, w.KernelSize, 1, 0, at)];
-            case MaxPool2d m:
-                return Pool(input, m.KernelSize, m.Stride, at);
-            case AvgPool2d a:
-                return Pool(input, a.KernelSize, a.Stride, at);
-            case GlobalAvgPool:
-                Image(input, at);
-                return [input[0]];
-            case Dropout d:
-                if (!(d.Probability >= 0 && d.Probability < 1)) Fail(at, $"Probability must be in [0, 1) (got {d.Probability})");
-                return input;
-            case Flatten:
-                return [input.Aggregate(1, (a, b) => a * b)];
-            case Linear l:
-                if (input.Length != 1)
-                    Fail(at, $"needs a flat input but gets {Shape(input)} (put Flatten or GlobalAvgPool before it)");
-                int outFeatures = l.OutFeatures ?? classCount;
-                Positive(outFeatures, "OutFeatures", at);
-                return [outFeatures];
-            default:
-                throw new NetworkDefinitionException(
-                    $"{at} is not supported (supported: {string.Join(", ", SupportedTypes)})");
-        }
+        if (value < 1) Fail($"{what} must be at least 1 (got {value})");
     }
 
-    private static int[] Pool(int[] input, int kernel, int? stride, string at)
+    /// <summary>Checks that <paramref name="value"/> is finite and above 0.</summary>
+    public void Positive(double value, string what)
     {
-        Positive(kernel, "KernelSize", at);
-        if (stride is { } s) Positive(s, "Stride", at);
-        Image(input, at);
-        return [input[0], .. Window(input, kernel, stride ?? kernel, 0, at)];
+        if (!(value > 0) || double.IsInfinity(value)) Fail($"{what} must be positive (got {value})");
     }
 
-    /// <summary>Height and width after a square window slides over them (floor, as TorchSharp computes them).</summary>
-    private static int[] Window(int[] input, int kernel, int stride, int padding, string at)
+    /// <summary>Checks that the input is an image, [C, H, W].</summary>
+    public void Image()
     {
-        int height = input[1] + 2 * padding, width = input[2] + 2 * padding;
+        if (Input.Length != 3) Fail($"needs a [C, H, W] input but gets {NetworkShapes.Shape(Input)}");
+    }
+
+    /// <summary>Height and width after a square window slides over the input (floor, as TorchSharp computes them).</summary>
+    public int[] Window(int kernel, int stride, int padding)
+    {
+        int height = Input[1] + 2 * padding, width = Input[2] + 2 * padding;
         if (kernel > height || kernel > width)
-            Fail(at, $"kernel {kernel}×{kernel} is larger than its input {Shape(input)}" + (padding > 0 ? $" padded by {padding}" : ""));
+            Fail($"kernel {kernel}×{kernel} is larger than its input {NetworkShapes.Shape(Input)}" + (padding > 0 ? $" padded by {padding}" : ""));
         return [(height - kernel) / stride + 1, (width - kernel) / stride + 1];
     }
 
-    private static void Image(int[] input, string at)
+    /// <summary>The output of a pooling window per channel (stride null: the kernel, windows side by side).</summary>
+    public int[] Pool(int kernel, int? stride)
     {
-        if (input.Length != 3) Fail(at, $"needs a [C, H, W] input but gets {Shape(input)}");
+        Positive(kernel, "KernelSize");
+        if (stride is { } s) Positive(s, "Stride");
+        Image();
+        return [Input[0], .. Window(kernel, stride ?? kernel, 0)];
     }
 
-    private static void Positive(int value, string what, string at)
+    /// <summary>
+    /// Resolves <paramref name="layers"/> as a body fed with <see cref="Input"/>, its names scoped by the layer's
+    /// (<c>residual1.conv1</c>); returns them.
+    /// </summary>
+    public IReadOnlyList<ResolvedLayer> Body(IReadOnlyList<Layer>? layers)
     {
-        if (value < 1) Fail(at, $"{what} must be at least 1 (got {value})");
+        if (layers is null || layers.Count == 0) Fail("the body has no layers");
+        return ResolvedBody = NetworkShapes.ResolveList(layers!, Input, ClassCount, at, bodyPath);
     }
-
-    private static void Fail(string at, string what) => throw new NetworkDefinitionException($"{at}: {what}");
-
-    internal static string Shape(IEnumerable<int> shape) => $"[{string.Join(",", shape)}]";
 }
