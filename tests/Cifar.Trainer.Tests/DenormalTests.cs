@@ -1,3 +1,4 @@
+using Cifar.Networks;
 using Cifar.Trainer.Native;
 using Cifar.Trainer.Onnx;
 using Cifar.Trainer.Training;
@@ -303,13 +304,14 @@ public class DenormalTests
     [Fact]
     public void Onnx_export_writes_denormal_weights_as_zero()
     {
-        using var network = nn.Sequential(("fc", nn.Linear(2, 2)));
+        var definition = new NetworkDefinition("Denormal", [new Flatten(), new Linear { Name = "fc" }]);
+        using var network = Architectures.Create(definition, 2, [1, 1, 2]);
         using (no_grad())
         {
             using var weights = tensor(new[] { Denormal, 0.5f, -Denormal, 1e-30f });
             network.parameters().First().copy_(weights.view(2, 2));
         }
-        var model = ModelProto.Parser.ParseFrom(NetworkOnnxExporter.Export(network, ["a", "b"], new ClassifierGraphNames("x", "y", "z"), TestTimeAugmentation.None, 1, 1, 2));
+        var model = ModelProto.Parser.ParseFrom(NetworkOnnxExporter.Export(network, definition, ["a", "b"], new ClassifierGraphNames("x", "y", "z"), TestTimeAugmentation.None, 1, 1, 2));
         var weight = model.Graph.Initializer.Single(t => t.Name == "fc.weight");
         var values = weight.FloatData.Count > 0
             ? weight.FloatData.ToArray()

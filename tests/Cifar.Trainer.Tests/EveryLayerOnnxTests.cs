@@ -1,5 +1,4 @@
 using Cifar.Networks;
-using Cifar.Trainer.Networks;
 using Cifar.Trainer.Onnx;
 using Microsoft.ML.OnnxRuntime;
 using Onnx;
@@ -43,7 +42,7 @@ public class EveryLayerOnnxTests
         Assert.True(state["residual1.bn1.num_batches_tracked"].item<long>() == 3);
 
         var model = ModelProto.Parser.ParseFrom(
-            NetworkOnnxExporter.Export(network, Classes, new ClassifierGraphNames("Features", "Score", "Label")));
+            NetworkOnnxExporter.Export(network, NetworkDefinitionTests.EveryLayer(), Classes, new ClassifierGraphNames("Features", "Score", "Label")));
         var ops = model.Graph.Node.Select(n => n.OpType).ToHashSet();
         Assert.Superset(new HashSet<string> { "Conv", "BatchNormalization", "Relu", "Erf", "MaxPool", "AveragePool", "Add", "GlobalAveragePool", "Gemm" }, ops);
         Assert.Subset(model.Graph.Initializer.Select(t => t.Name).ToHashSet(),
@@ -88,7 +87,7 @@ public class EveryLayerOnnxTests
     {
         using var network = TrainedEveryLayerNetwork(seed: 5);
         var model = ModelProto.Parser.ParseFrom(
-            NetworkOnnxExporter.Export(network, Classes, new ClassifierGraphNames("Features", "Score", "Label")));
+            NetworkOnnxExporter.Export(network, NetworkDefinitionTests.EveryLayer(), Classes, new ClassifierGraphNames("Features", "Score", "Label")));
         var initializers = model.Graph.Initializer.ToDictionary(t => t.Name);
         foreach (var (name, value) in network.state_dict())
         {

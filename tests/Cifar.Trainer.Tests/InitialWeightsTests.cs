@@ -1,6 +1,5 @@
 using System.IO.Compression;
 using Cifar.Networks;
-using Cifar.Trainer.Networks;
 using Cifar.Trainer.Onnx;
 using Cifar.Trainer.Training;
 using TorchSharp.Modules;
@@ -18,7 +17,7 @@ public sealed class InitialWeightsTests : IDisposable
     private static readonly string[] Classes = Enumerable.Range(0, 10).Select(i => $"class{i}").ToArray();
 
     /// <summary>A model zip laid out as ML.NET writes one: graphs in entries named OnnxModel, each a 32-bit length then the bytes.</summary>
-    private string ModelZip(Sequential network)
+    private string ModelZip(Sequential network, NetworkDefinition definition)
     {
         var path = Path.Combine(_dir, "model.zip");
         using var zip = ZipFile.Open(path, ZipArchiveMode.Create);
@@ -28,7 +27,7 @@ public sealed class InitialWeightsTests : IDisposable
         normalization.Output("Features", global::Onnx.TensorProto.Types.DataType.Float, 3072);
         AddOnnxEntry(zip, "TransformerChain/Transform_001/OnnxModel", normalization.ToModelBytes("test"));
         AddOnnxEntry(zip, "TransformerChain/Transform_003/Transform_000/OnnxModel",
-            NetworkOnnxExporter.Export(network, Classes, new ClassifierGraphNames("Features", "Score", "Label")));
+            NetworkOnnxExporter.Export(network, definition, Classes, new ClassifierGraphNames("Features", "Score", "Label")));
         zip.CreateEntry("TransformerChain/Model.key").Open().Dispose();
         return path;
     }
@@ -69,7 +68,7 @@ public sealed class InitialWeightsTests : IDisposable
     public void A_model_zip_gives_a_fresh_network_the_exported_weights_and_statistics_bit_for_bit()
     {
         using var trained = EveryLayerOnnxTests.TrainedEveryLayerNetwork(seed: 7);
-        var path = ModelZip(trained);
+        var path = ModelZip(trained, NetworkDefinitionTests.EveryLayer());
         random.manual_seed(8);
         using var fresh = Architectures.Create(NetworkDefinitionTests.EveryLayer(), 10);
         Assert.False(SameBits(trained.state_dict()["conv1.weight"], fresh.state_dict()["conv1.weight"]));
@@ -97,16 +96,18 @@ public sealed class InitialWeightsTests : IDisposable
         Assert.Equal(3, fresh.state_dict()["bn1.num_batches_tracked"].item<long>());
     }
 
-    private static Sequential Net(params Layer[] layers) =>
-        Architectures.Create(new NetworkDefinition("Small", [.. layers, new D.GlobalAvgPool(), new D.Linear()]), 10);
+    private static NetworkDefinition Small(params Layer[] layers) => new("Small", [.. layers, new D.GlobalAvgPool(), new D.Linear()]);
+
+    private static Sequential Net(params Layer[] layers) => Architectures.Create(Small(layers), 10);
 
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
     public void A_mismatch_names_the_first_differing_layer_and_changes_nothing(bool zip)
     {
-        using var there = Net(new D.Conv2d(6, 3, Padding: 1), new D.Conv2d(8, 3));
-        var path = zip ? ModelZip(there) : CheckpointFile(there);
+        var thereDefinition = Small(new D.Conv2d(6, 3, Padding: 1), new D.Conv2d(8, 3));
+        using var there = Architectures.Create(thereDefinition, 10);
+        var path = zip ? ModelZip(there, thereDefinition) : CheckpointFile(there);
 
         using var narrower = Net(new D.Conv2d(6, 3, Padding: 1), new D.Conv2d(4, 3));
         using var before = narrower.state_dict()["conv1.weight"].clone();
@@ -133,8 +134,9 @@ public sealed class InitialWeightsTests : IDisposable
     [InlineData(false)]
     public void Weights_of_other_classes_give_every_layer_but_the_head_which_keeps_its_fresh_weights(bool zip)
     {
-        using var there = Net(new D.Conv2d(6, 3, Padding: 1), new D.Conv2d(8, 3));
-        var path = zip ? ModelZip(there) : CheckpointFile(there);
+        var thereDefinition = Small(new D.Conv2d(6, 3, Padding: 1), new D.Conv2d(8, 3));
+        using var there = Architectures.Create(thereDefinition, 10);
+        var path = zip ? ModelZip(there, thereDefinition) : CheckpointFile(there);
         using var fourClasses = Architectures.Create(new NetworkDefinition("Small",
             [new D.Conv2d(6, 3, Padding: 1), new D.Conv2d(8, 3), new D.GlobalAvgPool(), new D.Linear()]), 4);
         using var freshHead = fourClasses.state_dict()["fc1.weight"].clone();
@@ -183,7 +185,7 @@ public sealed class InitialWeightsTests : IDisposable
             Assert.Throws<InitialWeightsException>(() => InitialWeights.Load(zipWithoutGraph, network)).Message);
 
         var brokenZip = Path.Combine(_dir, "broken.zip");
-        File.WriteAllBytes(brokenZip, File.ReadAllBytes(ModelZip(network))[..200]);
+        File.WriteAllBytes(brokenZip, File.ReadAllBytes(ModelZip(network, Small(new D.Conv2d(6, 3))))[..200]);
         error = Assert.Throws<InitialWeightsException>(() => InitialWeights.Load(brokenZip, network));
         Assert.StartsWith($"{brokenZip}: unreadable (", error.Message);
         Assert.DoesNotContain('\n', error.Message);

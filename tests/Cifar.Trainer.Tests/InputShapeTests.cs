@@ -1,5 +1,4 @@
 using Cifar.Networks;
-using Cifar.Trainer.Networks;
 using Cifar.Trainer.Onnx;
 using Cifar.Trainer.Training;
 using Microsoft.ML.OnnxRuntime;
@@ -65,7 +64,7 @@ public class InputShapeTests
         using var trained = CnnTrainer.Train(train, null, 3, Run(new TrainingOptions { Epochs = 1, BatchSize = 8, Device = ComputeDevice.Cpu }));
         Assert.Equal(new long[] { 64, 1, 5, 5 }, Shape(trained.Network, "conv1.weight"));
 
-        var bytes = NetworkOnnxExporter.Export(trained.Network, ["a", "b", "c"], new ClassifierGraphNames("Features", "Score", "Label"),
+        var bytes = NetworkOnnxExporter.Export(trained.Network, trained.Definition, ["a", "b", "c"], new ClassifierGraphNames("Features", "Score", "Label"),
             channels: 1, height: 28, width: 28);
         using var session = new InferenceSession(bytes);
         using var scope = NewDisposeScope();

@@ -1,5 +1,4 @@
 using Cifar.Networks;
-using Cifar.Trainer.Networks;
 using TorchSharp;
 using static TorchSharp.torch;
 using D = Cifar.Networks;

@@ -1,4 +1,4 @@
-using Cifar.Trainer.Networks;
+using Cifar.Networks;
 using TorchSharp;
 using static TorchSharp.torch;
 

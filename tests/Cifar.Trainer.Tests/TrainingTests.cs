@@ -285,8 +285,8 @@ public class FlatAdamTests
     {
         // Two copies of SeedCnn, same batches: TorchSharp's optim.Adam (torch.optim.Adam's update) and FlatAdam.
         random.manual_seed(3);
-        using var reference = Cifar.Trainer.Networks.Architectures.Create("SeedCnn", 10);
-        using var flat = Cifar.Trainer.Networks.Architectures.Create("SeedCnn", 10);
+        using var reference = Cifar.Networks.Architectures.Create("SeedCnn", 10);
+        using var flat = Cifar.Networks.Architectures.Create("SeedCnn", 10);
         using (no_grad())
             foreach (var (a, b) in reference.parameters().Zip(flat.parameters())) b.copy_(a);
         using var initial = reference.parameters().First().detach().clone();

@@ -39,7 +39,7 @@ public sealed class CifarCnnTransformer : DelegatingTransformer, IDisposable
         var schemaOnly = SchemaOnly.View(featureColumnName, featureType);
         var inMemory = ScoringMapping(ml, featureColumnName, featureType, classNames, inference.Probabilities).Fit(schemaOnly);
 
-        var onnx = NetworkOnnxExporter.Export(trained.Network, classNames,
+        var onnx = NetworkOnnxExporter.Export(trained.Network, trained.Definition, classNames,
             new ClassifierGraphNames(featureColumnName, CifarColumns.Score, OnnxLabelColumn), trained.TestTimeAugmentation,
             format.Channels, format.Height, format.Width, ((VectorDataViewType)featureType).Dimensions.Select(d => (long)d).ToArray());
         // From a file this transformer owns: ML.NET's copy of a graph given as a stream outlives the transformer.

@@ -1,5 +1,4 @@
 using Cifar.Networks;
-using Cifar.Trainer.Networks;
 
 namespace Cifar;
 

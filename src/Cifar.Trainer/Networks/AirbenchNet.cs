@@ -1,6 +1,5 @@
-using Cifar.Networks;
 
-namespace Cifar.Trainer.Networks;
+namespace Cifar.Networks;
 
 /// <summary>
 /// The network of the fast recipe, as airbench94 defines it (public repository KellerJordan/cifar10-airbench):

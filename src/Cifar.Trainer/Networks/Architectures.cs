@@ -1,7 +1,6 @@
-using Cifar.Networks;
-using TorchSharp.Modules;
+using Modules = TorchSharp.Modules;
 
-namespace Cifar.Trainer.Networks;
+namespace Cifar.Networks;
 
 /// <summary>The built-in networks a run can name in its options, and the builder for any definition.</summary>
 internal static class Architectures
@@ -28,14 +27,14 @@ internal static class Architectures
 
     /// <summary>Builds the named built-in network for <paramref name="classCount"/> classes.</summary>
     /// <exception cref="ArgumentException">The name is not one of <see cref="Names"/>.</exception>
-    public static Sequential Create(string name, int classCount) => Create(Definition(name), classCount);
+    public static Modules.Sequential Create(string name, int classCount) => Create(Definition(name), classCount);
 
     /// <summary>
     /// Builds <paramref name="definition"/> for <paramref name="classCount"/> classes and images of <paramref name="inputShape"/>
     /// ([C, H, W]; null: 3×32×32), freshly initialised: layers whose size follows from their input (a Linear after Flatten) fit it.
     /// </summary>
     /// <exception cref="NetworkDefinitionException">The definition does not check (<see cref="NetworkDefinition.Check"/>).</exception>
-    public static Sequential Create(NetworkDefinition definition, int classCount, IReadOnlyList<int>? inputShape = null)
+    public static Modules.Sequential Create(NetworkDefinition definition, int classCount, IReadOnlyList<int>? inputShape = null)
     {
         // TorchSharp 0.107's Conv2d leaves a temporary tensor of its bias initialisation alive; built
         // inside a dispose scope, the temporaries go with the scope and only the weights move out.

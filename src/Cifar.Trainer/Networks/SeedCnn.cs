@@ -1,6 +1,5 @@
-using Cifar.Networks;
 
-namespace Cifar.Trainer.Networks;
+namespace Cifar.Networks;
 
 /// <summary>
 /// The tutorial's network, layer for layer as its <c>nn.Sequential</c>:

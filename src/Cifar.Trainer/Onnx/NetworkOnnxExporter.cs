@@ -1,5 +1,5 @@
+using Cifar.Networks;
 using Cifar.Trainer.Training;
-using Cifar.Trainer.Networks;
 using TorchSharp.Modules;
 using static Cifar.Trainer.Onnx.OnnxGraphBuilder;
 using DataType = Onnx.TensorProto.Types.DataType;
@@ -13,8 +13,9 @@ namespace Cifar.Trainer.Onnx;
 internal sealed record ClassifierGraphNames(string InputName, string ScoreName, string LabelName);
 
 /// <summary>
-/// Exports a trained <see cref="Sequential"/> (of the layers <see cref="Architectures"/> builds) as an ONNX
-/// classifier for one image: reshape → the layers → softmax, plus an argmax lookup of the class name.
+/// Exports a trained <see cref="Sequential"/> built from a <see cref="NetworkDefinition"/> as an ONNX classifier for one
+/// image: reshape → the layers, each in its kind's ONNX form (<see cref="LayerKind.Export"/>) → softmax, plus an argmax
+/// lookup of the class name.
 /// Initializers carry the state dict's names (<c>conv1.weight</c>, <c>bn1.running_mean</c> …). Shapes carry no batch dimension, so ML.NET's OnnxTransformer sees plain vectors.
 /// </summary>
 internal static class NetworkOnnxExporter
@@ -24,6 +25,7 @@ internal static class NetworkOnnxExporter
     /// augmentation the graph scores the views of <see cref="TestTimeViews"/> as one batch and averages their logits.
     /// </summary>
     /// <param name="network">The trained network.</param>
+    /// <param name="definition">The definition <paramref name="network"/> was built from.</param>
     /// <param name="classNames">The class names, in score order.</param>
     /// <param name="names">The graph's input and output names.</param>
     /// <param name="testTime">The test-time views scored.</param>
@@ -31,17 +33,17 @@ internal static class NetworkOnnxExporter
     /// <param name="height">The image's height.</param>
     /// <param name="width">The image's width.</param>
     /// <param name="inputDims">The input's declared dimensions (C·H·W values in all); null: flat, [C·H·W].</param>
-    /// <exception cref="NotSupportedException">The network has a layer type the exporter does not know.</exception>
-    public static byte[] Export(Sequential network, IReadOnlyList<string> classNames, ClassifierGraphNames names,
+    /// <exception cref="ArgumentException">The network's layers are not those of <paramref name="definition"/>.</exception>
+    public static byte[] Export(Sequential network, NetworkDefinition definition, IReadOnlyList<string> classNames, ClassifierGraphNames names,
         TestTimeAugmentation testTime = TestTimeAugmentation.None, int channels = 3, int height = 32, int width = 32, long[]? inputDims = null)
     {
+        var layers = NetworkBuilder.Layers(network, definition, classNames.Count, [channels, height, width]);
         var g = new OnnxGraphBuilder("cifar_classifier");
         var x = g.FloatInput(names.InputName, inputDims ?? new long[] { channels * height * width });
         x = g.Node("Reshape", new[] { x, g.Constant("image_shape", new long[] { 1, channels, height, width }, 4) });
         x = TestTimeBatch(g, x, testTime, height, width);
 
-        foreach (var (layerName, layer) in network.named_children())
-            x = AddLayer(g, layerName, layer, x);
+        x = LayerExport.Layers(g, layers, x);
         if (testTime != TestTimeAugmentation.None)
         {
             // Weighted sum of the views' logits [V, K] → [1, K].
@@ -86,106 +88,5 @@ internal static class NetworkOnnxExporter
             views.AddRange([upLeft, Mirror(upLeft), downRight, Mirror(downRight)]);
         }
         return g.Node("Concat", views.ToArray(), attributes: Int("axis", 0));
-    }
-
-    private static string AddLayer(OnnxGraphBuilder g, string name, TorchSharp.torch.nn.Module layer, string x)
-    {
-        switch (layer)
-        {
-            case Conv2d conv:
-                return Conv(g, name, x, conv.weight!, conv.bias, conv.stride, Pads(conv.padding), conv.dilation, conv.groups);
-            case PatchWhiteningModule whitening:
-                return Conv(g, name, x, whitening.Weight, whitening.Bias, [1, 1], [0, 0, 0, 0], [1, 1], 1);
-            case ScaleModule scaling:
-                return g.Node("Mul", new[] { x, Scalar(g, name + ":factor", (float)scaling.Factor) });
-            case BatchNorm2d norm:
-                // Evaluation form: the running statistics, under the state dict's names.
-                return g.Node("BatchNormalization", new[]
-                {
-                    x,
-                    norm.weight is { } scale ? Weights(g, name + ".weight", scale) : Filled(g, name + ":scale", 1f, norm.num_features),
-                    norm.bias is { } shift ? Weights(g, name + ".bias", shift) : Filled(g, name + ":shift", 0f, norm.num_features),
-                    Weights(g, name + ".running_mean", norm.running_mean!),
-                    Weights(g, name + ".running_var", norm.running_var!),
-                }, attributes: Float("epsilon", (float)norm.eps));
-            case ReLU:
-                return g.Node("Relu", new[] { x });
-            case GELU gelu when gelu.approximate == GELU.Approximate.none:
-                // Gelu is an operator only from opset 20: the exact form, 0.5·x·(1 + erf(x/√2)).
-                var erf = g.Node("Erf", new[] { g.Node("Div", new[] { x, Scalar(g, name + ":sqrt2", MathF.Sqrt(2f)) }) });
-                var onePlus = g.Node("Add", new[] { erf, Scalar(g, name + ":one", 1f) });
-                return g.Node("Mul", new[] { g.Node("Mul", new[] { x, onePlus }), Scalar(g, name + ":half", 0.5f) });
-            case MaxPool2d pool:
-                return g.Node("MaxPool", new[] { x }, attributes: new[]
-                {
-                    Ints("kernel_shape", pool.kernel_size),
-                    Ints("strides", pool.stride ?? pool.kernel_size),
-                    Ints("pads", Pads(pool.padding)),
-                });
-            case AvgPool2d pool when pool.divisor_override is null && !pool.ceil_mode:
-                return g.Node("AveragePool", new[] { x }, attributes: new[]
-                {
-                    Ints("kernel_shape", pool.kernel_size),
-                    Ints("strides", pool.stride ?? pool.kernel_size),
-                    Ints("pads", Pads(pool.padding)),
-                    Int("count_include_pad", pool.count_include_pad ? 1 : 0),
-                });
-            case GlobalAvgPoolModule:
-                return g.Node("Flatten", new[] { g.Node("GlobalAveragePool", new[] { x }) }, attributes: Int("axis", 1));
-            case Dropout:
-                return x; // identity in evaluation
-            case ResidualModule residual:
-                var y = x;
-                foreach (var (innerName, inner) in residual.Body)
-                    y = AddLayer(g, name + "." + innerName, inner, y);
-                return g.Node("Add", new[] { x, y });
-            case Flatten:
-                return g.Node("Flatten", new[] { x }, attributes: Int("axis", 1));
-            case Linear linear:
-                var linearInputs = new List<string> { x, Weights(g, name + ".weight", linear.weight!) };
-                if (linear.bias is { } linearBias) linearInputs.Add(Weights(g, name + ".bias", linearBias));
-                return g.Node("Gemm", linearInputs.ToArray(), attributes: Int("transB", 1));
-            default:
-                throw new NotSupportedException($"ONNX export does not know layer '{name}' ({layer.GetType().Name})");
-        }
-    }
-
-    private static string Conv(OnnxGraphBuilder g, string name, string x, TorchSharp.torch.Tensor weight, TorchSharp.torch.Tensor? bias,
-        long[] strides, long[] pads, long[] dilations, long groups)
-    {
-        var inputs = new List<string> { x, Weights(g, name + ".weight", weight) };
-        if (bias is not null) inputs.Add(Weights(g, name + ".bias", bias));
-        return g.Node("Conv", inputs.ToArray(), attributes: new[]
-        {
-            Ints("kernel_shape", weight.shape[2], weight.shape[3]),
-            Ints("strides", strides),
-            Ints("pads", pads),
-            Ints("dilations", dilations),
-            Int("group", groups),
-        });
-    }
-
-    private static string Scalar(OnnxGraphBuilder g, string name, float value) => g.Constant(name, new[] { value });
-
-    private static string Filled(OnnxGraphBuilder g, string name, float value, long count)
-    {
-        var values = new float[count];
-        Array.Fill(values, value);
-        return g.Constant(name, values, count);
-    }
-
-    private static long[] Pads(long[]? padding) =>
-        padding is { Length: 2 } p ? new[] { p[0], p[1], p[0], p[1] } : new long[] { 0, 0, 0, 0 };
-
-    private static string Weights(OnnxGraphBuilder g, string name, TorchSharp.torch.Tensor parameter)
-    {
-        using var onCpu = parameter.detach().cpu().contiguous();
-        var values = onCpu.data<float>().ToArray();
-        // ONNX Runtime computes with denormals unless told otherwise, which ML.NET cannot: on Intel processors
-        // every denormal weight would cost a slow microcode path at every prediction. Values below 1.2e-38
-        // change no score, so they are written as zero (a network trained with denormals flushed has none).
-        for (int i = 0; i < values.Length; i++)
-            if (float.IsSubnormal(values[i])) values[i] = 0f;
-        return g.Constant(name, values, onCpu.shape);
     }
 }

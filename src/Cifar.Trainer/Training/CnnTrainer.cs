@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using Cifar.Trainer.Augmentation;
 using Cifar.Trainer.Native;
-using Cifar.Trainer.Networks;
+using Cifar.Networks;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -24,10 +24,11 @@ internal sealed record TrainingCallbacks
 /// <summary>A trained network, the device it lives on, and its per-epoch history.</summary>
 internal sealed class TrainedNetwork : IDisposable
 {
-    internal TrainedNetwork(Sequential network, Device device, IReadOnlyList<EpochMetrics> history, ValidationResult? finalValidation,
-        TestTimeAugmentation testTimeAugmentation)
+    internal TrainedNetwork(Sequential network, NetworkDefinition definition, Device device, IReadOnlyList<EpochMetrics> history,
+        ValidationResult? finalValidation, TestTimeAugmentation testTimeAugmentation)
     {
         Network = network;
+        Definition = definition;
         TestTimeAugmentation = testTimeAugmentation;
         Device = device;
         History = history;
@@ -36,6 +37,9 @@ internal sealed class TrainedNetwork : IDisposable
 
     /// <summary>The network, in evaluation mode.</summary>
     public Sequential Network { get; }
+
+    /// <summary>What <see cref="Network"/> was built from (for its export, layer by layer).</summary>
+    public NetworkDefinition Definition { get; }
 
     /// <summary>How the network scores images (<see cref="ModelOptions.TestTimeAugmentation"/>).</summary>
     public TestTimeAugmentation TestTimeAugmentation { get; }
@@ -77,6 +81,9 @@ internal static class CnnTrainer
     /// <param name="augmenter">Train-time augmentation, or null for none.</param>
     /// <param name="callbacks">Progress callbacks, or null.</param>
     /// <param name="cancellation">Stops training between batches; throws <see cref="OperationCanceledException"/>.</param>
+    /// <exception cref="Cifar.Networks.NetworkDefinitionException">
+    /// A layer cannot be built or exported, before anything is trained (<see cref="Cifar.Networks.NetworkDefinition.Check"/>).
+    /// </exception>
     /// <exception cref="TrainingDivergedException">The loss became NaN or infinite.</exception>
     /// <exception cref="CheckpointException">The checkpoint to resume from is unreadable or from other settings.</exception>
     public static TrainedNetwork Train(
@@ -105,104 +112,45 @@ internal static class CnnTrainer
     private static TrainedNetwork Train(Device device, TensorDataset train, TensorDataset? validation, int classCount,
         TrainingRun run, BatchAugmenter? augmenter, TrainingCallbacks? callbacks, CancellationToken cancellation)
     {
-        var settings = run.Training;
-        Sequential network;
-        Sequential? working = null; // the 16-bit copy of mixed precision; its weights come from the network's
-        var passType = settings.PassTypeFor(device.type);
-        // Layers draw their initial weights from libtorch's one process-wide generator: a run started at the same
-        // time on another thread must not draw between this seed and these weights.
-        lock (InitialWeightsGate)
-        {
-            random.manual_seed(settings.Seed);
-            network = Architectures.Create(run.Model.Definition, classCount, train.ImageShape);
-            if (passType is not null) working = Architectures.Create(run.Model.Definition, classCount, train.ImageShape);
-        }
-        MixedPrecision? precision = null;
-        // Created once the weights are final: FlatAdam seats the parameters in its flat tensor, and loading a
-        // checkpoint into a CUDA module replaces them (TorchSharp loads through the CPU).
-        IStepper? optimizer = null;
-        using var shuffleGenerator = new Generator((ulong)settings.Seed);
-        using var augmentGenerator = new Generator((ulong)settings.Seed + 1);
-
-        TensorDataset? trainOnDevice = null, validationOnDevice = null;
-        var history = new List<EpochMetrics>();
+        using var state = new RunState(device, train, validation, classCount, run, augmenter, callbacks, cancellation);
         ValidationResult? validationResult = null;
-        var fingerprint = Checkpoint.Fingerprint(run, classCount, train, augmenter?.Settings, device.type);
         try
         {
-            bool resuming = run.ResumesFromCheckpoint;
-            if (run.StartingWeights is { } startingWeights) InitialWeights.Load(startingWeights, network);
-            // Inside the try: a failed move or copy to the device (out of memory) still frees the network.
-            network.to(device);
-            trainOnDevice = train.To(device);
-            validationOnDevice = validation?.To(device);
-            // A fresh network's data-dependent layers start from the training images' statistics.
-            if (!resuming && run.StartingWeights is null) InitializeFromData(network, trainOnDevice);
-            long totalSteps = (long)settings.Epochs * BatchCount(train.Count, settings.BatchSize);
-            int firstEpoch = 1;
-            if (resuming)
-            {
-                var state = Checkpoint.Load(run.CheckpointPath!, fingerprint, network, () => optimizer = Optimizers.Create(network, settings, totalSteps),
-                    shuffleGenerator, augmentGenerator);
-                history.AddRange(state.History);
-                firstEpoch = state.Epoch + 1;
-                callbacks?.Resumed?.Invoke(history.ToArray());
-            }
-            optimizer ??= Optimizers.Create(network, settings, totalSteps);
-            // Last: loading a checkpoint may replace the network's tensors, which the copy holds on to.
-            if (passType is { } type) precision = new MixedPrecision(network, working!.to(device), type, settings.BatchSize);
-            for (int epoch = firstEpoch; epoch <= settings.Epochs; epoch++)
-            {
-                var clock = Stopwatch.StartNew();
-                foreach (var whitening in network.modules().OfType<PatchWhiteningModule>()) whitening.SetEpoch(epoch);
-                var (trainLoss, trainAccuracy) = TrainOneEpoch(network, precision, optimizer, trainOnDevice, run,
-                    augmenter, shuffleGenerator, augmentGenerator, epoch, totalSteps, callbacks, cancellation);
-                double trainSeconds = clock.Elapsed.TotalSeconds;
-                // In float32 on the network itself: what the saved model scores (and, at the CPU's small evaluation
-                // batches, no slower than the 16-bit copy).
-                validationResult = validationOnDevice is null
-                    ? null
-                    : Evaluate(network, validationOnDevice, settings.EvaluationBatchSizeFor(device.type));
-                var metrics = new EpochMetrics(epoch, trainLoss, trainAccuracy,
-                    validationResult?.Loss, validationResult?.Accuracy, clock.Elapsed.TotalSeconds) { TrainSeconds = trainSeconds };
-                history.Add(metrics);
-                if (run.CheckpointPath is { } path)
-                    Checkpoint.Save(path, epoch, history, fingerprint, network, optimizer, shuffleGenerator, augmentGenerator);
-                callbacks?.EpochCompleted?.Invoke(metrics);
-            }
+            state.Prepare();
+            for (int epoch = state.FirstEpoch; epoch <= run.Training.Epochs; epoch++)
+                validationResult = RunEpoch(state, epoch);
             // The final validation scores as the saved model will: in float32, with the test-time views.
             if (run.Model.TestTimeAugmentation != TestTimeAugmentation.None && validationResult is not null)
-                validationResult = Evaluate(network, validationOnDevice!, settings.EvaluationBatchSizeFor(device.type), run.Model.TestTimeAugmentation);
+                validationResult = Evaluate(state.Network, state.ValidationData!, run.Training.EvaluationBatchSizeFor(device.type), run.Model.TestTimeAugmentation);
         }
         catch
         {
-            network.Dispose();
+            state.Network.Dispose();
             throw;
         }
-        finally
-        {
-            if (trainOnDevice is not null && !ReferenceEquals(trainOnDevice, train)) trainOnDevice.Dispose();
-            if (validationOnDevice is not null && !ReferenceEquals(validationOnDevice, validation)) validationOnDevice.Dispose();
-            optimizer?.Dispose();
-            if (precision is not null) precision.Dispose(); // with the copy it holds
-            else working?.Dispose();
-        }
-        network.eval();
-        return new TrainedNetwork(network, device, history, validationResult, run.Model.TestTimeAugmentation);
+        state.Network.eval();
+        return new TrainedNetwork(state.Network, run.Model.Definition, device, state.History, validationResult, run.Model.TestTimeAugmentation);
     }
 
-    private static readonly object InitialWeightsGate = new();
-
-    private static int BatchCount(long images, int batchSize) => (int)((images + batchSize - 1) / batchSize);
-
-    /// <summary>Sets the layers whose initial weights come from the data (patch whitening) from the first training images.</summary>
-    private static void InitializeFromData(Sequential network, TensorDataset train)
+    /// <summary>Trains one epoch, validates, records and reports it; returns the validation (null without validation data).</summary>
+    private static ValidationResult? RunEpoch(RunState state, int epoch)
     {
-        foreach (var whitening in network.modules().OfType<PatchWhiteningModule>())
-        {
-            using var images = train.Normalized(0, Math.Min(train.Count, whitening.Definition.InitImages));
-            whitening.Initialize(images);
-        }
+        var clock = Stopwatch.StartNew();
+        state.StartEpoch(epoch);
+        var (trainLoss, trainAccuracy) = TrainOneEpoch(state, epoch);
+        double trainSeconds = clock.Elapsed.TotalSeconds;
+        // In float32 on the network itself: what the saved model scores (and, at the CPU's small evaluation
+        // batches, no slower than the 16-bit copy).
+        var validationResult = state.ValidationData is null
+            ? null
+            : Evaluate(state.Network, state.ValidationData, state.Settings.EvaluationBatchSizeFor(state.Device.type));
+        var metrics = new EpochMetrics(epoch, trainLoss, trainAccuracy,
+            validationResult?.Loss, validationResult?.Accuracy, clock.Elapsed.TotalSeconds) { TrainSeconds = trainSeconds };
+        state.History.Add(metrics);
+        if (state.Run.CheckpointPath is { } path)
+            Checkpoint.Save(path, epoch, state.History, state.Fingerprint, state.Network, state.Optimizer, state.ShuffleGenerator, state.AugmentGenerator);
+        state.Callbacks?.EpochCompleted?.Invoke(metrics);
+        return validationResult;
     }
 
     /// <summary>
@@ -210,7 +158,7 @@ internal static class CnnTrainer
     /// of <paramref name="inputShape"/> ([C, H, W]; null: 3×32×32), and that the weights it starts from fit it, so a wrong
     /// network fails in a second rather than after the data is loaded.
     /// </summary>
-    /// <exception cref="Cifar.Networks.NetworkDefinitionException">A layer cannot be built; the message names it.</exception>
+    /// <exception cref="Cifar.Networks.NetworkDefinitionException">A layer cannot be built or exported; the message names it.</exception>
     /// <returns>
     /// Where the initial weights leave the head fresh (other classes or image size: fine-tuning), a line saying so and
     /// why; else null.
@@ -221,7 +169,7 @@ internal static class CnnTrainer
         run.Model.Definition.Check(classCount, inputShape);
         if (run.StartingWeights is not { } path) return null;
         // Built under the gate: drawing its throwaway weights must not fall between another run's seed and its weights.
-        lock (InitialWeightsGate)
+        lock (RunState.InitialWeightsGate)
         {
             using var network = Architectures.Create(run.Model.Definition, classCount, inputShape);
             return InitialWeights.Load(path, network) is { } head
@@ -233,57 +181,49 @@ internal static class CnnTrainer
     /// <summary>Steps between the (cheap, rare) host reads that check for a non-finite loss.</summary>
     private const int FiniteCheckInterval = 50;
 
-    private static (double Loss, double Accuracy) TrainOneEpoch(
-        Sequential network, MixedPrecision? precision, IStepper optimizer, TensorDataset data, TrainingRun run,
-        BatchAugmenter? augmenter, Generator shuffleGenerator, Generator augmentGenerator, int epoch, long totalSteps,
-        TrainingCallbacks? callbacks, CancellationToken cancellation)
+    /// <summary>Steps the optimizer through one epoch's batches; returns the epoch's mean loss and accuracy.</summary>
+    private static (double Loss, double Accuracy) TrainOneEpoch(RunState state, int epoch)
     {
-        network.train();
-        precision?.train();
-        nn.Module<Tensor, Tensor> passes = (nn.Module<Tensor, Tensor>?)precision ?? network;
-        var settings = run.Training;
+        state.Network.train();
+        state.Precision?.train();
+        var (settings, data) = (state.Settings, state.TrainData);
         long count = data.Count;
-        int batchCount = BatchCount(count, settings.BatchSize);
-        long firstStep = (long)(epoch - 1) * batchCount;
+        long firstStep = (long)(epoch - 1) * state.BatchCount;
         // Drawn on the CPU generator so a seed gives the same order on every device.
-        using var permutation = settings.Shuffle ? randperm(count, generator: shuffleGenerator) : arange(count);
+        using var permutation = settings.Shuffle ? randperm(count, generator: state.ShuffleGenerator) : arange(count);
         using var order = permutation.to(data.Images.device);
-        // Sums stay on the device and are read once per epoch: no host sync per step.
-        using var lossSum = zeros(1, dtype: ScalarType.Float64, device: data.Images.device);
-        using var correct = zeros(1, dtype: ScalarType.Int64, device: data.Images.device);
-        // The first step whose loss was not finite (−1: none yet), tracked on the device.
-        using var firstBadStep = full(1, -1L, dtype: ScalarType.Int64, device: data.Images.device);
+        using var totals = new EpochTotals(data.Images.device);
         // The epoch's augmentation parameters, drawn at once (the tensors sent to the device once).
-        using var draws = augmenter?.DrawEpoch(count, settings.BatchSize, epoch, (ulong)settings.Seed + 2, augmentGenerator, data.Images.device);
-        for (int batch = 0; batch < batchCount; batch++)
+        using var draws = state.Augmenter?.DrawEpoch(count, settings.BatchSize, epoch, (ulong)settings.Seed + 2, state.AugmentGenerator, data.Images.device);
+        for (int batch = 0; batch < state.BatchCount; batch++)
         {
-            cancellation.ThrowIfCancellationRequested();
-            if (batch % FiniteCheckInterval == 0) ThrowIfDiverged(firstBadStep, epoch, run);
+            state.Cancellation.ThrowIfCancellationRequested();
+            if (batch % FiniteCheckInterval == 0) totals.ThrowIfDiverged(epoch, state.Run);
             using (NewDisposeScope())
             {
-                var indices = order.narrow(0, (long)batch * settings.BatchSize,
-                    Math.Min(settings.BatchSize, count - (long)batch * settings.BatchSize));
                 long start = (long)batch * settings.BatchSize;
-                var images = TrainingBatch(data, indices, augmenter, draws, start);
-                var labels = data.Labels.index_select(0, indices);
-
-                precision?.LoadFromMaster();
-                var logits = passes.forward(images);
-                var loss = Loss(logits, labels, settings.LabelSmoothing);
-                optimizer.ZeroGrad();
-                (precision?.Scaled(loss) ?? loss).backward();
-                precision?.StoreInMaster();
-                optimizer.Step(settings.Schedule.Factor(firstStep + batch, totalSteps));
-
-                lossSum.add_(loss.detach().to(ScalarType.Float64) * indices.shape[0]);
-                correct.add_(logits.argmax(1).eq(labels).sum());
-                // masked_fill takes the step as a scalar argument: no host-to-device copy, no sync.
-                firstBadStep.masked_fill_(loss.detach().isfinite().logical_not().logical_and(firstBadStep.lt(0)), batch + 1L);
+                var indices = order.narrow(0, start, Math.Min(settings.BatchSize, count - start));
+                var images = TrainingBatch(data, indices, state.Augmenter, draws, start);
+                TrainStep(state, images, data.Labels.index_select(0, indices), firstStep + batch, totals);
             }
-            callbacks?.BatchCompleted?.Invoke(new BatchProgress(epoch, batch + 1, batchCount));
+            state.Callbacks?.BatchCompleted?.Invoke(new BatchProgress(epoch, batch + 1, state.BatchCount));
         }
-        ThrowIfDiverged(firstBadStep, epoch, run);
-        return (lossSum.item<double>() / count, (double)correct.item<long>() / count);
+        totals.ThrowIfDiverged(epoch, state.Run);
+        return totals.Means(count);
+    }
+
+    /// <summary>One optimizer step on a batch (through the 16-bit copy with mixed precision); adds it to <paramref name="totals"/>.</summary>
+    private static void TrainStep(RunState state, Tensor images, Tensor labels, long step, EpochTotals totals)
+    {
+        var precision = state.Precision;
+        precision?.LoadFromMaster();
+        var logits = ((nn.Module<Tensor, Tensor>?)precision ?? state.Network).forward(images);
+        var loss = Loss(logits, labels, state.Settings.LabelSmoothing);
+        state.Optimizer.ZeroGrad();
+        (precision?.Scaled(loss) ?? loss).backward();
+        precision?.StoreInMaster();
+        state.Optimizer.Step(state.Settings.Schedule.Factor(step, state.TotalSteps));
+        totals.Add(loss, logits, labels);
     }
 
     /// <summary>
@@ -304,12 +244,6 @@ internal static class CnnTrainer
         var trueClass = -logProbabilities.gather(1, labels.unsqueeze(1)).squeeze(1);
         var uniform = -logProbabilities.mean(new long[] { 1 });
         return (trueClass * (1 - labelSmoothing) + uniform * labelSmoothing).mean();
-    }
-
-    private static void ThrowIfDiverged(Tensor firstBadStep, int epoch, TrainingRun run)
-    {
-        long step = firstBadStep.item<long>();
-        if (step >= 0) throw new TrainingDivergedException(epoch, step, run.CheckpointPath is null ? 0 : epoch - 1);
     }
 
     /// <summary>Mean cross-entropy, accuracy and confusion matrix of <paramref name="network"/> on <paramref name="data"/>.</summary>
@@ -347,5 +281,44 @@ internal static class CnnTrainer
         long correct = Enumerable.Range(0, classes).Sum(c => matrix[c][c]);
         return new ValidationResult(lossSum.item<double>() / data.Count, (double)correct / data.Count, matrix);
     }
+}
 
+/// <summary>
+/// An epoch's loss and accuracy sums and its first non-finite step, kept on the device and read once per epoch (or at
+/// the rare divergence checks): no host sync per step.
+/// </summary>
+internal sealed class EpochTotals(Device device) : IDisposable
+{
+    private readonly Tensor _lossSum = zeros(1, dtype: ScalarType.Float64, device: device);
+    private readonly Tensor _correct = zeros(1, dtype: ScalarType.Int64, device: device);
+    // The 1-based step of the epoch whose loss was first not finite (−1: none yet).
+    private readonly Tensor _firstBadStep = full(1, -1L, dtype: ScalarType.Int64, device: device);
+    private long _steps;
+
+    /// <summary>Adds a batch's mean <paramref name="loss"/> and its correct predictions.</summary>
+    public void Add(Tensor loss, Tensor logits, Tensor labels)
+    {
+        _steps++;
+        _lossSum.add_(loss.detach().to(ScalarType.Float64) * labels.shape[0]);
+        _correct.add_(logits.argmax(1).eq(labels).sum());
+        // masked_fill takes the step as a scalar argument: no host-to-device copy, no sync.
+        _firstBadStep.masked_fill_(loss.detach().isfinite().logical_not().logical_and(_firstBadStep.lt(0)), _steps);
+    }
+
+    /// <summary>Throws when a step's loss was not finite.</summary>
+    public void ThrowIfDiverged(int epoch, TrainingRun run)
+    {
+        long step = _firstBadStep.item<long>();
+        if (step >= 0) throw new TrainingDivergedException(epoch, step, run.CheckpointPath is null ? 0 : epoch - 1);
+    }
+
+    /// <summary>The mean loss and accuracy over <paramref name="images"/> images.</summary>
+    public (double Loss, double Accuracy) Means(long images) => (_lossSum.item<double>() / images, (double)_correct.item<long>() / images);
+
+    public void Dispose()
+    {
+        _lossSum.Dispose();
+        _correct.Dispose();
+        _firstBadStep.Dispose();
+    }
 }

@@ -14,13 +14,14 @@ public sealed record NetworkDefinition(string Name, IReadOnlyList<Layer> Layers)
     public static IReadOnlyList<int> InputShape { get; } = Array.AsReadOnly(new[] { 3, 32, 32 });
 
     /// <summary>The layer kinds the trainer can build and export.</summary>
-    public static IReadOnlyList<string> SupportedLayerTypes { get; } = Array.AsReadOnly(NetworkShapes.SupportedTypes);
+    public static IReadOnlyList<string> SupportedLayerTypes { get; } = Array.AsReadOnly(LayerKinds.BuiltIn.Select(t => t.Name).ToArray());
 
     /// <summary>
-    /// Walks the layers from the 3×32×32 input and throws at the first that cannot be built, so a network that
-    /// passes trains and exports. Checked: layers' own values, kernels larger than their input, layers given an input
-    /// of the wrong rank (a Linear on [C, H, W]), residual bodies that change the shape, layer names (unique within
-    /// their list, no '.'), unsupported layer kinds, and a last output of other than [<paramref name="classCount"/>].
+    /// Walks the layers from the 3×32×32 input and throws at the first that cannot be built or exported, so a network
+    /// that passes trains and exports. Checked: layers' own values, kernels larger than their input, layers given an
+    /// input of the wrong rank (a Linear on [C, H, W]), residual bodies that change the shape, layer names (unique
+    /// within their list, no '.'), unsupported layer kinds, layers the ONNX export cannot express, and a last output of
+    /// other than [<paramref name="classCount"/>].
     /// </summary>
     /// <param name="classCount">The number of classes the network must score.</param>
     /// <exception cref="NetworkDefinitionException">A layer is wrong; the one-line message names it.</exception>
