@@ -2,7 +2,7 @@
 //   all [--data DIR] [--pairs N] [--memory-epochs N] [--long-epochs N] [--json FILE]   the side-by-side table (see SideBySide)
 //   long [--data DIR] [--long-epochs N] [--json FILE]                                  its long-run row alone (see LongRun)
 //   step [IMAGES] | predict MODEL DATA [LIMIT] | latency MODEL DATA [COUNT] | memory [STEPS]   single measurements
-//   fast-step [PRECISION] [STEPS]                                                      the fast recipe's step (see FastStepBenchmark)
+//   fast-step [PRECISION] [STEPS] [RECIPE]                                             a fast recipe's step (see FastStepBenchmark)
 //   http MODEL DATA [CLIENTS] [REQUESTS] [SECONDS]                                    cifar serve under load (see HttpBenchmark)
 using Cifar.Bench;
 
@@ -19,7 +19,8 @@ try
         "predict" when args.Length >= 3 => PredictionBenchmarks.Batch(args[1], args[2], Int(3, 0)),
         "latency" when args.Length >= 3 => PredictionBenchmarks.Latency(args[1], args[2], Int(3, 2000)),
         "memory" => MemoryBenchmark.Run(Int(1, 1000)),
-        "fast-step" => FastStepBenchmark.Run(args.Length > 1 ? Enum.Parse<Cifar.TrainingPrecision>(args[1], ignoreCase: true) : Cifar.TrainingPrecision.BFloat16, Int(2, 6)),
+        "fast-step" => FastStepBenchmark.Run(args.Length > 1 ? Enum.Parse<Cifar.TrainingPrecision>(args[1], ignoreCase: true) : Cifar.TrainingPrecision.BFloat16, Int(2, 6),
+            args.Length > 3 ? args[3] : null),
         "http" when args.Length >= 3 => HttpBenchmark.Run(SideBySide.HostDll(FindRepoRoot()), args[1], args[2], Int(3, 8), Int(4, 4000), Int(5, 120)),
         _ => Usage(),
     };
@@ -32,7 +33,7 @@ catch (Exception e) when (e is FormatException or ArgumentException or FileNotFo
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Cifar.Bench [all [--data DIR] [--pairs N] [--memory-epochs N] [--long-epochs N] [--json FILE] | long [--data DIR] [--long-epochs N] [--json FILE] | step [IMAGES] | fast-step [PRECISION] [STEPS] | predict MODEL DATA [LIMIT] | latency MODEL DATA [COUNT] | memory [STEPS] | http MODEL DATA [CLIENTS] [REQUESTS] [SECONDS]]");
+    Console.Error.WriteLine("usage: Cifar.Bench [all [--data DIR] [--pairs N] [--memory-epochs N] [--long-epochs N] [--json FILE] | long [--data DIR] [--long-epochs N] [--json FILE] | step [IMAGES] | fast-step [PRECISION] [STEPS] [RECIPE] | predict MODEL DATA [LIMIT] | latency MODEL DATA [COUNT] | memory [STEPS] | http MODEL DATA [CLIENTS] [REQUESTS] [SECONDS]]");
     return 2;
 }
 
