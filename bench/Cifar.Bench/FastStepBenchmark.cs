@@ -6,9 +6,15 @@ namespace Cifar.Bench;
 
 /// <summary>What <c>fast-step</c> runs: the pass type, the timed steps, and whether to show where the time goes.</summary>
 internal sealed record FastStepOptions(TrainingPrecision Precision = TrainingPrecision.BFloat16, int Steps = 6, bool Profile = false,
-    bool ChannelsLast = false)
+    bool ChannelsLast = false, string? RecipeFile = null)
 {
-    /// <summary><c>[PRECISION] [STEPS] [--profile] [--channels-last]</c>.</summary>
+    /// <summary>The recipe that runs: <see cref="RecipeFile"/>, or <c>CifarRecipe.Fast</c> (configs/fast.json).</summary>
+    public CifarRecipe Recipe => RecipeFile is null ? CifarRecipe.Fast : CifarRecipe.FromJson(File.ReadAllText(RecipeFile));
+
+    /// <summary>The recipe's name in the printed line.</summary>
+    public string RecipeName => RecipeFile is null ? "fast.json" : Path.GetFileName(RecipeFile);
+
+    /// <summary><c>[PRECISION] [STEPS] [RECIPE] [--profile] [--channels-last]</c>.</summary>
     public static FastStepOptions Parse(IReadOnlyList<string> args)
     {
         var options = new FastStepOptions();
@@ -20,7 +26,7 @@ internal sealed record FastStepOptions(TrainingPrecision Precision = TrainingPre
             else if (arg.StartsWith("--", StringComparison.Ordinal)) throw new ArgumentException($"fast-step: unknown option {arg}");
             else positional.Add(arg);
         }
-        if (positional.Count > 2) throw new ArgumentException("fast-step takes [PRECISION] [STEPS]");
+        if (positional.Count > 3) throw new ArgumentException("fast-step takes [PRECISION] [STEPS] [RECIPE]");
         if (positional.Count > 0)
             options = options with
             {
@@ -29,25 +35,30 @@ internal sealed record FastStepOptions(TrainingPrecision Precision = TrainingPre
             };
         if (positional.Count > 1)
             options = options with { Steps = int.TryParse(positional[1], out int steps) && steps >= 1 ? steps : throw new ArgumentException("fast-step: STEPS must be 1 or more") };
+        if (positional.Count > 2) options = options with { RecipeFile = positional[2] };
+        if (options.Profile && options.RecipeFile is not null) throw new ArgumentException("fast-step: --profile rebuilds fast.json's step; it takes no RECIPE");
         if (options.ChannelsLast && !options.Profile) throw new ArgumentException("fast-step: --channels-last is a lever of --profile's step");
         return options;
     }
 }
 
 /// <summary>
-/// <c>fast-step [PRECISION] [STEPS] [--profile [--channels-last]]</c>: the fast recipe's training step on this machine.
-/// <c>CifarRecipe.Fast</c> (its network, optimizer, lookahead and augmentation) trains one epoch of STEPS batches of
-/// 1,024 random images on the CPU with the given <c>Training:Precision</c> (default BFloat16; STEPS default 6), no
+/// <c>fast-step [PRECISION] [STEPS] [RECIPE] [--profile [--channels-last]]</c>: a fast recipe's training step on this
+/// machine. The recipe (default <c>CifarRecipe.Fast</c>, configs/fast.json; or a recipe file such as configs/fast-muon.json:
+/// its network, optimizer, lookahead, augmentation and batch size) trains one epoch of STEPS batches of random images on the CPU with the given <c>Training:Precision</c> (default BFloat16; STEPS default 6), no
 /// validation; the first batch is a warm-up. Prints <c>PRECISION: N ms per step, N images/s, N ms processor time per
-/// step</c> (processor time: all the process's threads; on a shared machine it moves less than the wall time).
+/// step</c> (processor time: all the process's threads; on a shared machine it moves less than the wall time), then what
+/// the steps of the recipe's whole run on CIFAR-10's 50,000 images would take.
 /// bench/pytorch/fast_step.py is the same step in PyTorch and prints the same line. With <c>--profile</c>, then
 /// <see cref="FastStepProfile"/>: where the step's time goes.
 /// </summary>
 internal static class FastStepBenchmark
 {
+    private const int CifarTrainingImages = 50_000;
+
     public static int Run(FastStepOptions options)
     {
-        var recipe = CifarRecipe.Fast;
+        var recipe = options.Recipe;
         int batch = recipe.Training.BatchSize, steps = options.Steps;
         using var data = RandomImages(steps + 1, batch, recipe.Normalization);
         var run = new TrainingRun
@@ -71,7 +82,11 @@ internal static class FastStepBenchmark
         }
         Report(options.Precision, batch, steps, (stepEnds[^1].Wall - stepEnds[0].Wall).TotalMilliseconds,
             (stepEnds[^1].Processor - stepEnds[0].Processor).TotalMilliseconds);
-        Console.Error.WriteLine($"  fast recipe, TorchSharp on libtorch, {TorchSharp.torch.get_num_threads()} threads; steps " +
+        double perStep = (stepEnds[^1].Wall - stepEnds[0].Wall).TotalMilliseconds / steps;
+        long runSteps = (long)recipe.Training.Epochs * ((CifarTrainingImages + batch - 1) / batch);
+        Console.Error.WriteLine($"  {options.RecipeName}: {batch} images per step; its run ({recipe.Training.Epochs} epochs, {runSteps} steps) " +
+            $"≈ {runSteps * perStep / 60_000:F1} min of steps");
+        Console.Error.WriteLine($"  TorchSharp on libtorch, {TorchSharp.torch.get_num_threads()} threads; steps " +
             string.Join(", ", stepEnds.Zip(stepEnds.Skip(1), (a, b) => $"{(b.Wall - a.Wall).TotalMilliseconds:F0}")) + " ms");
         return options.Profile ? FastStepProfile.Run(options) : 0;
     }

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using Cifar.Trainer.Augmentation;
-using Cifar.Trainer.Networks;
+using Cifar.Networks;
 using Cifar.Trainer.Training;
 using TorchSharp;
 using TorchSharp.Modules;

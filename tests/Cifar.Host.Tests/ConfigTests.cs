@@ -48,6 +48,7 @@ public class ConfigTests
     [InlineData("seed-augmented.json")]
     [InlineData("quick.json")]
     [InlineData("fast.json")]
+    [InlineData("fast-muon.json")]
     public void The_app_reads_a_recipe_as_the_library_does_and_command_line_numbers_as_a_files(string name)
     {
         var file = Path.Combine(TestData.RepoRoot(), "configs", name);
@@ -135,7 +136,7 @@ public class ConfigTests
     [InlineData("""{ "Training": { "FlushDenormals": "on" } }""", "'Training:FlushDenormals' must be true or false")]
     [InlineData("""{ "Normalization": { "Mean": [0.5, 0.5] } }""", "'Normalization:Mean' must be 3 finite numbers (R, G, B) or 1 (grey) (got [0.5, 0.5])")]
     [InlineData("""{ "Normalization": { "Std": 0.5 } }""", "'Normalization:Std' must be a list of numbers (got 0.5)")]
-    [InlineData("""{ "Training": { "Optimizer": 1 } }""", "'Training:Optimizer' must be one of Adam, Sgd, Nesterov (got 1)")]
+    [InlineData("""{ "Training": { "Optimizer": 1 } }""", "'Training:Optimizer' must be one of Adam, Sgd, Nesterov, Muon (got 1)")]
     [InlineData("""{ "Training": { "EvaluationBatchSize": "big" } }""", "'Training:EvaluationBatchSize' must be a whole number (got \"big\")")]
     [InlineData("""{ "Training": 3 }""", "'Training' must be an object")]
     [InlineData("""{ "Training": { "LearningRate": 1e400 } }""", "'Training:LearningRate' must be a number (got 1e400)")]
@@ -146,7 +147,7 @@ public class ConfigTests
     [InlineData("""{ "Training": { "Epochs": 0 } }""", "'Training:Epochs' must be greater than 0 (got 0)")]
     [InlineData("""{ "Training": { "BatchSize": -4 } }""", "'Training:BatchSize' must be greater than 0 (got -4)")]
     [InlineData("""{ "Training": { "LearningRate": 0 } }""", "'Training:LearningRate' must be greater than 0 (got 0)")]
-    [InlineData("""{ "Training": { "Optimizer": "Lion" } }""", "'Training:Optimizer' must be one of Adam, Sgd, Nesterov (got \"Lion\")")]
+    [InlineData("""{ "Training": { "Optimizer": "Lion" } }""", "'Training:Optimizer' must be one of Adam, Sgd, Nesterov, Muon (got \"Lion\")")]
     [InlineData("""{ "Training": { "Device": "tpu" } }""", "'Training:Device' must be one of Auto, Cpu, Cuda (got \"tpu\")")]
     [InlineData("""{ "Model": { "Architecture": "ResNet" } }""", "'Model:Architecture' must be one of SeedCnn, AirbenchNet (got 'ResNet')")]
     [InlineData("""{ "Normalization": { "Std": [0.5, 0, 0.5] } }""", "'Normalization:Std' must be 3 numbers greater than 0")]

@@ -9,6 +9,11 @@ public enum OptimizerKind
     Sgd,
     /// <summary>SGD with Nesterov momentum (<see cref="TrainingOptions.Momentum"/>), as <c>torch.optim.SGD(nesterov=True)</c>.</summary>
     Nesterov,
+    /// <summary>
+    /// airbench94_muon's pair: the convolution filters step with Muon (<see cref="TrainingOptions.Muon"/>); every other
+    /// parameter with <see cref="Nesterov"/> SGD, whose settings are the usual ones.
+    /// </summary>
+    Muon,
 }
 
 /// <summary>
@@ -87,13 +92,19 @@ public sealed record TrainingOptions
     /// <summary>Optimizer. Default Adam.</summary>
     public OptimizerKind Optimizer { get; init; } = OptimizerKind.Adam;
 
-    /// <summary>Learning rate. Default 0.001.</summary>
+    /// <summary>Learning rate (with <see cref="OptimizerKind.Muon"/>, of the parameters SGD steps). Default 0.001.</summary>
     public double LearningRate { get; init; } = 1e-3;
 
-    /// <summary>L2 weight decay (added to the gradient, as PyTorch's optimizers do). Default 5e-4.</summary>
+    /// <summary>
+    /// L2 weight decay (added to the gradient, as PyTorch's optimizers do; with <see cref="OptimizerKind.Muon"/>, of the
+    /// parameters SGD steps: Muon's filters keep their norm by rescaling instead). Default 5e-4.
+    /// </summary>
     public double WeightDecay { get; init; } = 5e-4;
 
-    /// <summary>Momentum of <see cref="OptimizerKind.Sgd"/> and <see cref="OptimizerKind.Nesterov"/>, in [0, 1). Default 0.9.</summary>
+    /// <summary>
+    /// Momentum of <see cref="OptimizerKind.Sgd"/> and <see cref="OptimizerKind.Nesterov"/> (with <see cref="OptimizerKind.Muon"/>,
+    /// of the parameters SGD steps), in [0, 1). Default 0.9.
+    /// </summary>
     public double Momentum { get; init; } = 0.9;
 
     /// <summary>The learning rate's course over the run, per step. Default constant.</summary>
@@ -101,9 +112,13 @@ public sealed record TrainingOptions
 
     /// <summary>
     /// Multiplies the learning rate of BatchNorm shifts (biases), dividing their weight decay by the same factor so
-    /// the decay per step stays the same (airbench's bias scaler). Default 1.
+    /// the decay per step stays the same (airbench's bias scaler). With <see cref="OptimizerKind.Muon"/> the patch whitening's
+    /// bias gets it too, and its schedule runs over the epochs it learns in (airbench94_muon's bias group). Default 1.
     /// </summary>
     public double BatchNormBiasLearningRateScale { get; init; } = 1;
+
+    /// <summary>How <see cref="OptimizerKind.Muon"/> steps the convolution filters; unused by the other optimizers. Default airbench94_muon's.</summary>
+    public MuonOptions Muon { get; init; } = new();
 
     /// <summary>
     /// Label smoothing ε of the cross-entropy loss, in [0, 1): the target puts 1 − ε on the true class and ε spread
@@ -155,7 +170,7 @@ public sealed record TrainingOptions
     public void Validate() => new OptionChecks(Section)
         .Check(Epochs > 0, nameof(Epochs), "must be greater than 0", Epochs)
         .Check(BatchSize > 0, nameof(BatchSize), "must be greater than 0", BatchSize)
-        .Check(Enum.IsDefined(Optimizer), nameof(Optimizer), "must be Adam, Sgd or Nesterov", Optimizer)
+        .Check(Enum.IsDefined(Optimizer), nameof(Optimizer), "must be Adam, Sgd, Nesterov or Muon", Optimizer)
         .Check(LearningRate > 0 && double.IsFinite(LearningRate), nameof(LearningRate), "must be greater than 0", LearningRate)
         .Check(WeightDecay >= 0 && double.IsFinite(WeightDecay), nameof(WeightDecay), "must be 0 or more", WeightDecay)
         .Check(Momentum is >= 0 and < 1, nameof(Momentum), "must be in [0, 1)", Momentum)
@@ -163,6 +178,10 @@ public sealed record TrainingOptions
         .Check(Schedule is null || Schedule.WarmupFraction is >= 0 and < 1, $"{nameof(Schedule)}:{nameof(LearningRateSchedule.WarmupFraction)}", "must be in [0, 1)", Schedule?.WarmupFraction)
         .Check(Schedule is null || Schedule.StartFactor is >= 0 and <= 1000, $"{nameof(Schedule)}:{nameof(LearningRateSchedule.StartFactor)}", "must be in [0, 1000]", Schedule?.StartFactor)
         .Check(Schedule is null || Schedule.EndFactor is >= 0 and <= 1000, $"{nameof(Schedule)}:{nameof(LearningRateSchedule.EndFactor)}", "must be in [0, 1000]", Schedule?.EndFactor)
+        .Check(Muon is not null, nameof(Muon), "must be an object", Muon)
+        .Check(Muon is null || (Muon.LearningRate > 0 && double.IsFinite(Muon.LearningRate)), $"{nameof(Muon)}:{nameof(MuonOptions.LearningRate)}", "must be greater than 0", Muon?.LearningRate)
+        .Check(Muon is null || Muon.Momentum is >= 0 and < 1, $"{nameof(Muon)}:{nameof(MuonOptions.Momentum)}", "must be in [0, 1)", Muon?.Momentum)
+        .Check(Muon is null || Muon.NewtonSchulzSteps is >= 1 and <= 10, $"{nameof(Muon)}:{nameof(MuonOptions.NewtonSchulzSteps)}", "must be in [1, 10]", Muon?.NewtonSchulzSteps)
         .Check(BatchNormBiasLearningRateScale > 0 && double.IsFinite(BatchNormBiasLearningRateScale), nameof(BatchNormBiasLearningRateScale), "must be greater than 0", BatchNormBiasLearningRateScale)
         .Check(LabelSmoothing is >= 0 and < 1, nameof(LabelSmoothing), "must be in [0, 1)", LabelSmoothing)
         .Check(LookaheadInterval >= 0, nameof(LookaheadInterval), "must be 0 or more", LookaheadInterval)

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using Cifar.Networks;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -110,13 +111,31 @@ internal static class Checkpoint
         // The image shape is recorded only where it is not CIFAR's 3×32×32, and the features' statistics only for float
         // features (no normalization says how they were made): checkpoints written before either could differ keep their
         // fingerprint, byte for byte, and still resume.
-        if (train.ImageShape.SequenceEqual(NetworkDefinition.InputShape) && train.HoldsPixels) return JsonSerializer.Serialize(settings);
-        var extended = JsonSerializer.SerializeToNode(settings)!;
+        if (train.ImageShape.SequenceEqual(NetworkDefinition.InputShape) && train.HoldsPixels) return JsonSerializer.Serialize(settings, FingerprintJson);
+        var extended = JsonSerializer.SerializeToNode(settings, FingerprintJson)!;
         if (!train.ImageShape.SequenceEqual(NetworkDefinition.InputShape))
             extended["imageShape"] = JsonSerializer.SerializeToNode(train.ImageShape);
         if (!train.HoldsPixels) extended["features"] = JsonSerializer.SerializeToNode(FeatureStatistics(train));
         return extended.ToJsonString();
     }
+
+    // Training:Muon is recorded only where Muon steps: runs of the other optimizers keep the fingerprint they had before
+    // it existed, byte for byte, and still resume.
+    private static readonly JsonSerializerOptions FingerprintJson = new()
+    {
+        TypeInfoResolver = new DefaultJsonTypeInfoResolver
+        {
+            Modifiers =
+            {
+                info =>
+                {
+                    if (info.Type != typeof(TrainingOptions)) return;
+                    var muon = info.Properties.Single(p => p.Name == nameof(TrainingOptions.Muon));
+                    muon.ShouldSerialize = (options, _) => ((TrainingOptions)options).Optimizer == OptimizerKind.Muon;
+                },
+            },
+        },
+    };
 
     /// <summary>
     /// Per channel, the mean and standard deviation of float features, in float64 and to 6 significant digits: another

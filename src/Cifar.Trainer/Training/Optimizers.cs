@@ -27,6 +27,7 @@ internal static class Optimizers
         IStepper optimizer = settings.Optimizer switch
         {
             OptimizerKind.Sgd or OptimizerKind.Nesterov => new MomentumSgd(network, settings),
+            OptimizerKind.Muon => new MuonWithSgd(network, settings, totalSteps),
             _ => new FlatAdam(network, settings.LearningRate, settings.WeightDecay),
         };
         return settings.LookaheadInterval > 0 ? new Lookahead(optimizer, network, settings.LookaheadInterval, totalSteps) : optimizer;
@@ -46,17 +47,39 @@ internal sealed class MomentumSgd : IStepper
     private readonly bool _nesterov;
 
     public MomentumSgd(Sequential network, TrainingOptions settings)
+        : this(Groups(network, settings), settings.Momentum, nesterov: settings.Optimizer == OptimizerKind.Nesterov)
     {
-        var shifts = network.named_modules().Where(m => m.module is BatchNorm2d).Select(m => m.name + ".bias").ToHashSet();
-        double scale = settings.BatchNormBiasLearningRateScale;
-        _groups = network.named_parameters()
-            .Select(p => shifts.Contains(p.name)
-                ? (p.parameter, settings.LearningRate * scale, settings.WeightDecay / scale)
-                : (p.parameter, settings.LearningRate, settings.WeightDecay))
-            .ToArray();
+    }
+
+    private static IEnumerable<(Parameter, double, double)> Groups(Sequential network, TrainingOptions settings)
+    {
+        var shifts = BatchNormShifts(network);
+        return network.named_parameters().Select(p => Rates(p.parameter, settings, shifts.Contains(p.name)));
+    }
+
+    /// <summary>SGD over <paramref name="groups"/>: each parameter with its own learning rate and weight decay.</summary>
+    public MomentumSgd(IEnumerable<(Parameter Parameter, double LearningRate, double WeightDecay)> groups, double momentum, bool nesterov)
+    {
+        _groups = groups.ToArray();
         _momentum = new Tensor?[_groups.Length];
-        _momentumFactor = settings.Momentum;
-        _nesterov = settings.Optimizer == OptimizerKind.Nesterov;
+        _momentumFactor = momentum;
+        _nesterov = nesterov;
+    }
+
+    /// <summary>The names of <paramref name="network"/>'s BatchNorm shifts.</summary>
+    public static HashSet<string> BatchNormShifts(Sequential network) =>
+        network.named_modules().Where(m => m.module is BatchNorm2d).Select(m => m.name + ".bias").ToHashSet();
+
+    /// <summary>
+    /// <paramref name="parameter"/>'s learning rate and weight decay: <paramref name="biasScaled"/>, the learning rate times
+    /// <see cref="TrainingOptions.BatchNormBiasLearningRateScale"/> and the weight decay over it.
+    /// </summary>
+    public static (Parameter, double, double) Rates(Parameter parameter, TrainingOptions settings, bool biasScaled)
+    {
+        double scale = settings.BatchNormBiasLearningRateScale;
+        return biasScaled
+            ? (parameter, settings.LearningRate * scale, settings.WeightDecay / scale)
+            : (parameter, settings.LearningRate, settings.WeightDecay);
     }
 
     public void ZeroGrad()
