@@ -168,7 +168,7 @@ internal static class FastStepProfile
         {
             TorchSharp.Modules.Conv2d c => 2 * outputs * c.in_channels * c.kernel_size[0] * c.kernel_size[1],
             PatchWhiteningModule w => 2 * outputs * w.Weight.shape[1] * w.Weight.shape[2] * w.Weight.shape[3],
-            Linear l => 2 * outputs * l.in_features,
+            TorchSharp.Modules.Linear l => 2 * outputs * l.in_features,
             _ => 0,
         };
     }

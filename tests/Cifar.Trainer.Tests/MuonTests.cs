@@ -1,5 +1,4 @@
 using Cifar.Networks;
-using Cifar.Trainer.Networks;
 using Cifar.Trainer.Training;
 using TorchSharp;
 using Parameter = TorchSharp.Modules.Parameter;

@@ -1,4 +1,4 @@
-using Cifar.Trainer.Networks;
+using Cifar.Networks;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
