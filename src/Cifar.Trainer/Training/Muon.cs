@@ -100,7 +100,7 @@ internal sealed class Muon : IStepper
     private const double NormEpsilon = 1e-7;
 
     private readonly Parameter[] _filters;
-    private readonly Tensor?[] _momentum;
+    private readonly MomentumBuffers _momentum;
     private readonly double _learningRate, _momentumFactor;
     private readonly int _iterations;
     private readonly ScalarType _orthogonalizationType;
@@ -111,7 +111,7 @@ internal sealed class Muon : IStepper
     public Muon(IEnumerable<Parameter> filters, MuonOptions options, ScalarType orthogonalizationType)
     {
         _filters = filters.ToArray();
-        _momentum = new Tensor?[_filters.Length];
+        _momentum = new MomentumBuffers(_filters);
         _learningRate = options.LearningRate;
         _momentumFactor = options.Momentum;
         _iterations = options.NewtonSchulzSteps;
@@ -163,8 +163,7 @@ internal sealed class Muon : IStepper
         {
             var filter = _filters[i];
             if (!filter.requires_grad || filter.grad is not { } grad) continue;
-            if (_momentum[i] is { } buffer) buffer.mul_(_momentumFactor).add_(grad);
-            else _momentum[i] = buffer = grad.clone().DetachFromDisposeScope();
+            var buffer = _momentum.Accumulate(i, grad, _momentumFactor);
             var direction = grad.add(buffer, alpha: _momentumFactor);
             long rows = filter.shape[0];
             filter.mul_(filter.norm().reciprocal().mul_(Math.Sqrt(rows)));
@@ -173,30 +172,9 @@ internal sealed class Muon : IStepper
         }
     }
 
-    public void Save(BinaryWriter writer)
-    {
-        foreach (var buffer in _momentum)
-        {
-            writer.Write(buffer is not null);
-            buffer?.Save(writer);
-        }
-    }
+    public void Save(BinaryWriter writer) => _momentum.Save(writer);
 
-    public void Load(BinaryReader reader)
-    {
-        for (int i = 0; i < _momentum.Length; i++)
-        {
-            _momentum[i]?.Dispose();
-            _momentum[i] = null;
-            if (!reader.ReadBoolean()) continue;
-            var buffer = zeros_like(_filters[i]).DetachFromDisposeScope();
-            buffer.Load(reader);
-            _momentum[i] = buffer;
-        }
-    }
+    public void Load(BinaryReader reader) => _momentum.Load(reader);
 
-    public void Dispose()
-    {
-        foreach (var buffer in _momentum) buffer?.Dispose();
-    }
+    public void Dispose() => _momentum.Dispose();
 }

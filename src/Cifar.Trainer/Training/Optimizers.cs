@@ -42,7 +42,7 @@ internal static class Optimizers
 internal sealed class MomentumSgd : IStepper
 {
     private readonly (Parameter Parameter, double LearningRate, double WeightDecay)[] _groups;
-    private readonly Tensor?[] _momentum;
+    private readonly MomentumBuffers _momentum;
     private readonly double _momentumFactor;
     private readonly bool _nesterov;
 
@@ -61,7 +61,7 @@ internal sealed class MomentumSgd : IStepper
     public MomentumSgd(IEnumerable<(Parameter Parameter, double LearningRate, double WeightDecay)> groups, double momentum, bool nesterov)
     {
         _groups = groups.ToArray();
-        _momentum = new Tensor?[_groups.Length];
+        _momentum = new MomentumBuffers(_groups.Select(g => (Tensor)g.Parameter).ToArray());
         _momentumFactor = momentum;
         _nesterov = nesterov;
     }
@@ -99,41 +99,18 @@ internal sealed class MomentumSgd : IStepper
             var step = weightDecay != 0 ? grad.add(parameter, alpha: weightDecay) : grad;
             if (_momentumFactor != 0)
             {
-                if (_momentum[i] is { } buffer) buffer.mul_(_momentumFactor).add_(step);
-                else _momentum[i] = buffer = step.clone().DetachFromDisposeScope();
+                var buffer = _momentum.Accumulate(i, step, _momentumFactor);
                 step = _nesterov ? step.add(buffer, alpha: _momentumFactor) : buffer;
             }
             parameter.add_(step, alpha: -learningRate * learningRateFactor);
         }
     }
 
-    public void Save(BinaryWriter writer)
-    {
-        foreach (var buffer in _momentum)
-        {
-            writer.Write(buffer is not null);
-            buffer?.Save(writer);
-        }
-    }
+    public void Save(BinaryWriter writer) => _momentum.Save(writer);
 
-    public void Load(BinaryReader reader)
-    {
-        for (int i = 0; i < _momentum.Length; i++)
-        {
-            _momentum[i]?.Dispose();
-            _momentum[i] = null;
-            if (!reader.ReadBoolean()) continue;
-            var parameter = _groups[i].Parameter;
-            var buffer = zeros_like(parameter).DetachFromDisposeScope();
-            buffer.Load(reader);
-            _momentum[i] = buffer;
-        }
-    }
+    public void Load(BinaryReader reader) => _momentum.Load(reader);
 
-    public void Dispose()
-    {
-        foreach (var buffer in _momentum) buffer?.Dispose();
-    }
+    public void Dispose() => _momentum.Dispose();
 }
 
 /// <summary>
