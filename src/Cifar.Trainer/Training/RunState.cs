@@ -36,7 +36,17 @@ internal sealed class RunState : IDisposable
             Network = Architectures.Create(run.Model.Definition, classCount, train.ImageShape);
             if (settings.PassTypeFor(device.type) is not null) _working = Architectures.Create(run.Model.Definition, classCount, train.ImageShape);
         }
-        Layers = BuiltLayer.All(NetworkBuilder.Layers(Network, run.Model.Definition, classCount, train.ImageShape)).ToArray();
+        try
+        {
+            Layers = BuiltLayer.All(NetworkBuilder.Layers(Network, run.Model.Definition, classCount, train.ImageShape)).ToArray();
+        }
+        catch
+        {
+            // The caller holds no state yet to dispose.
+            Network.Dispose();
+            _working?.Dispose();
+            throw;
+        }
         ShuffleGenerator = new Generator((ulong)settings.Seed);
         AugmentGenerator = new Generator((ulong)settings.Seed + 1);
         BatchCount = BatchCountOf(train.Count, settings.BatchSize);
@@ -90,24 +100,25 @@ internal sealed class RunState : IDisposable
     public void Prepare()
     {
         bool resuming = Run.ResumesFromCheckpoint;
+        if (Run.CheckpointPath is not null) _ = Fingerprint; // a run that cannot be checkpointed fails now, not after an epoch
         if (Run.StartingWeights is { } startingWeights) InitialWeights.Load(startingWeights, Network);
         Network.to(Device);
         TrainData = _train.To(Device);
         ValidationData = _validation?.To(Device);
         if (!resuming && Run.StartingWeights is null)
             foreach (var layer in Layers) layer.Layer.Kind.InitializeFromData(layer, TrainData);
-        IStepper? optimizer = null;
         if (resuming)
         {
             // FlatAdam seats the parameters in its flat tensor, and loading a checkpoint into a CUDA module replaces
-            // them (TorchSharp loads through the CPU): the optimizer is made after the load, or by it.
-            var state = Checkpoint.Load(Run.CheckpointPath!, Fingerprint, Network, () => optimizer = Optimizers.Create(Network, Settings, TotalSteps),
+            // them (TorchSharp loads through the CPU): the optimizer is made after the load, or by it. It is held
+            // at once, so Dispose frees it even when loading its state fails.
+            var state = Checkpoint.Load(Run.CheckpointPath!, Fingerprint, Network, () => Optimizer = Optimizers.Create(Network, Settings, TotalSteps),
                 ShuffleGenerator, AugmentGenerator);
             History.AddRange(state.History);
             FirstEpoch = state.Epoch + 1;
             Callbacks?.Resumed?.Invoke(History.ToArray());
         }
-        Optimizer = optimizer ?? Optimizers.Create(Network, Settings, TotalSteps);
+        else Optimizer = Optimizers.Create(Network, Settings, TotalSteps);
         // Last: loading a checkpoint may replace the network's tensors, which the copy holds on to.
         if (Settings.PassTypeFor(Device.type) is { } type) Precision = new MixedPrecision(Network, _working!.to(Device), type, Settings.BatchSize);
     }
