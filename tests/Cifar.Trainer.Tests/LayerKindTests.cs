@@ -111,4 +111,15 @@ public class LayerKindTests
             NetworkOnnxExporter.Export(network, other, ["a", "b", "c"], new ClassifierGraphNames("x", "y", "z")));
         Assert.Equal("the network has no layer 'relu' of its definition", error.Message);
     }
+
+    [Fact]
+    public void A_layer_of_another_kind_under_the_definitions_name_is_refused_not_cast()
+    {
+        using var network = Architectures.Create(WithSoftplus, 3);
+        var other = WithSoftplus with { Layers = [.. WithSoftplus.Layers.Select(l => l.Name == "act" ? new D.Relu { Name = "act" } : l)] };
+        var error = Assert.Throws<ArgumentException>(() =>
+            NetworkOnnxExporter.Export(network, other, ["a", "b", "c"], new ClassifierGraphNames("x", "y", "z")));
+        Assert.StartsWith("the network's layer 'act' is a ", error.Message);
+        Assert.EndsWith(", where its definition builds a ReLU", error.Message);
+    }
 }

@@ -28,6 +28,9 @@ internal abstract class LayerKind
     /// <summary>The freshly initialised module of a checked layer.</summary>
     public abstract nn.Module<Tensor, Tensor> Build(ResolvedLayer layer);
 
+    /// <summary>The type of the modules <see cref="Build(ResolvedLayer)"/> makes: what a built network's layer must be.</summary>
+    public abstract Type ModuleType { get; }
+
     /// <summary>Adds the layer to an ONNX graph; returns the name of its output.</summary>
     public abstract string Export(BuiltLayer layer, LayerExport onnx);
 
@@ -69,6 +72,8 @@ internal abstract class LayerKind<TLayer, TModule> : LayerKind
     public sealed override string? ExportRefusal(Layer layer) => ExportRefusal((TLayer)layer);
 
     public sealed override nn.Module<Tensor, Tensor> Build(ResolvedLayer layer) => Build((TLayer)layer.Layer, layer);
+
+    public sealed override Type ModuleType => typeof(TModule);
 
     public sealed override string Export(BuiltLayer layer, LayerExport onnx) => Export((TLayer)layer.Layer.Layer, (TModule)layer.Module, onnx);
 

@@ -41,7 +41,9 @@ internal static class NetworkBuilder
         if (children.Count != layers.Count)
             throw new ArgumentException($"the network has {children.Count} layers where its definition has {layers.Count}");
         return layers.Select(l => children.GetValueOrDefault(l.Name) is nn.Module<Tensor, Tensor> module
-                ? new BuiltLayer(l, module, Match(module, l.Body))
+                ? l.Kind.ModuleType.IsInstanceOfType(module)
+                    ? new BuiltLayer(l, module, Match(module, l.Body))
+                    : throw new ArgumentException($"the network's layer '{l.Path}' is a {module.GetType().Name}, where its definition builds a {l.Kind.ModuleType.Name}")
                 : throw new ArgumentException($"the network has no layer '{l.Path}' of its definition"))
             .ToArray();
     }

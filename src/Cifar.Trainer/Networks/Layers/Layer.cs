@@ -8,8 +8,9 @@ namespace Cifar.Networks;
 /// </summary>
 /// <remarks>
 /// In JSON a layer is an object whose <c>Type</c> property names its kind (<c>{"Type": "Conv2d", "OutChannels": 64,
-/// "KernelSize": 3, "Padding": 1}</c>). Subclasses outside this assembly are representable but not buildable:
-/// <see cref="NetworkDefinition.Check"/> refuses them.
+/// "KernelSize": 3, "Padding": 1}</c>). A subclass needs the library's (internal) layer kind to build
+/// and export it, so subclasses outside this assembly are representable but not buildable:
+/// <see cref="NetworkDefinition.Check"/> refuses them (the library's own tests add a kind through InternalsVisibleTo).
 /// </remarks>
 // The JSON names of the layer kinds: what configs, config.json and checkpoint fingerprints write as "Type". Kept as
 // attributes so that any serializer options carry them; LayerKinds.BuiltIn reads this list.
