@@ -63,6 +63,7 @@ public class QuantizeCommandTests(TrainRun run) : IClassFixture<TrainRun>
         var output = dir.File("int8.zip");
         Assert.Equal("error: --max-accuracy-drop must be a number of points, 0 or more (got 'abc')", Refused(Quantize(output, "--max-accuracy-drop", "abc")));
         Assert.Equal("error: --max-accuracy-drop must be a number of points, 0 or more (got '-1')", Refused(Quantize(output, "--max-accuracy-drop", "-1")));
+        Assert.Equal("error: --max-accuracy-drop must be a number of points, 0 or more (got '-5e-1')", Refused(Quantize(output, "--max-accuracy-drop", "-5e-1")));
         Assert.Equal("error: --calibration-images must be 1 or more (got 0)", Refused(Quantize(output, "--calibration-images", "0")));
         Assert.Equal($"error: {run.Model}: is the model zip itself; give another path for the int8 model", Refused(Quantize(run.Model)));
         Assert.Equal($"error: {dir.File("none.zip")}: model file not found",

@@ -28,6 +28,7 @@ public class ServeSettingsTests
     [InlineData("Serve:MaxImages", "3000000000", "--Serve:MaxImages must be a whole number of 1 or more (got '3000000000')")]
     [InlineData("Serve:MaxImageBytes", "8MB", "--Serve:MaxImageBytes must be a whole number of 1 or more (got '8MB')")]
     [InlineData("Serve:MaxPredictionWait", "0", "--Serve:MaxPredictionWait must be a number of seconds greater than 0 (got '0')")]
+    [InlineData("Serve:MaxPredictionWait", "1e-300", "--Serve:MaxPredictionWait must be a number of seconds greater than 0 (got '1e-300')")]
     [InlineData("Serve:ReleaseMemoryAfterIdle", "-1", "--Serve:ReleaseMemoryAfterIdle must be a number of seconds (0: never) (got '-1')")]
     public void Values_out_of_range_are_refused_naming_the_setting(string key, string value, string message) =>
         Assert.Equal(message, Assert.Throws<UserError>(() => Defaults.With([Set(key, value)])).Message);

@@ -63,7 +63,7 @@ internal sealed class EvaluateCommand
     }
 
     // ML.NET rethrows what a column's getter threw on its worker threads wrapped, once or more.
-    private static T? Cause<T>(Exception e) where T : Exception
+    internal static T? Cause<T>(Exception e) where T : Exception
     {
         for (Exception? x = e; x is not null; x = x.InnerException)
         {

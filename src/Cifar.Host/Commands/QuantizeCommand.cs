@@ -1,5 +1,6 @@
 using System.Globalization;
 using Cifar.Host.Cli;
+using Cifar.Host.Configuration;
 using Cifar.Host.Data;
 using Cifar.MLNet.Data;
 using Cifar.MLNet.Export;
@@ -23,26 +24,37 @@ internal static class QuantizeCommand
         {
             CalibrationImages = calibrationImages is { } n ? n >= 1 ? n : throw new UserError($"--calibration-images must be 1 or more (got {n})") : defaults.CalibrationImages,
             MaxAccuracyDrop = maxDrop is null ? defaults.MaxAccuracyDrop
-                : double.TryParse(maxDrop, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var d) && d >= 0 && double.IsFinite(d) ? d
+                : ConfigNumbers.TryNumber(maxDrop, out var d) && d >= 0 ? d
                 : throw new UserError($"--max-accuracy-drop must be a number of points, 0 or more (got '{maxDrop}')"),
         };
         if (limit is < 0) throw new UserError($"--limit must be 0 (all) or more (got {limit})");
-        using (ModelOpener.Open(modelPath)) { } // a missing or foreign zip is refused before any data is read
+        IReadOnlyList<string> modelClasses;
+        using (var model = ModelOpener.Open(modelPath)) modelClasses = model.ClassNames; // a missing or foreign zip is refused before any data is read
         var ml = new MLContext();
         var root = DataLocator.Resolve(dataRoot);
         var calibration = DataLocator.Load(ml, root, CifarSplit.Train, options.CalibrationImages);
         var check = DataLocator.Load(ml, root, CifarSplit.Test, limit ?? 0);
+        var classes = CifarDataLoader.ClassNames(check);
+        if (modelClasses.Count > 0 && !modelClasses.SequenceEqual(classes))
+            throw new UserError($"{root}: its classes ({string.Join(", ", classes)}) are not the model's ({string.Join(", ", modelClasses)})");
         long checkImages = check.GetRowCount() ?? check.GetColumn<uint>(Cifar.MLNet.CifarColumns.Label).LongCount();
         output.WriteLine($"{modelPath}: calibrating on {options.CalibrationImages} training images of {root}, then scoring both models on {checkImages} test images");
         output.Flush();
         ModelQuantization made;
         try
         {
-            made = CifarQuantization.Quantize(modelPath, outputPath, calibration, check, options, ml, cancellation);
+            // Ctrl+C stops calibration and both scorings between rows.
+            made = CifarQuantization.Quantize(modelPath, outputPath, new CancellableDataView(calibration, cancellation),
+                new CancellableDataView(check, cancellation), options, ml, cancellation);
         }
-        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or QuantizationRefusedException)
+        catch (Exception e) when (EvaluateCommand.Cause<CifarDataException>(e) is { } unusable)
         {
-            throw new UserError(e.Message, e); // each names its path, or both accuracies
+            throw new UserError(unusable.Message, e); // an image file checked before decoding: missing, unreadable, too large
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or QuantizationRefusedException
+                                  or ArgumentException)
+        {
+            throw new UserError(e.Message, e); // each names its path, the data's problem, or both accuracies
         }
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"wrote {outputPath}: int8, calibrated on {made.CalibrationImages} images; accuracy on {made.CheckImages} test images: float32 {made.Float32Accuracy * 100:F2} %, int8 {made.Int8Accuracy * 100:F2} % ({(made.Int8Accuracy - made.Float32Accuracy) * 100:+0.00;-0.00;0.00} points, at most -{options.MaxAccuracyDrop:0.##} allowed)"));

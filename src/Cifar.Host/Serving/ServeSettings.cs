@@ -94,8 +94,9 @@ internal sealed record ServeSettings(string ModelPath, string? RunsFolder)
     {
         bool zeroAllowed = limit.Name == nameof(ReleaseMemoryAfterIdle);
         if (ConfigNumbers.TryNumber(text, out var seconds)
-            && seconds <= TimeSpan.MaxValue.TotalSeconds / 2 && (seconds > 0 || zeroAllowed && seconds == 0))
-            return TimeSpan.FromSeconds(seconds).ToString("c", CultureInfo.InvariantCulture);
+            && seconds <= TimeSpan.MaxValue.TotalSeconds / 2 && TimeSpan.FromSeconds(seconds) is var span
+            && (span > TimeSpan.Zero || zeroAllowed && seconds == 0)) // 1e-300 s is no time at all
+            return span.ToString("c", CultureInfo.InvariantCulture);
         throw new UserError(
             $"--{Prefix}{limit.Name} must be a number of seconds {(zeroAllowed ? "(0: never)" : "greater than 0")} (got '{TextEscaping.ControlCharacters(text)}')");
     }
