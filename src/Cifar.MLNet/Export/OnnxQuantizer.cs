@@ -46,8 +46,10 @@ internal static class OnnxQuantizer
                 pool = conv;
                 conv = producers.GetValueOrDefault(pool.Input[0]);
             }
+            // Folding rewrites the weight and bias in place: only where this convolution is their one consumer.
             if (conv is not { OpType: "Conv" } || !SingleConsumer(g, conv.Output[0]) || Initializer(g, conv.Input[1]) is not { } weight
-                || (conv.Input.Count > 2 && Initializer(g, conv.Input[2]) is null)) continue;
+                || !SingleConsumer(g, conv.Input[1])
+                || (conv.Input.Count > 2 && (Initializer(g, conv.Input[2]) is null || !SingleConsumer(g, conv.Input[2])))) continue;
             if (!norm.Input.Skip(1).All(name => Initializer(g, name) is not null) || g.Output.Any(o => o.Name == norm.Output[0])) continue;
 
             float epsilon = norm.Attribute.FirstOrDefault(a => a.Name == "epsilon")?.F ?? 1e-5f;
@@ -176,7 +178,8 @@ internal static class OnnxQuantizer
             node.Output[0] = Unique(g, output + ":float");
             nodes.Add(node);
             var after = new List<NodeProto>();
-            QuantizeActivation(node.Output[0], after, outputName: output);
+            // A convolution that reads this output takes it as it is: quantizing it again with the same range changes nothing.
+            dequantized[output] = QuantizeActivation(node.Output[0], after, outputName: output);
             nodes.AddRange(after);
         }
         g.Node.Clear();
