@@ -48,8 +48,9 @@ setup() {
   $sudo rm -rf "$partial"
   $sudo mkdir -p "$(dirname "$root")"
   echo "pytorch-peer: making a Debian 13 root with python3-torch in $root from $mirror (a few minutes)"
-  $sudo debootstrap --variant=minbase --include=python3-torch,python3-torchvision trixie "$partial" "$mirror" \
-    > "$(dirname "$root")/debootstrap.log" 2>&1 \
+  # The log is written by tee under sudo: the folder is root's when the user is not.
+  $sudo debootstrap --variant=minbase --include=python3-torch,python3-torchvision trixie "$partial" "$mirror" 2>&1 \
+    | $sudo tee "$(dirname "$root")/debootstrap.log" >/dev/null \
     || { echo "pytorch-peer: debootstrap failed; its log: $(dirname "$root")/debootstrap.log" >&2; exit 1; }
   $sudo rm -rf "$root"
   $sudo mv "$partial" "$root"

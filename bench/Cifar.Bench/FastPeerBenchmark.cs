@@ -61,20 +61,14 @@ internal static partial class FastPeerBenchmark
         foreach (var (name, _, _) in runners.Skip(1))
             Console.WriteLine($"  {name} ÷ ours: wall {Ratio(wall[name], wall["ours"])}; processor time {Ratio(processor[name], processor["ours"])}");
         foreach (var (name, _, _) in runners)
-            Console.WriteLine($"  {name,-10} median {Median(wall[name]):F0} ms per step, processor time {Median(processor[name]):F0} ms");
+            Console.WriteLine($"  {name,-10} median {SideBySide.Median(wall[name]):F0} ms per step, processor time {SideBySide.Median(processor[name]):F0} ms");
         return 0;
     }
 
     private static string Ratio(List<double> numerators, List<double> denominators)
     {
         var ratios = numerators.Zip(denominators, (n, d) => n / d).ToList();
-        return $"{Median(ratios):F2}× (rounds {string.Join(", ", ratios.Select(r => r.ToString("F2", CultureInfo.InvariantCulture)))})";
-    }
-
-    private static double Median(List<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+        return $"{SideBySide.Median(ratios):F2}× (rounds {string.Join(", ", ratios.Select(r => r.ToString("F2", CultureInfo.InvariantCulture)))})";
     }
 
     /// <summary>The processor as docs/performance.md names it: model name, lscpu's family and model, cores, bfloat16.</summary>

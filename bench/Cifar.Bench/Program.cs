@@ -29,7 +29,7 @@ try
         _ => Usage(),
     };
 }
-catch (Exception e) when (e is FormatException or ArgumentException or FileNotFoundException or DirectoryNotFoundException or InvalidOperationException)
+catch (Exception e) when (e is FormatException or ArgumentException or IOException or System.Text.Json.JsonException or InvalidOperationException)
 {
     Console.Error.WriteLine($"error: {e.Message}");
     return 1;

@@ -7,7 +7,9 @@ namespace Cifar.MLNet;
 /// The Cifar stages on ML.NET's catalogs: <c>ml.Transforms.LoadCifarImages()</c> and so on. Each stage is made of the
 /// transforms of the catalog it is called on, so of that context (its log, its cancellation). ML.NET gives an extension
 /// no way to the context's <see cref="MLContext.TempFilePath"/>: the normalization stage made here keeps its graph
-/// file in the system's temporary folder; <c>new CifarNormalizationEstimator(ml)</c> keeps it in the context's.
+/// file in the system's temporary folder; <c>new CifarNormalizationEstimator(ml)</c> keeps it in the context's. A trainers
+/// catalog cannot reach the transforms catalog, so the CNN stage (<c>CifarCnn</c>, <c>AppendCifarCnn</c>) keeps a context of
+/// its own, seeded by its options.
 /// </summary>
 public static class CifarCatalog
 {
