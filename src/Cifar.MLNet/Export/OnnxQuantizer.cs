@@ -52,35 +52,10 @@ internal static class OnnxQuantizer
                 || (conv.Input.Count > 2 && (Initializer(g, conv.Input[2]) is null || !SingleConsumer(g, conv.Input[2])))) continue;
             if (!norm.Input.Skip(1).All(name => Initializer(g, name) is not null) || g.Output.Any(o => o.Name == norm.Output[0])) continue;
 
-            float epsilon = norm.Attribute.FirstOrDefault(a => a.Name == "epsilon")?.F ?? 1e-5f;
-            var (gamma, beta, mean, variance) = (Floats(g, norm.Input[1]), Floats(g, norm.Input[2]), Floats(g, norm.Input[3]), Floats(g, norm.Input[4]));
-            int channels = gamma.Length;
-            var scale = new float[channels];
-            var shift = new float[channels];
-            for (int c = 0; c < channels; c++)
-            {
-                // In double, as ONNX Runtime's reference fold does not: the folded weights are then the closest float32s.
-                double s = gamma[c] / Math.Sqrt(variance[c] + (double)epsilon);
-                scale[c] = (float)s;
-                shift[c] = (float)(beta[c] - mean[c] * s);
-            }
+            var (scale, shift) = AffineOf(g, norm);
             if (pool is not null && scale.Any(s => !(s > 0))) continue;
-
-            var w = Floats(g, weight.Name);
-            if (weight.Dims[0] != channels) continue;
-            int perChannel = w.Length / channels;
-            for (int c = 0; c < channels; c++)
-                for (int i = 0; i < perChannel; i++) w[c * perChannel + i] *= scale[c];
-            SetFloats(weight, w);
-            var bias = conv.Input.Count > 2 ? Floats(g, conv.Input[2]) : new float[channels];
-            for (int c = 0; c < channels; c++) bias[c] = bias[c] * scale[c] + shift[c];
-            string biasName = conv.Input.Count > 2 ? conv.Input[2] : conv.Output[0] + ":folded_bias";
-            if (conv.Input.Count > 2) SetFloats(Initializer(g, biasName)!, bias);
-            else
-            {
-                g.Initializer.Add(FloatTensor(biasName, bias, channels));
-                conv.Input.Add(biasName);
-            }
+            if (weight.Dims[0] != scale.Length) continue;
+            ScaleIntoConvolution(g, conv, weight, scale, shift);
 
             // The normalization's consumers now read its input; its constants go with it.
             Rewire(g, from: norm.Output[0], to: norm.Input[0]);
@@ -88,6 +63,43 @@ internal static class OnnxQuantizer
             foreach (var name in norm.Input.Skip(1)) RemoveUnusedInitializer(g, name);
         }
         return folded;
+    }
+
+    /// <summary>BatchNormalization's per-channel y = scale·x + shift, from its constants.</summary>
+    private static (float[] Scale, float[] Shift) AffineOf(GraphProto g, NodeProto norm)
+    {
+        float epsilon = norm.Attribute.FirstOrDefault(a => a.Name == "epsilon")?.F ?? 1e-5f;
+        var (gamma, beta, mean, variance) = (Floats(g, norm.Input[1]), Floats(g, norm.Input[2]), Floats(g, norm.Input[3]), Floats(g, norm.Input[4]));
+        var scale = new float[gamma.Length];
+        var shift = new float[gamma.Length];
+        for (int c = 0; c < gamma.Length; c++)
+        {
+            // In double, as ONNX Runtime's reference fold does not: the folded weights are then the closest float32s.
+            double s = gamma[c] / Math.Sqrt(variance[c] + (double)epsilon);
+            scale[c] = (float)s;
+            shift[c] = (float)(beta[c] - mean[c] * s);
+        }
+        return (scale, shift);
+    }
+
+    /// <summary>Makes <paramref name="conv"/> compute scale·conv(x) + shift per output channel, adding a bias if it has none.</summary>
+    private static void ScaleIntoConvolution(GraphProto g, NodeProto conv, TensorProto weight, float[] scale, float[] shift)
+    {
+        int channels = scale.Length;
+        var w = Floats(g, weight.Name);
+        int perChannel = w.Length / channels;
+        for (int c = 0; c < channels; c++)
+            for (int i = 0; i < perChannel; i++) w[c * perChannel + i] *= scale[c];
+        SetFloats(weight, w);
+        var bias = conv.Input.Count > 2 ? Floats(g, conv.Input[2]) : new float[channels];
+        for (int c = 0; c < channels; c++) bias[c] = bias[c] * scale[c] + shift[c];
+        string biasName = conv.Input.Count > 2 ? conv.Input[2] : conv.Output[0] + ":folded_bias";
+        if (conv.Input.Count > 2) SetFloats(Initializer(g, biasName)!, bias);
+        else
+        {
+            g.Initializer.Add(FloatTensor(biasName, bias, channels));
+            conv.Input.Add(biasName);
+        }
     }
 
     /// <summary>The tensors whose ranges quantization needs: the input and output of every convolution it quantizes.</summary>
