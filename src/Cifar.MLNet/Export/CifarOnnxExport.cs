@@ -47,7 +47,7 @@ public static class CifarOnnxExport
     /// <exception cref="IOException">The ONNX path is a folder or the model itself, or the file cannot be written.</exception>
     public static OnnxExportSummary Write(string modelPath, string onnxPath, Microsoft.ML.MLContext? ml = null)
     {
-        CheckOutputPath(modelPath, onnxPath);
+        OutputPath.Check(modelPath, onnxPath, "the ONNX file path", "the ONNX file", "the ONNX file");
         ImageFiles.RequireReadableFile(modelPath, "model file");
         var (onnx, summary) = Export(File.ReadAllBytes(modelPath), modelPath, ml);
         AtomicFile.WriteBytes(onnxPath, onnx);
@@ -86,18 +86,6 @@ public static class CifarOnnxExport
         var onnx = BatchedGraph.Build(image, imageDims, classNames, chain, metadata);
         long[] inputShape = [-1, .. imageDims];
         return (onnx.ToByteArray(), new OnnxExportSummary("", inputShape, classNames, GraphFacts.TestTimeViews(zipParts[^1].Graph), metadata));
-    }
-
-    private static void CheckOutputPath(string modelPath, string onnxPath)
-    {
-        if (onnxPath.Length == 0) throw new DirectoryNotFoundException("the ONNX file path is empty");
-        if (Directory.Exists(onnxPath) || Path.EndsInDirectorySeparator(onnxPath))
-            throw new IOException($"{onnxPath}: is a folder; give the path of the ONNX file to write");
-        var full = Path.GetFullPath(onnxPath);
-        if (Path.GetDirectoryName(full) is { } folder && !Directory.Exists(folder))
-            throw new DirectoryNotFoundException($"{onnxPath}: folder {folder} does not exist");
-        if (File.Exists(modelPath) && string.Equals(full, Path.GetFullPath(modelPath), StringComparison.Ordinal))
-            throw new IOException($"{onnxPath}: is the model zip itself; give another path for the ONNX file");
     }
 
     /// <summary>The zip's class names (from its label column), else the network's own; as many as it scores.</summary>

@@ -62,7 +62,7 @@ public static class CifarQuantization
         if (options.CalibrationImages < 1) throw new ArgumentException($"CalibrationImages must be 1 or more (got {options.CalibrationImages})", nameof(options));
         if (!(options.MaxAccuracyDrop >= 0) || double.IsInfinity(options.MaxAccuracyDrop))
             throw new ArgumentException($"MaxAccuracyDrop must be 0 or more points (got {options.MaxAccuracyDrop.ToString(CultureInfo.InvariantCulture)})", nameof(options));
-        CheckOutputPath(modelPath, outputPath);
+        OutputPath.Check(modelPath, outputPath, "the output path", "the model zip", "the int8 model");
         ImageFiles.RequireReadableFile(modelPath, "model file");
         ml ??= new MLContext();
         var zip = File.ReadAllBytes(modelPath);
@@ -128,18 +128,6 @@ public static class CifarQuantization
 
     private static double Accuracy(MLContext ml, CifarModel model, IDataView check) =>
         ml.MulticlassClassification.Evaluate(model.Transform(check)).MicroAccuracy;
-
-    private static void CheckOutputPath(string modelPath, string outputPath)
-    {
-        if (outputPath.Length == 0) throw new DirectoryNotFoundException("the output path is empty");
-        if (Directory.Exists(outputPath) || Path.EndsInDirectorySeparator(outputPath))
-            throw new IOException($"{outputPath}: is a folder; give the path of the model zip to write");
-        var full = Path.GetFullPath(outputPath);
-        if (Path.GetDirectoryName(full) is { } folder && !Directory.Exists(folder))
-            throw new DirectoryNotFoundException($"{outputPath}: folder {folder} does not exist");
-        if (File.Exists(modelPath) && string.Equals(full, Path.GetFullPath(modelPath), StringComparison.Ordinal))
-            throw new IOException($"{outputPath}: is the model zip itself; give another path for the int8 model");
-    }
 }
 
 /// <summary>The int8 model lost more accuracy than <see cref="QuantizationOptions.MaxAccuracyDrop"/> allows; nothing was written.</summary>
