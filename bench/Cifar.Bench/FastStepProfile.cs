@@ -73,7 +73,7 @@ internal static class FastStepProfile
                 phases.Mark("working-copy refresh");
             }
             var logits = passes.forward(images);
-            var loss = Loss(logits, labels, settings.LabelSmoothing);
+            var loss = CnnTrainer.Loss(logits, labels, settings.LabelSmoothing);
             phases.Mark("forward");
             optimizer.ZeroGrad();
             loss.backward();
@@ -99,15 +99,6 @@ internal static class FastStepProfile
         using (var input = options.ChannelsLast ? ChannelsLast(typed) : typed.alias())
             PrintLayers(working ?? network, input);
         return 0;
-    }
-
-    /// <summary>CnnTrainer's loss: mean cross-entropy against targets smoothed by ε.</summary>
-    private static Tensor Loss(Tensor logits, Tensor labels, double labelSmoothing)
-    {
-        var logProbabilities = logits.log_softmax(1);
-        var trueClass = -logProbabilities.gather(1, labels.unsqueeze(1)).squeeze(1);
-        var uniform = -logProbabilities.mean(new long[] { 1 });
-        return (trueClass * (1 - labelSmoothing) + uniform * labelSmoothing).mean();
     }
 
     /// <summary>The same values with channels-last strides: NHWC in memory, NCHW as a shape.</summary>

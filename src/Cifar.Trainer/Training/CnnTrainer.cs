@@ -237,7 +237,7 @@ internal static class CnnTrainer
     /// Mean cross-entropy; with label smoothing ε, against targets of 1 − ε on the true class plus ε spread evenly
     /// over all classes (PyTorch's <c>label_smoothing</c>, which TorchSharp 0.107's <c>cross_entropy</c> lacks).
     /// </summary>
-    private static Tensor Loss(Tensor logits, Tensor labels, double labelSmoothing)
+    internal static Tensor Loss(Tensor logits, Tensor labels, double labelSmoothing)
     {
         if (labelSmoothing == 0) return nn.functional.cross_entropy(logits, labels);
         var logProbabilities = logits.log_softmax(1);
