@@ -12,6 +12,12 @@ namespace Cifar.MLNet;
 public sealed record TorchRuntimeInfo(string? LibtorchVersion, string? LibtorchDirectory, string TorchSharpVersion,
     string? VersionWarning, bool CanFlushDenormals)
 {
+    /// <summary>
+    /// Why libtorch's CPU kernels (oneDNN) are limited to an older instruction set in this process, where the
+    /// processor's own would compute wrong results (a processor that describes no caches); null where they are not.
+    /// </summary>
+    public string? CpuKernelLimit { get; init; }
+
     /// <summary>"libtorch 2.10.0 (folder), TorchSharp 0.107.0".</summary>
     public override string ToString() =>
         (LibtorchVersion is null ? "libtorch (folder unknown)" : $"libtorch {LibtorchVersion}" + (LibtorchDirectory is null ? "" : $" ({LibtorchDirectory})"))
@@ -81,6 +87,6 @@ public static class TorchRuntime
     {
         var loaded = Libtorch.Loaded();
         return new TorchRuntimeInfo(loaded?.Version, loaded?.Directory, Libtorch.TorchSharpVersion, loaded?.VersionWarning,
-            DenormalFlushing.IsSupported);
+            DenormalFlushing.IsSupported) { CpuKernelLimit = OneDnnIsa.Limit };
     }
 }

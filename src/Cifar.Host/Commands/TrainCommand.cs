@@ -120,6 +120,7 @@ internal sealed class TrainCommand
         output.WriteLine($"training: {setup}");
         _log.LogInformation("Training: {Setup}", setup);
         if (runtime.VersionWarning is { } warning) Warn(output, warning);
+        if (runtime.CpuKernelLimit is { } limit && setup.Device == "cpu") Warn(output, limit);
         if (flushWanted && !runtime.CanFlushDenormals)
             Warn(output, "Training:FlushDenormals: denormals can be flushed on x86-64 Linux only; this run keeps them (long CPU runs may slow down)");
         return setup;

@@ -1,0 +1,70 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
+
+namespace Cifar.Trainer.Native;
+
+/// <summary>
+/// Keeps libtorch's oneDNN kernels correct on processors that describe no caches: there its AVX2 and AVX-512
+/// convolutions compute wrong results, so oneDNN is limited to its AVX kernels before it first runs.
+/// </summary>
+/// <remarks>
+/// <para>oneDNN sizes its convolution blocking from the cache sizes CPUID reports (leaf 4 on Intel, 0x8000001D on
+/// AMD). Some virtual machines report none (all zeros; <c>lscpu</c> then lists no caches). On such a machine (AMD EPYC,
+/// family 26, under a PVM hypervisor) libtorch 2.10's oneDNN 3.7 and PyTorch 2.6's gave float32 convolutions off by
+/// 15–50 % and bfloat16 ones off or NaN wherever a channel count is not a multiple of the vector width (AVX-512: 16,
+/// e.g. AirbenchNet's 24 whitening filters; AVX2: 8), and the fast recipe diverged at its first step. Its AVX kernels
+/// agreed with a float64 reference on every shape tried (1,152 convolutions, forward and both gradients).</para>
+/// <para>The limit is oneDNN's own setting, <c>ONEDNN_MAX_CPU_ISA</c>, read once when oneDNN first runs: it is set in
+/// the process's environment when this assembly loads, before anything of it can reach libtorch, and only when the
+/// user has not set it (or the older <c>DNNL_MAX_CPU_ISA</c>). Child processes inherit it.</para>
+/// </remarks>
+internal static class OneDnnIsa
+{
+    /// <summary>The instruction set oneDNN is limited to where the processor describes no caches.</summary>
+    public const string SafeIsa = "AVX";
+
+    /// <summary>
+    /// Why oneDNN was limited in this process, a sentence for the run's report; null where it runs as it chooses.
+    /// </summary>
+    public static string? Limit { get; private set; }
+
+    // A module initializer because no later hook is sure to come before oneDNN's first run: any of this library's
+    // entry points can be the first to reach libtorch.
+    [ModuleInitializer]
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Usage", "CA2255", Justification = "must run before libtorch's first use, from any entry point")]
+    internal static void LimitWhereCachesAreUndescribed()
+    {
+        if (!OperatingSystem.IsLinux() || !X86Base.IsSupported) return;
+        if (!ShouldLimit(DescribesCaches(), Environment.GetEnvironmentVariable("ONEDNN_MAX_CPU_ISA") ?? Environment.GetEnvironmentVariable("DNNL_MAX_CPU_ISA"))) return;
+        try
+        {
+            // The native environment is what oneDNN reads; .NET keeps a copy of its own for the processes it starts.
+            if (setenv("ONEDNN_MAX_CPU_ISA", SafeIsa, 0) != 0) return;
+            Environment.SetEnvironmentVariable("ONEDNN_MAX_CPU_ISA", SafeIsa);
+        }
+        catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
+        {
+            return;
+        }
+        Limit = $"oneDNN limited to {SafeIsa}: this processor describes no caches (CPUID), with which oneDNN's AVX2 and AVX-512 "
+                + "convolutions compute wrong results (ONEDNN_MAX_CPU_ISA overrides)";
+    }
+
+    /// <summary>Whether to limit oneDNN: the caches are undescribed and the user chose no instruction set.</summary>
+    internal static bool ShouldLimit(bool describesCaches, string? userSetting) => !describesCaches && string.IsNullOrEmpty(userSetting);
+
+    /// <summary>
+    /// Whether CPUID describes a first cache in either leaf oneDNN reads: 4 (Intel's) or 0x8000001D (AMD's topology
+    /// extensions). A leaf beyond the processor's range describes nothing.
+    /// </summary>
+    internal static bool DescribesCaches() => DescribesCache(4, X86Base.CpuId(0, 0).Eax)
+                                              || DescribesCache(unchecked((int)0x8000001D), X86Base.CpuId(unchecked((int)0x80000000), 0).Eax);
+
+    // EAX bits 4:0 of the leaf's index 0: the first cache's type, 0 = none.
+    private static bool DescribesCache(int leaf, int highestLeaf) =>
+        (uint)leaf <= (uint)highestLeaf && (X86Base.CpuId(leaf, 0).Eax & 0x1F) != 0;
+
+    [DllImport("libc", EntryPoint = "setenv")]
+    private static extern int setenv(string name, string value, int overwrite);
+}

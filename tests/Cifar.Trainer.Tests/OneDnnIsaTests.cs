@@ -1,0 +1,68 @@
+using Cifar.Trainer.Native;
+using static TorchSharp.torch;
+
+namespace Cifar.Trainer.Tests;
+
+/// <summary>
+/// <see cref="OneDnnIsa"/>: libtorch's float32 convolutions (oneDNN's kernels) agree with its float64 ones (ATen's own
+/// loops, no oneDNN) on every machine the suite runs on, including processors that describe no caches.
+/// </summary>
+public class OneDnnIsaTests
+{
+    [Theory]
+    [InlineData(true, null, false)]
+    [InlineData(false, null, true)]
+    [InlineData(false, "", true)]
+    [InlineData(false, "AVX2", false)]   // the user's choice stands
+    [InlineData(true, "AVX512_CORE", false)]
+    public void Limits_only_where_caches_are_undescribed_and_the_user_chose_nothing(bool describesCaches, string? userSetting, bool expected) =>
+        Assert.Equal(expected, OneDnnIsa.ShouldLimit(describesCaches, userSetting));
+
+    [Fact]
+    public void A_limit_is_set_exactly_where_the_processor_describes_no_caches()
+    {
+        bool userChose = !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("DNNL_MAX_CPU_ISA"))
+                         || OneDnnIsa.Limit is null && !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("ONEDNN_MAX_CPU_ISA"));
+        Assert.Equal(!OneDnnIsa.DescribesCaches() && !userChose, OneDnnIsa.Limit is not null);
+        if (OneDnnIsa.Limit is not null) Assert.Equal(OneDnnIsa.SafeIsa, Environment.GetEnvironmentVariable("ONEDNN_MAX_CPU_ISA"));
+    }
+
+    // Channel counts off the vector widths (16 for AVX-512, 8 for AVX2) are where the wrong kernels showed:
+    // AirbenchNet's whitening (3 -> 24, 2x2) and first block (24 -> 64), and a 7-filter layer.
+    [Theory]
+    [InlineData(3, 24, 2, 0, 32)]
+    [InlineData(24, 64, 3, 1, 31)]
+    [InlineData(1, 7, 3, 1, 9)]
+    [InlineData(5, 7, 2, 1, 16)]
+    public void Float32_convolutions_and_their_gradients_match_float64(int inputs, int outputs, int kernel, int padding, int side)
+    {
+        using var scope = NewDisposeScope();
+        _ = OneDnnIsa.Limit; // this library's module initializer has run before the first convolution
+        var generator = new Generator(7);
+        var images = randn(8, inputs, side, side, generator: generator);
+        var weights = randn(outputs, inputs, kernel, kernel, generator: generator).div_(Math.Sqrt(inputs * kernel * kernel));
+        var (output, imageGradient, weightGradient) = Convolve(images, weights, padding);
+        var (expectedOutput, expectedImageGradient, expectedWeightGradient) = Convolve(images.to(float64), weights.to(float64), padding);
+        AssertClose(expectedOutput, output, "output");
+        AssertClose(expectedImageGradient, imageGradient, "image gradient");
+        AssertClose(expectedWeightGradient, weightGradient, "weight gradient");
+    }
+
+    private static (Tensor Output, Tensor ImageGradient, Tensor WeightGradient) Convolve(Tensor images, Tensor weights, int padding)
+    {
+        var x = images.detach().requires_grad_(true);
+        var w = weights.detach().requires_grad_(true);
+        var output = nn.functional.conv2d(x, w, padding: [padding, padding]);
+        // A fixed, uneven upstream gradient: every output position weighs differently.
+        var upstream = arange(output.numel(), dtype: output.dtype).remainder(7).mul(0.1).sub(0.3).reshape(output.shape);
+        output.backward([upstream]);
+        return (output.detach(), x.grad!, w.grad!);
+    }
+
+    private static void AssertClose(Tensor expected, Tensor actual, string what)
+    {
+        double scale = expected.abs().max().item<double>();
+        double error = (actual.to(float64) - expected).abs().max().item<double>();
+        Assert.True(error <= 1e-4 * scale, $"{what}: off by {error:G3} at a scale of {scale:G3}");
+    }
+}
