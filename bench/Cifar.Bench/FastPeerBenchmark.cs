@@ -38,7 +38,13 @@ internal static partial class FastPeerBenchmark
             ("PyTorch", "bash", [peer, "run", script, precision, $"{steps}"]),
         };
         if (reference) runners.Add(("airbench94", "bash", [peer, "run", script, precision, $"{steps}", "--reference"]));
+        // Both sides compute with one thread per core unless told otherwise (PyTorch counts cores from the caches the
+        // processor describes, and finds 1 where it describes none).
+        if (string.IsNullOrEmpty(Environment.GetEnvironmentVariable("OMP_NUM_THREADS")))
+            Environment.SetEnvironmentVariable("OMP_NUM_THREADS", $"{Environment.ProcessorCount}");
         Console.WriteLine(Machine());
+        // Set before either side starts: where oneDNN is limited here, both run under the same limit.
+        if (Cifar.Trainer.Native.OneDnnIsa.Limit is { } limit) Console.WriteLine($"both sides: {limit}");
         string loadBefore = LoadAverage();
         var wall = runners.ToDictionary(r => r.Name, _ => new List<double>());
         var processor = runners.ToDictionary(r => r.Name, _ => new List<double>());

@@ -15,16 +15,18 @@ public class ImageFormatTrainTests
     {
         using var dir = new TestData.TempFolder();
         var result = HostRun.TrainOneEpoch(dir, Mnist(),
-            "--Data:ImageSize=28", "--Data:ColorMode=Grayscale", "--Data:TrainLimit=600", "--Data:ValidationLimit=200");
+            "--Data:ImageSize=28", "--Data:ColorMode=Grayscale", "--Data:TrainLimit=600", "--Data:ValidationLimit=200",
+            "--Training:Epochs=3", "--Training:BatchSize=16");
 
         Assert.True(result.ExitCode == 0, result.Errors);
         Assert.Contains("images: read as 28x28 grey, channels first", result.Output);
         var run = dir.File("run");
         using var metrics = JsonDocument.Parse(File.ReadAllText(Path.Combine(run, "metrics.json")));
         Assert.Equal(new[] { 1, 28, 28 }, metrics.RootElement.GetProperty("run").GetProperty("image").EnumerateArray().Select(e => e.GetInt32()));
-        // One epoch of 600 digits: far above the 10 % of chance, as a learning check, not a benchmark.
-        var accuracy = metrics.RootElement.GetProperty("epochs")[0].GetProperty("val_acc").GetDouble();
-        Assert.True(accuracy > 0.4, $"validation accuracy {accuracy}");
+        // Three epochs of 600 digits: far above the 10 % of chance, as a learning check, not a benchmark. (One epoch at
+        // batch 4 ended anywhere from 25 to 48 % as oneDNN's kernels rounded differently; three at batch 16 end at 83-88 %.)
+        var accuracy = metrics.RootElement.GetProperty("epochs")[2].GetProperty("val_acc").GetDouble();
+        Assert.True(accuracy > 0.6, $"validation accuracy {accuracy}");
 
         using var model = CifarModel.Load(Path.Combine(run, "model.zip"));
         Assert.Equal(new ImageFormat(28, 28, ColorMode.Grayscale), model.ImageFormat);
