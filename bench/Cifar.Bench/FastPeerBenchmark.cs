@@ -38,7 +38,7 @@ internal static partial class FastPeerBenchmark
             ("PyTorch", "bash", [peer, "run", script, precision, $"{steps}"]),
         };
         if (reference) runners.Add(("airbench94", "bash", [peer, "run", script, precision, $"{steps}", "--reference"]));
-        // Both sides compute with one thread per core unless told otherwise (PyTorch counts cores from the caches the
+        // Both sides compute with one thread per logical processor unless told otherwise (PyTorch counts cores from the caches the
         // processor describes, and finds 1 where it describes none).
         if (string.IsNullOrEmpty(Environment.GetEnvironmentVariable("OMP_NUM_THREADS")))
             Environment.SetEnvironmentVariable("OMP_NUM_THREADS", $"{Environment.ProcessorCount}");

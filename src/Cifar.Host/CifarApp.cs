@@ -51,7 +51,7 @@ internal static class CifarApp
         {
             return Report(errors, userError.Message, verbose ? e : null, ExitCodes.UserError);
         }
-        catch (Exception e) when (e is DownloadError or TrainingDivergedException)
+        catch (Exception e) when (e is DownloadError or TrainingDivergedException or CpuKernelsWrongException)
         {
             return Report(errors, e.Message, verbose ? e : null, ExitCodes.Failure);
         }
@@ -166,6 +166,8 @@ internal static class CifarApp
         builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Logging.AddFilter<Microsoft.Extensions.Logging.Console.ConsoleLoggerProvider>(level => level >= LogLevel.Warning);
         builder.Logging.AddFilter<Microsoft.Extensions.Logging.Console.ConsoleLoggerProvider>(RunLogCategory, LogLevel.None);
+        // The commands print their own lines (warnings as "warning: …"); their log entries go to the run's log only.
+        builder.Logging.AddFilter<Microsoft.Extensions.Logging.Console.ConsoleLoggerProvider>(typeof(TrainCommand).Namespace, LogLevel.None);
         // Created by the container, so disposed with the host (the log file is closed after every run).
         builder.Services.AddSingleton<ILoggerProvider>(_ => new FileLoggerProvider(run.Log));
         builder.Services.AddSingleton(config);

@@ -18,11 +18,22 @@ public class OneDnnIsaTests
     public void Limits_only_where_caches_are_undescribed_and_the_user_chose_nothing(bool describesCaches, string? userSetting, bool expected) =>
         Assert.Equal(expected, OneDnnIsa.ShouldLimit(describesCaches, userSetting));
 
+    [Theory]
+    [InlineData(null, true)]
+    [InlineData("ALL", true)]
+    [InlineData("avx512_core_bf16", true)]
+    [InlineData("AVX512_CORE_AMX", true)]
+    [InlineData("AVX10_1_512", true)]
+    [InlineData("AVX512_CORE_VNNI", false)]
+    [InlineData("AVX2", false)]
+    [InlineData("AVX", false)]
+    public void Native_bfloat16_needs_oneDNN_allowed_up_to_AVX512_BF16(string? isa, bool expected) =>
+        Assert.Equal(expected, OneDnnIsa.AllowsNativeBFloat16Under(isa));
+
     [Fact]
     public void A_limit_is_set_exactly_where_the_processor_describes_no_caches()
     {
-        bool userChose = !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("DNNL_MAX_CPU_ISA"))
-                         || OneDnnIsa.Limit is null && !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("ONEDNN_MAX_CPU_ISA"));
+        bool userChose = OneDnnIsa.Limit is null && OneDnnIsa.Chosen is not null;
         Assert.Equal(!OneDnnIsa.DescribesCaches() && !userChose, OneDnnIsa.Limit is not null);
         if (OneDnnIsa.Limit is not null) Assert.Equal(OneDnnIsa.SafeIsa, Environment.GetEnvironmentVariable("ONEDNN_MAX_CPU_ISA"));
     }
@@ -38,7 +49,7 @@ public class OneDnnIsaTests
     {
         using var scope = NewDisposeScope();
         _ = OneDnnIsa.Limit; // this library's module initializer has run before the first convolution
-        var generator = new Generator(7);
+        using var generator = new Generator(7);
         var images = randn(8, inputs, side, side, generator: generator);
         var weights = randn(outputs, inputs, kernel, kernel, generator: generator).div_(Math.Sqrt(inputs * kernel * kernel));
         var (output, imageGradient, weightGradient) = Convolve(images, weights, padding);
@@ -46,6 +57,19 @@ public class OneDnnIsaTests
         AssertClose(expectedOutput, output, "output");
         AssertClose(expectedImageGradient, imageGradient, "image gradient");
         AssertClose(expectedWeightGradient, weightGradient, "weight gradient");
+    }
+
+    [Fact]
+    public void The_check_before_cpu_training_passes_here_and_names_a_difference_beyond_one_part_in_ten_thousand()
+    {
+        CpuKernelCheck.ThrowIfWrong(); // the kernels of this process (limited where needed) are right
+        using var expected = tensor(new double[] { 1, -2, 0.5 });
+        using var close = tensor(new float[] { 1, -2.0001f, 0.5f });
+        using var off = tensor(new float[] { 1, -1.2f, 0.5f });
+        using var nan = tensor(new float[] { 1, float.NaN, 0.5f });
+        Assert.Null(CpuKernelCheck.Difference(expected, close));     // 1e-4 at a scale of 2: within 1e-4 of it
+        Assert.Equal("off by 0.8 at a scale of 2", CpuKernelCheck.Difference(expected, off));
+        Assert.Equal("off by NaN at a scale of 2", CpuKernelCheck.Difference(expected, nan));
     }
 
     private static (Tensor Output, Tensor ImageGradient, Tensor WeightGradient) Convolve(Tensor images, Tensor weights, int padding)

@@ -36,3 +36,9 @@ public sealed class InitialWeightsException : Exception
     /// <summary>Creates the exception.</summary>
     public InitialWeightsException(string message) : base(message) { }
 }
+
+/// <summary>
+/// libtorch's CPU convolutions compute wrong results on this machine (checked before training starts); the message is one
+/// line saying what was off and what to try.
+/// </summary>
+public sealed class CpuKernelsWrongException(string message) : Exception(message);

@@ -36,11 +36,11 @@ internal static class OneDnnIsa
     internal static void LimitWhereCachesAreUndescribed()
     {
         if (!OperatingSystem.IsLinux() || !X86Base.IsSupported) return;
-        if (!ShouldLimit(DescribesCaches(), Environment.GetEnvironmentVariable("ONEDNN_MAX_CPU_ISA") ?? Environment.GetEnvironmentVariable("DNNL_MAX_CPU_ISA"))) return;
+        if (!ShouldLimit(DescribesCaches(), Chosen)) return;
         try
         {
             // The native environment is what oneDNN reads; .NET keeps a copy of its own for the processes it starts.
-            if (setenv("ONEDNN_MAX_CPU_ISA", SafeIsa, 0) != 0) return;
+            if (setenv("ONEDNN_MAX_CPU_ISA", SafeIsa, 1) != 0) return;
             Environment.SetEnvironmentVariable("ONEDNN_MAX_CPU_ISA", SafeIsa);
         }
         catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
@@ -50,6 +50,24 @@ internal static class OneDnnIsa
         Limit = $"oneDNN limited to {SafeIsa}: this processor describes no caches (CPUID), with which oneDNN's AVX2 and AVX-512 "
                 + "convolutions compute wrong results (ONEDNN_MAX_CPU_ISA overrides)";
     }
+
+    /// <summary>
+    /// The instruction-set limit oneDNN reads in this process: <c>ONEDNN_MAX_CPU_ISA</c>, else the older
+    /// <c>DNNL_MAX_CPU_ISA</c> (the first that is set and not empty); null where neither is, and oneDNN uses all it finds.
+    /// </summary>
+    public static string? Chosen =>
+        NonEmpty(Environment.GetEnvironmentVariable("ONEDNN_MAX_CPU_ISA")) ?? NonEmpty(Environment.GetEnvironmentVariable("DNNL_MAX_CPU_ISA"));
+
+    /// <summary>
+    /// Whether oneDNN may use its native bfloat16 kernels under <see cref="Chosen"/>: no limit, <c>ALL</c>, or an
+    /// instruction set from AVX-512 BF16 up (with AMX, FP16 or AVX10).
+    /// </summary>
+    public static bool AllowsNativeBFloat16 => AllowsNativeBFloat16Under(Chosen);
+
+    internal static bool AllowsNativeBFloat16Under(string? isa) => isa is null || isa.Equals("ALL", StringComparison.OrdinalIgnoreCase)
+        || new[] { "AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX10" }.Any(p => isa.StartsWith(p, StringComparison.OrdinalIgnoreCase));
+
+    private static string? NonEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
 
     /// <summary>Whether to limit oneDNN: the caches are undescribed and the user chose no instruction set.</summary>
     internal static bool ShouldLimit(bool describesCaches, string? userSetting) => !describesCaches && string.IsNullOrEmpty(userSetting);

@@ -85,6 +85,7 @@ internal static class CnnTrainer
     /// A layer cannot be built or exported, before anything is trained (<see cref="Cifar.Networks.NetworkDefinition.Check"/>).
     /// </exception>
     /// <exception cref="TrainingDivergedException">The loss became NaN or infinite.</exception>
+    /// <exception cref="CpuKernelsWrongException">libtorch's CPU convolutions compute wrong results on this machine (checked before a CPU run).</exception>
     /// <exception cref="CheckpointException">The checkpoint to resume from is unreadable or from other settings.</exception>
     public static TrainedNetwork Train(
         TensorDataset train,
@@ -96,6 +97,7 @@ internal static class CnnTrainer
         CancellationToken cancellation = default)
     {
         var device = DeviceSelector.Resolve(run.Training.Device);
+        if (device.type == DeviceType.CPU) CpuKernelCheck.ThrowIfWrong();
         return DenormalFlushing.Run(run.Training.FlushDenormals, caller =>
         {
             // The callbacks are the caller's code: they compute, and start threads, with the caller's denormal setting.

@@ -23,7 +23,7 @@ internal static class TrainingPrecisions
     {
         TrainingPrecision.Auto when device != DeviceType.CPU => "Auto: float16 on a GPU",
         TrainingPrecision.Auto when CpuFeatures.HasBFloat16 => "Auto: this processor computes in bfloat16 natively",
-        TrainingPrecision.Auto when OneDnnIsa.Limit is not null => $"Auto: float32, as oneDNN is limited to {OneDnnIsa.SafeIsa} here",
+        TrainingPrecision.Auto when CpuFeatures.ProcessorHasBFloat16 => $"Auto: float32, as oneDNN is limited to {OneDnnIsa.Chosen} here, without its bfloat16 kernels",
         TrainingPrecision.Auto => "Auto: this processor has no native bfloat16 (AVX-512 BF16 or AMX-BF16), where float32 is faster",
         _ => $"Training:Precision is {options.Precision}",
     };
