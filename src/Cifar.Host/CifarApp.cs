@@ -38,7 +38,7 @@ internal static class CifarApp
                 case "quantize":
                     if (command.Positional.Count > 0) throw new UserError($"quantize: unexpected argument '{command.Positional[0]}'");
                     return QuantizeCommand.Run(command.Required("model"), command.Required("output"), command.Single("data"),
-                        command.WholeNumber("calibration-images"), command.Single("max-accuracy-drop"), command.WholeNumber("limit"), output, cancellation);
+                        command.WholeNumber("calibration-images"), command.Single("max-accuracy-drop"), command.WholeNumber("limit"), command.WholeNumber("weight-bits"), output, cancellation);
                 case "serve":
                     if (command.Positional.Count > 0) throw new UserError($"serve: unexpected argument '{command.Positional[0]}'");
                     var urls = ServeUrls.Check(command.Single("urls") ?? ServeCommand.DefaultUrl);

@@ -24,7 +24,7 @@ public class QuantizeCommandTests(TrainRun run) : IClassFixture<TrainRun>
         Assert.True(result.ExitCode == 0, result.Errors);
         var lines = result.Output.ReplaceLineEndings("\n").TrimEnd().Split('\n');
         Assert.Equal($"{run.Model}: calibrating on 16 training images of {run.DataRoot}, then scoring both models on 20 test images", lines[0]);
-        Assert.Matches(@"^wrote .*int8\.zip: int8, calibrated on 16 images; accuracy on 20 test images: float32 \d+\.\d\d %, int8 \d+\.\d\d % \([+-]?\d+\.\d\d points, at most -100 allowed\)$", lines[1]);
+        Assert.Matches(@"^wrote .*int8\.zip: int8 \([78]-bit weights\), calibrated on 16 images; accuracy on 20 test images: float32 \d+\.\d\d %, int8 \d+\.\d\d % \([+-]?\d+\.\d\d points, at most -100 allowed\)$", lines[1]);
 
         using (var model = CifarModel.Load(int8Path))
         {
@@ -64,6 +64,7 @@ public class QuantizeCommandTests(TrainRun run) : IClassFixture<TrainRun>
         Assert.Equal("error: --max-accuracy-drop must be a number of points, 0 or more (got 'abc')", Refused(Quantize(output, "--max-accuracy-drop", "abc")));
         Assert.Equal("error: --max-accuracy-drop must be a number of points, 0 or more (got '-1')", Refused(Quantize(output, "--max-accuracy-drop", "-1")));
         Assert.Equal("error: --max-accuracy-drop must be a number of points, 0 or more (got '-5e-1')", Refused(Quantize(output, "--max-accuracy-drop", "-5e-1")));
+        Assert.Equal("error: --weight-bits must be 7 or 8 (got 9)", Refused(Quantize(output, "--weight-bits", "9")));
         Assert.Equal("error: --calibration-images must be 1 or more (got 0)", Refused(Quantize(output, "--calibration-images", "0")));
         Assert.Equal($"error: {run.Model}: is the model zip itself; give another path for the int8 model", Refused(Quantize(run.Model)));
         Assert.Equal($"error: {dir.File("none.zip")}: model file not found",

@@ -119,6 +119,39 @@ public class QuantizationTests(ExportedModels models) : IClassFixture<ExportedMo
     }
 
     [Fact]
+    public void Calibration_averages_each_inputs_smallest_and_largest_value()
+    {
+        // y = Relu(x) over four values: inputs [-1, 0, 2, 1] and [-3, 5, 0, 0] give y's extremes (0, 2) and (0, 5), x's
+        // (-1, 2) and (-3, 5): the means are (0, 3.5) and (-2, 3.5), where the extremes over both would be (0, 5) and (-3, 5).
+        var model = new ModelProto { IrVersion = 8, Graph = new GraphProto { Name = "relu" } };
+        model.OpsetImport.Add(new OperatorSetIdProto { Version = 17 });
+        var shape = new TensorShapeProto();
+        shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = 4 });
+        ValueInfoProto Tensor(string name) => new() { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)DataType.Float, Shape = shape } } };
+        model.Graph.Input.Add(Tensor("x"));
+        model.Graph.Output.Add(Tensor("out"));
+        model.Graph.Node.Add(new NodeProto { OpType = "Relu", Input = { "x" }, Output = { "y" } });
+        model.Graph.Node.Add(new NodeProto { OpType = "Identity", Input = { "y" }, Output = { "out" } });
+        var ranges = OnnxQuantizer.Calibrate(model, ["y"], [[-1f, 0f, 2f, 1f], [-3f, 5f, 0f, 0f]]);
+        Assert.Equal(new ValueRange(0f, 3.5f), ranges["y"]);
+    }
+
+    [Fact]
+    public void Weight_bits_give_63_or_127_and_8_bit_weights_are_refused_where_the_kernels_add_in_16_bits()
+    {
+        Assert.Equal((63, 127), (OnnxQuantizer.WeightLimit(7), OnnxQuantizer.WeightLimit(8)));
+        var seven = new ModelQuantization("int8", 16, "00", null, null, 0);
+        var eight = seven with { WeightBits = 8 };
+        Assert.Equal(7, seven.WeightBits); // what zips that record no bits were made with
+        IntegerKernels.Require(seven, addIn32Bits: false, "m.zip");
+        IntegerKernels.Require(eight, addIn32Bits: true, "m.zip");
+        var refused = Assert.Throws<InvalidDataException>(() => IntegerKernels.Require(eight, addIn32Bits: false, "m.zip"));
+        Assert.Equal("m.zip: its int8 convolutions have 8-bit weights, which ONNX Runtime computes wrongly on a processor without VNNI, " +
+                     "as this one; quantize the float32 model again with 7-bit weights (--weight-bits 7)", refused.Message);
+        Assert.Equal(IntegerKernels.AddIn32Bits ? 8 : 7, IntegerKernels.DefaultWeightBits);
+    }
+
+    [Fact]
     public void Uint8_parameters_represent_zero_exactly_and_span_the_range()
     {
         var (scale, zero) = OnnxQuantizer.Uint8Parameters(new ValueRange(-1f, 3f));
@@ -147,7 +180,7 @@ public class QuantizationTests(ExportedModels models) : IClassFixture<ExportedMo
         using var int8 = CifarModel.Load(int8Path);
         Assert.Null(float32.Quantization);
         Assert.Equal(made, int8.Quantization);
-        Assert.Equal(("int8", 64, 100), (made.Precision, made.CalibrationImages, made.CheckImages));
+        Assert.Equal(("int8", 64, 100, IntegerKernels.DefaultWeightBits), (made.Precision, made.CalibrationImages, made.CheckImages, made.WeightBits));
         Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(m.Zip))), made.SourceSha256);
         Assert.InRange(made.Float32Accuracy!.Value, 0, 1);
         Assert.InRange(made.Int8Accuracy!.Value, 0, 1);
@@ -200,6 +233,7 @@ public class QuantizationTests(ExportedModels models) : IClassFixture<ExportedMo
             "already quantized to int8");
         Refused<IOException>(() => CifarQuantization.Quantize(m.Zip, m.Zip, calibration, options: options, ml: ml), "is the model zip itself");
         Refused<DirectoryNotFoundException>(() => CifarQuantization.Quantize(m.Zip, folder.File("missing/int8.zip"), calibration, options: options, ml: ml), "does not exist");
+        Refused<ArgumentException>(() => CifarQuantization.Quantize(m.Zip, folder.File("x.zip"), calibration, options: new() { WeightBits = 6 }, ml: ml), "WeightBits must be 7 or 8 (got 6)");
         Refused<ArgumentException>(() => CifarQuantization.Quantize(m.Zip, folder.File("x.zip"), calibration, options: new() { CalibrationImages = 0 }, ml: ml), "CalibrationImages must be 1 or more");
         Refused<ArgumentException>(() => CifarQuantization.Quantize(m.Zip, folder.File("x.zip"), calibration, options: new() { MaxAccuracyDrop = double.NaN }, ml: ml), "MaxAccuracyDrop");
         Refused<FileNotFoundException>(() => CifarQuantization.Quantize(folder.File("none.zip"), folder.File("x.zip"), calibration, options: options, ml: ml), "none.zip");

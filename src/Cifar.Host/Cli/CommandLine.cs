@@ -13,7 +13,7 @@ internal sealed class CommandLine
           cifar predict --model model.zip [--format table|tsv|json] IMAGE...
           cifar serve --model model.zip [--runs DIR] [--urls URL] [--Serve:Limit=value ...]   (HTTP API and page; default http://127.0.0.1:5000)
           cifar export --model model.zip --onnx FILE   (one standalone ONNX model for ONNX Runtime, without ML.NET)
-          cifar quantize --model model.zip --output int8.zip [--data ROOT] [--calibration-images N] [--max-accuracy-drop POINTS] [--limit N]
+          cifar quantize --model model.zip --output int8.zip [--data ROOT] [--calibration-images N] [--max-accuracy-drop POINTS] [--limit N] [--weight-bits 7|8]
                                                  (an int8 copy, written only if its test accuracy is within 0.3 points)
         Later config files override earlier ones; CIFAR_Section__Key environment variables and
         --Section:Key=value arguments override the files. --verbose prints an error's full exception
@@ -32,7 +32,7 @@ internal sealed class CommandLine
         ["predict"] = (new[] { "model", "format" }, Array.Empty<string>()),
         ["serve"] = (new[] { "model", "runs", "urls" }, Array.Empty<string>()),
         ["export"] = (new[] { "model", "onnx" }, Array.Empty<string>()),
-        ["quantize"] = (new[] { "model", "output", "data", "calibration-images", "max-accuracy-drop", "limit" }, Array.Empty<string>()),
+        ["quantize"] = (new[] { "model", "output", "data", "calibration-images", "max-accuracy-drop", "limit", "weight-bits" }, Array.Empty<string>()),
     };
 
     private CommandLine(string command) => Command = command;

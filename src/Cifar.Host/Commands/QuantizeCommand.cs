@@ -17,7 +17,7 @@ namespace Cifar.Host.Commands;
 internal static class QuantizeCommand
 {
     public static int Run(string modelPath, string outputPath, string? dataRoot, int? calibrationImages, string? maxDrop, int? limit,
-        TextWriter output, CancellationToken cancellation)
+        int? weightBits, TextWriter output, CancellationToken cancellation)
     {
         var defaults = new QuantizationOptions();
         var options = new QuantizationOptions
@@ -26,6 +26,7 @@ internal static class QuantizeCommand
             MaxAccuracyDrop = maxDrop is null ? defaults.MaxAccuracyDrop
                 : ConfigNumbers.TryNumber(maxDrop, out var d) && d >= 0 ? d
                 : throw new UserError($"--max-accuracy-drop must be a number of points, 0 or more (got '{maxDrop}')"),
+            WeightBits = weightBits is null or 7 or 8 ? weightBits : throw new UserError($"--weight-bits must be 7 or 8 (got {weightBits})"),
         };
         if (limit is < 0) throw new UserError($"--limit must be 0 (all) or more (got {limit})");
         IReadOnlyList<string> modelClasses;
@@ -57,7 +58,7 @@ internal static class QuantizeCommand
             throw new UserError(e.Message, e); // each names its path, the data's problem, or both accuracies
         }
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"wrote {outputPath}: int8, calibrated on {made.CalibrationImages} images; accuracy on {made.CheckImages} test images: float32 {made.Float32Accuracy * 100:F2} %, int8 {made.Int8Accuracy * 100:F2} % ({(made.Int8Accuracy - made.Float32Accuracy) * 100:+0.00;-0.00;0.00} points, at most -{options.MaxAccuracyDrop:0.##} allowed)"));
+            $"wrote {outputPath}: int8 ({made.WeightBits}-bit weights), calibrated on {made.CalibrationImages} images; accuracy on {made.CheckImages} test images: float32 {made.Float32Accuracy * 100:F2} %, int8 {made.Int8Accuracy * 100:F2} % ({(made.Int8Accuracy - made.Float32Accuracy) * 100:+0.00;-0.00;0.00} points, at most -{options.MaxAccuracyDrop:0.##} allowed)"));
         return ExitCodes.Success;
     }
 }

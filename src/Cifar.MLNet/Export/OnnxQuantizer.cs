@@ -13,7 +13,7 @@ internal readonly record struct ValueRange(float Min, float Max);
 /// Post-training static int8 quantization of a classifier graph in ONNX's QDQ form, which ONNX Runtime's CPU graph
 /// optimizer fuses into integer kernels (QLinearConv): every convolution with constant weights reads its input through
 /// QuantizeLinear → DequantizeLinear (uint8, asymmetric, the range calibrated on sample inputs), its weights as int8
-/// per output channel (symmetric over 7 bits, zero point 0: <see cref="WeightLimit"/>) and its bias as int32 at the input's scale times the weight's, and its
+/// per output channel (symmetric over 7 or 8 bits, zero point 0: <see cref="WeightLimit"/>) and its bias as int32 at the input's scale times the weight's, and its
 /// output goes through QuantizeLinear → DequantizeLinear again. Everything else (GELU, pooling, the head, softmax) stays
 /// float32: the convolutions hold nearly all of the arithmetic. BatchNormalization is folded into the convolution
 /// before it first, so that it costs nothing and the folded weights are what is quantized.
@@ -21,11 +21,12 @@ internal readonly record struct ValueRange(float Min, float Max);
 internal static class OnnxQuantizer
 {
     /// <summary>
-    /// The largest int8 weight: 7 bits, symmetric. On x86 processors without VNNI, ONNX Runtime's uint8 × int8 kernels
-    /// (AVX2's vpmaddubsw) add each pair of products in 16 bits, which saturates for full-range weights (2·255·127 &gt;
-    /// 32,767) and wrecks the scores; with ±63 a pair stays within range (2·255·63 = 32,130) on every processor.
+    /// The largest int8 weight for <paramref name="bits"/> symmetric bits: 63 for 7, 127 for 8. On x86 processors without
+    /// VNNI, ONNX Runtime's uint8 × int8 kernels (AVX2's vpmaddubsw) add each pair of products in 16 bits, which saturates
+    /// for full-range weights (2·255·127 &gt; 32,767) and wrecks the scores; with ±63 a pair stays within range
+    /// (2·255·63 = 32,130) on every processor. VNNI's instructions add in 32 bits.
     /// </summary>
-    internal const int WeightLimit = 63;
+    internal static int WeightLimit(int bits) => (1 << (bits - 1)) - 1;
 
     /// <summary>
     /// A copy of <paramref name="model"/> with each BatchNormalization folded into the convolution that feeds it, directly
@@ -108,7 +109,9 @@ internal static class OnnxQuantizer
 
     /// <summary>
     /// Runs <paramref name="model"/> on each of <paramref name="inputs"/> (its one input's values, in its declared shape)
-    /// and returns the smallest and largest value each of <paramref name="tensors"/> took.
+    /// and returns the range of each of <paramref name="tensors"/>: the mean over the inputs of each input's smallest and
+    /// largest value. The mean, not the extremes over all inputs, so that a few outlying activations do not widen a
+    /// range and coarsen every other value (on the fast model, 1 epoch: −0.70 instead of −1.65 accuracy points, 7-bit weights).
     /// </summary>
     public static Dictionary<string, ValueRange> Calibrate(ModelProto model, IReadOnlyList<string> tensors, IEnumerable<float[]> inputs,
         CancellationToken cancellation = default)
@@ -136,7 +139,8 @@ internal static class OnnxQuantizer
             {
                 var (min, max) = MinMax(results[i].GetTensorDataAsSpan<float>());
                 var r = ranges[outputNames[i]];
-                ranges[outputNames[i]] = new ValueRange(Math.Min(r.Min, min), Math.Max(r.Max, max));
+                ranges[outputNames[i]] = count == 0 ? new ValueRange(min, max)
+                    : new ValueRange(r.Min + (min - r.Min) / (count + 1), r.Max + (max - r.Max) / (count + 1)); // running means
             }
             count++;
         }
@@ -146,10 +150,11 @@ internal static class OnnxQuantizer
 
     /// <summary>
     /// <paramref name="model"/> (BatchNormalization already folded) with its convolutions in QDQ form, quantized with the
-    /// calibrated <paramref name="ranges"/> of <see cref="CalibratedTensors"/>.
+    /// calibrated <paramref name="ranges"/> of <see cref="CalibratedTensors"/> and weights of <paramref name="weightBits"/> bits (7 or 8).
     /// </summary>
-    public static ModelProto Quantize(ModelProto model, IReadOnlyDictionary<string, ValueRange> ranges)
+    public static ModelProto Quantize(ModelProto model, IReadOnlyDictionary<string, ValueRange> ranges, int weightBits = 7)
     {
+        int weightLimit = WeightLimit(weightBits);
         var quantized = model.Clone();
         var g = quantized.Graph;
         var convolutions = QuantizedConvolutions(g).ToHashSet();
@@ -183,7 +188,7 @@ internal static class OnnxQuantizer
             var (input, inputScale) = QuantizeActivation(node.Input[0], nodes);
             node.Input[0] = input;
             var weight = Initializer(g, node.Input[1])!;
-            var weightScales = QuantizeWeights(g, node, weight, nodes);
+            var weightScales = QuantizeWeights(g, node, weight, weightLimit, nodes);
             if (node.Input.Count > 2 && node.Input[2].Length > 0) QuantizeBias(g, node, inputScale, weightScales, nodes);
             // The output: the convolution writes a new name, whose Q→DQ gives the old one to every consumer.
             string output = node.Output[0];
@@ -205,7 +210,7 @@ internal static class OnnxQuantizer
                           && (n.Input.Count < 3 || n.Input[2].Length == 0 || Initializer(g, n.Input[2]) is { DataType: (int)DataType.Float }));
 
     /// <summary>Replaces the convolution's weight by int8 values per output channel and their DequantizeLinear; returns the scales.</summary>
-    private static float[] QuantizeWeights(GraphProto g, NodeProto conv, TensorProto weight, List<NodeProto> nodes)
+    private static float[] QuantizeWeights(GraphProto g, NodeProto conv, TensorProto weight, int weightLimit, List<NodeProto> nodes)
     {
         var w = Floats(g, weight.Name);
         int channels = (int)weight.Dims[0], perChannel = w.Length / channels;
@@ -215,9 +220,9 @@ internal static class OnnxQuantizer
         {
             float largest = 0;
             for (int i = 0; i < perChannel; i++) largest = Math.Max(largest, Math.Abs(w[c * perChannel + i]));
-            scales[c] = largest > 0 ? largest / WeightLimit : 1f;
+            scales[c] = largest > 0 ? largest / weightLimit : 1f;
             for (int i = 0; i < perChannel; i++)
-                values[c * perChannel + i] = (sbyte)Math.Clamp(MathF.Round(w[c * perChannel + i] / scales[c], MidpointRounding.ToEven), -WeightLimit, WeightLimit);
+                values[c * perChannel + i] = (sbyte)Math.Clamp(MathF.Round(w[c * perChannel + i] / scales[c], MidpointRounding.ToEven), -weightLimit, weightLimit);
         }
         string name = weight.Name;
         var quantized = new TensorProto { Name = Unique(g, name + ":int8"), DataType = (int)DataType.Int8, RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(values.AsSpan())) };

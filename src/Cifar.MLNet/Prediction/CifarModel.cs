@@ -64,12 +64,14 @@ public sealed class CifarModel : IDisposable
     /// Loads a model zip from a stream, e.g. bytes read once so that what is loaded is exactly what
     /// was hashed. <paramref name="name"/> names the model in messages.
     /// </summary>
-    /// <exception cref="InvalidDataException">Not a readable ML.NET zip, or not of a Cifar image classifier.</exception>
+    /// <exception cref="InvalidDataException">Not a readable ML.NET zip, not of a Cifar image classifier, or an int8 zip with
+    /// 8-bit weights on a processor without VNNI (<see cref="ModelQuantization.WeightBits"/>).</exception>
     public static CifarModel Load(Stream stream, string name, MLContext? ml = null)
     {
         ml ??= new MLContext();
         RequireZipArchive(stream, name);
         var quantization = RecordedQuantization(stream);
+        if (quantization is not null) Export.IntegerKernels.Require(quantization, Export.IntegerKernels.AddIn32Bits, name);
         ITransformer model;
         DataViewSchema inputSchema;
         try

@@ -11,4 +11,11 @@ namespace Cifar.MLNet.Prediction;
 /// <param name="Int8Accuracy">This model's accuracy (0–1) on the same images; null without a check.</param>
 /// <param name="CheckImages">The images both were scored on (0 without a check).</param>
 public sealed record ModelQuantization(string Precision, int CalibrationImages, string SourceSha256, double? Float32Accuracy,
-    double? Int8Accuracy, int CheckImages);
+    double? Int8Accuracy, int CheckImages)
+{
+    /// <summary>
+    /// The convolution weights' bits: 7 (±63, right on every processor) or 8 (±127, more exact; needs a processor whose
+    /// ONNX Runtime kernels add in 32 bits: AVX-512 VNNI or AVX-VNNI on x86). Zips that record none have 7.
+    /// </summary>
+    public int WeightBits { get; init; } = 7;
+}
