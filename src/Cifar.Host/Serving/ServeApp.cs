@@ -34,7 +34,7 @@ internal sealed record InputSize(int Width, int Height, int Channels);
 /// <param name="Classes">Class names in score order.</param>
 /// <param name="Input">The image size the network takes (any image is resized to it).</param>
 /// <param name="Config">The run's config.json beside the zip when this version was loaded, when there was one.</param>
-/// <param name="Quantization">How an int8 zip was made (<c>cifar quantize</c>): calibration, source zip, both accuracies; null for float32.</param>
+/// <param name="Quantization">How an int8 zip was made (<c>cifar quantize</c>): weight bits, calibration, source zip, both accuracies; null for float32.</param>
 internal sealed record ModelInfo(string File, string Sha256, DateTimeOffset LoadedAt, IReadOnlyList<string> Classes, InputSize? Input, JsonElement? Config,
     ModelQuantization? Quantization);
 

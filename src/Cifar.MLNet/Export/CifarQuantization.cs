@@ -24,7 +24,7 @@ public sealed record QuantizationOptions
     /// <summary>
     /// The convolution weights' bits, 7 or 8 (<see cref="ModelQuantization.WeightBits"/>); null (the default) for 8 where this
     /// processor's ONNX Runtime kernels add in 32 bits (AVX-512 VNNI or AVX-VNNI on x86; any processor that is not x86), else 7.
-    /// 8 is more exact (on the fast model: −0.20 instead of −0.70 accuracy points) but such a zip is refused where the
+    /// 8 is more exact (on the fast model of 1 epoch: −0.20 instead of −0.74 accuracy points) but such a zip is refused where the
     /// kernels add in 16 bits (x86 with AVX2 only), which would compute it wrongly; 7 serves everywhere.
     /// </summary>
     public int? WeightBits { get; init; }

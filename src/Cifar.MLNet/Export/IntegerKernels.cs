@@ -7,11 +7,12 @@ namespace Cifar.MLNet.Export;
 internal static class IntegerKernels
 {
     /// <summary>
-    /// Whether ONNX Runtime's uint8 × int8 kernels add products in 32 bits here: x86 with AVX-512 VNNI or AVX-VNNI (CPUID leaf
-    /// 7), or not x86. Elsewhere (AVX2 only) they add pairs in 16 bits, which full-range 8-bit weights saturate.
+    /// Whether ONNX Runtime's uint8 × int8 kernels add products in 32 bits here: x86 with AVX-VNNI, or with AVX-512 VNNI
+    /// (CPUID leaf 7) where the OS has AVX-512 on, or not x86. Elsewhere (AVX2 only) they add pairs in 16 bits, which
+    /// full-range 8-bit weights saturate.
     /// </summary>
-    public static bool AddIn32Bits { get; } = !X86Base.IsSupported
-        || X86Base.CpuId(0, 0).Eax >= 7 && ((X86Base.CpuId(7, 0).Ecx & (1 << 11)) != 0 || (X86Base.CpuId(7, 1).Eax & (1 << 4)) != 0);
+    public static bool AddIn32Bits { get; } = !X86Base.IsSupported || AvxVnni.IsSupported
+        || Avx512F.IsSupported && X86Base.CpuId(0, 0).Eax >= 7 && (X86Base.CpuId(7, 0).Ecx & (1 << 11)) != 0;
 
     /// <summary>The weight bits a quantization uses when not told: 8 where the kernels add in 32 bits, else 7.</summary>
     public static int DefaultWeightBits => AddIn32Bits ? 8 : 7;
