@@ -47,16 +47,8 @@ public class OneDnnIsaTests
     [InlineData(5, 7, 2, 1, 16)]
     public void Float32_convolutions_and_their_gradients_match_float64(int inputs, int outputs, int kernel, int padding, int side)
     {
-        using var scope = NewDisposeScope();
         _ = OneDnnIsa.Limit; // this library's module initializer has run before the first convolution
-        using var generator = new Generator(7);
-        var images = randn(8, inputs, side, side, generator: generator);
-        var weights = randn(outputs, inputs, kernel, kernel, generator: generator).div_(Math.Sqrt(inputs * kernel * kernel));
-        var (output, imageGradient, weightGradient) = Convolve(images, weights, padding);
-        var (expectedOutput, expectedImageGradient, expectedWeightGradient) = Convolve(images.to(float64), weights.to(float64), padding);
-        AssertClose(expectedOutput, output, "output");
-        AssertClose(expectedImageGradient, imageGradient, "image gradient");
-        AssertClose(expectedWeightGradient, weightGradient, "weight gradient");
+        Assert.Null(CpuKernelCheck.Compare((inputs, outputs, kernel, padding, side)));
     }
 
     [Fact]
@@ -70,23 +62,5 @@ public class OneDnnIsaTests
         Assert.Null(CpuKernelCheck.Difference(expected, close));     // 1e-4 at a scale of 2: within 1e-4 of it
         Assert.Equal("off by 0.8 at a scale of 2", CpuKernelCheck.Difference(expected, off));
         Assert.Equal("off by NaN at a scale of 2", CpuKernelCheck.Difference(expected, nan));
-    }
-
-    private static (Tensor Output, Tensor ImageGradient, Tensor WeightGradient) Convolve(Tensor images, Tensor weights, int padding)
-    {
-        var x = images.detach().requires_grad_(true);
-        var w = weights.detach().requires_grad_(true);
-        var output = nn.functional.conv2d(x, w, padding: [padding, padding]);
-        // A fixed, uneven upstream gradient: every output position weighs differently.
-        var upstream = arange(output.numel(), dtype: output.dtype).remainder(7).mul(0.1).sub(0.3).reshape(output.shape);
-        output.backward([upstream]);
-        return (output.detach(), x.grad!, w.grad!);
-    }
-
-    private static void AssertClose(Tensor expected, Tensor actual, string what)
-    {
-        double scale = expected.abs().max().item<double>();
-        double error = (actual.to(float64) - expected).abs().max().item<double>();
-        Assert.True(error <= 1e-4 * scale, $"{what}: off by {error:G3} at a scale of {scale:G3}");
     }
 }

@@ -72,7 +72,7 @@ public static class CifarQuantization
             throw new ArgumentException($"MaxAccuracyDrop must be 0 or more points (got {options.MaxAccuracyDrop.ToString(CultureInfo.InvariantCulture)})", nameof(options));
         if (options.WeightBits is { } chosen and not (7 or 8)) throw new ArgumentException($"WeightBits must be 7 or 8 (got {chosen})", nameof(options));
         int weightBits = options.WeightBits ?? IntegerKernels.DefaultWeightBits;
-        if (weightBits > 7 && !IntegerKernels.AddIn32Bits)
+        if (!IntegerKernels.Computes(weightBits, IntegerKernels.AddIn32Bits))
             throw new ArgumentException("WeightBits 8 needs a processor with VNNI to check the model on (ONNX Runtime's kernels here add in 16 bits); use 7", nameof(options));
         OutputPath.Check(modelPath, outputPath, "the output path", "the model zip", "the int8 model");
         ImageFiles.RequireReadableFile(modelPath, "model file");

@@ -17,11 +17,14 @@ internal static class IntegerKernels
     /// <summary>The weight bits a quantization uses when not told: 8 where the kernels add in 32 bits, else 7.</summary>
     public static int DefaultWeightBits => AddIn32Bits ? 8 : 7;
 
+    /// <summary>Whether kernels that add in 32 bits (<paramref name="addIn32Bits"/>) or in 16 compute weights of <paramref name="weightBits"/> bits right.</summary>
+    public static bool Computes(int weightBits, bool addIn32Bits) => weightBits <= 7 || addIn32Bits;
+
     /// <summary>Refuses an int8 model whose weights these kernels would compute wrongly, in one line naming it.</summary>
     /// <exception cref="InvalidDataException">8-bit weights on a processor whose kernels add in 16 bits.</exception>
     public static void Require(ModelQuantization quantization, bool addIn32Bits, string name)
     {
-        if (quantization.WeightBits > 7 && !addIn32Bits)
+        if (!Computes(quantization.WeightBits, addIn32Bits))
             throw new InvalidDataException($"{name}: its int8 convolutions have 8-bit weights, which ONNX Runtime computes wrongly on a processor " +
                                            "without VNNI, as this one; quantize the float32 model again with 7-bit weights (--weight-bits 7)");
     }
