@@ -6,6 +6,8 @@ using Cifar.MLNet.Data;
 using Cifar.MLNet.Prediction;
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.Transforms.Onnx;
 
 string root = args.Length > 0 ? args[0]
     : Environment.GetEnvironmentVariable("CIFAR10_DATA") is { Length: > 0 } env ? env
@@ -38,7 +40,9 @@ try
     ml.Model.Save(model, train.Schema, "model.zip");               // a standard ML.NET zip
     Console.WriteLine($"saved {Path.GetFullPath("model.zip")}");
 
-    var loaded = new MLContext().Model.Load("model.zip", out _);
+    var sessionOptions = new SessionOptions();                     // kept alive for ONNX Runtime (README, "Using the library")
+    ml.SetOnnxSessionOption(new OnnxSessionOptions { CreateSessionOptions = () => sessionOptions });
+    var loaded = ml.Model.Load("model.zip", out _);
     var engine = ml.Model.CreatePredictionEngine<ImageInput, ImagePrediction>(loaded);
     string image = test.GetColumn<string>(CifarColumns.ImagePath).FirstOrDefault() ?? "";
     if (image.Length > 0)

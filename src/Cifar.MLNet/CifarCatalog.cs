@@ -6,8 +6,9 @@ namespace Cifar.MLNet;
 /// <summary>
 /// The Cifar stages on ML.NET's catalogs: <c>ml.Transforms.LoadCifarImages()</c> and so on. Each stage is made of the
 /// transforms of the catalog it is called on, so of that context (its log, its cancellation). ML.NET gives an extension
-/// no way to the context's <see cref="MLContext.TempFilePath"/>: the normalization stage made here keeps its graph
-/// file in the system's temporary folder; <c>new CifarNormalizationEstimator(ml)</c> keeps it in the context's. A trainers
+/// no way to the context itself: the normalization stage made here keeps its graph file in the system's temporary folder
+/// and makes its saved form's ONNX transformer in a context of its own; <c>new CifarNormalizationEstimator(ml)</c> keeps both
+/// in <c>ml</c>. A trainers
 /// catalog cannot reach the transforms catalog, so the CNN stage (<c>CifarCnn</c>, <c>AppendCifarCnn</c>) keeps a context of
 /// its own, seeded by its options.
 /// </summary>
@@ -22,7 +23,7 @@ public static class CifarCatalog
     public static CifarNormalizationEstimator NormalizeCifarPixels(this TransformsCatalog catalog,
         PixelNormalization? normalization = null,
         string outputColumnName = CifarColumns.Features, string inputColumnName = CifarColumns.Pixels) =>
-        new(catalog, tempFolder: null, normalization, outputColumnName, inputColumnName);
+        new(catalog, ml: null, normalization, outputColumnName, inputColumnName);
 
     /// <summary>The augmentation stage (train-time only); default the tutorial's flip 0.5, ColorJitter(), rotation 10°.</summary>
     public static CifarAugmentationEstimator AugmentCifarImages(this TransformsCatalog catalog,

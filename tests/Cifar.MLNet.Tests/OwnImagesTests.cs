@@ -1,3 +1,4 @@
+using Cifar.MLNet.Stages;
 using Cifar.MLNet.Prediction;
 using Cifar.Tests;
 using Microsoft.ML;
@@ -12,7 +13,7 @@ namespace Cifar.MLNet.Tests;
 /// </summary>
 public class OwnImagesTests
 {
-    private readonly MLContext _ml = new(seed: 1);
+    private readonly MLContext _ml = OnnxSessionOptionsKeeper.Keep(new MLContext(seed: 1));
 
     private static readonly CifarCnnOptions Quick = new()
     {

@@ -12,7 +12,7 @@ namespace Cifar.MLNet.Tests;
 /// </summary>
 public class TempFileTests
 {
-    private sealed class PathRow
+    internal sealed class PathRow
     {
         public string ImagePath { get; set; } = "";
     }
@@ -130,7 +130,7 @@ public class TempFileTests
     private static IDataView Paths(MLContext ml) => ml.Data.LoadFromEnumerable(new[] { new PathRow { ImagePath = "x" } });
 
     /// <summary>Image loading and the (ONNX) normalization stage, then, as a classifier, fixed probabilities.</summary>
-    private static void SaveModel(string path, bool classifier)
+    internal static void SaveModel(string path, bool classifier)
     {
         var ml = new MLContext(seed: 1);
         var paths = Paths(ml);

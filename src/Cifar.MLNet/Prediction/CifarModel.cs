@@ -68,7 +68,7 @@ public sealed class CifarModel : IDisposable
     /// 8-bit weights on a processor without VNNI (<see cref="ModelQuantization.WeightBits"/>).</exception>
     public static CifarModel Load(Stream stream, string name, MLContext? ml = null)
     {
-        ml ??= new MLContext();
+        ml = OnnxSessionOptionsKeeper.Keep(ml ?? new MLContext());
         RequireZipArchive(stream, name);
         var quantization = RecordedQuantization(stream);
         if (quantization is not null) Export.IntegerKernels.Require(quantization, Export.IntegerKernels.AddIn32Bits, name);

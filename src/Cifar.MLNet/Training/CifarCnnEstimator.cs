@@ -33,7 +33,7 @@ public sealed class CifarCnnEstimator : IEstimator<CifarCnnTransformer>
     {
         _options = options ?? new CifarCnnOptions();
         _options.Validate();
-        _ml = ml ?? new MLContext(_options.Training.Seed);
+        _ml = OnnxSessionOptionsKeeper.Keep(ml ?? new MLContext(_options.Training.Seed));
     }
 
     /// <summary>The fewest classes a classifier trains on: the label's key type must have at least this many values.</summary>
