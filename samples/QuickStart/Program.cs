@@ -6,8 +6,6 @@ using Cifar.MLNet.Data;
 using Cifar.MLNet.Prediction;
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using Microsoft.ML.OnnxRuntime;
-using Microsoft.ML.Transforms.Onnx;
 
 string root = args.Length > 0 ? args[0]
     : Environment.GetEnvironmentVariable("CIFAR10_DATA") is { Length: > 0 } env ? env
@@ -18,7 +16,7 @@ int epochs = args.Length > 3 ? int.Parse(args[3]) : 3;
 
 try
 {
-    var ml = new MLContext(seed: 1);
+    var ml = new MLContext(seed: 1).KeepOnnxSessionOptionsAlive();  // see the README's "Using the library"
     IDataView train = CifarDataLoader.Load(ml, root, CifarSplit.Train, trainImages);
     IDataView test = CifarDataLoader.Load(ml, root, CifarSplit.Test, testImages);
 
@@ -40,8 +38,6 @@ try
     ml.Model.Save(model, train.Schema, "model.zip");               // a standard ML.NET zip
     Console.WriteLine($"saved {Path.GetFullPath("model.zip")}");
 
-    var sessionOptions = new SessionOptions();                     // kept alive for ONNX Runtime (README, "Using the library")
-    ml.SetOnnxSessionOption(new OnnxSessionOptions { CreateSessionOptions = () => sessionOptions });
     var loaded = ml.Model.Load("model.zip", out _);
     var engine = ml.Model.CreatePredictionEngine<ImageInput, ImagePrediction>(loaded);
     string image = test.GetColumn<string>(CifarColumns.ImagePath).FirstOrDefault() ?? "";

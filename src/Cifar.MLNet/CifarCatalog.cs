@@ -6,9 +6,9 @@ namespace Cifar.MLNet;
 /// <summary>
 /// The Cifar stages on ML.NET's catalogs: <c>ml.Transforms.LoadCifarImages()</c> and so on. Each stage is made of the
 /// transforms of the catalog it is called on, so of that context (its log, its cancellation). ML.NET gives an extension
-/// no way to the context itself: the normalization stage made here keeps its graph file in the system's temporary folder
-/// and makes its saved form's ONNX transformer in a context of its own; <c>new CifarNormalizationEstimator(ml)</c> keeps both
-/// in <c>ml</c>. A trainers
+/// no way to the context itself: the normalization stage made here keeps its graph file in the system's temporary folder,
+/// and its ONNX session is made as the context says (<see cref="KeepOnnxSessionOptionsAlive"/>); <c>new
+/// CifarNormalizationEstimator(ml)</c> keeps the file in the context's folder and its session options alive. A trainers
 /// catalog cannot reach the transforms catalog, so the CNN stage (<c>CifarCnn</c>, <c>AppendCifarCnn</c>) keeps a context of
 /// its own, seeded by its options.
 /// </summary>
@@ -23,7 +23,7 @@ public static class CifarCatalog
     public static CifarNormalizationEstimator NormalizeCifarPixels(this TransformsCatalog catalog,
         PixelNormalization? normalization = null,
         string outputColumnName = CifarColumns.Features, string inputColumnName = CifarColumns.Pixels) =>
-        new(catalog, ml: null, normalization, outputColumnName, inputColumnName);
+        new(catalog, tempFolder: null, normalization, outputColumnName, inputColumnName);
 
     /// <summary>The augmentation stage (train-time only); default the tutorial's flip 0.5, ColorJitter(), rotation 10°.</summary>
     public static CifarAugmentationEstimator AugmentCifarImages(this TransformsCatalog catalog,
@@ -38,6 +38,18 @@ public static class CifarCatalog
         catalog.LoadCifarImages(format: format)
             .Append(catalog.NormalizeCifarPixels(recipe.Normalization))
             .Append(catalog.AugmentCifarImages(recipe.Augmentation));
+
+    /// <summary>
+    /// Makes <paramref name="ml"/> create its ONNX Runtime sessions (fitting an ONNX stage, loading a zip) with one set of
+    /// session options that lives as long as it does, with the settings ML.NET would use anyway. ONNX Runtime 1.30 lets the
+    /// options ML.NET makes for each session be freed by a garbage collection during the session's creation, which crashes
+    /// the process (rarely; most often right after training). A context with a GPU device or ONNX session options of its
+    /// owner's is left as it is. The CNN stage and <see cref="Prediction.CifarModel.Load(string, MLContext?)"/> do this to
+    /// the contexts they use; call it on a context that loads a zip with <c>ml.Model.Load</c> or fits
+    /// <see cref="NormalizeCifarPixels"/>.
+    /// </summary>
+    /// <returns><paramref name="ml"/>.</returns>
+    public static MLContext KeepOnnxSessionOptionsAlive(this MLContext ml) => OnnxSessionOptionsKeeper.Keep(ml);
 
     /// <summary>The CNN trainer; see <see cref="CifarCnnEstimator"/>.</summary>
     public static CifarCnnEstimator CifarCnn(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog,

@@ -84,7 +84,7 @@ public class CustomNetworkTests
         _ml.Model.Save(model, train.Schema, zip);
 
         var inMemory = model.Transform(test).GetColumn<float[]>("Score").ToArray();
-        var reloaded = OnnxSessionOptionsKeeper.Keep(new MLContext()).Model.Load(zip, out _).Transform(test).GetColumn<float[]>("Score").ToArray();
+        var reloaded = new MLContext().KeepOnnxSessionOptionsAlive().Model.Load(zip, out _).Transform(test).GetColumn<float[]>("Score").ToArray();
         Assert.Equal(12, reloaded.Length);
         for (int i = 0; i < reloaded.Length; i++)
         {

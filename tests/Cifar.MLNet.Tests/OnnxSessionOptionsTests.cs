@@ -46,14 +46,22 @@ public class OnnxSessionOptionsTests
         var ml = new MLContext();
         var own = new OnnxSessionOptions { IntraOpNumThreads = 1 };
         ml.SetOnnxSessionOption(own);
-        OnnxSessionOptionsKeeper.Keep(ml);
+        Assert.Same(ml, ml.KeepOnnxSessionOptionsAlive());
         Assert.Same(own, ml.GetOnnxSessionOption());
         Assert.Null(own.CreateSessionOptions);
     }
 
+    [Fact]
+    public void A_context_with_a_GPU_device_is_left_to_make_its_sessions_on_it()
+    {
+        // ML.NET makes the sessions of a context with kept options from those options alone, ignoring its GPU device.
+        var ml = new MLContext { GpuDeviceId = 0, FallbackToCpu = true }.KeepOnnxSessionOptionsAlive();
+        Assert.Null(ml.GetOnnxSessionOption());
+    }
+
     /// <summary>
-    /// Fits the normalization stage (one ONNX session each: through the catalog, in the stage's own context, and through
-    /// the constructor, in the caller's) and loads a model zip (a session again), while another thread collects garbage and
+    /// Fits the normalization stage (one ONNX session each: through the catalog of a context kept by the caller, and through
+    /// the constructor, which keeps it) and loads a model zip (a session again), while another thread collects garbage and
     /// runs finalizers in a loop. In this process, a few seconds; run by the test below in a child process for longer.
     /// </summary>
     [Fact]
@@ -62,7 +70,7 @@ public class OnnxSessionOptionsTests
         int seconds = int.TryParse(Environment.GetEnvironmentVariable(StressSecondsVariable), out int s) ? s : 2;
         using var dir = new TestData.TempFolder();
         TempFileTests.SaveModel(dir.File("model.zip"), classifier: true);
-        var ml = new MLContext(seed: 1);
+        var ml = new MLContext(seed: 1).KeepOnnxSessionOptionsAlive(); // for the stage made through its catalog
         var paths = ml.Data.LoadFromEnumerable(new[] { new TempFileTests.PathRow { ImagePath = "x" } });
         var pixels = ml.Transforms.LoadCifarImages().Fit(paths).Transform(paths);
 

@@ -13,7 +13,7 @@ namespace Cifar.MLNet.Tests;
 /// </summary>
 public class OwnImagesTests
 {
-    private readonly MLContext _ml = OnnxSessionOptionsKeeper.Keep(new MLContext(seed: 1));
+    private readonly MLContext _ml = new MLContext(seed: 1).KeepOnnxSessionOptionsAlive();
 
     private static readonly CifarCnnOptions Quick = new()
     {

@@ -145,7 +145,7 @@ public class StageTests
         var transformer = _ml.Transforms.NormalizeCifarPixels(normalization).Fit(data);
         using var dir = new TestData.TempFolder();
         _ml.Model.Save(transformer, data.Schema, dir.File("n.zip"));
-        var reloaded = OnnxSessionOptionsKeeper.Keep(new MLContext()).Model.Load(dir.File("n.zip"), out _);
+        var reloaded = new MLContext().KeepOnnxSessionOptionsAlive().Model.Load(dir.File("n.zip"), out _);
         var expected = transformer.Transform(data).GetColumn<float[]>("Features").ToArray();
         var actual = reloaded.Transform(data).GetColumn<float[]>("Features").ToArray();
         for (int i = 0; i < expected.Length; i++)

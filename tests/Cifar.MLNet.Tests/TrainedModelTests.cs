@@ -63,7 +63,7 @@ public class TrainedModelTests
     public void The_reloaded_zip_agrees_with_the_in_memory_model_on_every_test_image()
     {
         var s = _fixture.Get();
-        var fresh = OnnxSessionOptionsKeeper.Keep(new MLContext());
+        var fresh = new MLContext().KeepOnnxSessionOptionsAlive();
         var loaded = fresh.Model.Load(s.ZipPath, out _);
         var inMemory = s.Model.Transform(s.Test);
         var reloaded = loaded.Transform(s.Test);
@@ -101,7 +101,7 @@ public class TrainedModelTests
     public void The_zip_holds_only_standard_ml_net_transformers_and_no_torchsharp()
     {
         var s = _fixture.Get();
-        var loaded = OnnxSessionOptionsKeeper.Keep(new MLContext()).Model.Load(s.ZipPath, out _);
+        var loaded = new MLContext().KeepOnnxSessionOptionsAlive().Model.Load(s.ZipPath, out _);
         var types = Flatten(loaded).Select(t => t.GetType()).ToArray();
         Assert.All(types, t => Assert.StartsWith("Microsoft.ML", t.Assembly.GetName().Name));
         Assert.Contains(types, t => t.Name == "OnnxTransformer");
@@ -118,7 +118,7 @@ public class TrainedModelTests
     public void A_prediction_engine_on_the_zip_takes_an_image_path_and_names_the_class()
     {
         var s = _fixture.Get();
-        var ml = OnnxSessionOptionsKeeper.Keep(new MLContext());
+        var ml = new MLContext().KeepOnnxSessionOptionsAlive();
         var loaded = ml.Model.Load(s.ZipPath, out _);
         using var engine = ml.Model.CreatePredictionEngine<ImageInput, ImagePrediction>(loaded);
         var file = Directory.GetFiles(Path.Combine(s.Root, "test", "ship")).OrderBy(f => f, StringComparer.Ordinal).First();

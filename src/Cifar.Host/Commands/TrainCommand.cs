@@ -43,7 +43,7 @@ internal sealed class TrainCommand
         if (resume) CheckSameSplit(run);
         else AtomicFile.WriteText(run.Config, JsonSerializer.Serialize(_config, ConfigLoader.IndentedJson));
         var clock = Stopwatch.StartNew();
-        var ml = new MLContext(_config.Training.Seed);
+        var ml = new MLContext(_config.Training.Seed).KeepOnnxSessionOptionsAlive(); // its normalization stage makes an ONNX session
         var data = LoadData(ml, root, output);
         var report = new EpochReport(run, _config.Training.Epochs, setup, data.Classes, _config.Data.ImageFormat(), output, interactive, _log);
         var model = Fit(ml, data, run, resume, report, cancellation);

@@ -14,7 +14,6 @@ namespace Cifar.MLNet.Stages;
 public sealed class CifarNormalizationEstimator : IEstimator<CifarNormalizationTransformer>
 {
     private readonly TransformsCatalog _transforms;
-    private readonly MLContext _onnxContext;
     private readonly string? _tempFolder;
     private readonly PixelNormalization _normalization;
     private readonly string _outputColumnName;
@@ -31,22 +30,19 @@ public sealed class CifarNormalizationEstimator : IEstimator<CifarNormalizationT
     /// <exception cref="OptionsException">Mean or std is not 3 (or 1) finite numbers, or a std is not positive.</exception>
     public CifarNormalizationEstimator(MLContext ml, PixelNormalization? normalization = null,
         string outputColumnName = CifarColumns.Features, string inputColumnName = CifarColumns.Pixels)
-        : this(ml.Transforms, ml, normalization, outputColumnName, inputColumnName)
+        : this(OnnxSessionOptionsKeeper.Keep(ml).Transforms, ml.TempFilePath, normalization, outputColumnName, inputColumnName)
     {
     }
 
     /// <summary>
-    /// The stage made of the transforms of <paramref name="transforms"/>, the caller's catalog, and its saved form's ONNX
-    /// transformer of <paramref name="ml"/>'s (null: a context of its own, as an extension cannot reach the catalog's), whose
-    /// sessions are made with options kept alive (<see cref="OnnxSessionOptionsKeeper"/>); its graph file goes to
-    /// <paramref name="ml"/>'s temporary folder (without one, the system's).
+    /// The stage made of the transforms of <paramref name="transforms"/>, the caller's catalog; its graph file goes to
+    /// <paramref name="tempFolder"/> (null: the system's temporary folder).
     /// </summary>
-    internal CifarNormalizationEstimator(TransformsCatalog transforms, MLContext? ml, PixelNormalization? normalization,
+    internal CifarNormalizationEstimator(TransformsCatalog transforms, string? tempFolder, PixelNormalization? normalization,
         string outputColumnName, string inputColumnName)
     {
         _transforms = transforms;
-        _onnxContext = OnnxSessionOptionsKeeper.Keep(ml ?? new MLContext());
-        _tempFolder = ml?.TempFilePath;
+        _tempFolder = tempFolder;
         _normalization = normalization ?? PixelNormalization.Tutorial;
         _normalization.Validate();
         _outputColumnName = outputColumnName;
@@ -68,7 +64,7 @@ public sealed class CifarNormalizationEstimator : IEstimator<CifarNormalizationT
         var graph = new OnnxGraphFile(_tempFolder, onnx);
         try
         {
-            var savedForm = _onnxContext.Transforms.ApplyOnnxModel(_outputColumnName, _inputColumnName, graph.Path)
+            var savedForm = _transforms.ApplyOnnxModel(_outputColumnName, _inputColumnName, graph.Path)
                 .Fit(SchemaOnly.View(_inputColumnName, pixels.Type));
             return new CifarNormalizationTransformer(inMemory, savedForm, normalization, graph);
         }

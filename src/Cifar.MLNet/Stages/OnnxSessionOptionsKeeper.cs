@@ -24,12 +24,12 @@ internal static class OnnxSessionOptionsKeeper
     /// <summary>
     /// Makes <paramref name="ml"/> create its ONNX sessions with one set of options that lives as long as it does, with the
     /// settings it would use anyway (ML.NET's defaults are ONNX Runtime's). A context whose ONNX session options were set by
-    /// its owner is left as it is.
+    /// its owner is left as it is, and so is one with a GPU device: ML.NET would then ignore the device.
     /// </summary>
     /// <returns><paramref name="ml"/>.</returns>
     public static MLContext Keep(MLContext ml)
     {
-        if (ml.GetOnnxSessionOption() is not null) return ml;
+        if (ml.GetOnnxSessionOption() is not null || ml.GpuDeviceId is not null) return ml;
         var options = new SessionOptions();
         ml.SetOnnxSessionOption(new OnnxSessionOptions { CreateSessionOptions = () => options });
         return ml;
