@@ -1,8 +1,30 @@
 #!/usr/bin/env python3
 """Prints the crashed thread's stack from .NET crash reports (createdump's *.crashreport.json), one frame a line:
-the managed method, or the native module and offset, so that a crash on CI can be read from its log."""
+the managed method, or the native module, its symbol where createdump found one, and the offset into the module, so
+that a crash on CI can be read from its log."""
 import json
 import sys
+
+
+def frames(entries):
+    for frame in entries:
+        if "repeated_frames" in frame:  # a run of frames createdump folded: print it once
+            yield from frames(frame["repeated_frames"])
+        else:
+            yield frame
+
+
+def describe(frame):
+    if frame.get("method_name"):
+        return f"{frame.get('filename', '?')}  {frame['method_name']}"
+    module = frame.get("native_module") or frame.get("filename") or "?"
+    try:
+        offset = hex(int(frame["native_address"], 16) - int(frame["module_address"], 16))
+    except (KeyError, ValueError):
+        offset = frame.get("native_address", "?")
+    symbol = f" {frame['unmanaged_name']}" if frame.get("unmanaged_name") else ""
+    return f"{module}+{offset}{symbol}"
+
 
 for path in sys.argv[1:]:
     try:
@@ -15,8 +37,5 @@ for path in sys.argv[1:]:
         if str(thread.get("crashed")).lower() != "true":
             continue
         print(f"{path}: crashed thread {thread.get('native_thread_id', '?')}")
-        for frame in thread.get("stack_frames", [])[:30]:
-            if frame.get("method_name"):
-                print(f"  {frame.get('filename', '?')}  {frame['method_name']}")
-            else:
-                print(f"  {frame.get('native_module', '?')}+{frame.get('native_image_offset', frame.get('native_address', '?'))}")
+        for frame in list(frames(thread.get("stack_frames", [])))[:30]:
+            print(f"  {describe(frame)}")

@@ -51,7 +51,7 @@ var network = new NetworkDefinition("SmallResNet",
 
 try
 {
-    var ml = new MLContext(seed: 1);
+    var ml = new MLContext(seed: 1).KeepOnnxSessionOptionsAlive(); // its normalization stage makes an ONNX session (README)
     var train = CifarDataLoader.Load(ml, root, CifarSplit.Train, trainImages);
     var test = CifarDataLoader.Load(ml, root, CifarSplit.Test, testImages);
     var pipeline = ml.Transforms.LoadCifarImages()

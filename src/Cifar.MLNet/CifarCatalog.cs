@@ -43,10 +43,12 @@ public static class CifarCatalog
     /// Makes <paramref name="ml"/> create its ONNX Runtime sessions (fitting an ONNX stage, loading a zip) with one set of
     /// session options that lives as long as it does, with the settings ML.NET would use anyway. ONNX Runtime 1.30 lets the
     /// options ML.NET makes for each session be freed by a garbage collection during the session's creation, which crashes
-    /// the process (rarely; most often right after training). A context with a GPU device or ONNX session options of its
-    /// owner's is left as it is. The CNN stage and <see cref="Prediction.CifarModel.Load(string, MLContext?)"/> do this to
-    /// the contexts they use; call it on a context that loads a zip with <c>ml.Model.Load</c> or fits
-    /// <see cref="NormalizeCifarPixels"/>.
+    /// the process (rarely; most often right after training). Call it after setting the context's GPU device, if any: a
+    /// context with a GPU device, or whose owner set its ONNX session options, is left as it is (and stays exposed), and a
+    /// kept context ignores a GPU device or thread counts given to one ONNX transform. The CNN stage,
+    /// <c>new CifarNormalizationEstimator(ml)</c> and <see cref="Prediction.CifarModel.Load(string, MLContext?)"/> do this to
+    /// the contexts they use; call it on a context that fits <see cref="NormalizeCifarPixels"/> or <see cref="CifarStages"/>,
+    /// or loads a zip with <c>ml.Model.Load</c>.
     /// </summary>
     /// <returns><paramref name="ml"/>.</returns>
     public static MLContext KeepOnnxSessionOptionsAlive(this MLContext ml) => OnnxSessionOptionsKeeper.Keep(ml);

@@ -10,7 +10,7 @@ namespace Cifar.MLNet.Tests;
 /// <summary>A network of the user's own, and warm starts, through the estimator, the zip and back.</summary>
 public class CustomNetworkTests
 {
-    private readonly MLContext _ml = new(seed: 1);
+    private readonly MLContext _ml = new MLContext(seed: 1).KeepOnnxSessionOptionsAlive();
 
     /// <summary>A small residual network using every kind of layer.</summary>
     public static NetworkDefinition SmallResidual { get; } = new("SmallResidual",

@@ -7,7 +7,7 @@ namespace Cifar.MLNet.Tests;
 
 public class EstimatorTests
 {
-    private readonly MLContext _ml = new(seed: 1);
+    private readonly MLContext _ml = new MLContext(seed: 1).KeepOnnxSessionOptionsAlive();
 
     public static TheoryData<CifarCnnOptions, string> BadOptions => new()
     {

@@ -74,7 +74,7 @@ public sealed class FormatModels : IDisposable
 
     private Exported TrainAndExport(string name, int width, int height, Func<MLContext, IEstimator<ITransformer>> pipeline)
     {
-        var ml = new MLContext(seed: 1);
+        var ml = new MLContext(seed: 1).KeepOnnxSessionOptionsAlive();
         var folder = Directory.CreateDirectory(_folder.File(name)).FullName;
         var data = Images(ml, folder, width, height, perClass: 8, out var files);
         var fitted = pipeline(ml).Fit(data);
@@ -257,7 +257,7 @@ public class OnnxExportFormatsTests(FormatModels models) : IClassFixture<FormatM
     public void A_featurization_whose_planes_are_not_R_G_B_is_refused_in_one_line_writing_nothing()
     {
         using var dir = new TestData.TempFolder();
-        var ml = new MLContext(seed: 1);
+        var ml = new MLContext(seed: 1).KeepOnnxSessionOptionsAlive();
         var data = FormatModels.Images(ml, dir.Path, 16, 16, perClass: 2, out _);
         var options = new CifarCnnOptions { Training = new() { Epochs = 1, BatchSize = 4, Device = ComputeDevice.Cpu } };
         var fitted = FormatModels.PlainFeaturization(ml, 16, 16, ImagePixelExtractingEstimator.ColorsOrder.ABGR).Append(new CifarCnnEstimator(options, ml)).Fit(data);

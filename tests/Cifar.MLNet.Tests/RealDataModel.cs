@@ -31,7 +31,7 @@ public sealed class RealDataModel : IDisposable
     private static State Train()
     {
         var root = TestData.RequireRoot();
-        var ml = new MLContext(seed: 1);
+        var ml = new MLContext(seed: 1).KeepOnnxSessionOptionsAlive();
         var train = CifarDataLoader.Load(ml, root, CifarSplit.Train, TrainImages);
         var test = CifarDataLoader.Load(ml, root, CifarSplit.Test, TestImages);
         var reported = new List<EpochMetrics>();

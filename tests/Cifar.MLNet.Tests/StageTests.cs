@@ -9,7 +9,7 @@ namespace Cifar.MLNet.Tests;
 
 public class StageTests
 {
-    private readonly MLContext _ml = new(seed: 1);
+    private readonly MLContext _ml = new MLContext(seed: 1).KeepOnnxSessionOptionsAlive();
 
     private sealed class PixelRow
     {

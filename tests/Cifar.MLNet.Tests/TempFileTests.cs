@@ -21,7 +21,7 @@ public class TempFileTests
     public void A_disposed_normalization_stage_leaves_no_temporary_file()
     {
         using var temp = new TestData.TempFolder();
-        var ml = new MLContext(seed: 1) { TempFilePath = temp.Path };
+        var ml = new MLContext(seed: 1) { TempFilePath = temp.Path }.KeepOnnxSessionOptionsAlive();
         var pixels = ml.Transforms.LoadCifarImages().Fit(Paths(ml)).Transform(Paths(ml));
         // The constructor, not the catalog extension: ML.NET gives an extension no way to the context's temp folder.
         var stage = new CifarNormalizationEstimator(ml).Fit(pixels);
@@ -114,7 +114,7 @@ public class TempFileTests
             for (int i = 0; i < 2; i++) TestImages.WriteBmp(Path.Combine(dir.Path, "train", cls, $"{i}.bmp"), 32, 32, TestImages.Pattern);
         }
         using var temp = new TestData.TempFolder();
-        var ml = new MLContext(seed: 1) { TempFilePath = temp.Path };
+        var ml = new MLContext(seed: 1) { TempFilePath = temp.Path }.KeepOnnxSessionOptionsAlive();
         var data = Data.CifarDataLoader.Load(ml, dir.Path, Data.CifarSplit.Train);
         var stages = new CifarImageLoadingEstimator(ml).Append(new CifarNormalizationEstimator(ml));
         try
@@ -132,7 +132,7 @@ public class TempFileTests
     /// <summary>Image loading and the (ONNX) normalization stage, then, as a classifier, fixed probabilities.</summary>
     internal static void SaveModel(string path, bool classifier)
     {
-        var ml = new MLContext(seed: 1);
+        var ml = new MLContext(seed: 1).KeepOnnxSessionOptionsAlive();
         var paths = Paths(ml);
         var pixels = ml.Transforms.LoadCifarImages().Fit(paths);
         using var normalization = ml.Transforms.NormalizeCifarPixels().Fit(pixels.Transform(paths));

@@ -49,7 +49,10 @@ public sealed class CifarModel : IDisposable
     /// <summary>The loaded transformer chain (input column <c>ImagePath</c>).</summary>
     public ITransformer Transformer { get; }
 
-    /// <summary>Loads a model zip saved by <c>ml.Model.Save</c> from a Cifar pipeline.</summary>
+    /// <summary>
+    /// Loads a model zip saved by <c>ml.Model.Save</c> from a Cifar pipeline, in <paramref name="ml"/> (a new context when
+    /// null), whose ONNX session options it keeps alive (<see cref="CifarCatalog.KeepOnnxSessionOptionsAlive"/>).
+    /// </summary>
     /// <exception cref="FileNotFoundException">There is no such file (or a symbolic link to nothing).</exception>
     /// <exception cref="UnauthorizedAccessException">The file may not be read.</exception>
     /// <exception cref="InvalidDataException">A folder, not a readable ML.NET zip, or not of a Cifar image classifier.</exception>

@@ -22,7 +22,8 @@ public sealed class CifarNormalizationEstimator : IEstimator<CifarNormalizationT
     /// <summary>Creates the stage.</summary>
     /// <param name="ml">
     /// The ML.NET context whose transforms the stage is made of; the graph of the stage's saved form is a file in its
-    /// <see cref="MLContext.TempFilePath"/> until the fitted stage is disposed.
+    /// <see cref="MLContext.TempFilePath"/> until the fitted stage is disposed. Its ONNX session options are kept alive
+    /// (<see cref="CifarCatalog.KeepOnnxSessionOptionsAlive"/>).
     /// </param>
     /// <param name="normalization">Per-channel mean and std; null = the tutorial's 0.5 / 0.5.</param>
     /// <param name="outputColumnName">The features column to produce.</param>

@@ -14,24 +14,32 @@ namespace Cifar.MLNet.Stages;
 /// the options' native handle to its native constructor. Once that call has begun the options are garbage: a collection
 /// in those milliseconds finalizes them, their native memory is freed while ONNX Runtime still reads it, and the process
 /// dies of SIGSEGV (in libonnxruntime.so, reading the options' execution providers). Seen on CI as a rare crash after
-/// training; reproduced every time within seconds by a thread collecting in a loop with optimized code and freed memory
+/// training; reproduced on every try within seconds by a thread collecting in a loop with optimized code and freed memory
 /// overwritten (<c>DOTNET_TieredCompilation=0 MALLOC_PERTURB_=165</c>). ML.NET's own hook, a context's
 /// <see cref="OnnxSessionOptions.CreateSessionOptions"/>, lets it take options made here and held by the context instead;
 /// ONNX Runtime copies what it needs from them into each session, so one set serves every session of the context.
 /// </remarks>
 internal static class OnnxSessionOptionsKeeper
 {
+    // ML.NET keeps a context's options in a plain dictionary: two threads keeping one context must not write it at once.
+    private static readonly Lock Writing = new();
+
     /// <summary>
     /// Makes <paramref name="ml"/> create its ONNX sessions with one set of options that lives as long as it does, with the
-    /// settings it would use anyway (ML.NET's defaults are ONNX Runtime's). A context whose ONNX session options were set by
-    /// its owner is left as it is, and so is one with a GPU device: ML.NET would then ignore the device.
+    /// settings it would use anyway (ML.NET's defaults are ONNX Runtime's). The context then also ignores a GPU device or
+    /// thread counts given to one ONNX transform. A context whose owner set its ONNX session options is left as it is, and
+    /// so is one with a GPU device (ML.NET would ignore the device): both stay exposed to the crash.
     /// </summary>
     /// <returns><paramref name="ml"/>.</returns>
     public static MLContext Keep(MLContext ml)
     {
-        if (ml.GetOnnxSessionOption() is not null || ml.GpuDeviceId is not null) return ml;
-        var options = new SessionOptions();
-        ml.SetOnnxSessionOption(new OnnxSessionOptions { CreateSessionOptions = () => options });
-        return ml;
+        ArgumentNullException.ThrowIfNull(ml);
+        lock (Writing)
+        {
+            if (ml.GetOnnxSessionOption() is not null || ml.GpuDeviceId is not null) return ml;
+            var options = new Lazy<SessionOptions>(() => new SessionOptions()); // made with the first session, not before
+            ml.SetOnnxSessionOption(new OnnxSessionOptions { CreateSessionOptions = () => options.Value });
+            return ml;
+        }
     }
 }

@@ -27,7 +27,8 @@ public sealed class CifarCnnEstimator : IEstimator<CifarCnnTransformer>
 
     /// <summary>Creates the estimator; the options are validated here.</summary>
     /// <param name="options">Options; null = the tutorial's defaults, no validation set.</param>
-    /// <param name="ml">The ML.NET context (a new one when null).</param>
+    /// <param name="ml">The ML.NET context (a new one when null), whose ONNX session options are kept alive
+    /// (<see cref="CifarCatalog.KeepOnnxSessionOptionsAlive"/>).</param>
     /// <exception cref="OptionsException">An option is out of range; its key names it.</exception>
     public CifarCnnEstimator(CifarCnnOptions? options = null, MLContext? ml = null)
     {
