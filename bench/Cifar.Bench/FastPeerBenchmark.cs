@@ -6,7 +6,9 @@ namespace Cifar.Bench;
 /// <summary>
 /// <c>fast-peer [PRECISION] [STEPS] [--pairs N]</c>: the fast recipe's step, ours against PyTorch 2.x's, alternated.
 /// Each round runs, each in a fresh process, <c>Cifar.Bench fast-step PRECISION STEPS</c> and
-/// bench/pytorch/fast_step.py with the same arguments in scripts/pytorch-peer.sh's Debian 13 root (PyTorch 2.6), and,
+/// bench/pytorch/fast_step.py with the same arguments in scripts/pytorch-peer.sh's Debian 13 root (PyTorch 2.6), as
+/// PyTorch runs by default and with libtorch's huge pages on as ours (<c>PyTorch+THP</c>; one PyTorch row where the
+/// user set <c>THP_MEM_ALLOC_ENABLE</c> for both), and,
 /// when AIRBENCH94 names a copy of airbench94.py, fast_step.py --reference (airbench94's own step); odd rounds start
 /// with ours, even ones with the peer, so that a drift of the machine hits both. Prints each run's wall and processor
 /// time per step, then the medians and the median of the rounds' ratios (peer ÷ ours: above 1, ours is faster), with
@@ -32,11 +34,17 @@ internal static partial class FastPeerBenchmark
         string peer = Path.Combine(repoRoot, "scripts", "pytorch-peer.sh");
         string script = Path.Combine(repoRoot, "bench", "pytorch", "fast_step.py");
         bool reference = !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("AIRBENCH94"));
-        var runners = new List<(string Name, string File, string[] Args)>
+        var runners = new List<(string Name, string File, string[] Args)> { ("ours", "dotnet", [benchDll, "fast-step", precision, $"{steps}"]) };
+        // Ours backs its large buffers with huge pages (HugePages); PyTorch does not unless told. Unless the user chose for
+        // both, the peer runs as it does by default and again with the same switch as ours.
+        const string hugePages = Cifar.Trainer.Native.HugePages.Variable;
+        if (Cifar.Trainer.Native.HugePages.ChosenByUser)
+            runners.Add(("PyTorch", "bash", [peer, "run", script, precision, $"{steps}"]));
+        else
         {
-            ("ours", "dotnet", [benchDll, "fast-step", precision, $"{steps}"]),
-            ("PyTorch", "bash", [peer, "run", script, precision, $"{steps}"]),
-        };
+            runners.Add(("PyTorch", "env", ["-u", hugePages, "bash", peer, "run", script, precision, $"{steps}"]));
+            runners.Add(("PyTorch+THP", "env", [$"{hugePages}=1", "bash", peer, "run", script, precision, $"{steps}"]));
+        }
         if (reference) runners.Add(("airbench94", "bash", [peer, "run", script, precision, $"{steps}", "--reference"]));
         // Both sides compute with one thread per logical processor unless told otherwise (PyTorch counts cores from the caches the
         // processor describes, and finds 1 where it describes none).
@@ -50,7 +58,7 @@ internal static partial class FastPeerBenchmark
         var processor = runners.ToDictionary(r => r.Name, _ => new List<double>());
         for (int round = 1; round <= pairs; round++)
         {
-            var order = round % 2 == 1 ? runners : [runners[1], runners[0], .. runners.Skip(2)];
+            var order = round % 2 == 1 ? runners : [.. runners.Skip(1), runners[0]];
             foreach (var (name, file, arguments) in order)
             {
                 var run = SideBySide.Checked(name, ProcessRun.Measure(file, arguments));

@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics.X86;
 
 namespace Cifar.Trainer.Native;
@@ -37,16 +36,7 @@ internal static class OneDnnIsa
     {
         if (!OperatingSystem.IsLinux() || !X86Base.IsSupported) return;
         if (!ShouldLimit(DescribesCaches(), Chosen)) return;
-        try
-        {
-            // The native environment is what oneDNN reads; .NET keeps a copy of its own for the processes it starts.
-            if (setenv("ONEDNN_MAX_CPU_ISA", SafeIsa, 1) != 0) return;
-            Environment.SetEnvironmentVariable("ONEDNN_MAX_CPU_ISA", SafeIsa);
-        }
-        catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
-        {
-            return;
-        }
+        if (!NativeEnvironment.Set("ONEDNN_MAX_CPU_ISA", SafeIsa)) return;
         Limit = $"oneDNN limited to {SafeIsa}: this processor describes no caches (CPUID), with which oneDNN's AVX2 and AVX-512 "
                 + "convolutions compute wrong results (ONEDNN_MAX_CPU_ISA overrides)";
     }
@@ -82,7 +72,4 @@ internal static class OneDnnIsa
     // EAX bits 4:0 of the leaf's index 0: the first cache's type, 0 = none.
     private static bool DescribesCache(int leaf, int highestLeaf) =>
         (uint)leaf <= (uint)highestLeaf && (X86Base.CpuId(leaf, 0).Eax & 0x1F) != 0;
-
-    [DllImport("libc", EntryPoint = "setenv")]
-    private static extern int setenv(string name, string value, int overwrite);
 }
