@@ -9,8 +9,8 @@ namespace Cifar.Bench;
 /// bench/pytorch/fast_step.py with the same arguments in scripts/pytorch-peer.sh's Debian 13 root (PyTorch 2.6), as
 /// PyTorch runs by default and with libtorch's huge pages on as ours (<c>PyTorch+THP</c>; one PyTorch row where the
 /// user set <c>THP_MEM_ALLOC_ENABLE</c> for both), and,
-/// when AIRBENCH94 names a copy of airbench94.py, fast_step.py --reference (airbench94's own step); odd rounds start
-/// with ours, even ones with the peer, so that a drift of the machine hits both. Prints each run's wall and processor
+/// when AIRBENCH94 names a copy of airbench94.py, fast_step.py --reference (airbench94's own step); odd rounds run them
+/// in that order, even ones in reverse, so that a drift of the machine hits all alike. Prints each run's wall and processor
 /// time per step, then the medians and the median of the rounds' ratios (peer ÷ ours: above 1, ours is faster), with
 /// the processor's model name, family and model numbers, the core count and the load average before and after.
 /// </summary>
@@ -38,7 +38,7 @@ internal static partial class FastPeerBenchmark
         // Ours backs its large buffers with huge pages (HugePages); PyTorch does not unless told. Unless the user chose for
         // both, the peer runs as it does by default and again with the same switch as ours.
         const string hugePages = Cifar.Trainer.Native.HugePages.Variable;
-        if (Cifar.Trainer.Native.HugePages.ChosenByUser)
+        if (Cifar.Trainer.Native.HugePages.SetBeforeLoad)
             runners.Add(("PyTorch", "bash", [peer, "run", script, precision, $"{steps}"]));
         else
         {
@@ -58,7 +58,7 @@ internal static partial class FastPeerBenchmark
         var processor = runners.ToDictionary(r => r.Name, _ => new List<double>());
         for (int round = 1; round <= pairs; round++)
         {
-            var order = round % 2 == 1 ? runners : [.. runners.Skip(1), runners[0]];
+            var order = round % 2 == 1 ? runners : [.. Enumerable.Reverse(runners)];
             foreach (var (name, file, arguments) in order)
             {
                 var run = SideBySide.Checked(name, ProcessRun.Measure(file, arguments));
