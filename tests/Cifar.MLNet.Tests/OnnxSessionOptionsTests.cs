@@ -73,7 +73,7 @@ public class OnnxSessionOptionsTests
         using var dir = new TestData.TempFolder();
         TempFileTests.SaveModel(dir.File("model.zip"), classifier: true);
         var ml = new MLContext(seed: 1).KeepOnnxSessionOptionsAlive(); // for the stage made through its catalog
-        var paths = ml.Data.LoadFromEnumerable(new[] { new TempFileTests.PathRow { ImagePath = "x" } });
+        var paths = TempFileTests.Paths(ml);
         var pixels = ml.Transforms.LoadCifarImages().Fit(paths).Transform(paths);
 
         var deadline = DateTime.UtcNow.AddSeconds(seconds);

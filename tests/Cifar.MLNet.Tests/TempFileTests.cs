@@ -12,7 +12,7 @@ namespace Cifar.MLNet.Tests;
 /// </summary>
 public class TempFileTests
 {
-    internal sealed class PathRow
+    private sealed class PathRow
     {
         public string ImagePath { get; set; } = "";
     }
@@ -127,7 +127,7 @@ public class TempFileTests
         }
     }
 
-    private static IDataView Paths(MLContext ml) => ml.Data.LoadFromEnumerable(new[] { new PathRow { ImagePath = "x" } });
+    internal static IDataView Paths(MLContext ml) => ml.Data.LoadFromEnumerable(new[] { new PathRow { ImagePath = "x" } });
 
     /// <summary>Image loading and the (ONNX) normalization stage, then, as a classifier, fixed probabilities.</summary>
     internal static void SaveModel(string path, bool classifier)

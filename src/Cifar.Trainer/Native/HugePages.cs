@@ -8,8 +8,8 @@ namespace Cifar.Trainer.Native;
 /// </summary>
 /// <remarks>
 /// <para>libtorch's CPU allocator asks the kernel for huge pages for such buffers (<c>madvise(MADV_HUGEPAGE)</c>) when
-/// <c>THP_MEM_ALLOC_ENABLE=1</c>, which it reads once, at its first allocation; by default it does not. Above glibc's 32 MiB mmap ceiling every buffer is a fresh mapping, faulted in page by page each
-/// step: on a 2-core AMD EPYC (family 26, under a PVM hypervisor) 3.5 million faults in 3 fast-recipe steps, and the
+/// <c>THP_MEM_ALLOC_ENABLE=1</c>, which it reads once, at its first allocation; by default it does not. Above glibc's
+/// 32 MiB mmap ceiling every buffer is a fresh mapping, faulted in page by page each step: on a 2-core AMD EPYC (family 26, under a PVM hypervisor) 3.5 million faults in 3 fast-recipe steps, and the
 /// float32 step took 14.0 s instead of 8.1 s with huge pages (150 thousand faults), and under memory-churning load
 /// 16.5–18.5 s of processor time instead of 29.7–32.4. Only where buffers live changes, not the arithmetic. Where the
 /// kernel's transparent huge pages are off (<c>never</c>) nothing changes; <c>THP_MEM_ALLOC_ENABLE=0</c> opts out
