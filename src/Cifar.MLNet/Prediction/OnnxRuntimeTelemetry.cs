@@ -1,4 +1,4 @@
-using System.Runtime.InteropServices;
+using Cifar.Trainer.Native;
 
 namespace Cifar.MLNet.Prediction;
 
@@ -18,23 +18,5 @@ public static class OnnxRuntimeTelemetry
     /// Call it before the first model is loaded or trained; later it has no effect.
     /// </summary>
     /// <returns>Whether the variable is set now.</returns>
-    public static bool Disable()
-    {
-        if (OperatingSystem.IsWindows())
-        {
-            Environment.SetEnvironmentVariable(Variable, Environment.GetEnvironmentVariable(Variable) ?? "1");
-            return true;
-        }
-        try
-        {
-            return setenv(Variable, "1", overwrite: 0) == 0;
-        }
-        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
-        {
-            return false;
-        }
-    }
-
-    [DllImport("libc", CharSet = CharSet.Ansi, BestFitMapping = false, ThrowOnUnmappableChar = true)]
-    private static extern int setenv(string name, string value, int overwrite);
+    public static bool Disable() => NativeEnvironment.Set(Variable, "1", overwrite: false);
 }
