@@ -74,7 +74,7 @@ if [[ -n "${AIRBENCH94:-}" ]]; then
 fi
 
 # sudo would reset the environment: the settings both sides of a comparison compute with pass through it.
-[[ -z "$sudo" ]] || sudo="sudo --preserve-env=OMP_NUM_THREADS,THP_MEM_ALLOC_ENABLE,ONEDNN_MAX_CPU_ISA,DNNL_MAX_CPU_ISA"
+[[ -z "$sudo" ]] || sudo="sudo --preserve-env=OMP_NUM_THREADS,THP_MEM_ALLOC_ENABLE,GLIBC_TUNABLES,ONEDNN_MAX_CPU_ISA,DNNL_MAX_CPU_ISA"
 # The mounts live in the run's own mount namespace: nothing is left mounted when it ends, however it ends.
 exec $sudo unshare --mount --propagation private -- /bin/bash -c '
   set -e

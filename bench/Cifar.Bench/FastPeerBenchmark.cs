@@ -7,8 +7,9 @@ namespace Cifar.Bench;
 /// <c>fast-peer [PRECISION] [STEPS] [--pairs N]</c>: the fast recipe's step, ours against PyTorch 2.x's, alternated.
 /// Each round runs, each in a fresh process, <c>Cifar.Bench fast-step PRECISION STEPS</c> and
 /// bench/pytorch/fast_step.py with the same arguments in scripts/pytorch-peer.sh's Debian 13 root (PyTorch 2.6), as
-/// PyTorch runs by default and with libtorch's huge pages on as ours (<c>PyTorch+THP</c>; one PyTorch row where the
-/// user set <c>THP_MEM_ALLOC_ENABLE</c> for both), and,
+/// PyTorch runs by default, with libtorch's huge pages on as ours (<c>PyTorch+THP</c>; left out where the user set
+/// <c>THP_MEM_ALLOC_ENABLE</c> for both), and with glibc's heap kept as ours too (<c>+heap</c>: NativeHeap's settings as
+/// <c>GLIBC_TUNABLES</c>), and,
 /// when AIRBENCH94 names a copy of airbench94.py, fast_step.py --reference (airbench94's own step); odd rounds run them
 /// in that order, even ones in reverse, so that a drift of the machine hits all alike. Prints each run's wall and processor
 /// time per step, then the medians and the median of the rounds' ratios (peer ÷ ours: above 1, ours is faster), with
@@ -35,15 +36,21 @@ internal static partial class FastPeerBenchmark
         string script = Path.Combine(repoRoot, "bench", "pytorch", "fast_step.py");
         bool reference = !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("AIRBENCH94"));
         var runners = new List<(string Name, string File, string[] Args)> { ("ours", "dotnet", [benchDll, "fast-step", precision, $"{steps}"]) };
-        // Ours backs its large buffers with huge pages (HugePages); PyTorch does not unless told. Unless the user chose for
-        // both, the peer runs as it does by default and again with the same switch as ours.
+        // Ours backs its large buffers with huge pages (HugePages), and keeps freed ones in glibc's heap (NativeHeap, which
+        // fast-step opts into as cifar train does); PyTorch does neither unless told. Unless the user chose huge pages for
+        // both, the peer runs as it does by default, then with ours's huge pages, then with both of ours's settings.
         const string hugePages = Cifar.Trainer.Native.HugePages.Variable;
+        string heap = $"GLIBC_TUNABLES={Cifar.Trainer.Training.NativeHeap.GlibcTunables}";
         if (Cifar.Trainer.Native.HugePages.SetBeforeLoad)
+        {
             runners.Add(("PyTorch", "bash", [peer, "run", script, precision, $"{steps}"]));
+            runners.Add(("PyTorch+heap", "env", [heap, "bash", peer, "run", script, precision, $"{steps}"]));
+        }
         else
         {
             runners.Add(("PyTorch", "env", ["-u", hugePages, "bash", peer, "run", script, precision, $"{steps}"]));
             runners.Add(("PyTorch+THP", "env", [$"{hugePages}=1", "bash", peer, "run", script, precision, $"{steps}"]));
+            runners.Add(("PyTorch+THP+heap", "env", [$"{hugePages}=1", heap, "bash", peer, "run", script, precision, $"{steps}"]));
         }
         if (reference) runners.Add(("airbench94", "bash", [peer, "run", script, precision, $"{steps}", "--reference"]));
         // Both sides compute with one thread per logical processor unless told otherwise (PyTorch counts cores from the caches the
@@ -68,14 +75,14 @@ internal static partial class FastPeerBenchmark
                 double cpu = double.Parse(match.Groups["cpu"].Value, CultureInfo.InvariantCulture);
                 wall[name].Add(ms);
                 processor[name].Add(cpu);
-                Console.WriteLine($"round {round}, {name,-10}: {ms,7:F0} ms per step, {cpu,7:F0} ms processor time per step (load {LoadAverage()})");
+                Console.WriteLine($"round {round}, {name,-16}: {ms,7:F0} ms per step, {cpu,7:F0} ms processor time per step (load {LoadAverage()})");
             }
         }
         Console.WriteLine($"{precision}, batch 1,024, {steps} steps after a warm-up, {pairs} rounds; load average before {loadBefore}, after {LoadAverage()}");
         foreach (var (name, _, _) in runners.Skip(1))
             Console.WriteLine($"  {name} ÷ ours: wall {Ratio(wall[name], wall["ours"])}; processor time {Ratio(processor[name], processor["ours"])}");
         foreach (var (name, _, _) in runners)
-            Console.WriteLine($"  {name,-10} median {SideBySide.Median(wall[name]):F0} ms per step, processor time {SideBySide.Median(processor[name]):F0} ms");
+            Console.WriteLine($"  {name,-16} median {SideBySide.Median(wall[name]):F0} ms per step, processor time {SideBySide.Median(processor[name]):F0} ms");
         return 0;
     }
 

@@ -6,7 +6,7 @@ namespace Cifar.Bench;
 
 /// <summary>What <c>fast-step</c> runs: the pass type, the timed steps, and whether to show where the time goes.</summary>
 internal sealed record FastStepOptions(TrainingPrecision Precision = TrainingPrecision.BFloat16, int Steps = 6, bool Profile = false,
-    bool ChannelsLast = false, string? RecipeFile = null)
+    bool ChannelsLast = false, string? RecipeFile = null, bool DefaultHeap = false)
 {
     /// <summary>The recipe that runs: <see cref="RecipeFile"/>, or <c>CifarRecipe.Fast</c> (configs/fast.json).</summary>
     public CifarRecipe Recipe => RecipeFile is null ? CifarRecipe.Fast : CifarRecipe.FromJson(File.ReadAllText(RecipeFile));
@@ -14,7 +14,7 @@ internal sealed record FastStepOptions(TrainingPrecision Precision = TrainingPre
     /// <summary>The recipe's name in the printed line.</summary>
     public string RecipeName => RecipeFile is null ? "fast.json" : Path.GetFileName(RecipeFile);
 
-    /// <summary><c>[PRECISION] [STEPS] [RECIPE] [--profile] [--channels-last]</c>.</summary>
+    /// <summary><c>[PRECISION] [STEPS] [RECIPE] [--profile] [--channels-last] [--default-heap]</c>.</summary>
     public static FastStepOptions Parse(IReadOnlyList<string> args)
     {
         var options = new FastStepOptions();
@@ -23,6 +23,7 @@ internal sealed record FastStepOptions(TrainingPrecision Precision = TrainingPre
         {
             if (arg == "--profile") options = options with { Profile = true };
             else if (arg == "--channels-last") options = options with { ChannelsLast = true };
+            else if (arg == "--default-heap") options = options with { DefaultHeap = true };
             else if (arg.StartsWith("--", StringComparison.Ordinal)) throw new ArgumentException($"fast-step: unknown option {arg}");
             else positional.Add(arg);
         }
@@ -43,12 +44,14 @@ internal sealed record FastStepOptions(TrainingPrecision Precision = TrainingPre
 }
 
 /// <summary>
-/// <c>fast-step [PRECISION] [STEPS] [RECIPE] [--profile [--channels-last]]</c>: a fast recipe's training step on this
+/// <c>fast-step [PRECISION] [STEPS] [RECIPE] [--profile [--channels-last]] [--default-heap]</c>: a fast recipe's training step on this
 /// machine. The recipe (default <c>CifarRecipe.Fast</c>, configs/fast.json; or a recipe file such as configs/fast-muon.json:
 /// its network, optimizer, lookahead, augmentation and batch size) trains one epoch of STEPS batches of random images on the CPU with the given <c>Training:Precision</c> (default BFloat16; STEPS default 6), no
 /// validation; the first batch is a warm-up. Prints <c>PRECISION: N ms per step, N images/s, N ms processor time per
 /// step</c> (processor time: all the process's threads; on a shared machine it moves less than the wall time), then what
-/// the steps of the recipe's whole run on CIFAR-10's 50,000 images would take.
+/// the steps of the recipe's whole run on CIFAR-10's 50,000 images would take. It keeps freed native buffers as
+/// <c>cifar train</c> does (<c>TorchRuntime.KeepFreedNativeBuffers</c>); <c>--default-heap</c> leaves glibc's heap as an
+/// app that does not opt in has it.
 /// bench/pytorch/fast_step.py is the same step in PyTorch and prints the same line. With <c>--profile</c>, then
 /// <see cref="FastStepProfile"/>: where the step's time goes.
 /// </summary>
@@ -58,6 +61,7 @@ internal static class FastStepBenchmark
 
     public static int Run(FastStepOptions options)
     {
+        if (!options.DefaultHeap) Cifar.MLNet.TorchRuntime.KeepFreedNativeBuffers();
         var recipe = options.Recipe;
         int batch = recipe.Training.BatchSize, steps = options.Steps;
         using var data = RandomImages(steps + 1, batch, recipe.Normalization);

@@ -4,7 +4,7 @@
 //   fast FLOAT32.zip INT8.zip [--data DIR] [--pairs N]                                 its fast-model serving rows alone (see FastServing)
 //   long [--data DIR] [--long-epochs N] [--json FILE]                                  its long-run row alone (see LongRun)
 //   step [IMAGES] | predict MODEL DATA [LIMIT] | latency MODEL DATA [COUNT] | memory [STEPS]   single measurements
-//   fast-step [PRECISION] [STEPS] [RECIPE] [--profile [--channels-last]]               a fast recipe's step (see FastStepBenchmark)
+//   fast-step [PRECISION] [STEPS] [RECIPE] [--profile [--channels-last]] [--default-heap]             a fast recipe's step (see FastStepBenchmark)
 //   fast-peer [PRECISION] [STEPS] [--pairs N]                                          it against PyTorch 2.x's, alternated (see FastPeerBenchmark)
 //   http MODEL DATA [CLIENTS] [REQUESTS] [SECONDS]                                    cifar serve under load (see HttpBenchmark)
 using Cifar.Bench;
@@ -37,7 +37,7 @@ catch (Exception e) when (e is FormatException or ArgumentException or IOExcepti
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Cifar.Bench [all [--data DIR] [--pairs N] [--memory-epochs N] [--long-epochs N] [--json FILE] [--fast-models FLOAT32.zip INT8.zip] | long [--data DIR] [--long-epochs N] [--json FILE] | fast FLOAT32.zip INT8.zip [--data DIR] [--pairs N] | step [IMAGES] | fast-step [PRECISION] [STEPS] [RECIPE] [--profile [--channels-last]] | fast-peer [PRECISION] [STEPS] [--pairs N] | predict MODEL DATA [LIMIT] | latency MODEL DATA [COUNT] | memory [STEPS] | http MODEL DATA [CLIENTS] [REQUESTS] [SECONDS]]");
+    Console.Error.WriteLine("usage: Cifar.Bench [all [--data DIR] [--pairs N] [--memory-epochs N] [--long-epochs N] [--json FILE] [--fast-models FLOAT32.zip INT8.zip] | long [--data DIR] [--long-epochs N] [--json FILE] | fast FLOAT32.zip INT8.zip [--data DIR] [--pairs N] | step [IMAGES] | fast-step [PRECISION] [STEPS] [RECIPE] [--profile [--channels-last]] [--default-heap] | fast-peer [PRECISION] [STEPS] [--pairs N] | predict MODEL DATA [LIMIT] | latency MODEL DATA [COUNT] | memory [STEPS] | http MODEL DATA [CLIENTS] [REQUESTS] [SECONDS]]");
     return 2;
 }
 

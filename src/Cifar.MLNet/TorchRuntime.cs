@@ -18,6 +18,15 @@ public sealed record TorchRuntimeInfo(string? LibtorchVersion, string? LibtorchD
     /// </summary>
     public string? CpuKernelLimit { get; init; }
 
+    /// <summary>
+    /// Whether libtorch backs its large CPU buffers with transparent huge pages in this process: the library sets
+    /// <c>THP_MEM_ALLOC_ENABLE=1</c> unless the user set it, and the kernel gives them on request (docs/performance.md).
+    /// </summary>
+    public bool HugePages { get; init; }
+
+    /// <summary>Whether glibc keeps freed native buffers for reuse in this process (<see cref="TorchRuntime.KeepFreedNativeBuffers"/> was called and took).</summary>
+    public bool KeepsFreedNativeBuffers { get; init; }
+
     /// <summary>"libtorch 2.10.0 (folder), TorchSharp 0.107.0".</summary>
     public override string ToString() =>
         (LibtorchVersion is null ? "libtorch (folder unknown)" : $"libtorch {LibtorchVersion}" + (LibtorchDirectory is null ? "" : $" ({LibtorchDirectory})"))
@@ -57,13 +66,16 @@ public static class TorchRuntime
     /// </summary>
     /// <remarks>
     /// <para>What it changes: glibc's <c>mallopt</c> thresholds for the whole process, for every native allocation and not
-    /// only libtorch's: the mmap threshold to 32 MiB (blocks below it come from the heap instead of their own mapping),
-    /// the trim threshold to 1 GiB and the top pad to 64 MiB (freed memory stays with the process).</para>
-    /// <para>Why: libtorch allocates each step's activations and gradients (several MB each) with malloc and frees them at
-    /// the end of the step; by default blocks that size are mapped and unmapped each time, so every step page-faults
-    /// them in again. On a 2-core CPU that was 1.1–2.0 million page faults per 100 steps and 730–800 images/s; with the
-    /// thresholds, 74 thousand faults and 950–975 images/s (docs/performance.md). The cost: the process keeps the heap's
-    /// high-water mark (which a training step reaches every step anyway) until it ends.</para>
+    /// only libtorch's: no block gets a mapping of its own (the mmap threshold at 32 MiB and the number of mappings at
+    /// 0: every block comes from the heap), the heap is never trimmed and its top pad is 64 MiB (freed memory stays with
+    /// the process).</para>
+    /// <para>Why: libtorch allocates each step's activations and gradients (several MB each at batch 32, up to 250 MB at
+    /// the fast recipe's 1,024) with malloc and frees them at the end of the step; by default blocks that size are mapped
+    /// and unmapped each time, so every step page-faults them in again. On a 2-core CPU the tutorial's step took 1.1–2.0
+    /// million page faults per 100 steps and ran 730–800 images/s; with these settings, 74 thousand faults and 950–975
+    /// images/s; the fast recipe's float32 step took about 10 % less time (docs/performance.md). The cost: the process
+    /// keeps the heap's high-water mark (which a training step reaches every step anyway; 15 % above a mapped run's peak
+    /// for the fast recipe) until it ends.</para>
     /// <para>Linux with glibc only; elsewhere (Windows, macOS, musl) it does nothing and returns false. Only the first call
     /// in a process acts.</para>
     /// </remarks>
@@ -87,6 +99,11 @@ public static class TorchRuntime
     {
         var loaded = Libtorch.Loaded();
         return new TorchRuntimeInfo(loaded?.Version, loaded?.Directory, Libtorch.TorchSharpVersion, loaded?.VersionWarning,
-            DenormalFlushing.IsSupported) { CpuKernelLimit = OneDnnIsa.Limit };
+            DenormalFlushing.IsSupported)
+        {
+            CpuKernelLimit = OneDnnIsa.Limit,
+            HugePages = Cifar.Trainer.Native.HugePages.InUse,
+            KeepsFreedNativeBuffers = NativeHeap.Kept,
+        };
     }
 }

@@ -14,20 +14,29 @@ public static class GlibcHeap
     private const int ProbeBytes = (32 << 20) - (64 << 10);
     private const long IsMmapped = 0x2;
 
-    /// <summary>Whether a block just under 32 MiB gets a mapping of its own; null where the allocator is not glibc's on x86-64 Linux.</summary>
-    public static bool? LargeBlockIsMapped()
+    /// <summary>
+    /// Whether any of <paramref name="count"/> blocks of <paramref name="bytes"/> each, held at once, gets a mapping of its
+    /// own (by default one block just under 32 MiB); null where the allocator is not glibc's on x86-64 Linux. Several
+    /// blocks outgrow the free space at the heap's top, where a block is served without a threshold being consulted.
+    /// </summary>
+    public static bool? LargeBlockIsMapped(int bytes = ProbeBytes, int count = 1)
     {
         if (!OperatingSystem.IsLinux() || RuntimeInformation.ProcessArchitecture != Architecture.X64) return null;
         if (!NativeLibrary.TryLoad("libc.so.6", out var libc) || !NativeLibrary.TryGetExport(libc, "gnu_get_libc_version", out _)) return null;
-        var block = malloc(ProbeBytes);
-        if (block == 0) return null;
+        var blocks = new List<nint>();
         try
         {
-            return (Marshal.ReadInt64(block - 8) & IsMmapped) != 0;
+            for (int i = 0; i < count; i++)
+            {
+                var block = malloc(bytes);
+                if (block == 0) return null;
+                blocks.Add(block);
+            }
+            return blocks.Any(block => (Marshal.ReadInt64(block - 8) & IsMmapped) != 0);
         }
         finally
         {
-            free(block);
+            blocks.ForEach(free);
         }
     }
 

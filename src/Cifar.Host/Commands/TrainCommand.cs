@@ -112,9 +112,10 @@ internal sealed class TrainCommand
             throw new UserError(e.Message, e);
         }
         var runtime = TorchRuntime.Describe();
-        // Flushing concerns the CPU's arithmetic: said only where training runs there.
-        bool flushWanted = _config.Training.FlushDenormals && setup.Device == "cpu";
-        var line = runtime + (flushWanted && runtime.CanFlushDenormals ? ", denormals flushed to zero" : "");
+        // Flushing and the CPU's memory concern CPU training: said only where training runs there.
+        bool cpu = setup.Device == "cpu", flushWanted = _config.Training.FlushDenormals && cpu;
+        var line = runtime + (flushWanted && runtime.CanFlushDenormals ? ", denormals flushed to zero" : "")
+                   + (cpu && runtime.HugePages ? ", huge pages" : "") + (cpu && runtime.KeepsFreedNativeBuffers ? ", freed buffers kept" : "");
         output.WriteLine(line);
         _log.LogInformation("{Libtorch}", line);
         output.WriteLine($"training: {setup}");

@@ -28,6 +28,20 @@ internal static class HugePages
     /// </summary>
     public static bool SetBeforeLoad { get; private set; }
 
+    private const string KernelSetting = "/sys/kernel/mm/transparent_hugepage/enabled";
+
+    /// <summary>
+    /// The kernel's transparent-huge-page mode, as its setting file shows it (<c>always [madvise] never</c>: the chosen
+    /// one in brackets); <c>[never]</c> where the kernel has no such file (no transparent huge pages, or not Linux).
+    /// </summary>
+    public static string KernelMode => File.Exists(KernelSetting) ? File.ReadAllText(KernelSetting).Trim() : "[never]";
+
+    /// <summary>
+    /// Whether libtorch asks for huge pages in this process (<see cref="Variable"/> is 1) and the kernel gives them on
+    /// request (its mode is <c>always</c> or <c>madvise</c>).
+    /// </summary>
+    public static bool InUse => Environment.GetEnvironmentVariable(Variable) == "1" && !KernelMode.Contains("[never]", StringComparison.Ordinal);
+
     // A module initializer because any of this library's entry points can be the first to reach libtorch.
     [ModuleInitializer]
     [System.Diagnostics.CodeAnalysis.SuppressMessage("Usage", "CA2255", Justification = "must run before libtorch's first allocation, from any entry point")]
