@@ -264,14 +264,8 @@ internal static class OnnxRuntimeNode
 
     public static Scored Run(string script, params string[] args)
     {
-        var start = new System.Diagnostics.ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(script);
-        foreach (var a in args) start.ArgumentList.Add(a);
-        using var process = System.Diagnostics.Process.Start(start)!;
-        var stderr = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
-        var stdout = process.StandardOutput.ReadToEnd();
-        Assert.True(process.WaitForExit(TimeSpan.FromMinutes(2)), "node did not finish in 2 minutes");
-        Assert.True(process.ExitCode == 0, $"node exited {process.ExitCode}: {stderr.Result}");
+        var (exit, stdout, stderr) = ChildProcess.Run("node", [script, .. args], TimeSpan.FromMinutes(2));
+        Assert.True(exit == 0, $"node exited {exit}: {stderr}");
         return System.Text.Json.JsonSerializer.Deserialize<Scored>(stdout, new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web))!;
     }
 }

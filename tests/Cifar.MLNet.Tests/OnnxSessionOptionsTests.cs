@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Cifar.MLNet.Prediction;
 using Cifar.MLNet.Stages;
 using Cifar.Tests;
@@ -105,28 +104,16 @@ public class OnnxSessionOptionsTests
         // method as in unoptimized code) and freed memory overwritten by glibc (so that reading freed options crashes at
         // once): without the kept options this process died within seconds on every try.
         var test = $"{typeof(OnnxSessionOptionsTests).FullName}.{nameof(Stages_and_models_make_their_sessions_while_garbage_is_collected_in_a_loop)}";
-        var start = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true, RedirectStandardError = true };
-        if (Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet") start.ArgumentList.Add(typeof(OnnxSessionOptionsTests).Assembly.Location);
-        foreach (var arg in new[] { "--filter-method", test }) start.ArgumentList.Add(arg);
-        start.Environment["DOTNET_TieredCompilation"] = "0";
-        start.Environment["MALLOC_PERTURB_"] = "165";
-        start.Environment[StressSecondsVariable] = "20";
-        using var child = Process.Start(start)!;
-        using var limit = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
-        limit.CancelAfter(TimeSpan.FromMinutes(3));
-        var output = child.StandardOutput.ReadToEndAsync(limit.Token);
-        var errors = child.StandardError.ReadToEndAsync(limit.Token);
-        try
+        string[] args = Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet"
+            ? [typeof(OnnxSessionOptionsTests).Assembly.Location, "--filter-method", test] : ["--filter-method", test];
+        var child = await ChildProcess.RunAsync(Environment.ProcessPath!, args, TimeSpan.FromMinutes(3), new Dictionary<string, string?>
         {
-            await child.WaitForExitAsync(limit.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            child.Kill(entireProcessTree: true);
-            throw;
-        }
-        Assert.True(child.ExitCode == 0, $"the child test process ended with {child.ExitCode}:\n{await output}\n{await errors}");
-        Assert.Matches(@"succeeded: 1\b", await output); // the filter found the test (a crash leaves its report in TestResults/crash)
+            ["DOTNET_TieredCompilation"] = "0",
+            ["MALLOC_PERTURB_"] = "165",
+            [StressSecondsVariable] = "20",
+        });
+        Assert.True(child.ExitCode == 0, $"the child test process ended with {child.ExitCode}:\n{child.Output}\n{child.Errors}");
+        Assert.Matches(@"succeeded: 1\b", child.Output); // the filter found the test (a crash leaves its report in TestResults/crash)
     }
 }
 

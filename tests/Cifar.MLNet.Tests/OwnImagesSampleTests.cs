@@ -53,14 +53,5 @@ public class OwnImagesSampleTests
         return dll;
     }
 
-    private static (int Exit, string Output, string Errors) Run(params string[] args)
-    {
-        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args) start.ArgumentList.Add(a);
-        using var process = System.Diagnostics.Process.Start(start)!;
-        var errors = process.StandardError.ReadToEndAsync();
-        string output = process.StandardOutput.ReadToEnd();
-        Assert.True(process.WaitForExit(120_000), "the sample did not finish");
-        return (process.ExitCode, output, errors.Result);
-    }
+    private static ChildProcess.Result Run(params string[] args) => ChildProcess.Run("dotnet", args, TimeSpan.FromMinutes(2));
 }

@@ -217,12 +217,8 @@ internal static class PredictOnlyApp
         // No libtorch (libtorch_cpu.so and friends); TorchSharp's own small glue library may be there, unused.
         Assert.Empty(Directory.EnumerateFiles(appDir, "libtorch*", SearchOption.AllDirectories));
 
-        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { Path.Combine(appDir, "PredictOnly.dll"), zip, image }) start.ArgumentList.Add(a);
-        using var process = System.Diagnostics.Process.Start(start)!;
-        string output = process.StandardOutput.ReadToEnd(), errors = process.StandardError.ReadToEnd();
-        Assert.True(process.WaitForExit(60_000), "PredictOnly did not finish");
-        Assert.True(process.ExitCode == 0, $"exit {process.ExitCode}: {errors}");
+        var (exit, output, errors) = ChildProcess.Run("dotnet", [Path.Combine(appDir, "PredictOnly.dll"), zip, image], TimeSpan.FromMinutes(1));
+        Assert.True(exit == 0, $"exit {exit}: {errors}");
 
         using var model = CifarModel.Load(zip);
         var expected = model.Predict(image);
