@@ -4,7 +4,8 @@
 //   fast FLOAT32.zip INT8.zip [--data DIR] [--pairs N]                                 its fast-model serving rows alone (see FastServing)
 //   long [--data DIR] [--long-epochs N] [--json FILE]                                  its long-run row alone (see LongRun)
 //   step [IMAGES] | predict MODEL DATA [LIMIT] | latency MODEL DATA [COUNT] | memory [STEPS]   single measurements
-//   fast-step [PRECISION] [STEPS] [RECIPE] [--profile [--channels-last]] [--default-heap]             a fast recipe's step (see FastStepBenchmark)
+//   fast-step [PRECISION] [STEPS] [RECIPE] [--profile [--channels-last]] [--default-heap]
+//                                                                                      a fast recipe's step (see FastStepBenchmark)
 //   fast-peer [PRECISION] [STEPS] [--pairs N]                                          it against PyTorch 2.x's, alternated (see FastPeerBenchmark)
 //   http MODEL DATA [CLIENTS] [REQUESTS] [SECONDS]                                    cifar serve under load (see HttpBenchmark)
 using Cifar.Bench;

@@ -66,9 +66,9 @@ public static class TorchRuntime
     /// </summary>
     /// <remarks>
     /// <para>What it changes: glibc's <c>mallopt</c> thresholds for the whole process, for every native allocation and not
-    /// only libtorch's: no block gets a mapping of its own (the mmap threshold at 32 MiB and the number of mappings at
-    /// 0: every block comes from the heap), the heap is never trimmed and its top pad is 64 MiB (freed memory stays with
-    /// the process).</para>
+    /// only libtorch's: no block gets a mapping of its own where glibc lets the heap serve it (the mmap threshold at 32
+    /// MiB and the number of mappings at 0; on threads other than the main one glibc still maps blocks above its 64 MiB
+    /// thread heaps), the heap is never trimmed and its top pad is 64 MiB (freed memory stays with the process).</para>
     /// <para>Why: libtorch allocates each step's activations and gradients (several MB each at batch 32, up to 250 MB at
     /// the fast recipe's 1,024) with malloc and frees them at the end of the step; by default blocks that size are mapped
     /// and unmapped each time, so every step page-faults them in again. On a 2-core CPU the tutorial's step took 1.1–2.0

@@ -10,8 +10,9 @@ namespace Cifar.Trainer.Training;
 /// 250 MB at the fast recipe's 1,024) with glibc's malloc and frees them at the end of the step. Blocks that
 /// size are mmap-ed and returned to the OS on free by default, so every step page-faults them in again, a
 /// large share of the step time on a small CPU (counts in docs/performance.md). Raising glibc's mmap
-/// threshold, mapping no block at all (blocks above the threshold's 32 MiB ceiling come from the heap too)
-/// and never trimming the heap lets the next step reuse the same pages.
+/// threshold, mapping no block (blocks above the threshold's 32 MiB ceiling come from the heap too, up to the
+/// 64 MiB of a thread heap on threads other than the main one, where glibc maps larger ones anyway) and
+/// never trimming the heap lets the next step reuse the same pages.
 /// The cost is that the heap keeps its high-water mark, which training reaches every step anyway.
 /// A no-op where glibc's <c>mallopt</c> is not available (musl, Windows, macOS).
 /// The thresholds are the whole process's, so the library never sets them on its own: an app opts in
