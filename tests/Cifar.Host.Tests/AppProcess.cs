@@ -33,6 +33,8 @@ public sealed class AppProcess
         start.Environment["TMPDIR"] = tempFolder;
         // The app itself must keep ONNX Runtime's telemetry file out of the temporary folder.
         start.Environment.Remove("ORT_DISABLE_TELEMETRY");
+        // And set its own heap up for training (a user's GLIBC_TUNABLES would keep it from doing so).
+        start.Environment.Remove("GLIBC_TUNABLES");
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
         deadline.CancelAfter(TimeSpan.FromMinutes(minutes));
         using var process = Process.Start(start)!;

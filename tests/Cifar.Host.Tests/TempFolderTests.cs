@@ -76,8 +76,10 @@ public class TempFolderTests(TempFolderTests.Inputs inputs) : IClassFixture<Temp
     public async Task Train_that_succeeds()
     {
         using var c = new Case();
-        await AssertLeavesNothing(c, Train(c), 0);
+        var result = await AssertLeavesNothing(c, Train(c), 0);
         Assert.True(File.Exists(Path.Combine(c.Output, "model.zip")));
+        // The app started itself again with one heap for all threads (TorchRuntime.RestartWithTrainingHeap), where glibc is.
+        Assert.Equal(GlibcHeap.LargeBlockIsMapped() is not null, result.Output.Contains(", one heap for all threads"));
     }
 
     [Fact]

@@ -32,6 +32,9 @@ public class TrainCommandTests : IClassFixture<TrainRun>
                          && File.ReadAllText(thpSettings) is var mode && (mode.Contains("[always]") || mode.Contains("[madvise]"));
         Assert.Equal(hugePages, _run.Result.Output.Contains(", huge pages"));
         Assert.Equal(GlibcHeap.LargeBlockIsMapped() is not null, _run.Result.Output.Contains(", freed buffers kept"));
+        // One heap for all threads only where the process started with it: this one (the tests' host) was not restarted.
+        bool oneHeap = Environment.GetEnvironmentVariable("GLIBC_TUNABLES")?.Split(':').Contains("glibc.malloc.arena_max=1") == true;
+        Assert.Equal(oneHeap, _run.Result.Output.Contains(", one heap for all threads"));
         // Training:FlushDenormals is on by default; it can flush on x86-64 Linux.
         if (OperatingSystem.IsLinux() && System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture == System.Runtime.InteropServices.Architecture.X64)
             Assert.Contains(", denormals flushed to zero", _run.Result.Output);

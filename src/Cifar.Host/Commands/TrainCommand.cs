@@ -115,7 +115,8 @@ internal sealed class TrainCommand
         // Flushing and the CPU's memory concern CPU training: said only where training runs there.
         bool cpu = setup.Device == "cpu", flushWanted = _config.Training.FlushDenormals && cpu;
         var line = runtime + (flushWanted && runtime.CanFlushDenormals ? ", denormals flushed to zero" : "")
-                   + (cpu && runtime.HugePages ? ", huge pages" : "") + (cpu && runtime.KeepsFreedNativeBuffers ? ", freed buffers kept" : "");
+                   + (cpu && runtime.HugePages ? ", huge pages" : "") + (cpu && runtime.KeepsFreedNativeBuffers ? ", freed buffers kept" : "")
+                   + (cpu && runtime.OneNativeHeap ? ", one heap for all threads" : "");
         output.WriteLine(line);
         _log.LogInformation("{Libtorch}", line);
         output.WriteLine($"training: {setup}");

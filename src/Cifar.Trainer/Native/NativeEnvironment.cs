@@ -31,6 +31,23 @@ internal static class NativeEnvironment
         return true;
     }
 
+    /// <summary>Removes <paramref name="name"/> from both environments (where the C library offers <c>unsetenv</c>).</summary>
+    public static void Remove(string name)
+    {
+        if (!OperatingSystem.IsWindows())
+        {
+            try
+            {
+                _ = unsetenv(name);
+            }
+            catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException) { }
+        }
+        Environment.SetEnvironmentVariable(name, null);
+    }
+
+    [DllImport("libc", EntryPoint = "unsetenv", CharSet = CharSet.Ansi, BestFitMapping = false, ThrowOnUnmappableChar = true)]
+    private static extern int unsetenv(string name);
+
     [DllImport("libc", EntryPoint = "setenv", CharSet = CharSet.Ansi, BestFitMapping = false, ThrowOnUnmappableChar = true)]
     private static extern int setenv(string name, string value, int overwrite);
 }

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Cifar.Trainer.Native;
 
 namespace Cifar.Trainer.Training;
 
@@ -17,6 +18,10 @@ namespace Cifar.Trainer.Training;
 /// A no-op where glibc's <c>mallopt</c> is not available (musl, Windows, macOS).
 /// The thresholds are the whole process's, so the library never sets them on its own: an app opts in
 /// through <c>Cifar.MLNet.TorchRuntime.KeepFreedNativeBuffers</c> (the Host's <c>train</c> and the bench do).
+/// <para>Blocks above 64 MiB on the training thread (a thread of its own, <c>DenormalFlushing</c>) come from the heap only
+/// where all threads share glibc's main heap, which glibc decides when a process starts (<c>GLIBC_TUNABLES</c>'s
+/// <c>glibc.malloc.arena_max=1</c>): <see cref="RestartWithTunables"/> starts the process again with
+/// <see cref="GlibcTunables"/>.</para>
 /// </remarks>
 internal static class NativeHeap
 {
@@ -34,12 +39,72 @@ internal static class NativeHeap
     // a threshold below that would hand back for the next step to fault in.
     private const int MmapThreshold = 32 << 20, MmapMax = 0, TrimThreshold = -1, TopPad = 64 << 20;
 
+    private const string TunablesVariable = "GLIBC_TUNABLES", OneHeapForAllThreads = "glibc.malloc.arena_max=1";
+
     /// <summary>
-    /// The same settings as glibc reads them from the environment when a process starts, for a peer process to run with
-    /// (the bench's PyTorch): <c>GLIBC_TUNABLES</c>'s value. There the trim threshold is 16 GiB, beyond any step's buffers.
+    /// The same settings as glibc reads them from the environment when a process starts (<c>GLIBC_TUNABLES</c>'s value),
+    /// for <see cref="RestartWithTunables"/> and a peer process (the bench's PyTorch). There the trim threshold is 16 GiB,
+    /// beyond any step's buffers, and every thread allocates from the main heap (one arena): a thread's own heap holds at
+    /// most 64 MiB, and glibc maps any larger block, whatever the thresholds say.
     /// </summary>
     public static string GlibcTunables =>
-        $"glibc.malloc.mmap_threshold={MmapThreshold}:glibc.malloc.mmap_max={MmapMax}:glibc.malloc.trim_threshold={16L << 30}:glibc.malloc.top_pad={TopPad}";
+        $"glibc.malloc.mmap_threshold={MmapThreshold}:glibc.malloc.mmap_max={MmapMax}:glibc.malloc.trim_threshold={16L << 30}:glibc.malloc.top_pad={TopPad}:{OneHeapForAllThreads}";
+
+    /// <summary>
+    /// Whether every thread of this process allocates from glibc's main heap: it started with
+    /// <c>glibc.malloc.arena_max=1</c> in <c>GLIBC_TUNABLES</c> (<see cref="RestartWithTunables"/>'s, or the user's own).
+    /// </summary>
+    public static bool SharedByAllThreads =>
+        OperatingSystem.IsLinux() && Environment.GetEnvironmentVariable(TunablesVariable) is { } tunables
+                                  && tunables.Split(':').Contains(OneHeapForAllThreads);
+
+    /// <summary>
+    /// Starts this process again in place (<c>execv</c> of <c>/proc/self/exe</c> with the arguments it started with: the
+    /// same process id, standard streams and environment) with <c>GLIBC_TUNABLES</c> set to <see cref="GlibcTunables"/>,
+    /// where it started without that variable. Returns (false) only where it did not: the variable is set (the user's
+    /// settings, or this is the process started again), not Linux, or the restart failed, when the process goes on as it is.
+    /// Call it before the process does anything it would do twice.
+    /// </summary>
+    public static bool RestartWithTunables()
+    {
+        if (!OperatingSystem.IsLinux() || Environment.GetEnvironmentVariable(TunablesVariable) is not null) return false;
+        byte[] commandLine;
+        try
+        {
+            commandLine = File.ReadAllBytes("/proc/self/cmdline");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+        if (!NativeEnvironment.Set(TunablesVariable, GlibcTunables)) return false;
+        // The arguments byte for byte, each with its terminating zero as the kernel gave them, and a null after the last.
+        var arguments = new List<nint>();
+        try
+        {
+            for (int start = 0, end; start < commandLine.Length; start = end + 1)
+            {
+                end = Array.IndexOf(commandLine, (byte)0, start);
+                if (end < 0) end = commandLine.Length;
+                var argument = Marshal.AllocHGlobal(end - start + 1);
+                Marshal.Copy(commandLine, start, argument, end - start);
+                Marshal.WriteByte(argument, end - start, 0);
+                arguments.Add(argument);
+            }
+            arguments.Add(0);
+            RemoveDiagnosticsSocket();
+            Console.Out.Flush();
+            Console.Error.Flush();
+            execv("/proc/self/exe", [.. arguments]);
+        }
+        catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException) { }
+        finally
+        {
+            arguments.ForEach(Marshal.FreeHGlobal);
+        }
+        NativeEnvironment.Remove(TunablesVariable); // the process goes on as it started: nothing claims what did not happen
+        return false;
+    }
 
     /// <summary>Applies the settings once per process; returns whether glibc accepted them (false on later calls).</summary>
     public static bool KeepFreedBuffers()
@@ -57,6 +122,22 @@ internal static class NativeHeap
             return false;
         }
     }
+
+    // .NET's diagnostics server listens on a socket in the temporary folder, named after the process id and its start time,
+    // and removes it when the runtime shuts down, which an exec skips. The restarted runtime makes its own under the same
+    // name (the same process) and removes that one at its end; this one's would be left behind.
+    private static void RemoveDiagnosticsSocket()
+    {
+        try
+        {
+            foreach (var socket in Directory.EnumerateFiles(Path.GetTempPath(), $"dotnet-diagnostic-{Environment.ProcessId}-*-socket"))
+                File.Delete(socket);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+    }
+
+    [DllImport("libc", EntryPoint = "execv", CharSet = CharSet.Ansi, BestFitMapping = false, ThrowOnUnmappableChar = true)]
+    private static extern int execv(string path, nint[] arguments);
 
     [DllImport("libc", EntryPoint = "mallopt")]
     private static extern int mallopt(int param, int value);
