@@ -49,8 +49,8 @@ internal sealed record FastStepOptions(TrainingPrecision Precision = TrainingPre
 /// its network, optimizer, lookahead, augmentation and batch size) trains one epoch of STEPS batches of random images on the CPU with the given <c>Training:Precision</c> (default BFloat16; STEPS default 6), no
 /// validation; the first batch is a warm-up. Prints <c>PRECISION: N ms per step, N images/s, N ms processor time per
 /// step</c> (processor time: all the process's threads; on a shared machine it moves less than the wall time), then what
-/// the steps of the recipe's whole run on CIFAR-10's 50,000 images would take. It keeps freed native buffers as
-/// <c>cifar train</c> does (<c>TorchRuntime.KeepFreedNativeBuffers</c>); <c>--default-heap</c> leaves glibc's heap as an
+/// the steps of the recipe's whole run on CIFAR-10's 50,000 images would take. It sets glibc's heap up as
+/// <c>cifar train</c> does (<c>TorchRuntime.RestartWithTrainingHeap</c>, <c>KeepFreedNativeBuffers</c>); <c>--default-heap</c> leaves glibc's heap as an
 /// app that does not opt in has it.
 /// bench/pytorch/fast_step.py is the same step in PyTorch and prints the same line. With <c>--profile</c>, then
 /// <see cref="FastStepProfile"/>: where the step's time goes.
@@ -61,7 +61,13 @@ internal static class FastStepBenchmark
 
     public static int Run(FastStepOptions options)
     {
-        if (!options.DefaultHeap) Cifar.MLNet.TorchRuntime.KeepFreedNativeBuffers();
+        if (!options.DefaultHeap)
+        {
+            // As cifar train: the process started again with glibc's heap set up for training (only its arguments were read
+            // so far), then freed buffers kept.
+            Cifar.MLNet.TorchRuntime.RestartWithTrainingHeap();
+            Cifar.MLNet.TorchRuntime.KeepFreedNativeBuffers();
+        }
         var recipe = options.Recipe;
         int batch = recipe.Training.BatchSize, steps = options.Steps;
         using var data = RandomImages(steps + 1, batch, recipe.Normalization);

@@ -10,9 +10,6 @@
 //   http MODEL DATA [CLIENTS] [REQUESTS] [SECONDS]                                    cifar serve under load (see HttpBenchmark)
 using Cifar.Bench;
 
-// fast-step trains as cifar train does: in a process started with glibc's heap set up for training.
-if (args is ["fast-step", ..] && !args.Contains("--default-heap")) Cifar.MLNet.TorchRuntime.RestartWithTrainingHeap();
-
 try
 {
     string command = args.Length > 0 ? args[0] : "all";
