@@ -30,12 +30,15 @@
 # The fast check (docs/fast.md): one call carrying the bundle, the data and the reference:
 #   run(command="SEEDS=3 RUNS=5 bash scripts/gpu-check.sh fast-device", timeout_s=600,
 #       carry=["artifacts/gpu-check/bundle.tar.xz", "artifacts/gpu-check/data.tar.gz", "artifacts/gpu-check/airbench94.py"])
+# The bundle and the data together are over what one call carries (64 MiB); then carry the bundle to `unpack` and,
+# at once while the machine is warm, the data and the reference to `fast-run` (`fast-device` = `unpack` + `fast-run`).
 # ours: `cifar train --config configs/fast.json` once per seed (whole process timed; training seconds from its
 # metrics), then airbench94: a warm-up run and RUNS runs in one process, timed by its CUDA events. Results in $OUT:
 # fast-table.md, ours-fast.tar.gz (per seed: log, metrics.json, evaluation.json, config.json), theirs-fast.json,
-# theirs-fast.log. Worst case SEEDS × OURS_TIMEOUT (120 s) + THEIRS_TIMEOUT (300 s): keep SEEDS at 3 in one call.
-# FAST_CONFIG=configs/fast-muon.json trains the Muon variant instead; the reference stays airbench94 (airbench94_muon
-# reaches the same accuracy in about 2/3 of its time on an A100, by its own figures).
+# theirs-fast.log. Worst case configs × SEEDS × OURS_TIMEOUT (120 s) + THEIRS_TIMEOUT (300 s): keep it inside one call.
+# FAST_CONFIGS="configs/fast.json configs/fast-muon.json" trains each config in turn (FAST_CONFIG, one config, also
+# works); the reference stays airbench94 (airbench94_muon reaches the same accuracy in about 2/3 of its time on an
+# A100, by its own figures).
 set -euo pipefail
 # A reference path given relative to where the script was called from, before moving to the repository root.
 if [[ -n "${AIRBENCH94:-}" ]]; then AIRBENCH94=$(realpath "$AIRBENCH94"); fi
@@ -91,40 +94,58 @@ compare() {
   "$python" scripts/gpu_check_table.py "$out" "$ours_status" | tee "$out/table.md"
 }
 
-# The fast recipe: ours once per seed, then the reference in one process on the same images. Everything is written
-# under a scratch folder; OUT receives four files (a device call returns at most 8): fast-table.md, theirs-fast.json,
-# theirs-fast.log and ours-fast.tar.gz (each seed's log, metrics.json, evaluation.json and config.json).
+# The fast recipes: ours once per config and seed, then each reference in one process on the same images. Everything
+# is written under a scratch folder; OUT receives at most six files (a device call returns at most 8): fast-table.md,
+# ours-fast.tar.gz (each run's log, metrics.json, evaluation.json and config.json), and theirs-NAME.json and .log
+# per reference.
+# They are written again after every run, so a call cut short by its time limit still returns the runs that finished.
 # compare_fast OUT DATA LIBTORCH_DIR DEVICE SEEDS RUNS [extra train arguments...]
 compare_fast() {
   local final=$1 data=$2 lib=$3 device=$4 seeds=$5 runs=$6
   shift 6
-  local out config=${FAST_CONFIG:-configs/fast.json}
+  local out configs=${FAST_CONFIGS:-${FAST_CONFIG:-configs/fast.json}}
   out=$(mktemp -d /tmp/gpu-check-fast.XXXXXX)
   mkdir -p "$final"
   final=$(realpath "$final") # the archive is written from inside the scratch folder
-  for seed in $(seq 1 "$seeds"); do
-    echo "gpu-check: ours ($config, seed $seed, device $device)"
-    local start status=0
-    start=$(date +%s%N)
-    timeout -k 10 "${OURS_TIMEOUT:-120}" "$bundle/cifar" train --config "$config" --output "$out/ours-fast-seed$seed" \
-        "--Data:Root=$data" "--Training:Seed=$seed" "--Training:Device=$device" "--Torch:LibraryPath=$lib" "$@" \
-        >"$out/ours-fast-seed$seed.log" 2>&1 || status=$?
-    echo $(( ($(date +%s%N) - start) / 1000000 )) > "$out/ours-fast-seed$seed-wall-ms.txt"
-    tail -n 3 "$out/ours-fast-seed$seed.log"
-    (( status == 0 )) || echo "gpu-check: ours failed for seed $seed (exit $status; ours-fast-seed$seed.log)"
+  for config in $configs; do
+    local name
+    name=ours-$(basename "$config" .json)
+    for seed in $(seq "${FIRST_SEED:-1}" $(( ${FIRST_SEED:-1} + seeds - 1 ))); do
+      echo "gpu-check: ours ($config, seed $seed, device $device)"
+      local start status=0
+      start=$(date +%s%N)
+      timeout -k 10 "${OURS_TIMEOUT:-120}" "$bundle/cifar" train --config "$config" --output "$out/$name-seed$seed" \
+          "--Data:Root=$data" "--Training:Seed=$seed" "--Training:Device=$device" "--Torch:LibraryPath=$lib" "$@" \
+          >"$out/$name-seed$seed.log" 2>&1 || status=$?
+      echo $(( ($(date +%s%N) - start) / 1000000 )) > "$out/$name-seed$seed-wall-ms.txt"
+      tail -n 3 "$out/$name-seed$seed.log"
+      (( status == 0 )) || echo "gpu-check: ours failed for $config seed $seed (exit $status; $name-seed$seed.log)"
+      publish_fast "$out" "$final" >/dev/null
+    done
   done
   echo "gpu-check: converting the images for the reference"
   "$python" scripts/airbench_data.py "$data" "$out/airbench-data/cifar10" "${AIRBENCH_LIMITS[@]}"
-  local check=()
+  local check=() reference
   [[ $device == cuda ]] || check=(--check)
-  echo "gpu-check: theirs (airbench94, warm-up + $runs runs${check:+; import and data check only: it needs CUDA})"
-  PYTHONUNBUFFERED=1 timeout -k 10 "${THEIRS_TIMEOUT:-300}" "$python" scripts/airbench_runs.py "$work/airbench94.py" \
-      "$out/airbench-data" "$runs" --json "$out/theirs-fast.json" "${check[@]}" 2>&1 | tee "$out/theirs-fast.log" || true
+  for reference in "$work"/airbench94.py "$work"/airbench94_muon.py; do
+    [[ -f $reference ]] || continue
+    name=$(basename "$reference" .py)
+    echo "gpu-check: theirs ($name, warm-up + $runs runs${check:+; import and data check only: it needs CUDA})"
+    PYTHONUNBUFFERED=1 timeout -k 10 "${THEIRS_TIMEOUT:-300}" "$python" scripts/airbench_runs.py "$reference" \
+        "$out/airbench-data" "$runs" --json "$out/theirs-$name.json" "${check[@]}" 2>&1 | tee "$out/theirs-$name.log" || true
+    publish_fast "$out" "$final" >/dev/null
+  done
   rm -rf "$out/airbench-data"
-  "$python" scripts/gpu_check_table.py --fast "$out" | tee "$final/fast-table.md"
-  cp "$out"/theirs-fast.json "$out"/theirs-fast.log "$final"/ 2>/dev/null || true
-  (cd "$out" && tar -czf "$final/ours-fast.tar.gz" ./*.log ./*-wall-ms.txt ./ours-fast-seed*/{metrics.json,evaluation.json,config.json} 2>/dev/null) || true
+  publish_fast "$out" "$final"
   rm -rf "$out"
+}
+
+# publish_fast SCRATCH FINAL: the table and the archives from what has finished so far.
+publish_fast() {
+  local out=$1 final=$2
+  "$python" scripts/gpu_check_table.py --fast "$out" | tee "$final/fast-table.md"
+  cp "$out"/theirs-*.json "$out"/theirs-*.log "$final"/ 2>/dev/null || true
+  (cd "$out" && tar -czf "$final/ours-fast.tar.gz" ./*.log ./*-wall-ms.txt ./ours-*-seed*/{metrics.json,evaluation.json,config.json} 2>/dev/null) || true
 }
 
 need_reference() {
@@ -145,6 +166,14 @@ run_check() {
   rm -rf "$data" && mkdir -p "$data" && tar -C "$data" -xzf "$work/data.tar.gz"
   lib=$(torch_lib)
   compare "${OUT:-$work/out}" "$data" "$lib" cuda "${EPOCHS:-15}" 0 0
+}
+
+run_fast() {
+  [[ -x "$bundle/cifar" ]] || { echo "gpu-check: no bundle at $bundle (run 'unpack' first, on the same warm machine)" >&2; exit 2; }
+  local data=/tmp/cifar10-jpeg
+  rm -rf "$data" && mkdir -p "$data" && tar -C "$data" -xzf "$work/data.tar.gz"
+  AIRBENCH_LIMITS=()
+  compare_fast "${OUT:-$work/out}" "$data" "$(torch_lib)" cuda "${SEEDS:-3}" "${RUNS:-5}"
 }
 
 case "${1:-}" in
@@ -173,10 +202,11 @@ case "${1:-}" in
   fast-device)
     need_reference
     unpack
-    data=/tmp/cifar10-jpeg
-    rm -rf "$data" && mkdir -p "$data" && tar -C "$data" -xzf "$work/data.tar.gz"
-    AIRBENCH_LIMITS=()
-    compare_fast "${OUT:-$work/out}" "$data" "$(torch_lib)" cuda "${SEEDS:-3}" "${RUNS:-5}"
+    run_fast
+    ;;
+  fast-run)
+    need_reference
+    run_fast
     ;;
   fast-cpu-selftest)
     need_reference
@@ -193,7 +223,7 @@ case "${1:-}" in
     compare "${OUT:-$work/out-cpu}" "$data" "$lib" cpu 1 2000 500
     ;;
   *)
-    sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,41p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -1,10 +1,11 @@
 """Prints the GPU check's table from the files scripts/gpu-check.sh left in OUT.
 
     python3 scripts/gpu_check_table.py OUT OURS_EXIT_STATUS     the tutorial check (seed.json against tutorial.py)
-    python3 scripts/gpu_check_table.py --fast OUT               the fast check (fast.json seeds against airbench94)
+    python3 scripts/gpu_check_table.py --fast OUT               the fast check (fast configs' seeds against airbench94)
 """
 import json
 import os
+import re
 import sys
 
 
@@ -67,36 +68,45 @@ def mean_and_std(values):
 
 
 def fast(out):
-    """One row per run of ours (fast.json, one process per seed) and of the reference, then the means."""
-    rows, ours_acc, ours_train = [], [], []
-    for seed_dir in sorted(d for d in os.listdir(out) if d.startswith("ours-fast-seed") and os.path.isdir(os.path.join(out, d))):
-        seed = seed_dir[len("ours-fast-seed"):]
-        evaluation = read_json(os.path.join(out, seed_dir, "evaluation.json"))
-        metrics = read_json(os.path.join(out, seed_dir, "metrics.json"))
-        wall = wall_seconds(out, seed_dir)
+    """One row per run of ours (one process per config and seed) and of the reference, then the means per config."""
+    rows, ours = [], {}  # ours: config name -> (accuracies, training seconds)
+    runs = [m for m in (re.fullmatch(r"ours-(.+)-seed(\d+)", d) for d in sorted(os.listdir(out))) if m and os.path.isdir(os.path.join(out, m.group(0)))]
+    for run in sorted(runs, key=lambda m: (m.group(1), int(m.group(2)))):
+        run_dir, config, seed = run.group(0), run.group(1), run.group(2)
+        evaluation = read_json(os.path.join(out, run_dir, "evaluation.json"))
+        metrics = read_json(os.path.join(out, run_dir, "metrics.json"))
+        wall = wall_seconds(out, run_dir)
         train = sum(e["train_seconds"] for e in metrics["epochs"]) if metrics else None
+        accuracies, seconds = ours.setdefault(config, ([], []))
         if evaluation:
-            ours_acc.append(evaluation["accuracy"])
+            accuracies.append(evaluation["accuracy"])
         if train is not None:
-            ours_train.append(train)
-        rows.append((f"ours, seed {seed}", f"{evaluation['accuracy']:.2%}" if evaluation else "failed",
+            seconds.append(train)
+        rows.append((f"ours, {config}.json, seed {seed}", f"{evaluation['accuracy']:.2%}" if evaluation else "failed",
                      f"{train:.2f} s training (epochs 1-{len(metrics['epochs'])})" if train is not None else "?",
                      f"{wall:.1f} s" if wall is not None else "?"))
-    theirs = read_json(os.path.join(out, "theirs-fast.json")) or {"runs": []}
-    for i, run in enumerate(theirs["runs"]):
-        rows.append((f"airbench94, run {i + 1}", f"{run['tta_val_acc']:.2%}", f"{run['seconds']:.2f} s training + TTA evaluation", ""))
+    references = {name[len("theirs-"):-len(".json")]: read_json(os.path.join(out, name)) or {"runs": []}
+                  for name in sorted(os.listdir(out)) if name.startswith("theirs-") and name.endswith(".json")}
+    for reference, theirs in references.items():
+        for i, run in enumerate(theirs["runs"]):
+            rows.append((f"{reference}, run {i + 1}", f"{run['tta_val_acc']:.2%}", f"{run['seconds']:.2f} s training + TTA evaluation", ""))
     print(f"| run | TTA validation accuracy | time (device) | whole process |")
     print("|---|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
-    mean, std = mean_and_std(ours_acc)
-    if mean is not None:
-        print(f"\nours: {len(ours_acc)} runs, mean {mean:.2%} (std {std:.2%}), mean training {sum(ours_train) / len(ours_train):.2f} s")
-    mean, std = mean_and_std([r["tta_val_acc"] for r in theirs["runs"]])
-    if mean is not None:
-        seconds = [r["seconds"] for r in theirs["runs"]]
-        print(f"airbench94: {len(seconds)} runs, mean {mean:.2%} (std {std:.2%}), {min(seconds):.2f}-{max(seconds):.2f} s per run"
-              f" on {theirs.get('gpu', '?')}, torch {theirs.get('torch', '?')}")
+    print()
+    for config, (accuracies, seconds) in ours.items():
+        mean, std = mean_and_std(accuracies)
+        if mean is not None:
+            print(f"ours, {config}.json: {len(accuracies)} runs, mean {mean:.2%} (std {std:.2%}), mean training {sum(seconds) / len(seconds):.2f} s")
+    for reference, theirs in references.items():
+        mean, std = mean_and_std([r["tta_val_acc"] for r in theirs["runs"]])
+        if mean is not None:
+            seconds = [r["seconds"] for r in theirs["runs"]]
+            warmup = theirs.get("warmup", {}).get("wall_seconds")
+            print(f"{reference}: {len(seconds)} runs, mean {mean:.2%} (std {std:.2%}), {min(seconds):.2f}-{max(seconds):.2f} s per run"
+                  f" on {theirs.get('gpu', '?')}, torch {theirs.get('torch', '?')}"
+                  + (f"; warm-up run {warmup:.1f} s (compilation included)" if warmup is not None else ""))
 
 
 if __name__ == "__main__":
