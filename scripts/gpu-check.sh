@@ -27,18 +27,19 @@
 # at once after the first while the machine is warm.) Results go to $OUT: table.md, ours.log, ours-metrics.json,
 # theirs.log, theirs.json (and undefined-symbols.txt when TorchSharp cannot bind to the machine's libtorch).
 #
-# The fast check (docs/fast.md): one call carrying the bundle, the data and the reference:
-#   run(command="SEEDS=3 RUNS=5 bash scripts/gpu-check.sh fast-device", timeout_s=600,
-#       carry=["artifacts/gpu-check/bundle.tar.xz", "artifacts/gpu-check/data.tar.gz", "artifacts/gpu-check/airbench94.py"])
-# The bundle and the data together are over what one call carries (64 MiB); then carry the bundle to `unpack` and,
-# at once while the machine is warm, the data and the reference to `fast-run` (`fast-device` = `unpack` + `fast-run`).
-# ours: `cifar train --config configs/fast.json` once per seed (whole process timed; training seconds from its
-# metrics), then airbench94: a warm-up run and RUNS runs in one process, timed by its CUDA events. Results in $OUT:
-# fast-table.md, ours-fast.tar.gz (per seed: log, metrics.json, evaluation.json, config.json), theirs-fast.json,
-# theirs-fast.log. Worst case configs × SEEDS × OURS_TIMEOUT (120 s) + THEIRS_TIMEOUT (300 s): keep it inside one call.
-# FAST_CONFIGS="configs/fast.json configs/fast-muon.json" trains each config in turn (FAST_CONFIG, one config, also
-# works); the reference stays airbench94 (airbench94_muon reaches the same accuracy in about 2/3 of its time on an
-# A100, by its own figures).
+# The fast check (docs/gpu.md): the bundle and the data together are over what one call carries (64 MiB), so
+# `unpack` carrying the bundle, then at once, while the machine is warm, `fast-run` carrying the data and the
+# references (`fast-device` = both in one call, where they fit):
+#   run(command="bash scripts/gpu-check.sh unpack", timeout_s=120, carry=["artifacts/gpu-check/bundle.tar.xz"])
+#   run(command="FAST_CONFIGS='configs/fast.json configs/fast-muon.json' SEEDS=2 RUNS=3 bash scripts/gpu-check.sh fast-run",
+#       timeout_s=600, carry=["artifacts/gpu-check/data.tar.gz", "artifacts/gpu-check/airbench94.py",
+#                             "artifacts/gpu-check/airbench94_muon.py"])
+# ours: `cifar train --config CONFIG` for each of FAST_CONFIGS (default configs/fast.json) and SEEDS seeds from
+# FIRST_SEED (default 1), each process timed whole, training seconds from its metrics; then each reference carried
+# (airbench94.py, and airbench94_muon.py when present): a warm-up run and RUNS runs in one process, timed by its CUDA
+# events. Results in $OUT, written again after every run: fast-table.md, ours-fast.tar.gz (per run: log, metrics.json,
+# evaluation.json, config.json), theirs-NAME.json and theirs-NAME.log per reference. Worst case
+# configs × SEEDS × OURS_TIMEOUT (120 s) + references × THEIRS_TIMEOUT (300 s): keep it inside one call.
 set -euo pipefail
 # A reference path given relative to where the script was called from, before moving to the repository root.
 if [[ -n "${AIRBENCH94:-}" ]]; then AIRBENCH94=$(realpath "$AIRBENCH94"); fi
@@ -223,7 +224,7 @@ case "${1:-}" in
     compare "${OUT:-$work/out-cpu}" "$data" "$lib" cpu 1 2000 500
     ;;
   *)
-    sed -n '2,41p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac
