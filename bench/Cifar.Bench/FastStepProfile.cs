@@ -64,7 +64,7 @@ internal static class FastStepProfile
             phases.Start();
             var indices = order.narrow(0, (long)step * batch, batch);
             var images = data.NormalizePixels(augmenter.Apply(data.Pixels(indices), draws, indices, (long)step * batch));
-            if (options.ChannelsLast) images = ChannelsLast(images);
+            if (options.ChannelsLast) images = ChannelsLast.Of(images);
             var labels = data.Labels.index_select(0, indices);
             phases.Mark("augmentation");
             if (precision is not null)
@@ -96,19 +96,16 @@ internal static class FastStepProfile
             Console.WriteLine($"  {name,-22} {seconds / steps * 1000,8:F1} ms  {seconds / total,6:P1}");
         using (var sample = data.NormalizePixels(augmenter.Apply(data.Pixels(order.narrow(0, 0, batch)), draws, order.narrow(0, 0, batch), 0)))
         using (var typed = passType is { } t ? sample.to(t) : sample.alias())
-        using (var input = options.ChannelsLast ? ChannelsLast(typed) : typed.alias())
+        using (var input = options.ChannelsLast ? ChannelsLast.Of(typed) : typed.alias())
             PrintLayers(working ?? network, input);
         return 0;
     }
-
-    /// <summary>The same values with channels-last strides: NHWC in memory, NCHW as a shape.</summary>
-    internal static Tensor ChannelsLast(Tensor x) => x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
 
     private static void ChannelsLastWeights(Sequential network)
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        foreach (var parameter in network.parameters().Where(p => p.dim() == 4)) parameter.set_(ChannelsLast(parameter));
+        foreach (var parameter in network.parameters().Where(p => p.dim() == 4)) parameter.set_(ChannelsLast.Of(parameter));
     }
 
     private static void PrintLayers(Sequential network, Tensor images)

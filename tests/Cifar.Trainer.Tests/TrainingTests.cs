@@ -161,6 +161,34 @@ public class TrainingTests
         var error = Assert.Throws<InvalidOperationException>(() => DeviceSelector.Resolve(ComputeDevice.Cuda));
         Assert.Contains("cuda", error.Message);
     }
+
+    [Fact]
+    public void Channels_last_keeps_the_values_and_strides_channels_innermost()
+    {
+        using var images = arange(2 * 3 * 4 * 5, dtype: ScalarType.Float32).view(2, 3, 4, 5);
+        using var last = ChannelsLast.Of(images);
+        Assert.Equal(images.shape, last.shape);
+        Assert.True(last.eq(images).all().item<bool>());
+        // NHWC in memory: a channel step is 1 element, a column step 3 (the channels), a row 5 × 3, an image 4 × 15.
+        Assert.Equal(new long[] { 60, 1, 15, 3 }, last.stride());
+    }
+
+    [Fact]
+    public void A_training_batch_keeps_its_layout_on_the_cpu()
+    {
+        // The CPU path must stay bit for bit what it was: the very batch goes into the network.
+        using var images = rand(2, 3, 4, 5);
+        Assert.Same(images, ChannelsLast.ForTraining(images));
+    }
+
+    [Fact]
+    public void A_training_batch_on_a_gpu_is_channels_last()
+    {
+        if (!cuda.is_available()) Assert.Skip("no CUDA GPU here");
+        using var images = rand(2, 3, 4, 5, device: CUDA);
+        using var last = ChannelsLast.ForTraining(images);
+        Assert.Equal(new long[] { 60, 1, 15, 3 }, last.stride());
+    }
 }
 
 public class CheckpointTests
