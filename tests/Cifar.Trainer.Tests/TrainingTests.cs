@@ -173,21 +173,24 @@ public class TrainingTests
         Assert.Equal(new long[] { 60, 1, 15, 3 }, last.stride());
     }
 
-    [Fact]
-    public void A_training_batch_keeps_its_layout_on_the_cpu()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_training_batch_keeps_its_layout_on_the_cpu(bool sixteenBitPasses)
     {
         // The CPU path must stay bit for bit what it was: the very batch goes into the network.
         using var images = rand(2, 3, 4, 5);
-        Assert.Same(images, ChannelsLast.ForTraining(images));
+        Assert.Same(images, ChannelsLast.ForTraining(images, sixteenBitPasses));
     }
 
     [Fact]
-    public void A_training_batch_on_a_gpu_is_channels_last()
+    public void A_training_batch_on_a_gpu_is_channels_last_for_16_bit_passes_only()
     {
         if (!cuda.is_available()) Assert.Skip("no CUDA GPU here");
         using var images = rand(2, 3, 4, 5, device: CUDA);
-        using var last = ChannelsLast.ForTraining(images);
+        using var last = ChannelsLast.ForTraining(images, sixteenBitPasses: true);
         Assert.Equal(new long[] { 60, 1, 15, 3 }, last.stride());
+        Assert.Same(images, ChannelsLast.ForTraining(images, sixteenBitPasses: false));
     }
 }
 

@@ -13,10 +13,11 @@ internal static class ChannelsLast
     public static Tensor Of(Tensor x) => x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
 
     /// <summary>
-    /// The batch a training step feeds its network: channels-last on a GPU, where cuDNN runs 16-bit convolutions on
-    /// tensor cores in NHWC and an NCHW batch costs a transposition at every layer; unchanged on the CPU, where oneDNN's
-    /// convolutions were slower that way (docs/performance.md).
+    /// The batch a training step feeds its network: channels-last for 16-bit passes on a GPU, where cuDNN runs them on
+    /// tensor cores in NHWC and an NCHW batch costs a transposition at every layer (measured: docs/gpu.md). Unchanged
+    /// otherwise: float32 passes on a GPU (the tutorial's) keep the layout they were measured with, and the CPU keeps
+    /// NCHW, where oneDNN's convolutions were slower in channels-last (docs/performance.md).
     /// </summary>
-    public static Tensor ForTraining(Tensor images) =>
-        images.device_type == DeviceType.CUDA && images.dim() == 4 ? Of(images) : images;
+    public static Tensor ForTraining(Tensor images, bool sixteenBitPasses) =>
+        sixteenBitPasses && images.device_type == DeviceType.CUDA && images.dim() == 4 ? Of(images) : images;
 }

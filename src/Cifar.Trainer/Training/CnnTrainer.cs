@@ -219,7 +219,7 @@ internal static class CnnTrainer
     {
         var precision = state.Precision;
         precision?.LoadFromMaster();
-        var logits = ((nn.Module<Tensor, Tensor>?)precision ?? state.Network).forward(ChannelsLast.ForTraining(images));
+        var logits = ((nn.Module<Tensor, Tensor>?)precision ?? state.Network).forward(ChannelsLast.ForTraining(images, sixteenBitPasses: precision is not null));
         var loss = Loss(logits, labels, state.Settings.LabelSmoothing);
         state.Optimizer.ZeroGrad();
         (precision?.Scaled(loss) ?? loss).backward();
