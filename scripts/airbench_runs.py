@@ -19,6 +19,11 @@ import time
 import torch
 
 
+def write(path, result):
+    with open(path, "w") as f:
+        json.dump(result, f, indent=2)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("reference")
@@ -59,12 +64,12 @@ def main():
         start = time.perf_counter()
         run("warmup")
         result["warmup"] = finals.pop()
-        result["warmup"]["wall_seconds"] = time.perf_counter() - start  # compilation included
-        for i in range(args.runs):
-            run(i)
+        result["warmup"]["wall_seconds"] = time.perf_counter() - start  # compilation included, where there is one
         result["runs"] = finals
-    with open(output, "w") as f:
-        json.dump(result, f, indent=2)
+        for i in range(args.runs):
+            write(output, result)  # what has finished, should the time limit stop the next run
+            run(i)
+    write(output, result)
     print(json.dumps({k: v for k, v in result.items() if k != "runs"}))
 
 

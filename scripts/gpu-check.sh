@@ -6,7 +6,7 @@
 # Here (any Linux x64 with the .NET SDK; no GPU needed):
 #   scripts/gpu-check.sh prepare         build what the device calls carry, under artifacts/gpu-check/:
 #                                        bundle.tar.xz  self-contained linux-x64 app, built with TorchBackend=none
-#                                                       (no libtorch inside: it loads the machine's), ≈ 41 MB
+#                                                       (no libtorch inside: it loads the machine's), ≈ 50 MB
 #                                        data.tar.gz    the CIFAR-10 JPEG tree (../shared/datasets/cifar10-jpeg
 #                                                       or $CIFAR10_DATA), ≈ 20 MB (the JPEGs' shared headers compress)
 #   scripts/gpu-check.sh bundle DIR      only build the bundle, unpacked into DIR
@@ -15,14 +15,16 @@
 #   AIRBENCH94=PATH scripts/gpu-check.sh prepare
 #                                        also carry the reference for the fast check: legacy/airbench94.py from a
 #                                        clone of the public KellerJordan/cifar10-airbench (copied to
-#                                        artifacts/gpu-check/airbench94.py, never committed)
+#                                        artifacts/gpu-check/airbench94.py, never committed); copy its
+#                                        airbench94_muon.py there too to run it as a second reference
 #   scripts/gpu-check.sh fast-cpu-selftest
-#                                        the fast check on this CPU: fast.json 1 epoch on 2,000/500 images, the
-#                                        data converted for the reference and the reference imported (it needs CUDA to run)
+#                                        the fast check on this CPU: each config 1 epoch on 2,000/500 images, the
+#                                        data converted for the references and each imported (they need CUDA to run)
 #
-# On the device machine, one `run` call carrying both archives (≈ 62 MB with the tree, under its 64 MiB):
-#   run(command="bash scripts/gpu-check.sh device", timeout_s=600,
-#       carry=["artifacts/gpu-check/bundle.tar.xz", "artifacts/gpu-check/data.tar.gz"])
+# On the device machine: the two archives together (≈ 70 MB) are over the 64 MiB one call carries, so `unpack`
+# carrying the bundle, then at once, while the machine is warm, `run` carrying the data:
+#   run(command="bash scripts/gpu-check.sh unpack", timeout_s=120, carry=["artifacts/gpu-check/bundle.tar.xz"])
+#   run(command="bash scripts/gpu-check.sh run", timeout_s=600, carry=["artifacts/gpu-check/data.tar.gz"])
 # (`device` = `unpack` then `run`; the two can also be separate calls, each carrying its archive, the second
 # at once after the first while the machine is warm.) Results go to $OUT: table.md, ours.log, ours-metrics.json,
 # theirs.log, theirs.json (and undefined-symbols.txt when TorchSharp cannot bind to the machine's libtorch).
@@ -104,12 +106,12 @@ compare() {
 compare_fast() {
   local final=$1 data=$2 lib=$3 device=$4 seeds=$5 runs=$6
   shift 6
-  local out configs=${FAST_CONFIGS:-${FAST_CONFIG:-configs/fast.json}}
+  local out name configs=${FAST_CONFIGS:-${FAST_CONFIG:-configs/fast.json}}
   out=$(mktemp -d /tmp/gpu-check-fast.XXXXXX)
   mkdir -p "$final"
   final=$(realpath "$final") # the archive is written from inside the scratch folder
+  rm -f "$final/fast-table.md" "$final/ours-fast.tar.gz" "$final"/theirs-* # nothing from an earlier call passes for this one's
   for config in $configs; do
-    local name
     name=ours-$(basename "$config" .json)
     for seed in $(seq "${FIRST_SEED:-1}" $(( ${FIRST_SEED:-1} + seeds - 1 ))); do
       echo "gpu-check: ours ($config, seed $seed, device $device)"
@@ -121,7 +123,7 @@ compare_fast() {
       echo $(( ($(date +%s%N) - start) / 1000000 )) > "$out/$name-seed$seed-wall-ms.txt"
       tail -n 3 "$out/$name-seed$seed.log"
       (( status == 0 )) || echo "gpu-check: ours failed for $config seed $seed (exit $status; $name-seed$seed.log)"
-      publish_fast "$out" "$final" >/dev/null
+      publish_fast "$out" "$final" >/dev/null || true # a table that fails must not stop the runs still to come
     done
   done
   echo "gpu-check: converting the images for the reference"
@@ -134,7 +136,7 @@ compare_fast() {
     echo "gpu-check: theirs ($name, warm-up + $runs runs${check:+; import and data check only: it needs CUDA})"
     PYTHONUNBUFFERED=1 timeout -k 10 "${THEIRS_TIMEOUT:-300}" "$python" scripts/airbench_runs.py "$reference" \
         "$out/airbench-data" "$runs" --json "$out/theirs-$name.json" "${check[@]}" 2>&1 | tee "$out/theirs-$name.log" || true
-    publish_fast "$out" "$final" >/dev/null
+    publish_fast "$out" "$final" >/dev/null || true
   done
   rm -rf "$out/airbench-data"
   publish_fast "$out" "$final"
@@ -185,7 +187,7 @@ case "${1:-}" in
     data=$(data_root)
     tar -C "$data" -czf "$work/data.tar.gz" train test
     if [[ -n "${AIRBENCH94:-}" ]]; then cp "$AIRBENCH94" "$work/airbench94.py"; fi
-    ls -l "$work"/*.tar.* "$work"/airbench94.py 2>/dev/null || true
+    ls -l "$work"/*.tar.* "$work"/airbench94*.py 2>/dev/null || true
     ;;
   bundle)
     build_bundle "${2:?usage: gpu-check.sh bundle DIR}"
@@ -224,7 +226,7 @@ case "${1:-}" in
     compare "${OUT:-$work/out-cpu}" "$data" "$lib" cpu 1 2000 500
     ;;
   *)
-    sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,44p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

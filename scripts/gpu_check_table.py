@@ -1,7 +1,7 @@
 """Prints the GPU check's table from the files scripts/gpu-check.sh left in OUT.
 
     python3 scripts/gpu_check_table.py OUT OURS_EXIT_STATUS     the tutorial check (seed.json against tutorial.py)
-    python3 scripts/gpu_check_table.py --fast OUT               the fast check (fast configs' seeds against airbench94)
+    python3 scripts/gpu_check_table.py --fast OUT               the fast check (the fast configs' seeds against airbench94 and airbench94_muon)
 """
 import json
 import os
@@ -106,7 +106,7 @@ def fast(out):
             warmup = theirs.get("warmup", {}).get("wall_seconds")
             print(f"{reference}: {len(seconds)} runs, mean {mean:.2%} (std {std:.2%}), {min(seconds):.2f}-{max(seconds):.2f} s per run"
                   f" on {theirs.get('gpu', '?')}, torch {theirs.get('torch', '?')}"
-                  + (f"; warm-up run {warmup:.1f} s (compilation included)" if warmup is not None else ""))
+                  + (f"; warm-up run {warmup:.1f} s (set-up and any compilation included)" if warmup is not None else ""))
 
 
 if __name__ == "__main__":
