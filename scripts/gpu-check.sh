@@ -163,20 +163,22 @@ unpack() {
   echo "gpu-check: bundle unpacked ($(du -sh "$bundle" | cut -f1))"
 }
 
-run_check() {
+# On the device machine, before either check: the bundle unpacked (by `unpack`) and the data unpacked into $device_data.
+device_data=/tmp/cifar10-jpeg
+unpack_data() {
   [[ -x "$bundle/cifar" ]] || { echo "gpu-check: no bundle at $bundle (run 'unpack' first, on the same warm machine)" >&2; exit 2; }
-  local data=/tmp/cifar10-jpeg lib
-  rm -rf "$data" && mkdir -p "$data" && tar -C "$data" -xzf "$work/data.tar.gz"
-  lib=$(torch_lib)
-  compare "${OUT:-$work/out}" "$data" "$lib" cuda "${EPOCHS:-15}" 0 0
+  rm -rf "$device_data" && mkdir -p "$device_data" && tar -C "$device_data" -xzf "$work/data.tar.gz"
+}
+
+run_check() {
+  unpack_data
+  compare "${OUT:-$work/out}" "$device_data" "$(torch_lib)" cuda "${EPOCHS:-15}" 0 0
 }
 
 run_fast() {
-  [[ -x "$bundle/cifar" ]] || { echo "gpu-check: no bundle at $bundle (run 'unpack' first, on the same warm machine)" >&2; exit 2; }
-  local data=/tmp/cifar10-jpeg
-  rm -rf "$data" && mkdir -p "$data" && tar -C "$data" -xzf "$work/data.tar.gz"
+  unpack_data
   AIRBENCH_LIMITS=()
-  compare_fast "${OUT:-$work/out}" "$data" "$(torch_lib)" cuda "${SEEDS:-3}" "${RUNS:-5}"
+  compare_fast "${OUT:-$work/out}" "$device_data" "$(torch_lib)" cuda "${SEEDS:-3}" "${RUNS:-5}"
 }
 
 case "${1:-}" in

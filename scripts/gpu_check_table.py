@@ -70,7 +70,7 @@ def mean_and_std(values):
 def fast(out):
     """One row per run of ours (one process per config and seed) and of the reference, then the means per config."""
     rows, ours = [], {}  # ours: config name -> (accuracies, training seconds)
-    runs = [m for m in (re.fullmatch(r"ours-(.+)-seed(\d+)", d) for d in sorted(os.listdir(out))) if m and os.path.isdir(os.path.join(out, m.group(0)))]
+    runs = [m for m in (re.fullmatch(r"ours-(.+)-seed(\d+)", d) for d in os.listdir(out)) if m and os.path.isdir(os.path.join(out, m.group(0)))]
     for run in sorted(runs, key=lambda m: (m.group(1), int(m.group(2)))):
         run_dir, config, seed = run.group(0), run.group(1), run.group(2)
         evaluation = read_json(os.path.join(out, run_dir, "evaluation.json"))
