@@ -54,6 +54,9 @@ internal static class FastStepProfile
         network.train();
         precision?.train();
         nn.Module<Tensor, Tensor> passes = (nn.Module<Tensor, Tensor>?)precision ?? network;
+        // As the trainer: the recipe's input gradients, on the network that runs the passes (the layer table's too).
+        using var inputGradients = settings.InputGradientOn(DeviceType.CPU) == ConvolutionInputGradient.FlippedFilters
+            ? FlippedFilterGradient.Attach(passes) : null;
         var clock = Stopwatch.StartNew();
         TimeSpan firstTimed = default;
         for (int step = 0; step <= steps; step++)
@@ -123,7 +126,7 @@ internal static class FastStepProfile
                 using var scope = NewDisposeScope();
                 var source = x.detach().requires_grad_(layer is not PatchWhiteningModule);
                 var clock = Stopwatch.StartNew();
-                var y = layer.forward(source);
+                var y = layer.call(source); // with the module's hooks, as the network's own pass calls it
                 forward = Math.Min(forward, clock.Elapsed.TotalSeconds);
                 shape = y.shape[1..];
                 var trained = layer.parameters().Where(p => p.requires_grad).ToArray();

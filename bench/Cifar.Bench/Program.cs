@@ -7,6 +7,7 @@
 //   fast-step [PRECISION] [STEPS] [RECIPE] [--profile [--channels-last]] [--default-heap]
 //                                                                                      a fast recipe's step (see FastStepBenchmark)
 //   fast-peer [PRECISION] [STEPS] [--pairs N]                                          it against PyTorch 2.x's, alternated (see FastPeerBenchmark)
+//   input-gradient [ROUNDS]                                                            its pass with either ConvolutionInputGradient, alternated (see InputGradientBenchmark)
 //   http MODEL DATA [CLIENTS] [REQUESTS] [SECONDS]                                    cifar serve under load (see HttpBenchmark)
 using Cifar.Bench;
 
@@ -26,6 +27,7 @@ try
         "memory" => MemoryBenchmark.Run(Int(1, 1000)),
         "fast-step" => FastStepBenchmark.Run(FastStepOptions.Parse(args[1..])),
         "fast-peer" => FastPeerBenchmark.Run(FindRepoRoot(), args[1..]),
+        "input-gradient" => InputGradientBenchmark.Run(Int(1, 5)),
         "http" when args.Length >= 3 => HttpBenchmark.Run(SideBySide.HostDll(FindRepoRoot()), args[1], args[2], Int(3, 8), Int(4, 4000), Int(5, 120)),
         _ => Usage(),
     };
@@ -38,7 +40,7 @@ catch (Exception e) when (e is FormatException or ArgumentException or IOExcepti
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Cifar.Bench [all [--data DIR] [--pairs N] [--memory-epochs N] [--long-epochs N] [--json FILE] [--fast-models FLOAT32.zip INT8.zip] | long [--data DIR] [--long-epochs N] [--json FILE] | fast FLOAT32.zip INT8.zip [--data DIR] [--pairs N] | step [IMAGES] | fast-step [PRECISION] [STEPS] [RECIPE] [--profile [--channels-last]] [--default-heap] | fast-peer [PRECISION] [STEPS] [--pairs N] | predict MODEL DATA [LIMIT] | latency MODEL DATA [COUNT] | memory [STEPS] | http MODEL DATA [CLIENTS] [REQUESTS] [SECONDS]]");
+    Console.Error.WriteLine("usage: Cifar.Bench [all [--data DIR] [--pairs N] [--memory-epochs N] [--long-epochs N] [--json FILE] [--fast-models FLOAT32.zip INT8.zip] | long [--data DIR] [--long-epochs N] [--json FILE] | fast FLOAT32.zip INT8.zip [--data DIR] [--pairs N] | step [IMAGES] | fast-step [PRECISION] [STEPS] [RECIPE] [--profile [--channels-last]] [--default-heap] | fast-peer [PRECISION] [STEPS] [--pairs N] | input-gradient [ROUNDS] | predict MODEL DATA [LIMIT] | latency MODEL DATA [COUNT] | memory [STEPS] | http MODEL DATA [CLIENTS] [REQUESTS] [SECONDS]]");
     return 2;
 }
 

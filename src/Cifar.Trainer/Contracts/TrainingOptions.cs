@@ -63,6 +63,23 @@ public enum TrainingPrecision
     Auto,
 }
 
+/// <summary>
+/// How a CPU run computes each convolution's gradient with respect to its input, the larger half of a convolution's
+/// backward pass. A GPU keeps cuDNN's backward kernels whatever the choice.
+/// </summary>
+public enum ConvolutionInputGradient
+{
+    /// <summary>libtorch's backward kernel (the tutorial's results, bit for bit).</summary>
+    Libtorch,
+    /// <summary>
+    /// The output's gradient convolved with the filters transposed and flipped, by libtorch's forward kernel: the same
+    /// gradient up to float rounding (within 1e-5 of its scale), which oneDNN's forward kernels compute in 20–50 % less time
+    /// than its backward ones on the processors measured (docs/performance.md). Convolutions with stride 1, no dilation,
+    /// no groups, zero padding of at most the kernel side − 1; others keep <see cref="Libtorch"/>.
+    /// </summary>
+    FlippedFilters,
+}
+
 /// <summary>Where training runs.</summary>
 public enum ComputeDevice
 {
@@ -140,6 +157,12 @@ public sealed record TrainingOptions
     /// </summary>
     public TrainingPrecision Precision { get; init; } = TrainingPrecision.Float32;
 
+    /// <summary>
+    /// How a CPU run computes convolutions' input gradients (<see cref="Cifar.ConvolutionInputGradient"/>). Default
+    /// <see cref="ConvolutionInputGradient.Libtorch"/>.
+    /// </summary>
+    public ConvolutionInputGradient ConvolutionInputGradient { get; init; } = ConvolutionInputGradient.Libtorch;
+
     /// <summary>Shuffle the training set every epoch. Default true.</summary>
     public bool Shuffle { get; init; } = true;
 
@@ -186,6 +209,7 @@ public sealed record TrainingOptions
         .Check(LabelSmoothing is >= 0 and < 1, nameof(LabelSmoothing), "must be in [0, 1)", LabelSmoothing)
         .Check(LookaheadInterval >= 0, nameof(LookaheadInterval), "must be 0 or more", LookaheadInterval)
         .Check(Enum.IsDefined(Precision), nameof(Precision), "must be Float32, BFloat16, Float16 or Auto", Precision)
+        .Check(Enum.IsDefined(ConvolutionInputGradient), nameof(ConvolutionInputGradient), "must be Libtorch or FlippedFilters", ConvolutionInputGradient)
         .Check(Enum.IsDefined(Device), nameof(Device), "must be Auto, Cpu or Cuda", Device)
         .Check(EvaluationBatchSize is null or > 0, nameof(EvaluationBatchSize), "must be greater than 0 (or left out)", EvaluationBatchSize);
 

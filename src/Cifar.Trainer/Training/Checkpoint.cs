@@ -105,7 +105,10 @@ internal static class Checkpoint
         var settings = new
         {
             network = run.Model.Definition, classCount, trainImages = train.Count,
-            training = run.Training.ResultDefining with { Precision = run.Training.PrecisionOn(device) },
+            training = run.Training.ResultDefining with
+            {
+                Precision = run.Training.PrecisionOn(device), ConvolutionInputGradient = run.Training.InputGradientOn(device),
+            },
             normalization = train.Normalization, augmentation,
         };
         // The image shape is recorded only where it is not CIFAR's 3×32×32, and the features' statistics only for float
@@ -119,8 +122,8 @@ internal static class Checkpoint
         return extended.ToJsonString();
     }
 
-    // Training:Muon is recorded only where Muon steps: runs of the other optimizers keep the fingerprint they had before
-    // it existed, byte for byte, and still resume.
+    // Training:Muon is recorded only where Muon steps, and Training:ConvolutionInputGradient only where it is not
+    // libtorch's: runs that use neither keep the fingerprint they had before those existed, byte for byte, and still resume.
     private static readonly JsonSerializerOptions FingerprintJson = new()
     {
         TypeInfoResolver = new DefaultJsonTypeInfoResolver
@@ -132,6 +135,9 @@ internal static class Checkpoint
                     if (info.Type != typeof(TrainingOptions)) return;
                     var muon = info.Properties.Single(p => p.Name == nameof(TrainingOptions.Muon));
                     muon.ShouldSerialize = (options, _) => ((TrainingOptions)options).Optimizer == OptimizerKind.Muon;
+                    var inputGradient = info.Properties.Single(p => p.Name == nameof(TrainingOptions.ConvolutionInputGradient));
+                    inputGradient.ShouldSerialize = (options, _) =>
+                        ((TrainingOptions)options).ConvolutionInputGradient != ConvolutionInputGradient.Libtorch;
                 },
             },
         },

@@ -22,6 +22,7 @@ internal sealed class RunState : IDisposable
     private readonly Sequential? _working; // the 16-bit copy of mixed precision, until Precision takes it over
     private readonly int _classCount;
     private string? _fingerprint;
+    private IDisposable? _inputGradientHooks;
 
     /// <summary>Seeds libtorch and builds the run's network (and its 16-bit copy); nothing is moved to the device yet.</summary>
     public RunState(Device device, TensorDataset train, TensorDataset? validation, int classCount, TrainingRun run,
@@ -121,6 +122,9 @@ internal sealed class RunState : IDisposable
         else Optimizer = Optimizers.Create(Network, Settings, TotalSteps);
         // Last: loading a checkpoint may replace the network's tensors, which the copy holds on to.
         if (Settings.PassTypeFor(Device.type) is { } type) Precision = new MixedPrecision(Network, _working!.to(Device), type, Settings.BatchSize);
+        // On the network that runs the passes; until Dispose, so the returned network carries no hooks.
+        if (Settings.InputGradientOn(Device.type) == ConvolutionInputGradient.FlippedFilters)
+            _inputGradientHooks = FlippedFilterGradient.Attach((nn.Module?)Precision ?? Network);
     }
 
     /// <summary>Lets each layer kind freeze or thaw its weights for <paramref name="epoch"/>.</summary>
@@ -135,6 +139,7 @@ internal sealed class RunState : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
+        _inputGradientHooks?.Dispose();
         if (!ReferenceEquals(TrainData, _train)) TrainData.Dispose();
         if (ValidationData is not null && !ReferenceEquals(ValidationData, _validation)) ValidationData.Dispose();
         Optimizer?.Dispose();

@@ -1,0 +1,115 @@
+using TorchSharp;
+using static TorchSharp.torch;
+using static TorchSharp.torch.autograd;
+using Modules = TorchSharp.Modules;
+
+namespace Cifar.Trainer.Training;
+
+/// <summary>
+/// <see cref="ConvolutionInputGradient.FlippedFilters"/>: a convolution's input gradient computed by libtorch's forward
+/// kernel, as the output's gradient convolved with the filters transposed and flipped, while the filters' and the bias's
+/// gradients stay libtorch's own.
+/// </summary>
+/// <remarks>
+/// For stride 1 and no dilation, the gradient of <c>y = conv2d(x, w, padding p)</c> with respect to <c>x</c> is
+/// <c>conv2d(dy, w', padding k − 1 − p)</c>, where <c>w'</c> swaps the filters' input and output channels and turns each
+/// k×k window by 180°. oneDNN's backward-data kernels ran 1.3–2 × slower than its forward ones on AirbenchNet's layers
+/// (docs/performance.md). The convolution itself still runs as the module's own, on its input detached, so libtorch's
+/// backward computes only the filters' (and bias's) gradients; a custom autograd step placed after it passes the
+/// output's gradient on unchanged and gives the input its gradient by the forward kernel.
+/// </remarks>
+internal static class FlippedFilterGradient
+{
+    /// <summary>
+    /// <see cref="TrainingOptions.ConvolutionInputGradient"/> as it applies on <paramref name="device"/>: on the CPU only (a
+    /// GPU keeps cuDNN's backward kernels).
+    /// </summary>
+    public static ConvolutionInputGradient InputGradientOn(this TrainingOptions options, DeviceType device) =>
+        device == DeviceType.CPU ? options.ConvolutionInputGradient : ConvolutionInputGradient.Libtorch;
+
+    /// <summary>
+    /// Hooks every eligible convolution of <paramref name="network"/> (its nested layers included) for as long as the
+    /// returned handle lives; forward passes without gradients, and inputs that need none, run as before.
+    /// </summary>
+    public static IDisposable Attach(nn.Module network)
+    {
+        var removers = new List<Action>();
+        foreach (var conv in network.modules().OfType<Modules.Conv2d>().Where(Applies))
+        {
+            // The input whose gradient this step owes, between the module's two hooks (one forward at a time: training
+            // runs on one thread).
+            Tensor? pending = null;
+            var before = conv.register_forward_pre_hook((_, input) =>
+            {
+                pending = input.requires_grad && is_grad_enabled() ? input : null;
+                return pending is null ? input : input.detach();
+            });
+            var after = conv.register_forward_hook((_, _, output) =>
+            {
+                if (pending is not { } input) return output;
+                pending = null;
+                return InputGradientStep.apply(input, output, new Filters(conv.weight!, conv.padding!));
+            });
+            removers.Add(before.remove);
+            removers.Add(after.remove);
+        }
+        return new Detacher(removers);
+    }
+
+    /// <summary>
+    /// Whether <paramref name="conv"/>'s input gradient can be one forward convolution: stride 1, no dilation, one group,
+    /// zero padding given as numbers and at most the kernel side − 1 in each dimension.
+    /// </summary>
+    internal static bool Applies(Modules.Conv2d conv) =>
+        conv.stride.All(s => s == 1) && conv.dilation.All(d => d == 1) && conv.groups == 1
+        && conv.padding_mode == PaddingModes.Zeros && conv.padding is { Length: 2 } padding
+        && padding[0] >= 0 && padding[0] < conv.kernel_size[0] && padding[1] >= 0 && padding[1] < conv.kernel_size[1];
+
+    /// <summary>The input gradient of a stride-1 convolution of <paramref name="outputGradient"/>'s shape, by the forward kernel.</summary>
+    internal static Tensor InputGradient(Tensor outputGradient, Tensor weight, long[] padding)
+    {
+        var flipped = weight.transpose(0, 1).flip(2, 3).contiguous();
+        return nn.functional.conv2d(outputGradient, flipped,
+            padding: [weight.shape[2] - 1 - padding[0], weight.shape[3] - 1 - padding[1]]);
+    }
+
+    // Not a tensor, so that the autograd step takes the filters along without making them one of its inputs: their
+    // gradient comes from the convolution's own backward.
+    private sealed record Filters(Tensor Weight, long[] Padding);
+
+    /// <summary>
+    /// Identity on the convolution's output (computed from the detached input); its backward hands the output's gradient
+    /// on to the convolution and gives the input its gradient by <see cref="InputGradient"/>.
+    /// </summary>
+    private sealed class InputGradientStep : SingleTensorFunction<InputGradientStep>
+    {
+        private const string PaddingKey = "padding";
+
+        public override string Name => nameof(FlippedFilterGradient);
+
+        // vars: the input, the convolution's output, the Filters.
+        public override Tensor forward(AutogradContext ctx, params object[] vars)
+        {
+            var filters = (Filters)vars[2];
+            ctx.save_for_backward([filters.Weight]);
+            ctx.save_data(PaddingKey, filters.Padding);
+            return (Tensor)vars[1];
+        }
+
+        public override List<Tensor> backward(AutogradContext ctx, Tensor outputGradient)
+        {
+            var weight = ctx.get_saved_variables()[0];
+            var padding = (long[])ctx.get_data(PaddingKey);
+            return [InputGradient(outputGradient, weight, padding), outputGradient, null!];
+        }
+    }
+
+    private sealed class Detacher(List<Action> removers) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var remove in removers) remove();
+            removers.Clear();
+        }
+    }
+}

@@ -1,0 +1,155 @@
+using Cifar.Networks;
+using Cifar.Trainer.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+using Modules = TorchSharp.Modules;
+
+namespace Cifar.Trainer.Tests;
+
+/// <summary><see cref="ConvolutionInputGradient.FlippedFilters"/>: input gradients by the forward kernel.</summary>
+public class FlippedFilterGradientTests
+{
+    /// <summary>Output, input gradient, filter gradient and bias gradient of one pass with <paramref name="upstream"/>.</summary>
+    private static Tensor[] Pass(Modules.Conv2d conv, Tensor input, Tensor upstream)
+    {
+        var x = input.detach().requires_grad_(true);
+        conv.zero_grad();
+        var output = conv.forward(x);
+        output.backward([upstream]);
+        return [output.detach(), x.grad!, conv.weight!.grad!.clone(), conv.bias!.grad!.clone()];
+    }
+
+    private static bool Same(Tensor a, Tensor b) => a.shape.SequenceEqual(b.shape) && a.eq(b).all().item<bool>();
+
+    [Fact]
+    public void A_one_row_convolutions_input_gradient_is_the_hand_computed_one()
+    {
+        // x = [x0, x1, x2], filters [a, b] = [2, 3], no padding: y = [2·x0 + 3·x1, 2·x1 + 3·x2]. With dy = [1, 10]:
+        // dx0 = 2·1 = 2, dx1 = 3·1 + 2·10 = 23, dx2 = 3·10 = 30.
+        using var scope = NewDisposeScope();
+        var conv = nn.Conv2d(1, 1, kernel_size: (1, 2), bias: true);
+        using (no_grad())
+        {
+            conv.weight!.copy_(tensor(new float[] { 2, 3 }).reshape(1, 1, 1, 2));
+            conv.bias!.zero_();
+        }
+        Assert.True(FlippedFilterGradient.Applies(conv));
+        using var hooks = FlippedFilterGradient.Attach(conv);
+        var result = Pass(conv, tensor(new float[] { 1, 1, 1 }).reshape(1, 1, 1, 3), tensor(new float[] { 1, 10 }).reshape(1, 1, 1, 2));
+        Assert.Equal(new float[] { 2, 23, 30 }, result[1].data<float>().ToArray());
+        Assert.Equal(new float[] { 11, 11 }, result[2].data<float>().ToArray()); // dw = Σ dy·x = 1 + 10 for each tap
+        Assert.Equal(new float[] { 11 }, result[3].data<float>().ToArray());
+    }
+
+    [Theory]
+    [InlineData(3, 5, 3, 1, 9, 9)]   // AirbenchNet's shape: 3×3, padding 1
+    [InlineData(4, 6, 3, 0, 8, 7)]   // no padding, a rectangle
+    [InlineData(2, 3, 5, 2, 10, 6)]  // the tutorial's first layer's shape
+    [InlineData(3, 4, 3, 2, 6, 6)]   // padding of the kernel side − 1, the most taken
+    public void Gradients_match_libtorchs_float64_ones_and_the_output_is_libtorchs_own(int inputs, int outputs, int kernel, int padding, int height, int width)
+    {
+        using var scope = NewDisposeScope();
+        using var generator = new Generator(11);
+        var input = randn(new long[] { 3, inputs, height, width }, generator: generator);
+        random.manual_seed(4);
+        var conv = nn.Conv2d(inputs, outputs, kernel, padding: padding, bias: true);
+        var upstream = randn(conv.forward(input).shape, generator: generator);
+        var plain = Pass(conv, input, upstream);
+        Assert.True(FlippedFilterGradient.Applies(conv));
+        Tensor[] flipped;
+        using (FlippedFilterGradient.Attach(conv)) flipped = Pass(conv, input, upstream);
+        // The reference: libtorch's float64 convolution (its own loops, not oneDNN's kernels) with the same filters.
+        var conv64 = nn.Conv2d(inputs, outputs, kernel, padding: padding, bias: true).to(ScalarType.Float64);
+        using (no_grad())
+        {
+            conv64.weight!.copy_(conv.weight!);
+            conv64.bias!.copy_(conv.bias!);
+        }
+        var reference = Pass(conv64, input.to(ScalarType.Float64), upstream.to(ScalarType.Float64));
+
+        Assert.True(Same(plain[0], flipped[0]), "the forward pass changed");
+        // Within 1e-4 of each gradient's scale, as the CPU kernel check's own comparison.
+        for (int i = 1; i < 4; i++) Assert.Null(Cifar.Trainer.Native.CpuKernelCheck.Difference(reference[i], flipped[i]));
+        // Where the two kernels add in another order the input gradients differ in their last bits at most.
+        Assert.True(flipped[1].allclose(plain[1], rtol: 1e-5, atol: 1e-5));
+    }
+
+    [Fact]
+    public void Only_stride_1_undilated_ungrouped_zero_padded_convolutions_with_padding_below_the_kernel_are_taken()
+    {
+        using var scope = NewDisposeScope();
+        Assert.True(FlippedFilterGradient.Applies(nn.Conv2d(4, 4, 3, padding: 1)));
+        Assert.True(FlippedFilterGradient.Applies(nn.Conv2d(4, 4, 1)));
+        Assert.False(FlippedFilterGradient.Applies(nn.Conv2d(4, 4, 3, stride: 2, padding: 1)));
+        Assert.False(FlippedFilterGradient.Applies(nn.Conv2d(4, 4, 3, padding: 1, dilation: 2)));
+        Assert.False(FlippedFilterGradient.Applies(nn.Conv2d(4, 4, 3, padding: 1, groups: 2)));
+        Assert.False(FlippedFilterGradient.Applies(nn.Conv2d(4, 4, 3, padding: 3)));
+        Assert.False(FlippedFilterGradient.Applies(nn.Conv2d(4, 4, 3, padding: 1, padding_mode: PaddingModes.Reflect)));
+    }
+
+    [Fact]
+    public void Passes_without_gradients_run_as_before_and_the_hooks_go_with_their_handle()
+    {
+        using var scope = NewDisposeScope();
+        using var generator = new Generator(2);
+        var input = randn(new long[] { 2, 3, 6, 6 }, generator: generator);
+        var conv = nn.Conv2d(3, 4, 3, padding: 1);
+        var upstream = randn(new long[] { 2, 4, 6, 6 }, generator: generator);
+        var before = Pass(conv, input, upstream);
+        var hooks = FlippedFilterGradient.Attach(conv);
+        // An input that needs no gradient (images, a frozen first layer's output) and a pass without gradients.
+        conv.zero_grad();
+        var output = conv.forward(input);
+        Assert.True(output.requires_grad); // the filters' gradient still flows
+        output.backward([upstream]);
+        Assert.True(Same(conv.weight!.grad!, before[2]));
+        using (no_grad()) Assert.True(Same(conv.forward(input), before[0]));
+        hooks.Dispose();
+        // Detached: libtorch's own backward again, bit for bit.
+        var after = Pass(conv, input, upstream);
+        Assert.True(Same(after[1], before[1]));
+    }
+
+    [Fact]
+    public void A_run_is_bit_for_bit_repeatable_close_to_libtorchs_and_applies_on_the_cpu_only()
+    {
+        using var train = TestRuns.RandomSet(32, seed: 5);
+        var definition = new NetworkDefinition("small",
+        [
+            new Conv2d(6, KernelSize: 3, Padding: 1), new Relu(),
+            new Residual([new Conv2d(6, KernelSize: 3, Padding: 1), new Relu()]),
+            new MaxPool2d(2), new Conv2d(8, KernelSize: 3, Padding: 1), new Relu(), new GlobalAvgPool(), new Linear(),
+        ]);
+        var settings = new TrainingOptions { Epochs = 2, BatchSize = 8, Device = ComputeDevice.Cpu, Optimizer = OptimizerKind.Sgd, LearningRate = 0.05 };
+        TrainedNetwork Train(ConvolutionInputGradient choice) => CnnTrainer.Train(train, null, 3,
+            new TrainingRun { Model = new ModelOptions { Network = definition }, Training = settings with { ConvolutionInputGradient = choice } });
+
+        using var first = Train(ConvolutionInputGradient.FlippedFilters);
+        using var second = Train(ConvolutionInputGradient.FlippedFilters);
+        using var libtorch = Train(ConvolutionInputGradient.Libtorch);
+        bool anyDifferent = false;
+        foreach (var ((a, b), c) in first.Network.state_dict().Values.Zip(second.Network.state_dict().Values).Zip(libtorch.Network.state_dict().Values))
+        {
+            Assert.True(Same(a, b), "two runs with the same seed differ");
+            Assert.True(a.allclose(c, rtol: 1e-3, atol: 1e-4), "the run strayed from libtorch's");
+            anyDifferent |= !Same(a, c);
+        }
+        Assert.True(anyDifferent, "the choice changed no bit: the convolutions were not hooked");
+        var flipped = settings with { ConvolutionInputGradient = ConvolutionInputGradient.FlippedFilters };
+        Assert.Equal(ConvolutionInputGradient.FlippedFilters, flipped.InputGradientOn(DeviceType.CPU));
+        Assert.Equal(ConvolutionInputGradient.Libtorch, flipped.InputGradientOn(DeviceType.CUDA));
+    }
+
+    [Fact]
+    public void The_choice_is_in_a_cpu_checkpoints_fingerprint_only_where_it_is_not_libtorchs()
+    {
+        using var train = TestRuns.RandomSet(8, seed: 1);
+        string Fingerprint(ConvolutionInputGradient choice, DeviceType device) =>
+            Checkpoint.Fingerprint(TestRuns.Run(new TrainingOptions { ConvolutionInputGradient = choice }), 3, train, null, device);
+        // Runs that keep libtorch's kernel keep the fingerprint they had before the option existed, so their checkpoints resume.
+        Assert.DoesNotContain("ConvolutionInputGradient", Fingerprint(ConvolutionInputGradient.Libtorch, DeviceType.CPU));
+        Assert.Contains("\"ConvolutionInputGradient\":1", Fingerprint(ConvolutionInputGradient.FlippedFilters, DeviceType.CPU));
+        // A GPU keeps cuDNN's kernels whatever the choice.
+        Assert.Equal(Fingerprint(ConvolutionInputGradient.Libtorch, DeviceType.CUDA), Fingerprint(ConvolutionInputGradient.FlippedFilters, DeviceType.CUDA));
+    }
+}
