@@ -47,9 +47,16 @@ public sealed record TorchRuntimeInfo(string? LibtorchVersion, string? LibtorchD
 /// <param name="Threads">The threads libtorch computes with on the CPU (its intra-op pool).</param>
 public sealed record TrainingSetup(string Device, TrainingPrecision Precision, string PrecisionReason, int Threads)
 {
-    /// <summary>"device cpu, precision BFloat16 (Auto: …), 2 libtorch threads".</summary>
+    /// <summary>
+    /// How convolutions' input gradients are computed, <see cref="TrainingOptions.ConvolutionInputGradient"/> as it applies
+    /// on <see cref="Device"/> (a GPU keeps libtorch's kernels). Default <see cref="ConvolutionInputGradient.Libtorch"/>.
+    /// </summary>
+    public ConvolutionInputGradient InputGradient { get; init; } = ConvolutionInputGradient.Libtorch;
+
+    /// <summary>"device cpu, precision BFloat16 (Auto: …), 2 libtorch threads[, input gradients by flipped filters]".</summary>
     public override string ToString() =>
-        $"device {Device}, precision {Precision} ({PrecisionReason}), {Threads} libtorch thread{(Threads == 1 ? "" : "s")}";
+        $"device {Device}, precision {Precision} ({PrecisionReason}), {Threads} libtorch thread{(Threads == 1 ? "" : "s")}"
+        + (InputGradient == ConvolutionInputGradient.FlippedFilters ? ", input gradients by flipped filters" : "");
 }
 
 /// <summary>
@@ -120,7 +127,7 @@ public static class TorchRuntime
     {
         var device = DeviceSelector.Resolve(training.Device).type;
         return new TrainingSetup(device.ToString().ToLowerInvariant(), training.PrecisionOn(device), training.PrecisionReason(device),
-            TorchSharp.torch.get_num_threads());
+            TorchSharp.torch.get_num_threads()) { InputGradient = training.InputGradientOn(device) };
     }
 
     /// <summary>The loaded libtorch (call after <see cref="DescribeTraining"/>, which loads it).</summary>

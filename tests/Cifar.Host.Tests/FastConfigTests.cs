@@ -30,5 +30,9 @@ public class FastConfigTests
         Assert.Equal(JsonSerializer.Serialize(expected), JsonSerializer.Serialize(trained));
         Assert.Equal("AirbenchNet", trained.Model.Architecture);
         Assert.True(File.Exists(dir.File("run/model.zip")));
+        // The recipe's input gradients, on the CPU by the forward kernel: said on the training line and recorded.
+        Assert.Contains("input gradients by flipped filters", result.Output);
+        using var metrics = JsonDocument.Parse(File.ReadAllText(dir.File("run/metrics.json")));
+        Assert.Equal("FlippedFilters", metrics.RootElement.GetProperty("run").GetProperty("input_gradient").GetString());
     }
 }

@@ -76,8 +76,8 @@ public class TrainCommandTests : IClassFixture<TrainRun>
         Assert.Equal(double.Parse(lines[2].Split(',')[4], CultureInfo.InvariantCulture), epochs[1].GetProperty("val_acc").GetDouble(), 12);
         var run = json.RootElement.GetProperty("run");
         Assert.Equal(10, run.GetProperty("classes").GetArrayLength());
-        Assert.Equal(("cpu", "Float32", TorchSharp.torch.get_num_threads()),
-            (run.GetProperty("device").GetString(), run.GetProperty("precision").GetString(), run.GetProperty("threads").GetInt32()));
+        Assert.Equal(("cpu", "Float32", TorchSharp.torch.get_num_threads(), "Libtorch"), (run.GetProperty("device").GetString(),
+            run.GetProperty("precision").GetString(), run.GetProperty("threads").GetInt32(), run.GetProperty("input_gradient").GetString()));
     }
 
     [Theory]
@@ -112,8 +112,9 @@ public class TrainCommandTests : IClassFixture<TrainRun>
         Assert.Equal("None", evaluation.RootElement.GetProperty("test_time_augmentation").GetString());
         Assert.StartsWith($"accuracy {evaluation.RootElement.GetProperty("accuracy").GetDouble():P2}", confusion);
         Assert.True(evaluation.RootElement.GetProperty("seconds_to_model").GetDouble() > 0);
-        Assert.Equal(("cpu", "Float32", TorchSharp.torch.get_num_threads()), (evaluation.RootElement.GetProperty("device").GetString(),
-            evaluation.RootElement.GetProperty("precision").GetString(), evaluation.RootElement.GetProperty("threads").GetInt32()));
+        Assert.Equal(("cpu", "Float32", TorchSharp.torch.get_num_threads(), "Libtorch"), (evaluation.RootElement.GetProperty("device").GetString(),
+            evaluation.RootElement.GetProperty("precision").GetString(), evaluation.RootElement.GetProperty("threads").GetInt32(),
+            evaluation.RootElement.GetProperty("input_gradient").GetString()));
         Assert.Empty(Directory.GetFiles(_run.Output, "*.tmp"));
     }
 

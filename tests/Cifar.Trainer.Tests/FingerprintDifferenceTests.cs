@@ -34,6 +34,12 @@ public class FingerprintDifferenceTests
             FingerprintDifference.Describe(Fingerprint(), Fingerprint(mean: "[0.5]")));
         Assert.Equal("Augmentation was not set, now set",
             FingerprintDifference.Describe(Fingerprint(), Fingerprint(augmentation: """{"Flip":true}""")));
+        // An enum the fingerprint leaves out at its default (Checkpoint.Fingerprint's modifier) is named by that default.
+        using var train = TestRuns.RandomSet(4, seed: 1);
+        string Real(ConvolutionInputGradient choice) =>
+            Checkpoint.Fingerprint(TestRuns.Run(new TrainingOptions { ConvolutionInputGradient = choice }), 3, train, null, TorchSharp.DeviceType.CPU);
+        Assert.Equal("Training:ConvolutionInputGradient was Libtorch, now FlippedFilters",
+            FingerprintDifference.Describe(Real(ConvolutionInputGradient.Libtorch), Real(ConvolutionInputGradient.FlippedFilters)));
     }
 
     [Fact]

@@ -14,7 +14,7 @@ public class FlippedFilterGradientTests
     {
         var x = input.detach().requires_grad_(true);
         conv.zero_grad();
-        var output = conv.forward(x);
+        var output = conv.call(x); // call, not forward: with the module's hooks, as a network's pass calls it
         output.backward([upstream]);
         return [output.detach(), x.grad!, conv.weight!.grad!.clone(), conv.bias!.grad!.clone()];
     }
@@ -68,6 +68,8 @@ public class FlippedFilterGradientTests
         var reference = Pass(conv64, input.to(ScalarType.Float64), upstream.to(ScalarType.Float64));
 
         Assert.True(Same(plain[0], flipped[0]), "the forward pass changed");
+        // The hooked pass's input gradient is the forward kernel's, to the bit: the hooks ran.
+        Assert.True(Same(FlippedFilterGradient.InputGradient(upstream, conv.weight!, [padding, padding]), flipped[1]));
         // Within 1e-4 of each gradient's scale, as the CPU kernel check's own comparison.
         for (int i = 1; i < 4; i++) Assert.Null(Cifar.Trainer.Native.CpuKernelCheck.Difference(reference[i], flipped[i]));
         // Where the two kernels add in another order the input gradients differ in their last bits at most.
@@ -99,15 +101,32 @@ public class FlippedFilterGradientTests
         var hooks = FlippedFilterGradient.Attach(conv);
         // An input that needs no gradient (images, a frozen first layer's output) and a pass without gradients.
         conv.zero_grad();
-        var output = conv.forward(input);
+        var output = conv.call(input);
         Assert.True(output.requires_grad); // the filters' gradient still flows
         output.backward([upstream]);
         Assert.True(Same(conv.weight!.grad!, before[2]));
-        using (no_grad()) Assert.True(Same(conv.forward(input), before[0]));
+        using (no_grad()) Assert.True(Same(conv.call(input), before[0]));
         hooks.Dispose();
         // Detached: libtorch's own backward again, bit for bit.
         var after = Pass(conv, input, upstream);
         Assert.True(Same(after[1], before[1]));
+    }
+
+    [Fact]
+    public void Convolutions_inside_a_residual_body_are_hooked_too()
+    {
+        using var scope = NewDisposeScope();
+        random.manual_seed(3);
+        var network = NetworkBuilder.Build(new NetworkDefinition("res",
+            [new Residual([new Conv2d(3, KernelSize: 3, Padding: 1, Bias: false)]) { Name = "res" }, new Flatten(), new Linear()]), 2);
+        var residual = (nn.Module<Tensor, Tensor>)network.named_children().First().module;
+        var conv = residual.modules().OfType<Modules.Conv2d>().Single();
+        using var generator = new Generator(8);
+        var x = randn(new long[] { 2, 3, 32, 32 }, generator: generator).requires_grad_(true);
+        var upstream = randn(new long[] { 2, 3, 32, 32 }, generator: generator);
+        using (FlippedFilterGradient.Attach(network)) residual.call(x).backward([upstream]);
+        // x + conv(x): the identity's gradient plus the convolution's input gradient by the forward kernel, to the bit.
+        Assert.True(Same(upstream + FlippedFilterGradient.InputGradient(upstream, conv.weight!, [1, 1]), x.grad!));
     }
 
     [Fact]

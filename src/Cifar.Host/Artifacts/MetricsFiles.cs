@@ -40,7 +40,7 @@ internal static class MetricsFiles
         {
             accuracy = evaluation.Accuracy, macro_accuracy = evaluation.MacroAccuracy, log_loss = evaluation.LogLoss,
             test_time_augmentation = views.ToString(), seconds_to_model = elapsed.TotalSeconds,
-            device = setup.Device, precision = setup.Precision.ToString(), threads = setup.Threads,
+            device = setup.Device, precision = setup.Precision.ToString(), threads = setup.Threads, input_gradient = setup.InputGradient.ToString(),
             per_class = ConfusionSummary.PerClass(evaluation.Counts).Select(c => new { @class = classes[c.Class], images = c.Images, accuracy = c.Accuracy }),
             largest_confusions = ConfusionSummary.Largest(evaluation.Counts).Select(c => new
             {

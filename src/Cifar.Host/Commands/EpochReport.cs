@@ -33,7 +33,11 @@ internal sealed class EpochReport
     {
         _run = run;
         _epochs = epochs;
-        _metadata = new { device = setup.Device, precision = setup.Precision.ToString(), threads = setup.Threads, classes, image = image.Shape };
+        _metadata = new
+        {
+            device = setup.Device, precision = setup.Precision.ToString(), threads = setup.Threads, input_gradient = setup.InputGradient.ToString(),
+            classes, image = image.Shape,
+        };
         _output = output;
         _log = log;
         _progress = new ProgressBar(output, interactive);

@@ -73,9 +73,10 @@ public enum ConvolutionInputGradient
     Libtorch,
     /// <summary>
     /// The output's gradient convolved with the filters transposed and flipped, by libtorch's forward kernel: the same
-    /// gradient up to float rounding (within 1e-5 of its scale), which oneDNN's forward kernels compute in 20–50 % less time
-    /// than its backward ones on the processors measured (docs/performance.md). Convolutions with stride 1, no dilation,
-    /// no groups, zero padding of at most the kernel side − 1; others keep <see cref="Libtorch"/>.
+    /// gradient up to float rounding (in float32 within 1e-4 of its scale, tested), and on the processor measured (AMD
+    /// Zen 5, oneDNN limited to AVX, float32) AirbenchNet's backward pass took 12 % less time (docs/performance.md).
+    /// Convolutions with stride 1, no dilation, no groups, zero padding of at most the kernel side − 1; others keep
+    /// <see cref="Libtorch"/>.
     /// </summary>
     FlippedFilters,
 }

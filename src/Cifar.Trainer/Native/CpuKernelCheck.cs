@@ -1,3 +1,4 @@
+using Cifar.Trainer.Training;
 using static TorchSharp.torch;
 
 namespace Cifar.Trainer.Native;
@@ -36,7 +37,11 @@ internal static class CpuKernelCheck
     // and SSE41 below it.
     private static string Fallback(string? chosen) => string.Equals(chosen, "AVX", StringComparison.OrdinalIgnoreCase) ? "SSE41" : "AVX";
 
-    /// <summary>What is off in one convolution of <paramref name="shape"/> (4 images), forward and both gradients, against float64; null when nothing is.</summary>
+    /// <summary>
+    /// What is off in one convolution of <paramref name="shape"/> (4 images), forward, both gradients and the image gradient
+    /// as <see cref="FlippedFilterGradient"/> computes it (a forward convolution of other channel counts and padding),
+    /// against float64; null when nothing is.
+    /// </summary>
     internal static string? Compare((int Inputs, int Outputs, int Kernel, int Padding, int Side) shape)
     {
         using var scope = NewDisposeScope();
@@ -46,7 +51,7 @@ internal static class CpuKernelCheck
         var weights = randn(shape.Outputs, shape.Inputs, shape.Kernel, shape.Kernel, generator: generator);
         var actual = Convolve(images, weights, shape.Padding);
         var expected = Convolve(images.to(float64), weights.to(float64), shape.Padding);
-        string[] names = ["output", "image gradient", "weight gradient"];
+        string[] names = ["output", "image gradient", "weight gradient", "image gradient by flipped filters"];
         for (int i = 0; i < names.Length; i++)
             if (Difference(expected[i], actual[i]) is { } off) return $"{names[i]} {off}";
         return null;
@@ -59,8 +64,9 @@ internal static class CpuKernelCheck
         var output = nn.functional.conv2d(x, w, padding: [padding, padding]);
         // Drawn in float64 and cast, so that both precisions get the same upstream gradient.
         using var generator = new Generator(3);
-        output.backward([randn(output.shape, dtype: float64, generator: generator).to(output.dtype)]);
-        return [output.detach(), x.grad!, w.grad!];
+        var upstream = randn(output.shape, dtype: float64, generator: generator).to(output.dtype);
+        output.backward([upstream]);
+        return [output.detach(), x.grad!, w.grad!, FlippedFilterGradient.InputGradient(upstream, weights, [padding, padding])];
     }
 
     /// <summary>"off by 0.4 at a scale of 1" where <paramref name="actual"/> differs from <paramref name="expected"/> by more than 1e-4 of its scale; else null.</summary>

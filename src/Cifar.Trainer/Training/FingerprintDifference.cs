@@ -101,12 +101,15 @@ internal static class FingerprintDifference
         ["features"] = ("the features' [means, stds] per channel were {0}, now {1}", "not recorded (pixels)"),
     };
 
-    /// <summary>A value as the configuration writes it: enums by name, lists in brackets, a missing value as <paramref name="missing"/>.</summary>
+    /// <summary>
+    /// A value as the configuration writes it: enums by name, lists in brackets, a missing value as <paramref name="missing"/>,
+    /// a missing enum as its first value (Checkpoint.Fingerprint leaves an enum out only where it is that default).
+    /// </summary>
     private static string Format(JsonNode? value, Type? type, string missing = "not set")
     {
-        if (value is null) return missing;
-        if (value is JsonObject) return "set"; // a whole section appeared or went: its values would only be noise
         var underlying = type is null ? null : Nullable.GetUnderlyingType(type) ?? type;
+        if (value is null) return underlying?.IsEnum == true && underlying == type ? Enum.GetNames(underlying)[0] : missing;
+        if (value is JsonObject) return "set"; // a whole section appeared or went: its values would only be noise
         if (underlying?.IsEnum == true && value is JsonValue v && v.TryGetValue<int>(out var number))
             return Enum.GetName(underlying, number) ?? number.ToString(CultureInfo.InvariantCulture);
         if (value is JsonArray array) return $"[{string.Join(", ", array.Select(e => Format(e, ElementType(type))))}]";

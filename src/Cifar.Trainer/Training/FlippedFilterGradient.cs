@@ -16,7 +16,8 @@ namespace Cifar.Trainer.Training;
 /// k×k window by 180°. oneDNN's backward-data kernels ran 1.3–2 × slower than its forward ones on AirbenchNet's layers
 /// (docs/performance.md). The convolution itself still runs as the module's own, on its input detached, so libtorch's
 /// backward computes only the filters' (and bias's) gradients; a custom autograd step placed after it passes the
-/// output's gradient on unchanged and gives the input its gradient by the forward kernel.
+/// output's gradient on unchanged and gives the input its gradient by the forward kernel. A layer after a hooked
+/// convolution must not change its output in place (autograd refuses it; none of the layers does).
 /// </remarks>
 internal static class FlippedFilterGradient
 {
@@ -28,13 +29,17 @@ internal static class FlippedFilterGradient
         device == DeviceType.CPU ? options.ConvolutionInputGradient : ConvolutionInputGradient.Libtorch;
 
     /// <summary>
-    /// Hooks every eligible convolution of <paramref name="network"/> (its nested layers included) for as long as the
-    /// returned handle lives; forward passes without gradients, and inputs that need none, run as before.
+    /// Hooks every eligible convolution of <paramref name="network"/> (itself, or any layer it holds, nested ones
+    /// included) for as long as the returned handle lives; forward passes without gradients, and inputs that need none,
+    /// run as before.
     /// </summary>
     public static IDisposable Attach(nn.Module network)
     {
-        var removers = new List<Action>();
-        foreach (var conv in network.modules().OfType<Modules.Conv2d>().Where(Applies))
+        var handedOver = new HandedOver();
+        var removers = new List<Action> { handedOver.Release };
+        // The module itself too: TorchSharp's modules() lists only what it holds.
+        var all = network.modules().Prepend(network).Distinct(ReferenceEqualityComparer.Instance).Cast<nn.Module>();
+        foreach (var conv in all.OfType<Modules.Conv2d>().Where(Applies))
         {
             // The input whose gradient this step owes, between the module's two hooks (one forward at a time: training
             // runs on one thread).
@@ -48,12 +53,15 @@ internal static class FlippedFilterGradient
             {
                 if (pending is not { } input) return output;
                 pending = null;
-                return InputGradientStep.apply(input, output, new Filters(conv.weight!, conv.padding!));
+                // TorchSharp keeps an empty tensor of the output's size for each custom step, to fill with zeros where a
+                // gradient is missing; the step asks for none (set_materialize_grads(false)), so it goes with this scope.
+                using var scope = NewDisposeScope();
+                return InputGradientStep.apply(input, output, new Filters(conv.weight!, conv.padding!, handedOver)).MoveToOuterDisposeScope();
             });
             removers.Add(before.remove);
             removers.Add(after.remove);
         }
-        return new Detacher(removers);
+        return new HookRemoval(removers);
     }
 
     /// <summary>
@@ -65,7 +73,10 @@ internal static class FlippedFilterGradient
         && conv.padding_mode == PaddingModes.Zeros && conv.padding is { Length: 2 } padding
         && padding[0] >= 0 && padding[0] < conv.kernel_size[0] && padding[1] >= 0 && padding[1] < conv.kernel_size[1];
 
-    /// <summary>The input gradient of a stride-1 convolution of <paramref name="outputGradient"/>'s shape, by the forward kernel.</summary>
+    /// <summary>
+    /// The input gradient of a stride-1 convolution whose output's gradient is <paramref name="outputGradient"/>, by the
+    /// forward kernel.
+    /// </summary>
     internal static Tensor InputGradient(Tensor outputGradient, Tensor weight, long[] padding)
     {
         var flipped = weight.transpose(0, 1).flip(2, 3).contiguous();
@@ -75,7 +86,25 @@ internal static class FlippedFilterGradient
 
     // Not a tensor, so that the autograd step takes the filters along without making them one of its inputs: their
     // gradient comes from the convolution's own backward.
-    private sealed record Filters(Tensor Weight, long[] Padding);
+    private sealed record Filters(Tensor Weight, long[] Padding, HandedOver HandedOver);
+
+    /// <summary>
+    /// The gradients a backward step handed to libtorch. TorchSharp's handles to them would keep them alive until the
+    /// training step's dispose scope ends; they are let go at the next hooked backward instead (libtorch holds its own
+    /// references by then), so each gradient is freed about when libtorch is done with it, as without the hooks.
+    /// </summary>
+    private sealed class HandedOver
+    {
+        private readonly List<Tensor> _tensors = [];
+
+        public void Add(params Tensor[] tensors) => _tensors.AddRange(tensors);
+
+        public void Release()
+        {
+            foreach (var tensor in _tensors) tensor.Dispose();
+            _tensors.Clear();
+        }
+    }
 
     /// <summary>
     /// Identity on the convolution's output (computed from the detached input); its backward hands the output's gradient
@@ -83,7 +112,7 @@ internal static class FlippedFilterGradient
     /// </summary>
     private sealed class InputGradientStep : SingleTensorFunction<InputGradientStep>
     {
-        private const string PaddingKey = "padding";
+        private const string PaddingKey = "padding", HandedOverKey = "handedOver";
 
         public override string Name => nameof(FlippedFilterGradient);
 
@@ -91,20 +120,30 @@ internal static class FlippedFilterGradient
         public override Tensor forward(AutogradContext ctx, params object[] vars)
         {
             var filters = (Filters)vars[2];
+            ctx.set_materialize_grads(false);
             ctx.save_for_backward([filters.Weight]);
             ctx.save_data(PaddingKey, filters.Padding);
+            ctx.save_data(HandedOverKey, filters.HandedOver);
             return (Tensor)vars[1];
         }
 
         public override List<Tensor> backward(AutogradContext ctx, Tensor outputGradient)
         {
-            var weight = ctx.get_saved_variables()[0];
-            var padding = (long[])ctx.get_data(PaddingKey);
-            return [InputGradient(outputGradient, weight, padding), outputGradient, null!];
+            var handedOver = (HandedOver)ctx.get_data(HandedOverKey);
+            handedOver.Release();
+            if (outputGradient.IsInvalid) return [null!, null!, null!]; // the output reached no loss: no gradient to pass on
+            Tensor inputGradient;
+            using (NewDisposeScope())
+            {
+                using var weight = ctx.get_saved_variables()[0];
+                inputGradient = InputGradient(outputGradient, weight, (long[])ctx.get_data(PaddingKey)).MoveToOuterDisposeScope();
+            }
+            handedOver.Add(outputGradient, inputGradient);
+            return [inputGradient, outputGradient, null!];
         }
     }
 
-    private sealed class Detacher(List<Action> removers) : IDisposable
+    private sealed class HookRemoval(List<Action> removers) : IDisposable
     {
         public void Dispose()
         {

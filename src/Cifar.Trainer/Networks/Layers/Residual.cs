@@ -51,7 +51,7 @@ internal sealed class ResidualModule : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor input)
     {
         var x = input;
-        foreach (var layer in _body) x = layer.forward(x);
+        foreach (var layer in _body) x = layer.call(x); // call, not forward: with the layers' hooks (FlippedFilterGradient)
         return input + x;
     }
 }
