@@ -55,8 +55,7 @@ internal static class FastStepProfile
         precision?.train();
         nn.Module<Tensor, Tensor> passes = (nn.Module<Tensor, Tensor>?)precision ?? network;
         // As the trainer: the recipe's input gradients, on the network that runs the passes (the layer table's too).
-        using var inputGradients = settings.InputGradientOn(DeviceType.CPU) == ConvolutionInputGradient.FlippedFilters
-            ? FlippedFilterGradient.Attach(passes) : null;
+        using var inputGradients = FlippedFilterGradient.AttachFor(settings.InputGradientOn(DeviceType.CPU), passes);
         var clock = Stopwatch.StartNew();
         TimeSpan firstTimed = default;
         for (int step = 0; step <= steps; step++)

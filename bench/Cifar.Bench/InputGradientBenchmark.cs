@@ -51,7 +51,7 @@ internal static class InputGradientBenchmark
 
     private static (double Forward, double Backward) Pass(nn.Module network, Tensor images, Tensor labels, ConvolutionInputGradient choice)
     {
-        using var hooks = choice == ConvolutionInputGradient.FlippedFilters ? FlippedFilterGradient.Attach(network) : null;
+        using var hooks = FlippedFilterGradient.AttachFor(choice, network);
         using var scope = NewDisposeScope();
         network.zero_grad();
         var clock = Stopwatch.StartNew();

@@ -29,6 +29,13 @@ internal static class FlippedFilterGradient
         device == DeviceType.CPU ? options.ConvolutionInputGradient : ConvolutionInputGradient.Libtorch;
 
     /// <summary>
+    /// <see cref="Attach"/> where <paramref name="choice"/> is <see cref="ConvolutionInputGradient.FlippedFilters"/>; else
+    /// null (nothing to undo).
+    /// </summary>
+    public static IDisposable? AttachFor(ConvolutionInputGradient choice, nn.Module network) =>
+        choice == ConvolutionInputGradient.FlippedFilters ? Attach(network) : null;
+
+    /// <summary>
     /// Hooks every eligible convolution of <paramref name="network"/> (itself, or any layer it holds, nested ones
     /// included) for as long as the returned handle lives; forward passes without gradients, and inputs that need none,
     /// run as before.

@@ -123,8 +123,7 @@ internal sealed class RunState : IDisposable
         // Last: loading a checkpoint may replace the network's tensors, which the copy holds on to.
         if (Settings.PassTypeFor(Device.type) is { } type) Precision = new MixedPrecision(Network, _working!.to(Device), type, Settings.BatchSize);
         // On the network that runs the passes; until Dispose, so the returned network carries no hooks.
-        if (Settings.InputGradientOn(Device.type) == ConvolutionInputGradient.FlippedFilters)
-            _inputGradientHooks = FlippedFilterGradient.Attach((nn.Module?)Precision ?? Network);
+        _inputGradientHooks = FlippedFilterGradient.AttachFor(Settings.InputGradientOn(Device.type), (nn.Module?)Precision ?? Network);
     }
 
     /// <summary>Lets each layer kind freeze or thaw its weights for <paramref name="epoch"/>.</summary>
