@@ -58,6 +58,46 @@ public class PlotsTests
         Assert.True(Inked(confusion, 10, 60) > 100, "the title band is blank");
     }
 
+    /// <summary>Pixels of the validation curve's orange (antialiased edges included) in columns [from, to).</summary>
+    private static int Orange(SKBitmap bitmap, int fromColumn, int toColumn)
+    {
+        int count = 0;
+        for (int y = 0; y < bitmap.Height; y++)
+            for (int x = fromColumn; x < toColumn; x++)
+                if (bitmap.GetPixel(x, y) is { Red: > 200, Green: > 90 and < 170, Blue: < 90 }) count++;
+        return count;
+    }
+
+    [Fact]
+    public void Epochs_without_validation_leave_the_validation_curve_out_there_and_its_line_joins_the_validated_ones()
+    {
+        // Validated after epochs 2, 4 and 5 (Training:ValidationInterval 2 over 5 epochs).
+        EpochMetrics[] sparse =
+        [
+            new(1, 1.9, 0.30, null, null, 10), new(2, 1.5, 0.45, 1.4, 0.49, 10), new(3, 1.3, 0.53, null, null, 10),
+            new(4, 1.2, 0.58, 1.2, 0.57, 10), new(5, 1.1, 0.62, 1.15, 0.60, 10),
+        ];
+        using var plot = Decode(Plots.Accuracy(sparse));
+        // Epoch e lies at x = 80 + (e − 1) / 4 · 690; the dots have a radius of 4; the legend starts at x = 640.
+        Assert.Equal(0, Orange(plot, 0, 244));
+        Assert.True(Orange(plot, 248, 258) > 20, "no dot at epoch 2");
+        Assert.True(Orange(plot, 420, 430) > 5, "no line across epoch 3 from epoch 2 to 4");
+        Assert.True(Orange(plot, 593, 603) > 20, "no dot at epoch 4");
+        using var none = Decode(Plots.Accuracy(sparse.Select(m => m with { ValidationLoss = null, ValidationAccuracy = null }).ToArray()));
+        Assert.Equal(0, Orange(none, 0, none.Width));
+    }
+
+    [Fact]
+    public void An_epoch_without_validation_has_empty_cells_and_a_line_without_it()
+    {
+        EpochMetrics[] history = [new(1, 1.5, 0.25, null, null, 12.34), new(2, 1.25, 0.5, 1.125, 0.5, 10)];
+        Assert.Equal(["epoch,train_loss,train_acc,val_loss,val_acc,seconds", "1,1.5,0.25,,,12.34", "2,1.25,0.5,1.125,0.5,10"],
+            MetricsFiles.ToCsv(history).TrimEnd('\n').Split('\n'));
+        Assert.Equal("Epoch 1/2: train loss 1.5000, train acc 25.00 % | 12.3s", Cifar.Host.Commands.EpochReport.EpochLine(history[0], 2));
+        Assert.Equal("Epoch 2/2: train loss 1.2500, train acc 50.00 % | val loss 1.1250, val acc 50.00 % | 10.0s",
+            Cifar.Host.Commands.EpochReport.EpochLine(history[1], 2));
+    }
+
     [Fact]
     public void Up_to_forty_classes_the_whole_matrix_is_drawn_with_64_pixel_cells()
     {

@@ -50,6 +50,26 @@ public class TrainingTests
     }
 
     [Fact]
+    public void A_validation_interval_scores_every_nth_epoch_and_the_last_and_trains_the_same_weights()
+    {
+        using var train = ToySet(64, seed: 6);
+        using var validation = ToySet(32, seed: 7);
+        using var every = CnnTrainer.Train(train, validation, 3, Run(Quick with { Epochs = 5 }));
+        using var sparse = CnnTrainer.Train(train, validation, 3, Run(Quick with { Epochs = 5, ValidationInterval = 2 }));
+
+        // Epochs 2 and 4 by the interval, 5 as the last; their scores are those of the run that validates every epoch.
+        Assert.Equal(new[] { false, true, false, true, true }, sparse.History.Select(m => m.ValidationAccuracy is not null));
+        Assert.All(sparse.History, m => Assert.Equal(m.ValidationAccuracy is null, m.ValidationLoss is null));
+        var scored = new[] { 2, 4, 5 };
+        Assert.Equal(every.History.Where(m => scored.Contains(m.Epoch)).Select(m => (m.ValidationLoss, m.ValidationAccuracy)),
+            sparse.History.Where(m => scored.Contains(m.Epoch)).Select(m => (m.ValidationLoss, m.ValidationAccuracy)));
+        // Validating changes nothing that trains.
+        Assert.Equal(every.History.Select(m => (m.TrainLoss, m.TrainAccuracy)), sparse.History.Select(m => (m.TrainLoss, m.TrainAccuracy)));
+        foreach (var (a, b) in every.Network.parameters().Zip(sparse.Network.parameters()))
+            Assert.True(a.allclose(b, rtol: 0, atol: 0), "weights differ with another validation interval");
+    }
+
+    [Fact]
     public void Batch_callbacks_count_every_batch_including_a_short_last_one()
     {
         using var train = ToySet(40, seed: 4);
@@ -220,6 +240,27 @@ public class CheckpointTests
             resumed.History.Select(h => (h.TrainLoss, h.TrainAccuracy, h.ValidationLoss, h.ValidationAccuracy)));
         foreach (var (a, b) in straight.Network.parameters().Zip(resumed.Network.parameters()))
             Assert.True(a.allclose(b, rtol: 0, atol: 0), "weights differ after resuming");
+    }
+
+    [Fact]
+    public void A_resume_may_change_the_validation_interval_and_old_fingerprints_keep_their_bytes()
+    {
+        using var dir = new Cifar.Tests.TestData.TempFolder();
+        using var train = ToySet(48, seed: 1);
+        using var validation = ToySet(16, seed: 2);
+        var settings = new TrainingOptions { Epochs = 3, BatchSize = 16, Device = ComputeDevice.Cpu, Seed = 3 };
+        using var straight = CnnTrainer.Train(train, validation, 3, Run(settings), Augmenter);
+
+        var checkpoint = dir.File("checkpoint.bin");
+        using (CnnTrainer.Train(train, validation, 3, Run(settings with { Epochs = 1 }, checkpoint), Augmenter)) { }
+        using var resumed = CnnTrainer.Train(train, validation, 3, Run(settings with { ValidationInterval = 3 }, checkpoint, resume: true), Augmenter);
+
+        Assert.Equal(new[] { true, false, true }, resumed.History.Select(m => m.ValidationAccuracy is not null));
+        foreach (var (a, b) in straight.Network.parameters().Zip(resumed.Network.parameters()))
+            Assert.True(a.allclose(b, rtol: 0, atol: 0), "weights differ after resuming with another validation interval");
+        string fingerprint = Checkpoint.Fingerprint(Run(settings with { ValidationInterval = 3 }), 3, train, null, DeviceType.CPU);
+        Assert.DoesNotContain("ValidationInterval", fingerprint);
+        Assert.Equal(Checkpoint.Fingerprint(Run(settings), 3, train, null, DeviceType.CPU), fingerprint);
     }
 
     [Fact]

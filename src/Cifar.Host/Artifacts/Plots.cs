@@ -20,10 +20,11 @@ internal static class Plots
     private static byte[] Curves(string title, string yLabel, IReadOnlyList<EpochMetrics> history,
         Func<EpochMetrics, double> train, Func<EpochMetrics, double?> validation)
     {
-        var series = new List<Series> { new("train", TrainColor, history.Select(train).ToArray()) };
-        if (history.Count > 0 && history.All(m => validation(m) is not null))
-            series.Add(new("validation", ValidationColor, history.Select(m => validation(m)!.Value).ToArray()));
-        var all = series.SelectMany(s => s.Values).DefaultIfEmpty(0).ToArray();
+        var series = new List<Series> { new("train", TrainColor, history.Select(m => (double?)train(m)).ToArray()) };
+        // Epochs that were not validated (Training:ValidationInterval) leave gaps that the line crosses.
+        if (history.Any(m => validation(m) is not null))
+            series.Add(new("validation", ValidationColor, history.Select(validation).ToArray()));
+        var all = series.SelectMany(s => s.Values).OfType<double>().DefaultIfEmpty(0).ToArray();
         var frame = new CurveFrame(Math.Max(history.Count, 1), NiceRange(all.Min(), all.Max()));
 
         using var surface = WhiteSurface(CurveFrame.Width, CurveFrame.Height);
@@ -37,8 +38,8 @@ internal static class Plots
         return Encode(surface);
     }
 
-    /// <summary>One curve: its name in the legend, its colour and a value per epoch.</summary>
-    private sealed record Series(string Name, SKColor Color, double[] Values);
+    /// <summary>One curve: its name in the legend, its colour and a value per epoch (null: none that epoch).</summary>
+    private sealed record Series(string Name, SKColor Color, double?[] Values);
 
     /// <summary>The curves' figure: its size, the plot area inside the margins, and where an epoch and a value lie in it.</summary>
     private readonly record struct CurveFrame(int Epochs, (double Min, double Max, double Step) Range)
@@ -70,14 +71,15 @@ internal static class Plots
         canvas.DrawRect(CurveFrame.Left, CurveFrame.Top, CurveFrame.PlotWidth, CurveFrame.PlotHeight, axis);
     }
 
-    /// <summary>A curve: lines between the epochs' values and a dot on each.</summary>
+    /// <summary>A curve: a dot on each epoch that has a value, and lines from each such epoch to the next.</summary>
     private static void DrawSeries(SKCanvas canvas, CurveFrame frame, Series series)
     {
         using var line = new SKPaint { Color = series.Color, StrokeWidth = 2.5f, IsStroke = true, IsAntialias = true };
         using var dot = new SKPaint { Color = series.Color, IsAntialias = true };
-        var values = series.Values;
-        for (int i = 1; i < values.Length; i++) canvas.DrawLine(frame.X(i), frame.Y(values[i - 1]), frame.X(i + 1), frame.Y(values[i]), line);
-        for (int i = 0; i < values.Length; i++) canvas.DrawCircle(frame.X(i + 1), frame.Y(values[i]), 4, dot);
+        var points = series.Values.Select((value, i) => (Epoch: i + 1, Value: value))
+            .Where(p => p.Value is not null).Select(p => new SKPoint(frame.X(p.Epoch), frame.Y(p.Value!.Value))).ToArray();
+        for (int i = 1; i < points.Length; i++) canvas.DrawLine(points[i - 1], points[i], line);
+        foreach (var point in points) canvas.DrawCircle(point, 4, dot);
     }
 
     /// <summary>The title above the plot, "epoch" below it and the value's name up its left side.</summary>

@@ -63,8 +63,15 @@ internal sealed class EpochReport
     /// <summary>Leaves the console's line free for an error.</summary>
     public void ClearProgress() => _progress.Clear();
 
-    public static string EpochLine(EpochMetrics m, int epochs) => string.Create(CultureInfo.InvariantCulture,
-        $"Epoch {m.Epoch}/{epochs}: train loss {m.TrainLoss:F4}, train acc {m.TrainAccuracy:P2} | val loss {m.ValidationLoss:F4}, val acc {m.ValidationAccuracy:P2} | {m.Seconds:F1}s");
+    /// <summary>An epoch's line: its training figures, its validation where it was validated, its seconds.</summary>
+    public static string EpochLine(EpochMetrics m, int epochs)
+    {
+        var invariant = CultureInfo.InvariantCulture;
+        string validation = m.ValidationAccuracy is { } accuracy
+            ? string.Create(invariant, $" | val loss {m.ValidationLoss:F4}, val acc {accuracy:P2}")
+            : "";
+        return string.Create(invariant, $"Epoch {m.Epoch}/{epochs}: train loss {m.TrainLoss:F4}, train acc {m.TrainAccuracy:P2}{validation} | {m.Seconds:F1}s");
+    }
 
     private void Note(string note)
     {

@@ -4,8 +4,11 @@ namespace Cifar;
 /// <param name="Epoch">1-based epoch number.</param>
 /// <param name="TrainLoss">Mean cross-entropy over the epoch's training batches (as trained, augmented if augmentation is on).</param>
 /// <param name="TrainAccuracy">Fraction of training images classified right while training.</param>
-/// <param name="ValidationLoss">Mean cross-entropy on the validation set after the epoch, or null without one.</param>
-/// <param name="ValidationAccuracy">Validation accuracy after the epoch, or null without a validation set.</param>
+/// <param name="ValidationLoss">
+/// Mean cross-entropy on the validation set after the epoch, or null where it was not validated (no validation set, or
+/// an epoch that <see cref="TrainingOptions.ValidationInterval"/> skips).
+/// </param>
+/// <param name="ValidationAccuracy">Validation accuracy after the epoch, or null where it was not validated.</param>
 /// <param name="Seconds">Wall time of the epoch, validation included.</param>
 public sealed record EpochMetrics(
     int Epoch,

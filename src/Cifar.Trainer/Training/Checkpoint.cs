@@ -122,8 +122,9 @@ internal static class Checkpoint
         return extended.ToJsonString();
     }
 
-    // Training:Muon is recorded only where Muon steps, and Training:ConvolutionInputGradient only where it is not
-    // libtorch's: runs that use neither keep the fingerprint they had before those existed, byte for byte, and still resume.
+    // Training:Muon is recorded only where Muon steps, Training:ConvolutionInputGradient only where it is not libtorch's,
+    // and Training:ValidationInterval never (it is not result-defining): runs that use neither keep the fingerprint they
+    // had before those existed, byte for byte, and still resume.
     private static readonly JsonSerializerOptions FingerprintJson = new()
     {
         TypeInfoResolver = new DefaultJsonTypeInfoResolver
@@ -138,6 +139,7 @@ internal static class Checkpoint
                     var inputGradient = info.Properties.Single(p => p.Name == nameof(TrainingOptions.ConvolutionInputGradient));
                     inputGradient.ShouldSerialize = (options, _) =>
                         ((TrainingOptions)options).ConvolutionInputGradient != ConvolutionInputGradient.Libtorch;
+                    info.Properties.Remove(info.Properties.Single(p => p.Name == nameof(TrainingOptions.ValidationInterval)));
                 },
             },
         },

@@ -134,16 +134,20 @@ internal static class CnnTrainer
         return new TrainedNetwork(state.Network, run.Model.Definition, device, state.History, validationResult, run.Model.TestTimeAugmentation);
     }
 
-    /// <summary>Trains one epoch, validates, records and reports it; returns the validation (null without validation data).</summary>
+    /// <summary>
+    /// Trains one epoch, validates (where <see cref="TrainingOptions.ValidationInterval"/> says so, and after the last),
+    /// records and reports it; returns the validation (null without validation data or where the interval skips it).
+    /// </summary>
     private static ValidationResult? RunEpoch(RunState state, int epoch)
     {
         var clock = Stopwatch.StartNew();
         state.StartEpoch(epoch);
         var (trainLoss, trainAccuracy) = TrainOneEpoch(state, epoch);
         double trainSeconds = clock.Elapsed.TotalSeconds;
+        bool validates = epoch % state.Settings.ValidationInterval == 0 || epoch == state.Settings.Epochs;
         // In float32 on the network itself: what the saved model scores (and, at the CPU's small evaluation
         // batches, no slower than the 16-bit copy).
-        var validationResult = state.ValidationData is null
+        var validationResult = state.ValidationData is null || !validates
             ? null
             : Evaluate(state.Network, state.ValidationData, state.Settings.EvaluationBatchSizeFor(state.Device.type));
         var metrics = new EpochMetrics(epoch, trainLoss, trainAccuracy,
