@@ -16,7 +16,7 @@ namespace Cifar.MLNet;
 /// them on the device as that stage does; it applies the augmentation stage's settings. Any other float features
 /// are trained on as they are (their scaling is the model's), augmented by <see cref="CifarCnnOptions.Augmentation"/>.
 /// <c>Fit</c> trains on the GPU when there is one (see <see cref="TrainingOptions.Device"/>), evaluates the validation
-/// set after every epoch and reports through the options' callbacks. The result scores <c>Score</c> (softmax
+/// set after every epoch (or every <see cref="TrainingOptions.ValidationInterval"/>th and the last) and reports through the options' callbacks. The result scores <c>Score</c> (softmax
 /// probabilities, slot names = class names) and <c>PredictedLabel</c> (the class name), and saves into a standard
 /// ML.NET zip as ONNX.
 /// </summary>

@@ -66,7 +66,8 @@ internal static class CnnTrainer
     /// <summary>
     /// Trains a fresh network on <paramref name="train"/>: per epoch, shuffle, augment each batch
     /// (when <paramref name="augmenter"/> is given), step the optimizer on the cross-entropy loss,
-    /// then evaluate on <paramref name="validation"/> (when given), report the epoch and write a
+    /// then evaluate on <paramref name="validation"/> (when given, after the epochs that
+    /// <see cref="TrainingOptions.ValidationInterval"/> names and the last), report the epoch and write a
     /// checkpoint (when <see cref="TrainingRun.CheckpointPath"/> is set). With
     /// <see cref="TrainingRun.Resume"/> it continues from that checkpoint, bit for bit as the
     /// uninterrupted run would have on the CPU. With <see cref="TrainingOptions.FlushDenormals"/> the run
