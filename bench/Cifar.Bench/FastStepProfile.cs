@@ -156,7 +156,7 @@ internal static class FastStepProfile
         double outputs = input.shape[0] * outputShape.Aggregate(1L, (a, b) => a * b);
         return layer switch
         {
-            TorchSharp.Modules.Conv2d c => 2 * outputs * c.in_channels * c.kernel_size[0] * c.kernel_size[1],
+            Conv2dModule c => 2 * outputs * c.Weight.shape[1] * c.KernelSize * c.KernelSize,
             PatchWhiteningModule w => 2 * outputs * w.Weight.shape[1] * w.Weight.shape[2] * w.Weight.shape[3],
             TorchSharp.Modules.Linear l => 2 * outputs * l.in_features,
             _ => 0,

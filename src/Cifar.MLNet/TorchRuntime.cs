@@ -13,8 +13,9 @@ public sealed record TorchRuntimeInfo(string? LibtorchVersion, string? LibtorchD
     string? VersionWarning, bool CanFlushDenormals)
 {
     /// <summary>
-    /// Why libtorch's CPU kernels (oneDNN) are limited to an older instruction set in this process, where the
-    /// processor's own would compute wrong results (a processor that describes no caches); null where they are not.
+    /// Why libtorch's CPU kernels (oneDNN) are limited in this process, where the processor's own would compute wrong
+    /// results (a processor that describes no caches): to AVX-512 without bfloat16, with the library's convolutions padded
+    /// to whole vectors, or to AVX; null where they are not.
     /// </summary>
     public string? CpuKernelLimit { get; init; }
 

@@ -33,12 +33,13 @@ public class NetworkTests
         var kinds = network.named_children().Select(c => c.module.GetType().Name).ToArray();
         Assert.Equal(new[]
         {
-            "Conv2d", "ReLU", "MaxPool2d", "Conv2d", "ReLU", "MaxPool2d", "Conv2d", "ReLU", "MaxPool2d",
-            "Conv2d", "ReLU", "Flatten", "Linear",
+            "Conv2dModule", "ReLU", "MaxPool2d", "Conv2dModule", "ReLU", "MaxPool2d", "Conv2dModule", "ReLU", "MaxPool2d",
+            "Conv2dModule", "ReLU", "Flatten", "Linear",
         }, kinds);
-        var conv1 = (TorchSharp.Modules.Conv2d)network.named_children().First().module;
-        Assert.Equal(new long[] { 5, 5 }, conv1.kernel_size);
-        Assert.Equal(new long[] { 2, 2 }, conv1.padding);
+        var conv1 = (Conv2dModule)network.named_children().First().module;
+        Assert.Equal(5, conv1.KernelSize);
+        Assert.Equal(new long[] { 2, 2 }, conv1.Padding);
+        Assert.Equal(new long[] { 64, 3, 5, 5 }, conv1.Weight.shape);
     }
 
     [Fact]

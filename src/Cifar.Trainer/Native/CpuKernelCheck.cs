@@ -5,7 +5,8 @@ namespace Cifar.Trainer.Native;
 
 /// <summary>
 /// Before a CPU run trains: libtorch's float32 convolutions (oneDNN's kernels), forward and both gradients, against its
-/// float64 ones (ATen's own loops) on the shapes where wrong kernels showed, once per process. A machine whose kernels
+/// float64 ones (ATen's own loops) on the shapes where wrong kernels showed, once per process, padded as this library's
+/// layers pad them (<see cref="ChannelPadding"/>). A machine whose kernels
 /// are wrong is refused in one line instead of training to garbage (see <see cref="OneDnnIsa"/>).
 /// </summary>
 internal static class CpuKernelCheck
@@ -49,19 +50,20 @@ internal static class CpuKernelCheck
         using var generator = new Generator(7);
         var images = randn(4, shape.Inputs, shape.Side, shape.Side, generator: generator);
         var weights = randn(shape.Outputs, shape.Inputs, shape.Kernel, shape.Kernel, generator: generator);
-        var actual = Convolve(images, weights, shape.Padding);
-        var expected = Convolve(images.to(float64), weights.to(float64), shape.Padding);
+        // As this library's layers convolve (padded where oneDNN needs it), against libtorch's float64 loops as they come.
+        var actual = Convolve(images, weights, shape.Padding, OneDnnIsa.ChannelMultiple);
+        var expected = Convolve(images.to(float64), weights.to(float64), shape.Padding, 1);
         string[] names = ["output", "image gradient", "weight gradient", "image gradient by flipped filters"];
         for (int i = 0; i < names.Length; i++)
             if (Difference(expected[i], actual[i]) is { } off) return $"{names[i]} {off}";
         return null;
     }
 
-    private static Tensor[] Convolve(Tensor images, Tensor weights, int padding)
+    private static Tensor[] Convolve(Tensor images, Tensor weights, int padding, int channelMultiple)
     {
         var x = images.detach().requires_grad_(true);
         var w = weights.detach().requires_grad_(true);
-        var output = nn.functional.conv2d(x, w, padding: [padding, padding]);
+        var output = ChannelPadding.Conv2d(x, w, null, [1, 1], [padding, padding], channelMultiple);
         // Drawn in float64 and cast, so that both precisions get the same upstream gradient.
         using var generator = new Generator(3);
         var upstream = randn(output.shape, dtype: float64, generator: generator).to(output.dtype);

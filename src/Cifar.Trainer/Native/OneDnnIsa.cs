@@ -5,7 +5,9 @@ namespace Cifar.Trainer.Native;
 
 /// <summary>
 /// Keeps libtorch's oneDNN kernels correct on processors that describe no caches: there its AVX2 and AVX-512
-/// convolutions compute wrong results, so oneDNN is limited to its AVX kernels before it first runs.
+/// convolutions compute wrong results where a channel count is not a multiple of the vector width, so oneDNN is limited
+/// before it first runs, to AVX-512 with this library's convolutions padded to whole vectors where the processor has
+/// AVX-512, else to AVX.
 /// </summary>
 /// <remarks>
 /// <para>oneDNN sizes its convolution blocking from the cache sizes CPUID reports (leaf 4 on Intel, 0x8000001D on
@@ -13,15 +15,27 @@ namespace Cifar.Trainer.Native;
 /// family 26, under a PVM hypervisor) libtorch 2.10's oneDNN 3.7 and PyTorch 2.6's gave float32 convolutions off by
 /// 15–50 % and bfloat16 ones off or NaN wherever a channel count is not a multiple of the vector width (AVX-512: 16,
 /// e.g. AirbenchNet's 24 whitening filters; AVX2: 8), and the fast recipe diverged at its first step. Its AVX kernels
-/// agreed with a float64 reference on every shape tried (1,152 convolutions, forward and both gradients).</para>
+/// agreed with a float64 reference on every shape tried (1,152 convolutions, forward and both gradients), and so did its
+/// AVX-512 ones wherever both channel counts were multiples of 16.</para>
+/// <para>So where the processor has AVX-512 the limit is <c>AVX512_CORE</c> (float32 kernels, about twice AVX's speed
+/// there; no bfloat16 ones), and <see cref="ChannelPadding"/> pads every convolution of this library's networks to whole
+/// 16-channel vectors (<see cref="ChannelMultiple"/>); elsewhere it is AVX. <see cref="CpuKernelCheck"/> checks the
+/// padded convolutions against float64 before every CPU run. Convolutions that other code runs in the same process are
+/// not padded: such code should set <c>ONEDNN_MAX_CPU_ISA=AVX</c> itself on these machines.</para>
 /// <para>The limit is oneDNN's own setting, <c>ONEDNN_MAX_CPU_ISA</c>, read once when oneDNN first runs: it is set in
 /// the process's environment when this assembly loads, before anything of it can reach libtorch, and only when the
 /// user has not set it (or the older <c>DNNL_MAX_CPU_ISA</c>). Child processes inherit it.</para>
 /// </remarks>
 internal static class OneDnnIsa
 {
-    /// <summary>The instruction set oneDNN is limited to where the processor describes no caches.</summary>
-    public const string SafeIsa = "AVX";
+    /// <summary>
+    /// The instruction set oneDNN is limited to where the processor describes no caches: <c>AVX512_CORE</c> where the
+    /// processor has it (with <see cref="ChannelPadding"/>), else <c>AVX</c>.
+    /// </summary>
+    public static string SafeIsa => HasAvx512Core ? "AVX512_CORE" : "AVX";
+
+    // oneDNN's AVX512_CORE: AVX-512 F, BW, DQ and VL.
+    private static bool HasAvx512Core => Avx512F.IsSupported && Avx512BW.IsSupported && Avx512DQ.IsSupported && Avx512F.VL.IsSupported;
 
     /// <summary>
     /// Why oneDNN was limited in this process, a sentence for the run's report; null where it runs as it chooses.
@@ -37,8 +51,34 @@ internal static class OneDnnIsa
         if (!OperatingSystem.IsLinux() || !X86Base.IsSupported) return;
         if (!ShouldLimit(DescribesCaches(), Chosen)) return;
         if (!NativeEnvironment.Set("ONEDNN_MAX_CPU_ISA", SafeIsa)) return;
-        Limit = $"oneDNN limited to {SafeIsa}: this processor describes no caches (CPUID), with which oneDNN's AVX2 and AVX-512 "
-                + "convolutions compute wrong results (ONEDNN_MAX_CPU_ISA overrides)";
+        Limit = HasAvx512Core
+            ? $"oneDNN limited to {SafeIsa} and convolutions padded to {ChannelMultiple} channels: this processor describes no caches "
+              + "(CPUID), with which oneDNN's AVX-512 convolutions of other channel counts and its bfloat16 ones compute wrong results "
+              + "(ONEDNN_MAX_CPU_ISA overrides)"
+            : $"oneDNN limited to {SafeIsa}: this processor describes no caches (CPUID), with which oneDNN's AVX2 and AVX-512 "
+              + "convolutions compute wrong results (ONEDNN_MAX_CPU_ISA overrides)";
+    }
+
+    /// <summary>
+    /// The channel counts this library's convolutions are padded to multiples of on the CPU (<see cref="ChannelPadding"/>):
+    /// where the processor describes no caches and oneDNN may use vectors wider than AVX's, their width in floats (16 for
+    /// AVX-512, 8 for AVX2); else 1 (no padding). Read once: oneDNN reads its limit once too.
+    /// </summary>
+    public static int ChannelMultiple => LazyChannelMultiple.Value;
+
+    private static readonly Lazy<int> LazyChannelMultiple = new(() =>
+        !OperatingSystem.IsLinux() || !X86Base.IsSupported || DescribesCaches() ? 1 : ChannelMultipleUnder(Chosen, HasAvx512Core, Avx2.IsSupported));
+
+    /// <summary>
+    /// The vector width in floats that oneDNN's kernels use under the limit <paramref name="isa"/> (null: none), on a
+    /// processor with or without AVX-512 and AVX2; 1 at AVX or below.
+    /// </summary>
+    internal static int ChannelMultipleUnder(string? isa, bool avx512, bool avx2)
+    {
+        int widest = avx512 ? 16 : avx2 ? 8 : 1;
+        if (isa is null || isa.Equals("ALL", StringComparison.OrdinalIgnoreCase)) return widest;
+        if (isa.StartsWith("AVX512", StringComparison.OrdinalIgnoreCase) || isa.StartsWith("AVX10", StringComparison.OrdinalIgnoreCase)) return widest;
+        return isa.StartsWith("AVX2", StringComparison.OrdinalIgnoreCase) && avx2 ? 8 : 1;
     }
 
     /// <summary>

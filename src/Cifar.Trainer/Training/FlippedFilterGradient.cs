@@ -1,7 +1,8 @@
 using TorchSharp;
 using static TorchSharp.torch;
 using static TorchSharp.torch.autograd;
-using Modules = TorchSharp.Modules;
+using Cifar.Networks;
+using Cifar.Trainer.Native;
 
 namespace Cifar.Trainer.Training;
 
@@ -46,7 +47,7 @@ internal static class FlippedFilterGradient
         var removers = new List<Action> { handedOver.Release };
         // The module itself too: TorchSharp's modules() lists only what it holds.
         var all = network.modules().Prepend(network).Distinct(ReferenceEqualityComparer.Instance).Cast<nn.Module>();
-        foreach (var conv in all.OfType<Modules.Conv2d>().Where(Applies))
+        foreach (var conv in all.OfType<Conv2dModule>().Where(Applies))
         {
             // The input whose gradient this step owes, between the module's two hooks (one forward at a time: training
             // runs on one thread).
@@ -63,7 +64,7 @@ internal static class FlippedFilterGradient
                 // TorchSharp keeps an empty tensor of the output's size for each custom step, to fill with zeros where a
                 // gradient is missing; the step asks for none (set_materialize_grads(false)), so it goes with this scope.
                 using var scope = NewDisposeScope();
-                return InputGradientStep.apply(input, output, new Filters(conv.weight!, conv.padding!, handedOver)).MoveToOuterDisposeScope();
+                return InputGradientStep.apply(input, output, new Filters(conv.Weight, conv.Padding, handedOver)).MoveToOuterDisposeScope();
             });
             removers.Add(before.remove);
             removers.Add(after.remove);
@@ -72,13 +73,11 @@ internal static class FlippedFilterGradient
     }
 
     /// <summary>
-    /// Whether <paramref name="conv"/>'s input gradient can be one forward convolution: stride 1, no dilation, one group,
-    /// zero padding given as numbers and at most the kernel side − 1 in each dimension.
+    /// Whether <paramref name="conv"/>'s input gradient can be one forward convolution: stride 1 and zero padding of at
+    /// most the kernel side − 1 (the layer has neither dilation nor groups).
     /// </summary>
-    internal static bool Applies(Modules.Conv2d conv) =>
-        conv.stride.All(s => s == 1) && conv.dilation.All(d => d == 1) && conv.groups == 1
-        && conv.padding_mode == PaddingModes.Zeros && conv.padding is { Length: 2 } padding
-        && padding[0] >= 0 && padding[0] < conv.kernel_size[0] && padding[1] >= 0 && padding[1] < conv.kernel_size[1];
+    internal static bool Applies(Conv2dModule conv) =>
+        conv.Stride.All(s => s == 1) && conv.Padding.All(p => p >= 0 && p < conv.KernelSize);
 
     /// <summary>
     /// The input gradient of a stride-1 convolution whose output's gradient is <paramref name="outputGradient"/>, by the
@@ -87,8 +86,7 @@ internal static class FlippedFilterGradient
     internal static Tensor InputGradient(Tensor outputGradient, Tensor weight, long[] padding)
     {
         var flipped = weight.transpose(0, 1).flip(2, 3).contiguous();
-        return nn.functional.conv2d(outputGradient, flipped,
-            padding: [weight.shape[2] - 1 - padding[0], weight.shape[3] - 1 - padding[1]]);
+        return ChannelPadding.Conv2d(outputGradient, flipped, null, [1, 1], [weight.shape[2] - 1 - padding[0], weight.shape[3] - 1 - padding[1]]);
     }
 
     // Not a tensor, so that the autograd step takes the filters along without making them one of its inputs: their

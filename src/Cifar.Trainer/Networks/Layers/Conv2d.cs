@@ -1,3 +1,4 @@
+using Cifar.Trainer.Native;
 using Cifar.Trainer.Onnx;
 using static TorchSharp.torch;
 using Modules = TorchSharp.Modules;
@@ -18,7 +19,7 @@ namespace Cifar.Networks;
 public sealed record Conv2d(int OutChannels, int KernelSize, int Stride = 1, int Padding = 0, bool Bias = true,
     bool IdentityInit = false) : Layer;
 
-internal sealed class Conv2dKind : LayerKind<Conv2d, Modules.Conv2d>
+internal sealed class Conv2dKind : LayerKind<Conv2d, Conv2dModule>
 {
     public override string NamePrefix => "conv";
 
@@ -32,22 +33,59 @@ internal sealed class Conv2dKind : LayerKind<Conv2d, Modules.Conv2d>
         return [c.OutChannels, .. check.Window(c.KernelSize, c.Stride, c.Padding)];
     }
 
-    protected override Modules.Conv2d Build(Conv2d c, ResolvedLayer at)
+    protected override Conv2dModule Build(Conv2d c, ResolvedLayer at) => new(at.Input[0], c);
+
+    protected override string Export(Conv2d c, Conv2dModule conv, LayerExport onnx) =>
+        onnx.Conv(conv.Weight, conv.Bias, conv.Stride, LayerExport.Pads(conv.Padding), [1, 1], 1);
+}
+
+/// <summary>
+/// A <see cref="Conv2d"/> layer's module: TorchSharp's <c>Conv2d</c> initialisation and parameter names (<c>weight</c>,
+/// <c>bias</c>), its forward pass through <see cref="ChannelPadding"/>, so that the CPU kernels see whole vectors where they
+/// need them.
+/// </summary>
+internal sealed class Conv2dModule : nn.Module<Tensor, Tensor>
+{
+    private readonly Modules.Parameter weight;
+    private readonly Modules.Parameter? bias;
+
+    public Conv2dModule(int inChannels, Conv2d definition) : base(nameof(Conv2dModule))
     {
-        int inChannels = at.Input[0];
-        var conv = nn.Conv2d(inChannels, c.OutChannels, kernel_size: c.KernelSize, stride: c.Stride, padding: c.Padding, bias: c.Bias);
-        if (c.IdentityInit)
+        // TorchSharp's own layer draws the initial values, so a seed gives the weights it always gave.
+        using (var drawn = nn.Conv2d(inChannels, definition.OutChannels, kernel_size: definition.KernelSize, bias: definition.Bias))
+        {
+            weight = new Modules.Parameter(drawn.weight!.detach().clone());
+            bias = drawn.bias is null ? null : new Modules.Parameter(drawn.bias.detach().clone());
+        }
+        KernelSize = definition.KernelSize;
+        Stride = [definition.Stride, definition.Stride];
+        Padding = [definition.Padding, definition.Padding];
+        if (definition.IdentityInit)
         {
             // dirac_ on the first filters: filter i passes input channel i through its window's centre.
             using var scope = NewDisposeScope();
             using var _ = no_grad();
-            int identities = Math.Min(inChannels, c.OutChannels), centre = c.KernelSize / 2;
-            conv.weight!.narrow(0, 0, identities).zero_();
-            for (int i = 0; i < identities; i++) conv.weight[i, i, centre, centre] = 1f;
+            int identities = Math.Min(inChannels, definition.OutChannels), centre = definition.KernelSize / 2;
+            weight.narrow(0, 0, identities).zero_();
+            for (int i = 0; i < identities; i++) weight[i, i, centre, centre] = 1f;
         }
-        return conv;
+        RegisterComponents();
     }
 
-    protected override string Export(Conv2d c, Modules.Conv2d conv, LayerExport onnx) =>
-        onnx.Conv(conv.weight!, conv.bias, conv.stride, LayerExport.Pads(conv.padding), conv.dilation, conv.groups);
+    /// <summary>The filters, [out channels, in channels, k, k].</summary>
+    public Modules.Parameter Weight => weight;
+
+    /// <summary>The bias per filter, or null.</summary>
+    public Modules.Parameter? Bias => bias;
+
+    /// <summary>The window's side.</summary>
+    public int KernelSize { get; }
+
+    /// <summary>The step between windows, [height, width].</summary>
+    public long[] Stride { get; }
+
+    /// <summary>Zeros on each side, [height, width].</summary>
+    public long[] Padding { get; }
+
+    public override Tensor forward(Tensor input) => ChannelPadding.Conv2d(input, weight, bias, Stride, Padding);
 }

@@ -70,7 +70,7 @@ internal sealed class PatchWhiteningModule : nn.Module<Tensor, Tensor>
 
     public Modules.Parameter Bias => bias;
 
-    public override Tensor forward(Tensor input) => nn.functional.conv2d(input, weight, bias);
+    public override Tensor forward(Tensor input) => Cifar.Trainer.Native.ChannelPadding.Conv2d(input, weight, bias, [1, 1], [0, 0]);
 
     /// <summary>Whether the bias learns in <paramref name="epoch"/> (1-based).</summary>
     public void SetEpoch(int epoch) => bias.requires_grad = epoch <= Definition.BiasEpochs;
