@@ -44,10 +44,11 @@ internal static partial class FastPeerBenchmark
         // Where ours pads its convolutions' channels so that oneDNN's AVX-512 kernels are right on a processor that describes
         // no caches (OneDnnIsa), PyTorch, which pads nothing, is right only under the AVX limit: it runs there, and once more
         // under ours, for its speed alone (its 24-channel convolutions are wrong there).
-        bool peerNeedsAvx = Cifar.Trainer.Native.OneDnnIsa.ChannelMultiple > 1 && Cifar.Trainer.Native.OneDnnIsa.Limit is not null;
-        string[] peerIsa = peerNeedsAvx ? ["ONEDNN_MAX_CPU_ISA=AVX"] : [];
+        bool peerNeedsAvx = Cifar.Trainer.Native.OneDnnIsa.ChannelMultiple > 1;
+        string[] peerIsa = peerNeedsAvx ? [$"{Cifar.Trainer.Native.OneDnnIsa.Variable}=AVX"] : [];
         // Arguments of env: the peer's settings, then its run.
-        string[] Peer(params string[] settings) => [.. peerIsa, .. settings, "bash", peer, "run", script, precision, $"{steps}"];
+        string[] Run(params string[] settings) => [.. settings, "bash", peer, "run", script, precision, $"{steps}"];
+        string[] Peer(params string[] settings) => Run([.. peerIsa, .. settings]);
         if (Cifar.Trainer.Native.HugePages.SetBeforeLoad)
         {
             runners.Add(("PyTorch", "env", Peer()));
@@ -60,8 +61,9 @@ internal static partial class FastPeerBenchmark
             runners.Add(("PyTorch+THP+heap", "env", Peer($"{hugePages}=1", heap)));
         }
         if (peerNeedsAvx)
-            runners.Add(($"PyTorch+THP+heap under {Cifar.Trainer.Native.OneDnnIsa.Chosen} (wrong results)", "env",
-                [$"{hugePages}=1", heap, "bash", peer, "run", script, precision, $"{steps}"]));
+            runners.Add(Cifar.Trainer.Native.HugePages.SetBeforeLoad
+                ? ($"PyTorch+heap under {Cifar.Trainer.Native.OneDnnIsa.Chosen} (wrong results)", "env", Run(heap))
+                : ($"PyTorch+THP+heap under {Cifar.Trainer.Native.OneDnnIsa.Chosen} (wrong results)", "env", Run($"{hugePages}=1", heap)));
         if (reference) runners.Add(("airbench94", "env", [.. peerIsa, "bash", peer, "run", script, precision, $"{steps}", "--reference"]));
         // Both sides compute with one thread per logical processor unless told otherwise (PyTorch counts cores from the caches the
         // processor describes, and finds 1 where it describes none).
@@ -70,8 +72,10 @@ internal static partial class FastPeerBenchmark
         Console.WriteLine(Machine());
         // Set before either side starts: where oneDNN is limited here, PyTorch runs under the same limit, or under AVX where
         // ours pads channels.
-        if (Cifar.Trainer.Native.OneDnnIsa.Limit is { } limit)
-            Console.WriteLine(peerNeedsAvx ? $"ours: {limit}; PyTorch: oneDNN limited to AVX, where its convolutions are right" : $"both sides: {limit}");
+        if (peerNeedsAvx)
+            Console.WriteLine($"ours: oneDNN under {Cifar.Trainer.Native.OneDnnIsa.Chosen ?? "no limit"}, convolutions padded to multiples of "
+                              + $"{Cifar.Trainer.Native.OneDnnIsa.ChannelMultiple} channels; PyTorch: oneDNN limited to AVX, where its convolutions are right");
+        else if (Cifar.Trainer.Native.OneDnnIsa.Limit is { } limit) Console.WriteLine($"both sides: {limit}");
         string loadBefore = LoadAverage();
         var wall = runners.ToDictionary(r => r.Name, _ => new List<double>());
         var processor = runners.ToDictionary(r => r.Name, _ => new List<double>());

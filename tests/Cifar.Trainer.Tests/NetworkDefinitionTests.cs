@@ -58,9 +58,14 @@ public class NetworkDefinitionTests
             actual.Keys);
         foreach (var key in expected.Keys)
             Assert.True(expected[key].bytes.SequenceEqual(actual[key].bytes), $"{key} differs");
-        // The layers in order; convolutions are the library's own module (TorchSharp's initialisation, padded channels where
-        // the CPU kernels need them).
-        Assert.Equal(handWritten.named_children().Select(c => (c.name, c.module is TorchSharp.Modules.Conv2d ? typeof(Conv2dModule) : c.module.GetType())),
+        // The layers in order; convolutions and max-pools are the library's own modules (TorchSharp's initialisation, and
+        // the CPU kernels the library picks).
+        Assert.Equal(handWritten.named_children().Select(c => (c.name, c.module switch
+            {
+                TorchSharp.Modules.Conv2d => typeof(Conv2dModule),
+                TorchSharp.Modules.MaxPool2d => typeof(MaxPool2dModule),
+                var other => other.GetType(),
+            })),
             built.named_children().Select(c => (c.name, c.module.GetType())));
     }
 

@@ -33,7 +33,7 @@ public class NetworkTests
         var kinds = network.named_children().Select(c => c.module.GetType().Name).ToArray();
         Assert.Equal(new[]
         {
-            "Conv2dModule", "ReLU", "MaxPool2d", "Conv2dModule", "ReLU", "MaxPool2d", "Conv2dModule", "ReLU", "MaxPool2d",
+            "Conv2dModule", "ReLU", "MaxPool2dModule", "Conv2dModule", "ReLU", "MaxPool2dModule", "Conv2dModule", "ReLU", "MaxPool2dModule",
             "Conv2dModule", "ReLU", "Flatten", "Linear",
         }, kinds);
         var conv1 = (Conv2dModule)network.named_children().First().module;

@@ -30,6 +30,30 @@ public class OneDnnIsaTests
     public void Native_bfloat16_needs_oneDNN_allowed_up_to_AVX512_BF16(string? isa, bool expected) =>
         Assert.Equal(expected, OneDnnIsa.AllowsNativeBFloat16Under(isa));
 
+    [Theory]
+    [InlineData(null, true, true, 16)]             // no limit: oneDNN's widest vectors
+    [InlineData("ALL", true, true, 16)]
+    [InlineData("AVX512_CORE", true, true, 16)]
+    [InlineData("avx512_core_bf16", true, true, 16)]
+    [InlineData("AVX10_1_512", true, true, 16)]
+    [InlineData("AVX2", true, true, 8)]
+    [InlineData("AVX2_VNNI", true, true, 8)]
+    [InlineData("AVX", true, true, 1)]
+    [InlineData("SSE41", true, true, 1)]
+    [InlineData(null, false, true, 8)]             // a processor without AVX-512
+    [InlineData("AVX512_CORE", false, true, 8)]
+    [InlineData(null, false, false, 1)]
+    public void Channels_are_padded_to_the_vector_width_oneDNN_may_use(string? isa, bool avx512, bool avx2, int expected) =>
+        Assert.Equal(expected, OneDnnIsa.ChannelMultipleUnder(isa, avx512, avx2));
+
+    [Fact]
+    public void Channels_are_padded_exactly_where_the_caches_are_undescribed_and_oneDNN_may_use_wide_vectors()
+    {
+        int expected = OneDnnIsa.DescribesCaches() ? 1
+            : OneDnnIsa.ChannelMultipleUnder(OneDnnIsa.Chosen, OneDnnIsa.HasAvx512Core, System.Runtime.Intrinsics.X86.Avx2.IsSupported);
+        Assert.Equal(expected, OneDnnIsa.ChannelMultiple);
+    }
+
     [Fact]
     public void A_limit_is_set_exactly_where_the_processor_describes_no_caches()
     {

@@ -34,8 +34,11 @@ internal static class OneDnnIsa
     /// </summary>
     public static string SafeIsa => HasAvx512Core ? "AVX512_CORE" : "AVX";
 
-    // oneDNN's AVX512_CORE: AVX-512 F, BW, DQ and VL.
-    private static bool HasAvx512Core => Avx512F.IsSupported && Avx512BW.IsSupported && Avx512DQ.IsSupported && Avx512F.VL.IsSupported;
+    /// <summary>oneDNN's own setting of the instruction set it may use.</summary>
+    public const string Variable = "ONEDNN_MAX_CPU_ISA";
+
+    /// <summary>Whether the processor has what oneDNN's AVX512_CORE needs: AVX-512 F, BW, DQ and VL.</summary>
+    internal static bool HasAvx512Core => Avx512F.IsSupported && Avx512BW.IsSupported && Avx512DQ.IsSupported && Avx512F.VL.IsSupported;
 
     /// <summary>
     /// Why oneDNN was limited in this process, a sentence for the run's report; null where it runs as it chooses.
@@ -50,11 +53,11 @@ internal static class OneDnnIsa
     {
         if (!OperatingSystem.IsLinux() || !X86Base.IsSupported) return;
         if (!ShouldLimit(DescribesCaches(), Chosen)) return;
-        if (!NativeEnvironment.Set("ONEDNN_MAX_CPU_ISA", SafeIsa)) return;
+        if (!NativeEnvironment.Set(Variable, SafeIsa)) return;
         Limit = HasAvx512Core
-            ? $"oneDNN limited to {SafeIsa} and convolutions padded to {ChannelMultiple} channels: this processor describes no caches "
-              + "(CPUID), with which oneDNN's AVX-512 convolutions of other channel counts and its bfloat16 ones compute wrong results "
-              + "(ONEDNN_MAX_CPU_ISA overrides)"
+            ? $"oneDNN limited to {SafeIsa} (no bfloat16 kernels) and convolutions padded to multiples of {ChannelMultiple} channels: "
+              + "this processor describes no caches (CPUID), with which oneDNN's AVX-512 convolutions of other channel counts compute "
+              + "wrong results (ONEDNN_MAX_CPU_ISA overrides)"
             : $"oneDNN limited to {SafeIsa}: this processor describes no caches (CPUID), with which oneDNN's AVX2 and AVX-512 "
               + "convolutions compute wrong results (ONEDNN_MAX_CPU_ISA overrides)";
     }
@@ -86,7 +89,7 @@ internal static class OneDnnIsa
     /// <c>DNNL_MAX_CPU_ISA</c> (the first that is set and not empty); null where neither is, and oneDNN uses all it finds.
     /// </summary>
     public static string? Chosen =>
-        NonEmpty(Environment.GetEnvironmentVariable("ONEDNN_MAX_CPU_ISA")) ?? NonEmpty(Environment.GetEnvironmentVariable("DNNL_MAX_CPU_ISA"));
+        NonEmpty(Environment.GetEnvironmentVariable(Variable)) ?? NonEmpty(Environment.GetEnvironmentVariable("DNNL_MAX_CPU_ISA"));
 
     /// <summary>
     /// Whether oneDNN may use its native bfloat16 kernels under <see cref="Chosen"/>: no limit, <c>ALL</c>, or an

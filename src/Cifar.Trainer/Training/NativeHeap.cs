@@ -78,6 +78,10 @@ internal static class NativeHeap
             return false;
         }
         if (!NativeEnvironment.Set(TunablesVariable, GlibcTunables)) return false;
+        // The process started again sets oneDNN's limit itself, and so can say why; inherited, the limit would pass for the
+        // user's own choice there.
+        bool limited = OneDnnIsa.Limit is not null;
+        if (limited) NativeEnvironment.Remove(OneDnnIsa.Variable);
         // The arguments byte for byte, each with its terminating zero as the kernel gave them, and a null after the last.
         var arguments = new List<nint>();
         try
@@ -103,6 +107,7 @@ internal static class NativeHeap
             arguments.ForEach(Marshal.FreeHGlobal);
         }
         NativeEnvironment.Remove(TunablesVariable); // the process goes on as it started: nothing claims what did not happen
+        if (limited) NativeEnvironment.Set(OneDnnIsa.Variable, OneDnnIsa.SafeIsa);
         return false;
     }
 

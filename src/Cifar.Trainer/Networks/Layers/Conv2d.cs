@@ -54,8 +54,13 @@ internal sealed class Conv2dModule : nn.Module<Tensor, Tensor>
         // TorchSharp's own layer draws the initial values, so a seed gives the weights it always gave.
         using (var drawn = nn.Conv2d(inChannels, definition.OutChannels, kernel_size: definition.KernelSize, bias: definition.Bias))
         {
-            weight = new Modules.Parameter(drawn.weight!.detach().clone());
-            bias = drawn.bias is null ? null : new Modules.Parameter(drawn.bias.detach().clone());
+            using var drawnWeight = drawn.weight!.detach();
+            weight = new Modules.Parameter(drawnWeight.clone());
+            if (drawn.bias is { } drawnBias)
+            {
+                using var detachedBias = drawnBias.detach();
+                bias = new Modules.Parameter(detachedBias.clone());
+            }
         }
         KernelSize = definition.KernelSize;
         Stride = [definition.Stride, definition.Stride];
