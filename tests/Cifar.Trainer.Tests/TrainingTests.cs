@@ -220,8 +220,10 @@ public class CheckpointTests
 
     private static readonly Cifar.Trainer.Augmentation.BatchAugmenter Augmenter = new(AugmentationOptions.Tutorial);
 
-    [Fact]
-    public void Resuming_from_a_checkpoint_gives_the_uninterrupted_runs_weights_bit_for_bit()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)] // another validation interval on resume: not result-defining
+    public void Resuming_from_a_checkpoint_gives_the_uninterrupted_runs_weights_bit_for_bit(int resumedValidationInterval)
     {
         using var dir = new Cifar.Tests.TestData.TempFolder();
         using var train = ToySet(48, seed: 1);
@@ -232,32 +234,25 @@ public class CheckpointTests
         var checkpoint = dir.File("checkpoint.bin");
         using (CnnTrainer.Train(train, validation, 3, Run(settings with { Epochs = 1 }, checkpoint), Augmenter)) { }
         IReadOnlyList<EpochMetrics>? resumedFrom = null;
-        using var resumed = CnnTrainer.Train(train, validation, 3, Run(settings, checkpoint, resume: true), Augmenter,
+        using var resumed = CnnTrainer.Train(train, validation, 3,
+            Run(settings with { ValidationInterval = resumedValidationInterval }, checkpoint, resume: true), Augmenter,
             new TrainingCallbacks { Resumed = h => resumedFrom = h });
 
         Assert.Single(resumedFrom!);
-        Assert.Equal(straight.History.Select(h => (h.TrainLoss, h.TrainAccuracy, h.ValidationLoss, h.ValidationAccuracy)),
-            resumed.History.Select(h => (h.TrainLoss, h.TrainAccuracy, h.ValidationLoss, h.ValidationAccuracy)));
+        // Epoch 2 is validated only every epoch; where it is, its figures are the uninterrupted run's.
+        Assert.Equal(resumedValidationInterval == 1, resumed.History[1].ValidationAccuracy is not null);
+        Assert.Equal(straight.History.Select(h => (h.TrainLoss, h.TrainAccuracy)), resumed.History.Select(h => (h.TrainLoss, h.TrainAccuracy)));
+        foreach (var (a, b) in straight.History.Zip(resumed.History).Where(p => p.Second.ValidationAccuracy is not null))
+            Assert.Equal((a.ValidationLoss, a.ValidationAccuracy), (b.ValidationLoss, b.ValidationAccuracy));
         foreach (var (a, b) in straight.Network.parameters().Zip(resumed.Network.parameters()))
             Assert.True(a.allclose(b, rtol: 0, atol: 0), "weights differ after resuming");
     }
 
     [Fact]
-    public void A_resume_may_change_the_validation_interval_and_old_fingerprints_keep_their_bytes()
+    public void The_validation_interval_is_left_out_of_the_fingerprint_so_old_checkpoints_keep_its_bytes()
     {
-        using var dir = new Cifar.Tests.TestData.TempFolder();
-        using var train = ToySet(48, seed: 1);
-        using var validation = ToySet(16, seed: 2);
+        using var train = ToySet(16, seed: 1);
         var settings = new TrainingOptions { Epochs = 3, BatchSize = 16, Device = ComputeDevice.Cpu, Seed = 3 };
-        using var straight = CnnTrainer.Train(train, validation, 3, Run(settings), Augmenter);
-
-        var checkpoint = dir.File("checkpoint.bin");
-        using (CnnTrainer.Train(train, validation, 3, Run(settings with { Epochs = 1 }, checkpoint), Augmenter)) { }
-        using var resumed = CnnTrainer.Train(train, validation, 3, Run(settings with { ValidationInterval = 3 }, checkpoint, resume: true), Augmenter);
-
-        Assert.Equal(new[] { true, false, true }, resumed.History.Select(m => m.ValidationAccuracy is not null));
-        foreach (var (a, b) in straight.Network.parameters().Zip(resumed.Network.parameters()))
-            Assert.True(a.allclose(b, rtol: 0, atol: 0), "weights differ after resuming with another validation interval");
         string fingerprint = Checkpoint.Fingerprint(Run(settings with { ValidationInterval = 3 }), 3, train, null, DeviceType.CPU);
         Assert.DoesNotContain("ValidationInterval", fingerprint);
         Assert.Equal(Checkpoint.Fingerprint(Run(settings), 3, train, null, DeviceType.CPU), fingerprint);
