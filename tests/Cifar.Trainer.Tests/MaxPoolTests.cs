@@ -10,18 +10,19 @@ namespace Cifar.Trainer.Tests;
 public class MaxPoolTests
 {
     [Theory]
-    [InlineData(64, 31, 2, 2)]  // AirbenchNet's first block: the odd last row and column are left out (floor)
-    [InlineData(8, 7, 3, 3)]    // its last pool's shape
-    [InlineData(5, 9, 3, 2)]    // overlapping windows
-    public void Values_and_gradients_are_libtorchs_max_pooling_to_the_bit_ties_included(int channels, int side, int kernel, int stride)
+    [InlineData(64, 31, 2, 2, ScalarType.Float32)]   // AirbenchNet's first block: the odd last row and column are left out (floor)
+    [InlineData(64, 31, 2, 2, ScalarType.BFloat16)]  // its 16-bit working copy
+    [InlineData(8, 7, 3, 3, ScalarType.Float64)]     // its last pool's shape
+    [InlineData(5, 9, 3, 2, ScalarType.BFloat16)]    // overlapping windows: libtorch's own pooling
+    public void Values_and_gradients_are_libtorchs_max_pooling_to_the_bit_ties_included(int channels, int side, int kernel, int stride, ScalarType type)
     {
         using var scope = NewDisposeScope();
         using var generator = new Generator(4);
         // Small integers: many windows hold their maximum twice, where the first position must take the gradient.
-        var input = randint(0, 4, new long[] { 3, channels, side, side }, generator: generator).to(float32);
+        var input = randint(0, 4, new long[] { 3, channels, side, side }, generator: generator).to(type);
         var pool = new MaxPool2dModule(kernel, stride);
         var expectedOutput = nn.functional.max_pool2d(input, [kernel, kernel], [stride, stride]);
-        var upstream = randn(expectedOutput.shape, generator: generator);
+        var upstream = randn(expectedOutput.shape, generator: generator).to(type);
 
         var x = input.detach().requires_grad_(true);
         var output = pool.call(x);
@@ -30,6 +31,7 @@ public class MaxPoolTests
         nn.functional.max_pool2d(x0, [kernel, kernel], [stride, stride]).backward([upstream]);
 
         Assert.Equal(expectedOutput.shape, output.shape);
+        Assert.Equal(type, output.dtype);
         Assert.True(output.detach().allclose(expectedOutput, rtol: 0, atol: 0), "values differ");
         Assert.True(output.is_contiguous());
         Assert.True(x.grad!.allclose(x0.grad!, rtol: 0, atol: 0), "gradients differ");

@@ -47,14 +47,6 @@ public class OneDnnIsaTests
         Assert.Equal(expected, OneDnnIsa.ChannelMultipleUnder(isa, avx512, avx2));
 
     [Fact]
-    public void Channels_are_padded_exactly_where_the_caches_are_undescribed_and_oneDNN_may_use_wide_vectors()
-    {
-        int expected = OneDnnIsa.DescribesCaches() ? 1
-            : OneDnnIsa.ChannelMultipleUnder(OneDnnIsa.Chosen, OneDnnIsa.HasAvx512Core, System.Runtime.Intrinsics.X86.Avx2.IsSupported);
-        Assert.Equal(expected, OneDnnIsa.ChannelMultiple);
-    }
-
-    [Fact]
     public void A_limit_is_set_exactly_where_the_processor_describes_no_caches()
     {
         bool userChose = OneDnnIsa.Limit is null && OneDnnIsa.Chosen is not null;

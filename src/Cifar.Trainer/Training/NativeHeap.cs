@@ -107,7 +107,9 @@ internal static class NativeHeap
             arguments.ForEach(Marshal.FreeHGlobal);
         }
         NativeEnvironment.Remove(TunablesVariable); // the process goes on as it started: nothing claims what did not happen
-        if (limited) NativeEnvironment.Set(OneDnnIsa.Variable, OneDnnIsa.SafeIsa);
+        // Without its limit back, oneDNN would compute wrong convolutions here: better not to go on.
+        if (limited && !NativeEnvironment.Set(OneDnnIsa.Variable, OneDnnIsa.SafeIsa))
+            throw new InvalidOperationException($"could not set {OneDnnIsa.Variable} again after a failed restart");
         return false;
     }
 

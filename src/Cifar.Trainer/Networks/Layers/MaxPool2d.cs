@@ -28,9 +28,11 @@ internal sealed class MaxPool2dKind : LayerKind<MaxPool2d, MaxPool2dModule>
 /// <summary>
 /// A <see cref="MaxPool2d"/> layer's module: libtorch's max-pooling (no padding, floor rounding), with the same values and
 /// gradients, taken faster on the CPU. libtorch pools NCHW tensors one window after another but channels-last ones a
-/// vector of channels at a time; so on the CPU the maxima's positions come from a channels-last copy, the values are
-/// gathered from the input at them, and the gradient goes back to them (autograd's backward of the gather): what
-/// libtorch's own backward does with its indices.
+/// vector of channels at a time; so on the CPU, for windows that do not overlap, the maxima's positions come from a
+/// channels-last copy, the values are gathered from the input at them, and the gradient goes back to them (autograd's
+/// backward of the gather): what libtorch's own backward does with its indices. Each input then takes at most one
+/// gradient, so nothing is summed and every number type gives libtorch's gradients to the bit; overlapping windows keep
+/// libtorch's pooling.
 /// </summary>
 internal sealed class MaxPool2dModule(int kernelSize, int stride) : nn.Module<Tensor, Tensor>(nameof(MaxPool2dModule))
 {
@@ -42,7 +44,8 @@ internal sealed class MaxPool2dModule(int kernelSize, int stride) : nn.Module<Te
 
     public override Tensor forward(Tensor input)
     {
-        if (input.device_type != DeviceType.CPU || input.dim() != 4) return nn.functional.max_pool2d(input, KernelSize, Stride);
+        if (input.device_type != DeviceType.CPU || input.dim() != 4 || Stride[0] < KernelSize[0])
+            return nn.functional.max_pool2d(input, KernelSize, Stride);
         // Its own scope: the channels-last copy goes at once, not at the end of the caller's step.
         using var scope = NewDisposeScope();
         Tensor values, positions;
