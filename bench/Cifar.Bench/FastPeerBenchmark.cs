@@ -64,7 +64,7 @@ internal static partial class FastPeerBenchmark
             runners.Add(Cifar.Trainer.Native.HugePages.SetBeforeLoad
                 ? ($"PyTorch+heap under {Cifar.Trainer.Native.OneDnnIsa.Chosen} (wrong results)", "env", Run(heap))
                 : ($"PyTorch+THP+heap under {Cifar.Trainer.Native.OneDnnIsa.Chosen} (wrong results)", "env", Run($"{hugePages}=1", heap)));
-        if (reference) runners.Add(("airbench94", "env", [.. peerIsa, "bash", peer, "run", script, precision, $"{steps}", "--reference"]));
+        if (reference) runners.Add(("airbench94", "env", [.. Peer(), "--reference"]));
         // Both sides compute with one thread per logical processor unless told otherwise (PyTorch counts cores from the caches the
         // processor describes, and finds 1 where it describes none).
         if (string.IsNullOrEmpty(Environment.GetEnvironmentVariable("OMP_NUM_THREADS")))

@@ -51,8 +51,7 @@ internal sealed class MaxPool2dModule(int kernelSize, int stride) : nn.Module<Te
         Tensor values, positions;
         using (no_grad())
         {
-            var channelsLast = input.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
-            (values, positions) = nn.functional.max_pool2d_with_indices(channelsLast, KernelSize, Stride);
+            (values, positions) = nn.functional.max_pool2d_with_indices(Cifar.Trainer.Training.ChannelsLast.Of(input), KernelSize, Stride);
         }
         if (!(input.requires_grad && is_grad_enabled())) return values.contiguous().MoveToOuterDisposeScope();
         var shape = values.shape;
