@@ -46,6 +46,14 @@ public class OneDnnIsaTests
     public void Channels_are_padded_to_the_vector_width_oneDNN_may_use(string? isa, bool avx512, bool avx2, int expected) =>
         Assert.Equal(expected, OneDnnIsa.ChannelMultipleUnder(isa, avx512, avx2));
 
+    [Theory]
+    [InlineData(true, true, "AVX512_CORE_BF16")]   // e.g. Zen 4 and 5: bfloat16 kernels, channels padded to 16
+    [InlineData(true, false, "AVX512_CORE")]
+    [InlineData(false, true, "AVX")]
+    [InlineData(false, false, "AVX")]
+    public void The_limit_keeps_AVX512_and_its_bfloat16_kernels_where_the_processor_has_them(bool avx512, bool bfloat16, string expected) =>
+        Assert.Equal(expected, OneDnnIsa.SafeIsaFor(avx512, bfloat16));
+
     [Fact]
     public void A_limit_is_set_exactly_where_the_processor_describes_no_caches()
     {
@@ -65,6 +73,28 @@ public class OneDnnIsaTests
     {
         _ = OneDnnIsa.Limit; // this library's module initializer has run before the first convolution
         Assert.Null(CpuKernelCheck.Compare((inputs, outputs, kernel, padding, side)));
+    }
+
+    [Theory]
+    [InlineData(3, 24, 2, 0, 32)]
+    [InlineData(24, 64, 3, 1, 31)]
+    [InlineData(5, 7, 2, 1, 16)]
+    public void BFloat16_convolutions_and_their_gradients_match_float64_on_the_same_rounded_values(int inputs, int outputs, int kernel, int padding, int side)
+    {
+        _ = OneDnnIsa.Limit;
+        Assert.Null(CpuKernelCheck.Compare((inputs, outputs, kernel, padding, side), ScalarType.BFloat16));
+    }
+
+    [Fact]
+    public void The_check_in_bfloat16_passes_here_and_allows_a_16_bit_rounding_but_not_a_wrong_kernel()
+    {
+        CpuKernelCheck.ThrowIfWrong(ScalarType.BFloat16);
+        using var expected = tensor(new double[] { 1, -2, 0.5 });
+        using var rounded = tensor(new float[] { 1, -2.015625f, 0.5f });   // one bfloat16 step (2^-6) off at 2
+        using var off = tensor(new float[] { 1, -1.7f, 0.5f });
+        Assert.Null(CpuKernelCheck.Difference(expected, rounded, 1e-2));
+        Assert.Equal("off by 0.016 at a scale of 2", CpuKernelCheck.Difference(expected, rounded));
+        Assert.Equal("off by 0.3 at a scale of 2", CpuKernelCheck.Difference(expected, off, 1e-2));
     }
 
     [Fact]

@@ -6,8 +6,8 @@ namespace Cifar.Trainer.Native;
 /// <summary>
 /// Keeps libtorch's oneDNN kernels correct on processors that describe no caches: there its AVX2 and AVX-512
 /// convolutions compute wrong results where a channel count is not a multiple of the vector width, so oneDNN is limited
-/// before it first runs, to AVX-512 with this library's convolutions padded to whole vectors where the processor has
-/// AVX-512, else to AVX.
+/// before it first runs, to AVX-512 (with its bfloat16 kernels where the processor has them) with this library's
+/// convolutions padded to whole vectors where the processor has AVX-512, else to AVX.
 /// </summary>
 /// <remarks>
 /// <para>oneDNN sizes its convolution blocking from the cache sizes CPUID reports (leaf 4 on Intel, 0x8000001D on
@@ -16,11 +16,13 @@ namespace Cifar.Trainer.Native;
 /// 15–50 % and bfloat16 ones off or NaN wherever a channel count is not a multiple of the vector width (AVX-512: 16,
 /// e.g. AirbenchNet's 24 whitening filters; AVX2: 8), and the fast recipe diverged at its first step. Its AVX kernels
 /// agreed with a float64 reference on every shape tried (1,152 convolutions, forward and both gradients), and so did its
-/// AVX-512 ones wherever both channel counts were multiples of 16.</para>
-/// <para>So where the processor has AVX-512 the limit is <c>AVX512_CORE</c> (float32 kernels, about twice AVX's speed
-/// there; no bfloat16 ones), and <see cref="ChannelPadding"/> pads every convolution of this library's networks to whole
-/// 16-channel vectors (<see cref="ChannelMultiple"/>); elsewhere it is AVX. <see cref="CpuKernelCheck"/> checks the
-/// padded convolutions against float64 before every CPU run. Convolutions that other code runs in the same process are
+/// AVX-512 ones, float32 and bfloat16, wherever both channel counts were multiples of 16; its bfloat16 matrix products
+/// were right on every shape tried.</para>
+/// <para>So where the processor has AVX-512 the limit is <c>AVX512_CORE_BF16</c> where it also has AVX-512 BF16 (float32
+/// kernels about twice AVX's speed there, bfloat16 ones about 3.5 times), else <c>AVX512_CORE</c>, and
+/// <see cref="ChannelPadding"/> pads every convolution of this library's networks to whole 16-channel vectors
+/// (<see cref="ChannelMultiple"/>); elsewhere it is AVX. <see cref="CpuKernelCheck"/> checks the padded convolutions
+/// against float64 before every CPU run, in the run's precision. Convolutions that other code runs in the same process are
 /// not padded: such code should set <c>ONEDNN_MAX_CPU_ISA=AVX</c> itself on these machines.</para>
 /// <para>The limit is oneDNN's own setting, <c>ONEDNN_MAX_CPU_ISA</c>, read once when oneDNN first runs: it is set in
 /// the process's environment when this assembly loads, before anything of it can reach libtorch, and only when the
@@ -29,10 +31,13 @@ namespace Cifar.Trainer.Native;
 internal static class OneDnnIsa
 {
     /// <summary>
-    /// The instruction set oneDNN is limited to where the processor describes no caches: <c>AVX512_CORE</c> where the
-    /// processor has it (with <see cref="ChannelPadding"/>), else <c>AVX</c>.
+    /// The instruction set oneDNN is limited to where the processor describes no caches (with <see cref="ChannelPadding"/>
+    /// above AVX): <c>AVX512_CORE_BF16</c> where the processor has AVX-512 and its bfloat16 instructions,
+    /// <c>AVX512_CORE</c> where it has AVX-512 without them, else <c>AVX</c>.
     /// </summary>
-    public static string SafeIsa => HasAvx512Core ? "AVX512_CORE" : "AVX";
+    public static string SafeIsa => SafeIsaFor(HasAvx512Core, CpuFeatures.ProcessorHasBFloat16);
+
+    internal static string SafeIsaFor(bool avx512, bool bfloat16) => !avx512 ? "AVX" : bfloat16 ? "AVX512_CORE_BF16" : "AVX512_CORE";
 
     /// <summary>oneDNN's own setting of the instruction set it may use.</summary>
     public const string Variable = "ONEDNN_MAX_CPU_ISA";
@@ -55,7 +60,7 @@ internal static class OneDnnIsa
         if (!ShouldLimit(DescribesCaches(), Chosen)) return;
         if (!NativeEnvironment.Set(Variable, SafeIsa)) return;
         Limit = HasAvx512Core
-            ? $"oneDNN limited to {SafeIsa} (no bfloat16 kernels) and convolutions padded to multiples of {ChannelMultiple} channels: "
+            ? $"oneDNN limited to {SafeIsa}{(AllowsNativeBFloat16 ? "" : " (no bfloat16 kernels)")} and convolutions padded to multiples of {ChannelMultiple} channels: "
               + "this processor describes no caches (CPUID), with which oneDNN's AVX-512 convolutions of other channel counts compute "
               + "wrong results (ONEDNN_MAX_CPU_ISA overrides)"
             : $"oneDNN limited to {SafeIsa}: this processor describes no caches (CPUID), with which oneDNN's AVX2 and AVX-512 "

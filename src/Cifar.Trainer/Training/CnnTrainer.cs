@@ -98,7 +98,7 @@ internal static class CnnTrainer
         CancellationToken cancellation = default)
     {
         var device = DeviceSelector.Resolve(run.Training.Device);
-        if (device.type == DeviceType.CPU) CpuKernelCheck.ThrowIfWrong();
+        if (device.type == DeviceType.CPU) CpuKernelCheck.ThrowIfWrong(run.Training.PassTypeFor(DeviceType.CPU));
         return DenormalFlushing.Run(run.Training.FlushDenormals, caller =>
         {
             // The callbacks are the caller's code: they compute, and start threads, with the caller's denormal setting.
