@@ -48,6 +48,21 @@ public class ChannelPaddingTests
     }
 
     [Fact]
+    public void A_channels_last_input_gives_a_whole_channels_last_output_of_the_same_values()
+    {
+        using var scope = NewDisposeScope();
+        using var generator = new Generator(8);
+        // AirbenchNet's whitening as its 16-bit passes feed it on AVX-512: 3 -> 24 filters, run as 16 -> 32 and cut back.
+        var input = randn(new long[] { 2, 3, 9, 9 }, generator: generator);
+        var weight = randn(new long[] { 24, 3, 2, 2 }, generator: generator);
+        var output = ChannelPadding.Conv2d(Cifar.Trainer.Training.ChannelsLast.Of(input), weight, null, [1, 1], [0, 0], 16);
+        // NHWC in memory with nothing between the kept filters: a channel step 1, a column 24, a row 8 × 24, an image 8 × 192.
+        Assert.Equal(new long[] { 1536, 1, 192, 24 }, output.stride());
+        var reference = nn.functional.conv2d(input.to(float64), weight.to(float64));
+        Assert.Null(CpuKernelCheck.Difference(reference, output));
+    }
+
+    [Fact]
     public void Without_padding_it_is_libtorchs_conv2d_to_the_bit()
     {
         using var scope = NewDisposeScope();

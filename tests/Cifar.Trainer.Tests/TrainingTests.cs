@@ -193,14 +193,34 @@ public class TrainingTests
         Assert.Equal(new long[] { 60, 1, 15, 3 }, last.stride());
     }
 
-    [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public void A_training_batch_keeps_its_layout_on_the_cpu(bool sixteenBitPasses)
+    [Fact]
+    public void Channels_last_is_told_from_the_strides()
     {
-        // The CPU path must stay bit for bit what it was: the very batch goes into the network.
         using var images = rand(2, 3, 4, 5);
-        Assert.Same(images, ChannelsLast.ForTraining(images, sixteenBitPasses));
+        using var last = ChannelsLast.Of(images);
+        using var gray = ChannelsLast.Of(rand(2, 1, 4, 5));
+        Assert.False(ChannelsLast.Has(images));
+        Assert.True(ChannelsLast.Has(last));
+        Assert.False(ChannelsLast.Has(gray));           // one channel: both layouts alike
+        Assert.False(ChannelsLast.Has(rand(2, 3)));
+    }
+
+    [Fact]
+    public void A_float32_training_batch_keeps_its_layout_on_the_cpu()
+    {
+        // float32 passes (the tutorial's) must stay bit for bit what they were: the very batch goes into the network.
+        using var images = rand(2, 3, 4, 5);
+        Assert.Same(images, ChannelsLast.ForTraining(images, sixteenBitPasses: false));
+    }
+
+    [Fact]
+    public void A_16_bit_training_batch_on_the_cpu_is_channels_last_where_oneDNN_may_use_AVX512()
+    {
+        using var images = rand(2, 3, 4, 5);
+        using var batch = ChannelsLast.ForTraining(images, sixteenBitPasses: true);
+        if (Cifar.Trainer.Native.OneDnnIsa.MayUseAvx512) Assert.Equal(new long[] { 60, 1, 15, 3 }, batch.stride());
+        else Assert.Same(images, batch);
+        Assert.True(batch.eq(images).all().item<bool>());
     }
 
     [Fact]

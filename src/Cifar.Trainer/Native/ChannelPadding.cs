@@ -26,7 +26,10 @@ internal static class ChannelPadding
         var paddedWeight = nn.functional.pad(weight, [0, 0, 0, 0, 0, extraChannels, 0, extraFilters]);
         var paddedBias = bias is null || extraFilters == 0 ? bias : nn.functional.pad(bias, [0, extraFilters]);
         var output = nn.functional.conv2d(paddedInput, paddedWeight, paddedBias, stride, padding);
-        return extraFilters == 0 ? output : output.narrow(1, 0, filters);
+        if (extraFilters == 0) return output;
+        // Channels-last, the kept filters are a strided view that elementwise layers after it walk slowly: made whole again.
+        var kept = output.narrow(1, 0, filters);
+        return Cifar.Trainer.Training.ChannelsLast.Has(output) ? Cifar.Trainer.Training.ChannelsLast.Of(kept) : kept;
     }
 
     private static long Extra(long count, int multiple) => (multiple - count % multiple) % multiple;

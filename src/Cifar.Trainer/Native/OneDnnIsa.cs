@@ -77,6 +77,9 @@ internal static class OneDnnIsa
     private static readonly Lazy<int> LazyChannelMultiple = new(() =>
         !OperatingSystem.IsLinux() || !X86Base.IsSupported || DescribesCaches() ? 1 : ChannelMultipleUnder(Chosen, HasAvx512Core, Avx2.IsSupported));
 
+    /// <summary>Whether oneDNN may use AVX-512 in this process: the processor has it, and no limit below it is set.</summary>
+    public static bool MayUseAvx512 => HasAvx512Core && ChannelMultipleUnder(Chosen, avx512: true, avx2: false) == 16;
+
     /// <summary>
     /// The vector width in floats that oneDNN's kernels use under the limit <paramref name="isa"/> (null: none), on a
     /// processor with or without AVX-512 and AVX2; 1 at AVX or below.

@@ -32,7 +32,7 @@ internal sealed class MaxPool2dKind : LayerKind<MaxPool2d, MaxPool2dModule>
 /// channels-last copy, the values are gathered from the input at them, and the gradient goes back to them (autograd's
 /// backward of the gather): what libtorch's own backward does with its indices. Each input then takes at most one
 /// gradient, so nothing is summed and every number type gives libtorch's gradients to the bit; overlapping windows keep
-/// libtorch's pooling.
+/// libtorch's pooling, and so does a channels-last input (the 16-bit passes' on AVX-512), which libtorch pools fast.
 /// </summary>
 internal sealed class MaxPool2dModule(int kernelSize, int stride) : nn.Module<Tensor, Tensor>(nameof(MaxPool2dModule))
 {
@@ -44,7 +44,7 @@ internal sealed class MaxPool2dModule(int kernelSize, int stride) : nn.Module<Te
 
     public override Tensor forward(Tensor input)
     {
-        if (input.device_type != DeviceType.CPU || input.dim() != 4 || Stride[0] < KernelSize[0])
+        if (input.device_type != DeviceType.CPU || input.dim() != 4 || Stride[0] < KernelSize[0] || Cifar.Trainer.Training.ChannelsLast.Has(input))
             return nn.functional.max_pool2d(input, KernelSize, Stride);
         // Its own scope: the channels-last copy goes at once, not at the end of the caller's step.
         using var scope = NewDisposeScope();
