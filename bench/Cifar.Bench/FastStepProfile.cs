@@ -17,9 +17,10 @@ namespace Cifar.Bench;
 /// printed beside <see cref="FastStepBenchmark"/>'s, which times the trainer itself. Then each layer of the pass's
 /// network alone on its real input (best of 3): forward, and backward (the gradients of its input and its trained
 /// weights), with the arithmetic rate of convolutions and the head, as bench/pytorch/fast_step.py --profile prints them.
+/// The images take the layout the trainer gives them (<see cref="ChannelsLast.ForTraining(Tensor, bool)"/>);
 /// <c>--channels-last</c> gives the images and the convolution weights channels-last strides (NHWC in memory, the
-/// shape unchanged), which libtorch's oneDNN convolutions keep in their outputs: the lever TorchSharp 0.107 has no
-/// memory-format API for.
+/// shape unchanged) whatever the precision, which libtorch's oneDNN convolutions keep in their outputs: the lever
+/// TorchSharp 0.107 has no memory-format API for.
 /// </summary>
 internal static class FastStepProfile
 {
@@ -66,7 +67,7 @@ internal static class FastStepProfile
             phases.Start();
             var indices = order.narrow(0, (long)step * batch, batch);
             var images = data.NormalizePixels(augmenter.Apply(data.Pixels(indices), draws, indices, (long)step * batch));
-            if (options.ChannelsLast) images = ChannelsLast.Of(images);
+            images = options.ChannelsLast ? ChannelsLast.Of(images) : ChannelsLast.ForTraining(images, passType is not null); // as the trainer
             var labels = data.Labels.index_select(0, indices);
             phases.Mark("augmentation");
             if (precision is not null)
@@ -98,7 +99,7 @@ internal static class FastStepProfile
             Console.WriteLine($"  {name,-22} {seconds / steps * 1000,8:F1} ms  {seconds / total,6:P1}");
         using (var sample = data.NormalizePixels(augmenter.Apply(data.Pixels(order.narrow(0, 0, batch)), draws, order.narrow(0, 0, batch), 0)))
         using (var typed = passType is { } t ? sample.to(t) : sample.alias())
-        using (var input = options.ChannelsLast ? ChannelsLast.Of(typed) : typed.alias())
+        using (var input = options.ChannelsLast ? ChannelsLast.Of(typed) : ChannelsLast.ForTraining(typed.alias(), passType is not null))
             PrintLayers(working ?? network, input);
         return 0;
     }

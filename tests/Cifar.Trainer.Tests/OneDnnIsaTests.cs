@@ -4,8 +4,9 @@ using static TorchSharp.torch;
 namespace Cifar.Trainer.Tests;
 
 /// <summary>
-/// <see cref="OneDnnIsa"/>: libtorch's float32 convolutions (oneDNN's kernels) agree with its float64 ones (ATen's own
-/// loops, no oneDNN) on every machine the suite runs on, including processors that describe no caches.
+/// <see cref="OneDnnIsa"/>: libtorch's float32 and bfloat16 convolutions (oneDNN's kernels, padded and laid out as this
+/// library's passes run them) agree with its float64 ones (ATen's own loops, no oneDNN) on every machine the suite runs
+/// on, including processors that describe no caches.
 /// </summary>
 public class OneDnnIsaTests
 {
@@ -53,6 +54,17 @@ public class OneDnnIsaTests
     [InlineData(false, false, "AVX")]
     public void The_limit_keeps_AVX512_and_its_bfloat16_kernels_where_the_processor_has_them(bool avx512, bool bfloat16, string expected) =>
         Assert.Equal(expected, OneDnnIsa.SafeIsaFor(avx512, bfloat16));
+
+    [Theory]
+    [InlineData(null, true)]
+    [InlineData("all", true)]
+    [InlineData("AVX512_CORE", true)]
+    [InlineData("AVX512_CORE_BF16", true)]
+    [InlineData("AVX10_1_512", true)]
+    [InlineData("AVX2", false)]
+    [InlineData("AVX", false)]
+    public void AVX512_is_allowed_by_no_limit_or_a_limit_from_AVX512_up(string? isa, bool expected) =>
+        Assert.Equal(expected, OneDnnIsa.AllowsAvx512Under(isa));
 
     [Fact]
     public void A_limit_is_set_exactly_where_the_processor_describes_no_caches()

@@ -196,12 +196,12 @@ public class TrainingTests
     [Fact]
     public void Channels_last_is_told_from_the_strides()
     {
-        using var images = rand(2, 3, 4, 5);
-        using var last = ChannelsLast.Of(images);
-        using var gray = ChannelsLast.Of(rand(2, 1, 4, 5));
+        using var scope = NewDisposeScope();
+        var images = rand(2, 3, 4, 5);
         Assert.False(ChannelsLast.Has(images));
-        Assert.True(ChannelsLast.Has(last));
-        Assert.False(ChannelsLast.Has(gray));           // one channel: both layouts alike
+        Assert.True(ChannelsLast.Has(ChannelsLast.Of(images)));
+        Assert.False(ChannelsLast.Has(ChannelsLast.Of(rand(2, 1, 4, 5))));  // one channel: both layouts alike, told NCHW
+        Assert.True(ChannelsLast.Has(rand(2, 3, 1, 1)));                    // one value per channel: both alike, told channels-last
         Assert.False(ChannelsLast.Has(rand(2, 3)));
     }
 
@@ -213,14 +213,18 @@ public class TrainingTests
         Assert.Same(images, ChannelsLast.ForTraining(images, sixteenBitPasses: false));
     }
 
-    [Fact]
-    public void A_16_bit_training_batch_on_the_cpu_is_channels_last_where_oneDNN_may_use_AVX512()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_16_bit_training_batch_on_the_cpu_is_channels_last_where_oneDNN_may_use_AVX512(bool avx512)
     {
-        using var images = rand(2, 3, 4, 5);
-        using var batch = ChannelsLast.ForTraining(images, sixteenBitPasses: true);
-        if (Cifar.Trainer.Native.OneDnnIsa.MayUseAvx512) Assert.Equal(new long[] { 60, 1, 15, 3 }, batch.stride());
+        using var scope = NewDisposeScope();
+        var images = rand(2, 3, 4, 5);
+        var batch = ChannelsLast.ForTraining(images, sixteenBitPasses: true, avx512);
+        if (avx512) Assert.Equal(new long[] { 60, 1, 15, 3 }, batch.stride());
         else Assert.Same(images, batch);
         Assert.True(batch.eq(images).all().item<bool>());
+        Assert.Same(images, ChannelsLast.ForTraining(images, sixteenBitPasses: false, avx512));
     }
 
     [Fact]

@@ -6,7 +6,7 @@ namespace Cifar.Trainer.Native;
 /// <summary>
 /// The one place this library's networks convolve: libtorch's <c>conv2d</c>, with both channel counts padded with zeros
 /// to multiples of <see cref="OneDnnIsa.ChannelMultiple"/> on the CPU where oneDNN needs it (processors that describe no
-/// caches), and the output cut back to its filters. The zeros add nothing, so the values are the convolution's; autograd
+/// caches), and the output cut back to its filters (a channels-last one copied whole again). The zeros add nothing, so the values are the convolution's; autograd
 /// takes the gradients through the padding, and every oneDNN kernel (forward, both gradients) sees whole vectors.
 /// </summary>
 internal static class ChannelPadding

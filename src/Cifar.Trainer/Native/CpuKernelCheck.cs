@@ -36,13 +36,15 @@ internal static class CpuKernelCheck
         foreach (var shape in Shapes)
             if (Compare(shape, type) is { } off)
                 return $"libtorch's CPU convolutions compute wrong results on this machine ({type}, {shape.Inputs} -> {shape.Outputs} channels, " +
-                       $"{shape.Kernel}x{shape.Kernel}: {off}); try ONEDNN_MAX_CPU_ISA={Fallback(OneDnnIsa.Chosen)} (docs/native-prerequisites.md)";
+                       $"{shape.Kernel}x{shape.Kernel}: {off}); try {Fallback(type, OneDnnIsa.Chosen)} (docs/native-prerequisites.md)";
         return null;
     }
 
-    // The next instruction set down from what runs: AVX, whose kernels were right where AVX2's and AVX-512's were not,
-    // and SSE41 below it.
-    private static string Fallback(string? chosen) => string.Equals(chosen, "AVX", StringComparison.OrdinalIgnoreCase) ? "SSE41" : "AVX";
+    // For 16-bit kernels, float32 passes (whose kernels passed first); else the next instruction set down from what runs:
+    // AVX, whose kernels were right where AVX2's and AVX-512's were not, and SSE41 below it.
+    private static string Fallback(ScalarType type, string? chosen) =>
+        type != ScalarType.Float32 ? "Training:Precision=Float32"
+        : $"ONEDNN_MAX_CPU_ISA={(string.Equals(chosen, "AVX", StringComparison.OrdinalIgnoreCase) ? "SSE41" : "AVX")}";
 
     /// <summary>
     /// What is off in one convolution of <paramref name="shape"/> (4 images) in <paramref name="type"/>, forward, both
@@ -56,8 +58,9 @@ internal static class CpuKernelCheck
         using var generator = new Generator(7);
         var images = randn(4, shape.Inputs, shape.Side, shape.Side, generator: generator).to(type);
         var weights = randn(shape.Outputs, shape.Inputs, shape.Kernel, shape.Kernel, generator: generator).to(type);
-        // As this library's layers convolve (padded where oneDNN needs it), against libtorch's float64 loops as they come.
-        var actual = Convolve(images, weights, shape.Padding, OneDnnIsa.ChannelMultiple, type);
+        // As this library's layers convolve (padded where oneDNN needs it, in the layout 16-bit passes are fed), against
+        // libtorch's float64 loops as they come.
+        var actual = Convolve(ChannelsLast.ForTraining(images, sixteenBitPasses: type != ScalarType.Float32), weights, shape.Padding, OneDnnIsa.ChannelMultiple, type);
         var expected = Convolve(images.to(float64), weights.to(float64), shape.Padding, 1, type);
         double tolerance = type == ScalarType.Float32 ? Float32Tolerance : SixteenBitTolerance;
         string[] names = ["output", "image gradient", "weight gradient", "image gradient by flipped filters"];

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics.X86;
 
@@ -19,7 +20,7 @@ namespace Cifar.Trainer.Native;
 /// AVX-512 ones, float32 and bfloat16, wherever both channel counts were multiples of 16; its bfloat16 matrix products
 /// were right on every shape tried.</para>
 /// <para>So where the processor has AVX-512 the limit is <c>AVX512_CORE_BF16</c> where it also has AVX-512 BF16 (float32
-/// kernels about twice AVX's speed there, bfloat16 ones about 3.5 times), else <c>AVX512_CORE</c>, and
+/// kernels about twice AVX's speed there, bfloat16 ones 3 to 4 times), else <c>AVX512_CORE</c>, and
 /// <see cref="ChannelPadding"/> pads every convolution of this library's networks to whole 16-channel vectors
 /// (<see cref="ChannelMultiple"/>); elsewhere it is AVX. <see cref="CpuKernelCheck"/> checks the padded convolutions
 /// against float64 before every CPU run, in the run's precision. Convolutions that other code runs in the same process are
@@ -77,8 +78,17 @@ internal static class OneDnnIsa
     private static readonly Lazy<int> LazyChannelMultiple = new(() =>
         !OperatingSystem.IsLinux() || !X86Base.IsSupported || DescribesCaches() ? 1 : ChannelMultipleUnder(Chosen, HasAvx512Core, Avx2.IsSupported));
 
-    /// <summary>Whether oneDNN may use AVX-512 in this process: the processor has it, and no limit below it is set.</summary>
-    public static bool MayUseAvx512 => HasAvx512Core && ChannelMultipleUnder(Chosen, avx512: true, avx2: false) == 16;
+    /// <summary>
+    /// Whether oneDNN may use AVX-512 in this process: the processor has it, and no limit below it is set. Read once, as
+    /// oneDNN reads its limit.
+    /// </summary>
+    public static bool MayUseAvx512 => LazyMayUseAvx512.Value;
+
+    private static readonly Lazy<bool> LazyMayUseAvx512 = new(() => HasAvx512Core && AllowsAvx512Under(Chosen));
+
+    /// <summary>Whether the limit <paramref name="isa"/> (null: none) lets oneDNN use AVX-512: none, <c>ALL</c>, <c>AVX512…</c> or <c>AVX10…</c>.</summary>
+    internal static bool AllowsAvx512Under([NotNullWhen(false)] string? isa) => isa is null || isa.Equals("ALL", StringComparison.OrdinalIgnoreCase)
+        || isa.StartsWith("AVX512", StringComparison.OrdinalIgnoreCase) || isa.StartsWith("AVX10", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>
     /// The vector width in floats that oneDNN's kernels use under the limit <paramref name="isa"/> (null: none), on a
@@ -87,8 +97,7 @@ internal static class OneDnnIsa
     internal static int ChannelMultipleUnder(string? isa, bool avx512, bool avx2)
     {
         int widest = avx512 ? 16 : avx2 ? 8 : 1;
-        if (isa is null || isa.Equals("ALL", StringComparison.OrdinalIgnoreCase)) return widest;
-        if (isa.StartsWith("AVX512", StringComparison.OrdinalIgnoreCase) || isa.StartsWith("AVX10", StringComparison.OrdinalIgnoreCase)) return widest;
+        if (AllowsAvx512Under(isa)) return widest;
         return isa.StartsWith("AVX2", StringComparison.OrdinalIgnoreCase) && avx2 ? 8 : 1;
     }
 

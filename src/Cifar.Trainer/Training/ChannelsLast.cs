@@ -23,10 +23,14 @@ internal static class ChannelsLast
     /// The batch a training step feeds its network: channels-last for 16-bit passes on a GPU, where cuDNN runs them on
     /// tensor cores in NHWC and an NCHW batch costs a transposition at every layer (measured: docs/gpu.md), and on a CPU
     /// where oneDNN may use AVX-512, whose bfloat16 convolutions and max-pools run faster in NHWC (the fast recipe's step
-    /// 15 % shorter on a Zen 5: docs/performance.md). Unchanged otherwise: float32 passes (the tutorial's) keep the
-    /// layout they were measured with, and under AVX oneDNN's convolutions were slower in channels-last.
+    /// 15 % shorter on a Zen 5 in bfloat16: docs/performance.md; other AVX-512 processors are not measured). Unchanged
+    /// otherwise: float32 passes (the tutorial's) keep the layout they were measured with, and under AVX oneDNN's
+    /// convolutions were slower in channels-last.
     /// </summary>
-    public static Tensor ForTraining(Tensor images, bool sixteenBitPasses) =>
-        sixteenBitPasses && images.dim() == 4 && (images.device_type == DeviceType.CUDA || images.device_type == DeviceType.CPU && OneDnnIsa.MayUseAvx512)
+    public static Tensor ForTraining(Tensor images, bool sixteenBitPasses) => ForTraining(images, sixteenBitPasses, OneDnnIsa.MayUseAvx512);
+
+    /// <summary><see cref="ForTraining(Tensor, bool)"/> where oneDNN may use AVX-512 or not.</summary>
+    internal static Tensor ForTraining(Tensor images, bool sixteenBitPasses, bool avx512) =>
+        sixteenBitPasses && images.dim() == 4 && (images.device_type == DeviceType.CUDA || images.device_type == DeviceType.CPU && avx512)
             ? Of(images) : images;
 }
