@@ -87,8 +87,7 @@ internal static class OneDnnIsa
     private static readonly Lazy<bool> LazyMayUseAvx512 = new(() => HasAvx512Core && AllowsAvx512Under(Chosen));
 
     /// <summary>Whether the limit <paramref name="isa"/> (null: none) lets oneDNN use AVX-512: none, <c>ALL</c>, <c>AVX512…</c> or <c>AVX10…</c>.</summary>
-    internal static bool AllowsAvx512Under([NotNullWhen(false)] string? isa) => isa is null || isa.Equals("ALL", StringComparison.OrdinalIgnoreCase)
-        || isa.StartsWith("AVX512", StringComparison.OrdinalIgnoreCase) || isa.StartsWith("AVX10", StringComparison.OrdinalIgnoreCase);
+    internal static bool AllowsAvx512Under([NotNullWhen(false)] string? isa) => NoLimitOrFrom(isa, "AVX512", "AVX10");
 
     /// <summary>
     /// The vector width in floats that oneDNN's kernels use under the limit <paramref name="isa"/> (null: none), on a
@@ -114,8 +113,12 @@ internal static class OneDnnIsa
     /// </summary>
     public static bool AllowsNativeBFloat16 => AllowsNativeBFloat16Under(Chosen);
 
-    internal static bool AllowsNativeBFloat16Under(string? isa) => isa is null || isa.Equals("ALL", StringComparison.OrdinalIgnoreCase)
-        || new[] { "AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX10" }.Any(p => isa.StartsWith(p, StringComparison.OrdinalIgnoreCase));
+    internal static bool AllowsNativeBFloat16Under(string? isa) => NoLimitOrFrom(isa, "AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX10");
+
+    // No limit, ALL, or a limit whose name starts with one of the prefixes: oneDNN's names grow by suffix as the sets
+    // grow (AVX512_CORE, AVX512_CORE_VNNI, AVX512_CORE_BF16, ...).
+    private static bool NoLimitOrFrom([NotNullWhen(false)] string? isa, params string[] prefixes) =>
+        isa is null || isa.Equals("ALL", StringComparison.OrdinalIgnoreCase) || prefixes.Any(p => isa.StartsWith(p, StringComparison.OrdinalIgnoreCase));
 
     private static string? NonEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
 
