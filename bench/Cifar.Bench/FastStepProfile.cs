@@ -97,10 +97,12 @@ internal static class FastStepProfile
             $"{(clock.Elapsed - firstTimed).TotalMilliseconds / steps:F0} ms from its first timed step){(options.ChannelsLast ? ", channels-last" : "")}:");
         foreach (var (name, seconds) in phases.Seconds)
             Console.WriteLine($"  {name,-22} {seconds / steps * 1000,8:F1} ms  {seconds / total,6:P1}");
-        using (var sample = data.NormalizePixels(augmenter.Apply(data.Pixels(order.narrow(0, 0, batch)), draws, order.narrow(0, 0, batch), 0)))
-        using (var typed = passType is { } t ? sample.to(t) : sample.alias())
-        using (var input = options.ChannelsLast ? ChannelsLast.Of(typed) : ChannelsLast.ForTraining(typed.alias(), passType is not null))
-            PrintLayers(working ?? network, input);
+        using (NewDisposeScope()) // the sample, its typed copy and its layout, whichever of them are distinct tensors
+        {
+            var sample = data.NormalizePixels(augmenter.Apply(data.Pixels(order.narrow(0, 0, batch)), draws, order.narrow(0, 0, batch), 0));
+            var typed = passType is { } t ? sample.to(t) : sample;
+            PrintLayers(working ?? network, options.ChannelsLast ? ChannelsLast.Of(typed) : ChannelsLast.ForTraining(typed, passType is not null));
+        }
         return 0;
     }
 

@@ -150,7 +150,7 @@ public class ConfigTests
     [InlineData("""{ "Training": { "Optimizer": "Lion" } }""", "'Training:Optimizer' must be one of Adam, Sgd, Nesterov, Muon (got \"Lion\")")]
     [InlineData("""{ "Training": { "Device": "tpu" } }""", "'Training:Device' must be one of Auto, Cpu, Cuda (got \"tpu\")")]
     [InlineData("""{ "Training": { "ConvolutionInputGradient": "fast" } }""", "'Training:ConvolutionInputGradient' must be one of Libtorch, FlippedFilters (got \"fast\")")]
-    [InlineData("""{ "Training": { "ValidationInterval": 0 } }""", "'Training:ValidationInterval' must be greater than 0 (got 0)")]
+    [InlineData("""{ "Training": { "ValidationInterval": -1 } }""", "'Training:ValidationInterval' must be 0 (the last epoch only) or more (got -1)")]
     [InlineData("""{ "Model": { "Architecture": "ResNet" } }""", "'Model:Architecture' must be one of SeedCnn, AirbenchNet (got 'ResNet')")]
     [InlineData("""{ "Normalization": { "Std": [0.5, 0, 0.5] } }""", "'Normalization:Std' must be 3 numbers greater than 0")]
     [InlineData("""{ "Augmentation": { "RotationDegrees": 400 } }""", "'Augmentation:RotationDegrees' must be in [0, 180] (got 400)")]

@@ -50,7 +50,7 @@ public class TrainingTests
     }
 
     [Fact]
-    public void A_validation_interval_scores_every_nth_epoch_and_the_last_and_trains_the_same_weights()
+    public void A_validation_interval_scores_every_nth_epoch_and_the_last_or_only_the_last_and_trains_the_same_weights()
     {
         using var train = ToySet(64, seed: 6);
         using var validation = ToySet(32, seed: 7);
@@ -67,6 +67,12 @@ public class TrainingTests
         Assert.Equal(every.History.Select(m => (m.TrainLoss, m.TrainAccuracy)), sparse.History.Select(m => (m.TrainLoss, m.TrainAccuracy)));
         foreach (var (a, b) in every.Network.parameters().Zip(sparse.Network.parameters()))
             Assert.True(a.allclose(b, rtol: 0, atol: 0), "weights differ with another validation interval");
+
+        // 0: the last epoch only, whatever the epoch count.
+        using var lastOnly = CnnTrainer.Train(train, validation, 3, Run(Quick with { Epochs = 5, ValidationInterval = 0 }));
+        Assert.Equal(new[] { false, false, false, false, true }, lastOnly.History.Select(m => m.ValidationAccuracy is not null));
+        Assert.Equal((every.History[^1].ValidationLoss, every.History[^1].ValidationAccuracy),
+            (lastOnly.History[^1].ValidationLoss, lastOnly.History[^1].ValidationAccuracy));
     }
 
     [Fact]

@@ -36,7 +36,7 @@ public sealed record CifarRecipe
 
     /// <summary>
     /// airbench94's recipe on <c>AirbenchNet</c> (docs/fast.md): about 90.7 % on the JPEG copy of CIFAR-10 in 10 epochs,
-    /// validating after the last one only (<see cref="TrainingOptions.ValidationInterval"/> 10: the epochs before report no
+    /// validating after the last one only (<see cref="TrainingOptions.ValidationInterval"/> 0: the epochs before report no
     /// validation).
     /// Its values are the repository's configs/fast.json, which this assembly carries: that file is the recipe's one table.
     /// </summary>

@@ -190,11 +190,15 @@ public sealed record TrainingOptions
     public int? EvaluationBatchSize { get; init; }
 
     /// <summary>
-    /// Validate after every this many epochs, and always after the last; the epochs between report no validation
-    /// (<see cref="EpochMetrics.ValidationAccuracy"/> null). Validation changes nothing that trains, so this only saves
-    /// time: a pass over 10,000 images is about 7 % of a fast recipe's float32 epoch on the CPU, 15 % of a bfloat16 one (docs/fast.md). Default 1 (every epoch).
+    /// Validate after every this many epochs, and always after the last; 0 validates after the last epoch only, however
+    /// many there are. The epochs between report no validation (<see cref="EpochMetrics.ValidationAccuracy"/> null).
+    /// Validation changes nothing that trains, so this only saves time: a pass over 10,000 images is about 7 % of a fast
+    /// recipe's float32 epoch on the CPU, 15 % of a bfloat16 one (docs/fast.md). Default 1 (every epoch).
     /// </summary>
     public int ValidationInterval { get; init; } = 1;
+
+    /// <summary>Whether <paramref name="epoch"/> (from 1) is validated under <see cref="ValidationInterval"/>.</summary>
+    internal bool Validates(int epoch) => epoch == Epochs || (ValidationInterval > 0 && epoch % ValidationInterval == 0);
 
     /// <summary>Checks every value.</summary>
     /// <exception cref="OptionsException">A value is out of range; the key is <c>Training:Name</c>.</exception>
@@ -220,7 +224,7 @@ public sealed record TrainingOptions
         .Check(Enum.IsDefined(ConvolutionInputGradient), nameof(ConvolutionInputGradient), "must be Libtorch or FlippedFilters", ConvolutionInputGradient)
         .Check(Enum.IsDefined(Device), nameof(Device), "must be Auto, Cpu or Cuda", Device)
         .Check(EvaluationBatchSize is null or > 0, nameof(EvaluationBatchSize), "must be greater than 0 (or left out)", EvaluationBatchSize)
-        .Check(ValidationInterval > 0, nameof(ValidationInterval), "must be greater than 0", ValidationInterval);
+        .Check(ValidationInterval >= 0, nameof(ValidationInterval), "must be 0 (the last epoch only) or more", ValidationInterval);
 
     /// <summary>
     /// The options that change what a run computes, for a checkpoint's fingerprint: all but <see cref="Epochs"/>

@@ -145,7 +145,7 @@ internal static class CnnTrainer
         state.StartEpoch(epoch);
         var (trainLoss, trainAccuracy) = TrainOneEpoch(state, epoch);
         double trainSeconds = clock.Elapsed.TotalSeconds;
-        bool validates = epoch % state.Settings.ValidationInterval == 0 || epoch == state.Settings.Epochs;
+        bool validates = state.Settings.Validates(epoch);
         // In float32 on the network itself: what the saved model scores (and, at the CPU's small evaluation
         // batches, no slower than the 16-bit copy).
         var validationResult = state.ValidationData is null || !validates
