@@ -9,7 +9,7 @@ namespace Cifar.Bench;
 /// bench/pytorch/fast_step.py with the same arguments in scripts/pytorch-peer.sh's Debian 13 root (PyTorch 2.6), as
 /// PyTorch runs by default, with libtorch's huge pages on as ours (<c>PyTorch+THP</c>; left out where the user set
 /// <c>THP_MEM_ALLOC_ENABLE</c> for both), and with glibc's heap kept as ours too (<c>+heap</c>: NativeHeap's settings as
-/// <c>GLIBC_TUNABLES</c>), and,
+/// <c>GLIBC_TUNABLES</c>), with its convolutions' channels padded as ours where ours pads them (OneDnnIsa), and,
 /// when AIRBENCH94 names a copy of airbench94.py, fast_step.py --reference (airbench94's own step); odd rounds run them
 /// in that order, even ones in reverse, so that a drift of the machine hits all alike. Prints each run's wall and processor
 /// time per step, then the medians and the median of the rounds' ratios (peer ÷ ours: above 1, ours is faster), with
@@ -42,13 +42,13 @@ internal static partial class FastPeerBenchmark
         const string hugePages = Cifar.Trainer.Native.HugePages.Variable;
         string heap = $"GLIBC_TUNABLES={Cifar.Trainer.Training.NativeHeap.GlibcTunables}";
         // Where ours pads its convolutions' channels so that oneDNN's AVX-512 kernels are right on a processor that describes
-        // no caches (OneDnnIsa), PyTorch, which pads nothing, is right only under the AVX limit: it runs there, and once more
-        // under ours, for its speed alone (its 24-channel convolutions are wrong there).
-        bool peerNeedsAvx = Cifar.Trainer.Native.OneDnnIsa.ChannelMultiple > 1;
-        string[] peerIsa = peerNeedsAvx ? [$"{Cifar.Trainer.Native.OneDnnIsa.Variable}=AVX"] : [];
+        // no caches (OneDnnIsa), the transcribed step pads them the same way (fast_step.py --pad-channels) under the same
+        // limit, inherited: unpadded, its 24-channel convolutions would be wrong there. airbench94's own step pads nothing,
+        // so it runs under AVX, where its convolutions are right.
+        int multiple = Cifar.Trainer.Native.OneDnnIsa.ChannelMultiple;
+        string[] padding = multiple > 1 ? ["--pad-channels", $"{multiple}"] : [];
         // Arguments of env: the peer's settings, then its run.
-        string[] Run(params string[] settings) => [.. settings, "bash", peer, "run", script, precision, $"{steps}"];
-        string[] Peer(params string[] settings) => Run([.. peerIsa, .. settings]);
+        string[] Peer(params string[] settings) => [.. settings, "bash", peer, "run", script, precision, $"{steps}", .. padding];
         if (Cifar.Trainer.Native.HugePages.SetBeforeLoad)
         {
             runners.Add(("PyTorch", "env", Peer()));
@@ -60,21 +60,19 @@ internal static partial class FastPeerBenchmark
             runners.Add(("PyTorch+THP", "env", Peer($"{hugePages}=1")));
             runners.Add(("PyTorch+THP+heap", "env", Peer($"{hugePages}=1", heap)));
         }
-        if (peerNeedsAvx)
-            runners.Add(Cifar.Trainer.Native.HugePages.SetBeforeLoad
-                ? ($"PyTorch+heap under {Cifar.Trainer.Native.OneDnnIsa.Chosen} (wrong results)", "env", Run(heap))
-                : ($"PyTorch+THP+heap under {Cifar.Trainer.Native.OneDnnIsa.Chosen} (wrong results)", "env", Run($"{hugePages}=1", heap)));
-        if (reference) runners.Add(("airbench94", "env", [.. Peer(), "--reference"]));
+        if (reference)
+            runners.Add(("airbench94", "env", multiple > 1
+                ? [$"{Cifar.Trainer.Native.OneDnnIsa.Variable}=AVX", "bash", peer, "run", script, precision, $"{steps}", "--reference"]
+                : [.. Peer(), "--reference"]));
         // Both sides compute with one thread per logical processor unless told otherwise (PyTorch counts cores from the caches the
         // processor describes, and finds 1 where it describes none).
         if (string.IsNullOrEmpty(Environment.GetEnvironmentVariable("OMP_NUM_THREADS")))
             Environment.SetEnvironmentVariable("OMP_NUM_THREADS", $"{Environment.ProcessorCount}");
         Console.WriteLine(Machine());
-        // Set before either side starts: where oneDNN is limited here, PyTorch runs under the same limit, or under AVX where
-        // ours pads channels.
-        if (peerNeedsAvx)
-            Console.WriteLine($"ours: oneDNN under {Cifar.Trainer.Native.OneDnnIsa.Chosen ?? "no limit"}, convolutions padded to multiples of "
-                              + $"{Cifar.Trainer.Native.OneDnnIsa.ChannelMultiple} channels; PyTorch: oneDNN limited to AVX, where its convolutions are right");
+        // Set before either side starts: where oneDNN is limited here, PyTorch runs under the same limit.
+        if (multiple > 1)
+            Console.WriteLine($"both sides: oneDNN under {Cifar.Trainer.Native.OneDnnIsa.Chosen ?? "no limit"}, convolutions padded to multiples of "
+                              + $"{multiple} channels{(reference ? "; airbench94's own step under AVX, where its unpadded convolutions are right" : "")}");
         else if (Cifar.Trainer.Native.OneDnnIsa.Limit is { } limit) Console.WriteLine($"both sides: {limit}");
         string loadBefore = LoadAverage();
         var wall = runners.ToDictionary(r => r.Name, _ => new List<double>());

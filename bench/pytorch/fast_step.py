@@ -24,7 +24,12 @@ precision. The file is never part of this repository (public repository KellerJo
 legacy/airbench94.py).
 
     scripts/pytorch-peer.sh run bench/pytorch/fast_step.py [Float32|BFloat16|Auto] [STEPS] [--profile]
-        [--layout channels_last|contiguous] [--reference [FILE]]
+        [--layout channels_last|contiguous] [--pad-channels [N]] [--reference [FILE]]
+
+With --pad-channels every convolution pads both channel counts with zeros to multiples of N (16) and cuts its output back,
+as the trainer does where oneDNN may not use its 8- and 24-channel kernels (src/Cifar.Trainer/Native/ChannelPadding.cs:
+processors that describe no caches, on which those kernels give wrong results): the same values, so PyTorch's AVX-512
+step can be timed where it would otherwise compute wrongly.
 
 The threads are PyTorch's choice (one per core), or OMP_NUM_THREADS as for `Cifar.Bench fast-step`. Auto is float32 unless /proc/cpuinfo lists avx512_bf16 or amx_bf16, as the trainer's Auto on a CPU.
 """
@@ -75,8 +80,29 @@ def pass_type(precision):
 
 # ---- the network, as src/Cifar.Trainer/Networks/AirbenchNet.cs defines it ----
 
+class PaddedConv2d(nn.Conv2d):
+    """nn.Conv2d with both channel counts padded with zeros to multiples of MULTIPLE (--pad-channels), the output cut back."""
+    MULTIPLE = 16
+
+    def forward(self, x):
+        extra_filters, extra_channels = (-self.out_channels) % self.MULTIPLE, (-self.in_channels) % self.MULTIPLE
+        if extra_filters == 0 and extra_channels == 0:
+            return super().forward(x)
+        weight = F.pad(self.weight, (0, 0, 0, 0, 0, extra_channels, 0, extra_filters))
+        bias = None if self.bias is None else F.pad(self.bias, (0, extra_filters))
+        y = F.conv2d(F.pad(x, (0, 0, 0, 0, 0, extra_channels)), weight, bias, self.stride, self.padding)
+        if extra_filters == 0:
+            return y
+        channels_last = y.is_contiguous(memory_format=torch.channels_last)
+        kept = y.narrow(1, 0, self.out_channels)
+        return kept.contiguous(memory_format=torch.channels_last) if channels_last else kept
+
+
+CONV = nn.Conv2d  # PaddedConv2d with --pad-channels
+
+
 def identity_conv(cin, cout):
-    conv = nn.Conv2d(cin, cout, 3, padding=1, bias=False)
+    conv = CONV(cin, cout, 3, padding=1, bias=False)
     with torch.no_grad():
         nn.init.dirac_(conv.weight[:min(cin, cout)])
     return conv
@@ -106,7 +132,7 @@ def block(index, cin, cout):
 
 def airbench_net():
     from collections import OrderedDict
-    whiten = nn.Conv2d(3, 24, 2, bias=True)
+    whiten = CONV(3, 24, 2, bias=True)
     whiten.weight.requires_grad = False
     layers = [("whiten", whiten), ("whiten_gelu", nn.GELU()), *block(1, 24, 64), *block(2, 64, 256), *block(3, 256, 256),
               ("pool", nn.MaxPool2d(3)), ("flatten", nn.Flatten()), ("head", nn.Linear(256, 10, bias=False)),
@@ -396,6 +422,7 @@ def main():
     parser.add_argument("steps", nargs="?", type=int, default=6)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--layout", choices=["channels_last", "contiguous"], default="channels_last")
+    parser.add_argument("--pad-channels", nargs="?", type=int, const=16, default=None, metavar="N")
     parser.add_argument("--reference", nargs="?", const=os.environ.get("AIRBENCH94", ""), default=None)
     args = parser.parse_args()
     try:
@@ -406,6 +433,12 @@ def main():
         parser.error("steps must be 1 or more")
     if args.reference is not None and not os.path.isfile(args.reference):
         parser.error(f"--reference: no airbench94.py at {args.reference!r} (give the file, or set AIRBENCH94)")
+    if args.pad_channels is not None and (args.reference is not None or args.pad_channels < 1):
+        parser.error("--pad-channels takes a multiple of 1 or more, for the transcribed step (not --reference)")
+    global CONV
+    CONV = nn.Conv2d
+    if args.pad_channels is not None:
+        PaddedConv2d.MULTIPLE, CONV = args.pad_channels, PaddedConv2d
     torch.set_flush_denormal(True)  # the trainer flushes denormals (Training:FlushDenormals)
     torch.manual_seed(1)
     memory_format = torch.channels_last if args.layout == "channels_last" else torch.contiguous_format
@@ -435,7 +468,8 @@ def main():
     print(f"{name}: {per_step:.0f} ms per step, {BATCH * 1000 / per_step:.0f} images/s, {cpu_per_step:.0f} ms processor time per step")
     steps_ms = [(b - a) * 1000 for a, b in zip(ends, ends[1:])]
     who = f"airbench94 ({os.path.basename(args.reference)})" if args.reference is not None else "fast recipe"
-    print(f"  {who}, PyTorch {torch.__version__}, {torch.get_num_threads()} threads, {args.layout}; "
+    print(f"  {who}, PyTorch {torch.__version__}, {torch.get_num_threads()} threads, {args.layout}"
+          f"{f', channels padded to multiples of {args.pad_channels}' if args.pad_channels else ''}; "
           f"steps {', '.join(f'{s:.0f}' for s in steps_ms)} ms (median {statistics.median(steps_ms):.0f})", file=sys.stderr)
     if args.profile:
         network = runner.network
