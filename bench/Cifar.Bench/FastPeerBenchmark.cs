@@ -9,8 +9,10 @@ namespace Cifar.Bench;
 /// bench/pytorch/fast_step.py with the same arguments in scripts/pytorch-peer.sh's Debian 13 root (PyTorch 2.6), as
 /// PyTorch runs by default, with libtorch's huge pages on as ours (<c>PyTorch+THP</c>; left out where the user set
 /// <c>THP_MEM_ALLOC_ENABLE</c> for both), and with glibc's heap kept as ours too (<c>+heap</c>: NativeHeap's settings as
-/// <c>GLIBC_TUNABLES</c>), with its convolutions' channels padded as ours where ours pads them (OneDnnIsa), and,
-/// when AIRBENCH94 names a copy of airbench94.py, fast_step.py --reference (airbench94's own step); odd rounds run them
+/// <c>GLIBC_TUNABLES</c>); each of these pads its convolutions' channels as ours where ours pads them (OneDnnIsa;
+/// <c>--pad-channels</c>), under the same oneDNN limit. When AIRBENCH94 names a copy of airbench94.py, also
+/// fast_step.py --reference (airbench94's own step, as PyTorch runs by default; it pads nothing, so where ours pads it
+/// runs under AVX, where its convolutions are right and its bfloat16 ones slow); odd rounds run them
 /// in that order, even ones in reverse, so that a drift of the machine hits all alike. Prints each run's wall and processor
 /// time per step, then the medians and the median of the rounds' ratios (peer ÷ ours: above 1, ours is faster), with
 /// the processor's model name, family and model numbers, the core count and the load average before and after.
@@ -61,9 +63,11 @@ internal static partial class FastPeerBenchmark
             runners.Add(("PyTorch+THP+heap", "env", Peer($"{hugePages}=1", heap)));
         }
         if (reference)
-            runners.Add(("airbench94", "env", multiple > 1
-                ? [$"{Cifar.Trainer.Native.OneDnnIsa.Variable}=AVX", "bash", peer, "run", script, precision, $"{steps}", "--reference"]
-                : [.. Peer(), "--reference"]));
+        {
+            string[] asItComes = Cifar.Trainer.Native.HugePages.SetBeforeLoad ? [] : ["-u", hugePages];
+            string[] isa = multiple > 1 ? [$"{Cifar.Trainer.Native.OneDnnIsa.Variable}=AVX"] : [];
+            runners.Add(("airbench94", "env", [.. asItComes, .. isa, "bash", peer, "run", script, precision, $"{steps}", "--reference"]));
+        }
         // Both sides compute with one thread per logical processor unless told otherwise (PyTorch counts cores from the caches the
         // processor describes, and finds 1 where it describes none).
         if (string.IsNullOrEmpty(Environment.GetEnvironmentVariable("OMP_NUM_THREADS")))

@@ -27,8 +27,8 @@ legacy/airbench94.py).
         [--layout channels_last|contiguous] [--pad-channels [N]] [--reference [FILE]]
 
 With --pad-channels every convolution pads both channel counts with zeros to multiples of N (16) and cuts its output back,
-as the trainer does where oneDNN may not use its 8- and 24-channel kernels (src/Cifar.Trainer/Native/ChannelPadding.cs:
-processors that describe no caches, on which those kernels give wrong results): the same values, so PyTorch's AVX-512
+as the trainer does where oneDNN's kernels for channel counts that are not whole vectors give wrong results
+(src/Cifar.Trainer/Native/ChannelPadding.cs: processors that describe no caches; AirbenchNet's 3 and 24 channels): the same values, so PyTorch's AVX-512
 step can be timed where it would otherwise compute wrongly.
 
 The threads are PyTorch's choice (one per core), or OMP_NUM_THREADS as for `Cifar.Bench fast-step`. Auto is float32 unless /proc/cpuinfo lists avx512_bf16 or amx_bf16, as the trainer's Auto on a CPU.
@@ -90,7 +90,8 @@ class PaddedConv2d(nn.Conv2d):
             return super().forward(x)
         weight = F.pad(self.weight, (0, 0, 0, 0, 0, extra_channels, 0, extra_filters))
         bias = None if self.bias is None else F.pad(self.bias, (0, extra_filters))
-        y = F.conv2d(F.pad(x, (0, 0, 0, 0, 0, extra_channels)), weight, bias, self.stride, self.padding)
+        x = x if extra_channels == 0 else F.pad(x, (0, 0, 0, 0, 0, extra_channels))
+        y = F.conv2d(x, weight, bias, self.stride, self.padding)
         if extra_filters == 0:
             return y
         channels_last = y.is_contiguous(memory_format=torch.channels_last)

@@ -183,7 +183,7 @@ public class MuonTests
         Assert.Equal(0.67 * 2000 * Math.Pow(9.0 / 256, 2), training.LearningRate, 5);
         Assert.Equal(0.053 * 2000, training.LearningRate * training.BatchNormBiasLearningRateScale, 3);
         Assert.Equal(0.004, training.LearningRate * training.WeightDecay, 8);
-        Assert.Equal(1 - 120.0 / 200, training.Schedule.Factor(120, 200), 12);
+        Assert.Equal(1 - 120.0 / 250, training.Schedule.Factor(120, 250), 12); // 10 epochs of 25 steps
         Assert.Equal(AirbenchNet.Name, recipe.Model.Architecture);
         Assert.Equal(CifarRecipe.Fast.Augmentation, recipe.Augmentation);
 

@@ -253,6 +253,7 @@ public class CheckpointTests
     [Theory]
     [InlineData(1)]
     [InlineData(3)] // another validation interval on resume: not result-defining
+    [InlineData(0)] // the last epoch only
     public void Resuming_from_a_checkpoint_gives_the_uninterrupted_runs_weights_bit_for_bit(int resumedValidationInterval)
     {
         using var dir = new Cifar.Tests.TestData.TempFolder();
