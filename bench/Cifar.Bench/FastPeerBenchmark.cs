@@ -49,8 +49,9 @@ internal static partial class FastPeerBenchmark
         // so it runs under AVX, where its convolutions are right.
         int multiple = Cifar.Trainer.Native.OneDnnIsa.ChannelMultiple;
         string[] padding = multiple > 1 ? ["--pad-channels", $"{multiple}"] : [];
-        // Arguments of env: the peer's settings, then its run.
-        string[] Peer(params string[] settings) => [.. settings, "bash", peer, "run", script, precision, $"{steps}", .. padding];
+        // Arguments of env: the peer's settings, then its run with the given options.
+        string[] PeerRun(string[] settings, params string[] options) => [.. settings, "bash", peer, "run", script, precision, $"{steps}", .. options];
+        string[] Peer(params string[] settings) => PeerRun(settings, padding);
         if (Cifar.Trainer.Native.HugePages.SetBeforeLoad)
         {
             runners.Add(("PyTorch", "env", Peer()));
@@ -66,7 +67,7 @@ internal static partial class FastPeerBenchmark
         {
             string[] asItComes = Cifar.Trainer.Native.HugePages.SetBeforeLoad ? [] : ["-u", hugePages];
             string[] isa = multiple > 1 ? [$"{Cifar.Trainer.Native.OneDnnIsa.Variable}=AVX"] : [];
-            runners.Add(("airbench94", "env", [.. asItComes, .. isa, "bash", peer, "run", script, precision, $"{steps}", "--reference"]));
+            runners.Add(("airbench94", "env", PeerRun([.. asItComes, .. isa], "--reference")));
         }
         // Both sides compute with one thread per logical processor unless told otherwise (PyTorch counts cores from the caches the
         // processor describes, and finds 1 where it describes none).

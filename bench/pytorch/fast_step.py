@@ -81,11 +81,14 @@ def pass_type(precision):
 # ---- the network, as src/Cifar.Trainer/Networks/AirbenchNet.cs defines it ----
 
 class PaddedConv2d(nn.Conv2d):
-    """nn.Conv2d with both channel counts padded with zeros to multiples of MULTIPLE (--pad-channels), the output cut back."""
-    MULTIPLE = 16
+    """nn.Conv2d with both channel counts padded with zeros to multiples of `multiple` (--pad-channels), the output cut back."""
+
+    def __init__(self, *args, multiple, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.multiple = multiple
 
     def forward(self, x):
-        extra_filters, extra_channels = (-self.out_channels) % self.MULTIPLE, (-self.in_channels) % self.MULTIPLE
+        extra_filters, extra_channels = (-self.out_channels) % self.multiple, (-self.in_channels) % self.multiple
         if extra_filters == 0 and extra_channels == 0:
             return super().forward(x)
         weight = F.pad(self.weight, (0, 0, 0, 0, 0, extra_channels, 0, extra_filters))
@@ -99,14 +102,16 @@ class PaddedConv2d(nn.Conv2d):
         return kept.contiguous(memory_format=torch.channels_last) if channels_last else kept
 
 
-CONV = nn.Conv2d  # PaddedConv2d with --pad-channels
+def convolution(pad_channels):
+    """The convolution layer's constructor: nn.Conv2d, or PaddedConv2d to multiples of pad_channels (--pad-channels)."""
+    return nn.Conv2d if pad_channels is None else lambda *args, **kwargs: PaddedConv2d(*args, multiple=pad_channels, **kwargs)
 
 
-def identity_conv(cin, cout):
-    conv = CONV(cin, cout, 3, padding=1, bias=False)
+def identity_conv(conv, cin, cout):
+    layer = conv(cin, cout, 3, padding=1, bias=False)
     with torch.no_grad():
-        nn.init.dirac_(conv.weight[:min(cin, cout)])
-    return conv
+        nn.init.dirac_(layer.weight[:min(cin, cout)])
+    return layer
 
 
 def batch_norm(channels):
@@ -124,18 +129,20 @@ class Scale(nn.Module):
         return x * self.factor
 
 
-def block(index, cin, cout):
-    return [(f"block{index}_conv1", identity_conv(cin, cout)), (f"block{index}_pool", nn.MaxPool2d(2)),
+def block(conv, index, cin, cout):
+    return [(f"block{index}_conv1", identity_conv(conv, cin, cout)), (f"block{index}_pool", nn.MaxPool2d(2)),
             (f"block{index}_norm1", batch_norm(cout)), (f"block{index}_gelu1", nn.GELU()),
-            (f"block{index}_conv2", identity_conv(cout, cout)), (f"block{index}_norm2", batch_norm(cout)),
+            (f"block{index}_conv2", identity_conv(conv, cout, cout)), (f"block{index}_norm2", batch_norm(cout)),
             (f"block{index}_gelu2", nn.GELU())]
 
 
-def airbench_net():
+def airbench_net(pad_channels=None):
     from collections import OrderedDict
-    whiten = CONV(3, 24, 2, bias=True)
+    conv = convolution(pad_channels)
+    whiten = conv(3, 24, 2, bias=True)
     whiten.weight.requires_grad = False
-    layers = [("whiten", whiten), ("whiten_gelu", nn.GELU()), *block(1, 24, 64), *block(2, 64, 256), *block(3, 256, 256),
+    layers = [("whiten", whiten), ("whiten_gelu", nn.GELU()),
+              *block(conv, 1, 24, 64), *block(conv, 2, 64, 256), *block(conv, 3, 256, 256),
               ("pool", nn.MaxPool2d(3)), ("flatten", nn.Flatten()), ("head", nn.Linear(256, 10, bias=False)),
               ("head_scale", Scale(1 / 9))]
     return nn.Sequential(OrderedDict(layers))
@@ -182,9 +189,9 @@ class Phases:
 class OurStep:
     """One step of CnnTrainer's loop with the fast recipe."""
 
-    def __init__(self, dtype, memory_format, phases):
+    def __init__(self, dtype, memory_format, phases, pad_channels=None):
         self.dtype, self.memory_format, self.phases = dtype, memory_format, phases
-        self.master = airbench_net().to(memory_format=memory_format)
+        self.master = airbench_net(pad_channels).to(memory_format=memory_format)
         self.working = None
         if dtype != torch.float32:
             self.working = copy.deepcopy(self.master).to(dtype)
@@ -436,16 +443,12 @@ def main():
         parser.error(f"--reference: no airbench94.py at {args.reference!r} (give the file, or set AIRBENCH94)")
     if args.pad_channels is not None and (args.reference is not None or args.pad_channels < 1):
         parser.error("--pad-channels takes a multiple of 1 or more, for the transcribed step (not --reference)")
-    global CONV
-    CONV = nn.Conv2d
-    if args.pad_channels is not None:
-        PaddedConv2d.MULTIPLE, CONV = args.pad_channels, PaddedConv2d
     torch.set_flush_denormal(True)  # the trainer flushes denormals (Training:FlushDenormals)
     torch.manual_seed(1)
     memory_format = torch.channels_last if args.layout == "channels_last" else torch.contiguous_format
     phases = Phases()
     runner = (ReferenceStep(args.reference, dtype, memory_format, phases) if args.reference is not None
-              else OurStep(dtype, memory_format, phases))
+              else OurStep(dtype, memory_format, phases, args.pad_channels))
     count = (args.steps + 1) * BATCH
     generator = torch.Generator().manual_seed(1)
     pixels = torch.randint(0, 256, (count, 3, 32, 32), dtype=torch.uint8, generator=generator)
