@@ -45,6 +45,8 @@ internal static class FastStepProfile
             network, settings.LookaheadInterval, totalSteps);
         using var precision = passType is { } type ? new MixedPrecision(network, working!, type, batch) : null;
         if (options.ChannelsLast) ChannelsLastWeights(working ?? network);
+        // The images' layout: the trainer's (as the step feeds them), or channels-last with --channels-last.
+        Tensor Layout(Tensor images) => options.ChannelsLast ? ChannelsLast.Of(images) : ChannelsLast.ForTraining(images, passType is not null);
         var augmenter = new BatchAugmenter(recipe.Augmentation);
         using var shuffle = new Generator((ulong)settings.Seed);
         using var augmentGenerator = new Generator((ulong)settings.Seed + 1);
@@ -67,7 +69,7 @@ internal static class FastStepProfile
             phases.Start();
             var indices = order.narrow(0, (long)step * batch, batch);
             var images = data.NormalizePixels(augmenter.Apply(data.Pixels(indices), draws, indices, (long)step * batch));
-            images = options.ChannelsLast ? ChannelsLast.Of(images) : ChannelsLast.ForTraining(images, passType is not null); // as the trainer
+            images = Layout(images);
             var labels = data.Labels.index_select(0, indices);
             phases.Mark("augmentation");
             if (precision is not null)
@@ -101,7 +103,7 @@ internal static class FastStepProfile
         {
             var sample = data.NormalizePixels(augmenter.Apply(data.Pixels(order.narrow(0, 0, batch)), draws, order.narrow(0, 0, batch), 0));
             var typed = passType is { } t ? sample.to(t) : sample;
-            PrintLayers(working ?? network, options.ChannelsLast ? ChannelsLast.Of(typed) : ChannelsLast.ForTraining(typed, passType is not null));
+            PrintLayers(working ?? network, Layout(typed));
         }
         return 0;
     }
